@@ -1,0 +1,211 @@
+// The initiator side: tagged commands to the disks on the device bus, and the boot
+// probe that finds them (TEST UNIT READY, INQUIRY, READ CAPACITY (16)).
+
+import {
+  tags_base, tags_max, tag_bytes, scratch_base, block_bytes,
+} from "./layout";
+import {
+  hal_scsi_submit, hal_idle, hal_now_us, hal_timer_arm, hal_log,
+} from "./hal";
+import {
+  OP_TEST_UNIT_READY, OP_INQUIRY, OP_SERVICE_ACTION_IN_16, SA_READ_CAPACITY_16,
+  OP_SYNCHRONIZE_CACHE_10, OP_WRITE_LONG_10,
+  STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_PENDING, KEY_UNIT_ATTENTION,
+  KEY_NOT_READY, be32, be64, put_be16, put_be32, put_be64, zero, sense_key_of,
+} from "./scsi";
+import {
+  ERR_IO, ERR_TIMEOUT, ERR_NODEV, ERR_BUSY, OK, LOG_DISK_FOUND, LOG_DISK_SKIPPED,
+} from "./errors";
+import {
+  tag_busy, set_tag_busy, tag_done, set_tag_done, luns_max, lun_set, LUN_READY,
+  counter_add, CNT_DISK_COMMANDS, st_timer_fired, st_set_timer_fired,
+} from "./state";
+
+// ---- limits --------------------------------------------------------------------------
+
+/** Device-bus IDs probed at boot: 0..6 (ID 7 is the controller itself). */
+@inline export const targets_max: u32 = 7;
+/** The tag the boot probe and other synchronous commands use. */
+@inline export const tag_sync: u32 = tags_max - 1;
+/** A synchronous command's deadline; a disk spins up within it or is skipped. */
+@inline const sync_timeout_us: i64 = 2_000_000;
+/** Interrupts a synchronous wait may take before it gives up (each idle returns on
+ * one); far above what the deadline allows at the board's interrupt rates. */
+@inline const sync_wakeups_max: u32 = 100_000;
+/** TEST UNIT READY attempts per disk: unit attentions and "becoming ready". */
+@inline const tur_attempts_max: u32 = 8;
+/** Pause between TEST UNIT READY attempts when the disk is becoming ready. */
+@inline const tur_retry_delay_us: i32 = 100_000;
+
+// ---- tag records ------------------------------------------------------------------------
+// @0 CDB (16) | @16 result record (32, written by the bus) | @48 owner | @49 kind
+
+@inline export function tag_at(tag: u32): usize { return tags_base + tag * tag_bytes; }
+@inline export function tag_cdb(tag: u32): usize { return tag_at(tag); }
+@inline export function tag_result(tag: u32): usize { return tag_at(tag) + 16; }
+@inline export function tag_status(tag: u32): u8 { return load<u8>(tag_result(tag), 0); }
+@inline export function tag_host_status(tag: u32): u8 { return load<u8>(tag_result(tag), 1); }
+/** Sense bytes from the disk, fixed format, within the result record. */
+@inline export function tag_sense(tag: u32): usize { return tag_result(tag) + 8; }
+@inline export function tag_owner(tag: u32): u32 { return load<u8>(tag_at(tag), 48); }
+@inline export function tag_set_owner(tag: u32, owner: u32): void { store<u8>(tag_at(tag), <u8>owner, 48); }
+
+/** Host status values the bus writes into the result record (docs/HAL.md). */
+@inline export const HOST_OK: u8 = 0;
+@inline export const HOST_SELECTION_TIMEOUT: u8 = 1;
+@inline export const HOST_ABORTED: u8 = 2;
+
+if (tag_bytes < 50) ERROR("tag record too small");
+
+/** Queue the CDB already built at tag_cdb(tag). */
+export function disk_submit(
+  tag: u32, target: u32, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
+): i32 {
+  if (tag >= tags_max) return ERR_BUSY;
+  if (tag_busy(tag)) return ERR_BUSY;
+  store<u8>(tag_result(tag), STATUS_PENDING, 0);
+  set_tag_done(tag, false);
+  set_tag_busy(tag, true);
+  let r = hal_scsi_submit(
+    <i32>target, <i32>tag, tag_cdb(tag), <i32>cdb_len, data, <i32>bytes,
+    data_out ? 1 : 0, tag_result(tag),
+  );
+  if (r != 0) {
+    set_tag_busy(tag, false);
+    return ERR_IO;
+  }
+  counter_add(CNT_DISK_COMMANDS, 1);
+  return OK;
+}
+
+/** Release a tag whose completion has been handled. */
+@inline export function tag_release(tag: u32): void {
+  set_tag_done(tag, false);
+  set_tag_busy(tag, false);
+}
+
+// ---- CDB builders --------------------------------------------------------------------
+
+export function cdb_rw16(p: usize, opcode: u8, lba: u64, blocks: u32, fua: bool): void {
+  zero(p, 16);
+  store<u8>(p, opcode, 0);
+  store<u8>(p, fua ? 0x08 : 0, 1);
+  put_be64(p + 2, lba);
+  put_be32(p + 10, blocks);
+}
+
+export function cdb_sync_cache10(p: usize, lba: u32, blocks: u32): void {
+  zero(p, 16);
+  store<u8>(p, OP_SYNCHRONIZE_CACHE_10, 0);
+  put_be32(p + 2, lba);
+  put_be16(p + 7, blocks);
+}
+
+export function cdb_write_long_uncor(p: usize, lba: u32): void {
+  zero(p, 16);
+  store<u8>(p, OP_WRITE_LONG_10, 0);
+  store<u8>(p, 0x40, 1); // WR_UNCOR
+  put_be32(p + 2, lba);
+}
+
+// ---- synchronous commands (boot) ---------------------------------------------------------
+
+/** Run one command on tag_sync and wait for it: the SCSI status, or a negative
+ * error (ERR_NODEV for a selection timeout, ERR_TIMEOUT past the deadline). */
+export function disk_exec_sync(
+  target: u32, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
+): i32 {
+  let tag = tag_sync;
+  let err = disk_submit(tag, target, cdb_len, data, bytes, data_out);
+  if (err != OK) return err;
+  let deadline_us = hal_now_us() + sync_timeout_us;
+  st_set_timer_fired(false);
+  hal_timer_arm(<i32>sync_timeout_us);
+  let wakeups: u32 = 0;
+  while (!tag_done(tag)) {
+    if (hal_now_us() >= deadline_us || wakeups >= sync_wakeups_max) {
+      hal_timer_arm(0);
+      // The tag stays busy: the command is still out on the bus.
+      return ERR_TIMEOUT;
+    }
+    hal_idle();
+    wakeups++;
+  }
+  hal_timer_arm(0);
+  st_set_timer_fired(false);
+  let host = tag_host_status(tag);
+  let status = tag_status(tag);
+  tag_release(tag);
+  if (host == HOST_SELECTION_TIMEOUT) return ERR_NODEV;
+  if (host != HOST_OK) return ERR_IO;
+  return <i32>status;
+}
+
+/** Sleep on the timer for delay_us (boot only; the main loop never sleeps). */
+function sleep_us(delay_us: i32): void {
+  st_set_timer_fired(false);
+  hal_timer_arm(delay_us);
+  let wakeups: u32 = 0;
+  while (!st_timer_fired() && wakeups < sync_wakeups_max) {
+    hal_idle();
+    wakeups++;
+  }
+  st_set_timer_fired(false);
+}
+
+/** TEST UNIT READY until GOOD, through unit attentions and spin-up. */
+function disk_wait_ready(target: u32): i32 {
+  for (let attempt: u32 = 0; attempt < tur_attempts_max; attempt++) {
+    let cdb = tag_cdb(tag_sync);
+    zero(cdb, 16);
+    store<u8>(cdb, OP_TEST_UNIT_READY);
+    let st = disk_exec_sync(target, 6, 0, 0, false);
+    if (st < 0) return st;
+    if (st == STATUS_GOOD) return OK;
+    if (st != STATUS_CHECK_CONDITION) return ERR_IO;
+    let key = sense_key_of(tag_sense(tag_sync));
+    if (key == KEY_NOT_READY) sleep_us(tur_retry_delay_us);
+    else if (key != KEY_UNIT_ATTENTION) return ERR_IO;
+  }
+  return ERR_TIMEOUT;
+}
+
+/** Probe targets 0..targets_max-1; present each 512-byte-block disk as the next LUN.
+ * Returns the number of LUNs. */
+export function disks_probe(): u32 {
+  let luns: u32 = 0;
+  let buf = scratch_base;
+  for (let target: u32 = 0; target < targets_max && luns < luns_max; target++) {
+    if (disk_wait_ready(target) != OK) continue;
+
+    let cdb = tag_cdb(tag_sync);
+    zero(cdb, 16);
+    store<u8>(cdb, OP_INQUIRY);
+    store<u8>(cdb, 36, 4);
+    zero(buf, 36);
+    if (disk_exec_sync(target, 6, buf, 36, false) != STATUS_GOOD) continue;
+    // Peripheral qualifier 0 and device type 0 (direct access block device) only:
+    // tape drives and changers on the same bus are not LUNs.
+    if (load<u8>(buf) != 0) {
+      hal_log(LOG_DISK_SKIPPED, <i32>target, load<u8>(buf));
+      continue;
+    }
+
+    zero(cdb, 16);
+    store<u8>(cdb, OP_SERVICE_ACTION_IN_16);
+    store<u8>(cdb, SA_READ_CAPACITY_16, 1);
+    put_be32(cdb + 10, 32);
+    zero(buf, 32);
+    if (disk_exec_sync(target, 16, buf, 32, false) != STATUS_GOOD) continue;
+    let last_lba = be64(buf);
+    let lba_bytes = be32(buf + 8);
+    if (lba_bytes != block_bytes || last_lba == u64.MAX_VALUE) {
+      hal_log(LOG_DISK_SKIPPED, <i32>target, <i32>lba_bytes);
+      continue;
+    }
+    lun_set(luns, target, LUN_READY, last_lba + 1);
+    hal_log(LOG_DISK_FOUND, <i32>target, <i32>(last_lba + 1));
+    luns++;
+  }
+  return luns;
+}

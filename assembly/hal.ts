@@ -1,0 +1,85 @@
+// The board's hardware abstraction layer: everything the firmware imports, all from
+// module "hal", all scalar arguments. docs/HAL.md is the contract; keep them in step.
+
+// ---- clock -----------------------------------------------------------------------
+
+/** Microseconds since this boot. Main loop and interrupt. */
+@external("hal", "now_us")
+export declare function hal_now_us(): i64;
+
+/** Wait for an interrupt (WFI): returns after at least one handler ran. Main loop. */
+@external("hal", "idle")
+export declare function hal_idle(): void;
+
+/** Busy-wait for at least delay_us (used between EEPROM status polls). Both. */
+@external("hal", "delay_us")
+export declare function hal_delay_us(delay_us: i32): void;
+
+/** Arm the one-shot timer interrupt delay_us from now (0 disarms). Both. */
+@external("hal", "timer_arm")
+export declare function hal_timer_arm(delay_us: i32): void;
+
+// ---- power -----------------------------------------------------------------------
+
+/** Level of the PFAIL# pin: 1 while the supply is good, 0 after it failed. Both. */
+@external("hal", "pfail_level")
+export declare function hal_pfail_level(): i32;
+
+/** Tell the power switch the save is done: the cap is disconnected and keeps its
+ * remaining charge; the MCU stops. Never returns on the board. Interrupt. */
+@external("hal", "power_save_done")
+export declare function hal_power_save_done(): void;
+
+// ---- SPI (EEPROM) ----------------------------------------------------------------
+
+/** Assert (1) or release (0) the EEPROM chip select. Releasing CS starts a write. */
+@external("hal", "spi_select")
+export declare function hal_spi_select(selected: i32): void;
+
+/** Clock out len bytes from memory at addr (input ignored). Blocks for the bus time. */
+@external("hal", "spi_write")
+export declare function hal_spi_write(addr: usize, len: i32): void;
+
+/** Clock in len bytes to memory at addr (0x00 shifted out). Blocks for the bus time. */
+@external("hal", "spi_read")
+export declare function hal_spi_read(addr: usize, len: i32): void;
+
+/** Exchange one byte. */
+@external("hal", "spi_xfer")
+export declare function hal_spi_xfer(out: i32): i32;
+
+// ---- SCSI initiator (disk side) ----------------------------------------------------
+
+/** Queue a tagged command to a target. The bus DMAs data from/to data_addr and, at
+ * completion, writes the 32-byte result record at result_addr, then raises
+ * irq_scsi(tag). Returns 0, or a negative code if the tag is busy or an argument is
+ * out of range (nothing queued). Main loop and interrupt. */
+@external("hal", "scsi_submit")
+export declare function hal_scsi_submit(
+  target: i32, tag: i32, cdb_addr: usize, cdb_len: i32,
+  data_addr: usize, data_bytes: i32, data_out: i32, result_addr: usize,
+): i32;
+
+// ---- host adapter (target side) -----------------------------------------------------
+
+/** Hand a finished mailbox slot back to the host (status, sense, data are in it). */
+@external("hal", "host_complete")
+export declare function hal_host_complete(slot: i32): void;
+
+// ---- diagnostics -----------------------------------------------------------------
+
+/** Log an event: code (see errors.ts) and two scalar arguments. Both. */
+@external("hal", "log")
+export declare function hal_log(code: i32, a: i32, b: i32): void;
+
+/** A broken invariant: the board records it and resets the MCU. */
+@external("hal", "fault")
+export declare function hal_fault(line: i32, column: i32): void;
+
+/** Replaces asc's abort (asconfig.json "use"), so the only imports are the HAL's. */
+export function fw_abort(
+  message: usize, fileName: usize, line: u32, column: u32,
+): void {
+  hal_fault(<i32>line, <i32>column);
+  unreachable();
+}

@@ -1,0 +1,169 @@
+// The one memory map of the firmware. Every region of linear memory is placed here
+// and nowhere else; nothing is allocated after boot (the build uses --runtime stub and
+// never calls it). Sizes are in bytes unless the name says otherwise.
+//
+// Linear memory is two WASM pages (128 KiB), the most an MCU port gives us.
+//
+//   0x00000 ┌──────────────────────────────┐
+//           │ static    12 KiB             │ AS data segments: CRC/SECDED tables,
+//           │                              │ assert strings (asc --memoryBase 16)
+//   0x03000 ├──────────────────────────────┤
+//           │ state      1 KiB             │ controller state: flags, LUN table
+//   0x03400 ├──────────────────────────────┤
+//           │ scsi tags  32 × 64 B = 2 KiB │ device-side commands in flight
+//   0x03C00 ├──────────────────────────────┤
+//           │ scratch    1 KiB             │ EEPROM page buffer, sense, INQUIRY
+//   0x04000 ├──────────────────────────────┤
+//           │ mailbox    4 × 4160 B        │ host slots: 64 B header + 4 KiB data
+//   0x08100 ├──────────────────────────────┤
+//           │ (gap)      256 B             │
+//   0x08200 ├──────────────────────────────┤
+//           │ wcb        64 × 16 B = 1 KiB │ write-command buffer (seed 003)
+//   0x08600 ├──────────────────────────────┤
+//           │ cache dir  128 × 16 B = 2 KiB│ one entry per cache block
+//   0x08E00 ├──────────────────────────────┤
+//           │ (gap)      512 B             │
+//   0x09000 ├──────────────────────────────┤
+//           │ cache     128 × 512 B        │ write cache data (64 KiB)
+//           │                              │
+//   0x19000 ├──────────────────────────────┤
+//           │ free      20 KiB             │ unassigned: room for later issues
+//   0x1E000 ├──────────────────────────────┤
+//           │ stack      8 KiB (reserved)  │ see stack_bytes
+//   0x20000 └──────────────────────────────┘
+//
+// A test (tests/layout.test.ts) checks that the regions are in order, do not overlap,
+// fit in memory, and that the compiler's data segments end below static_end.
+
+// ---- memory ----------------------------------------------------------------------
+
+/** WASM page size, fixed by the spec. */
+@inline export const wasm_page_bytes: u32 = 65536;
+/** Pages of linear memory: an MCU port gives two (asconfig.json initialMemory). */
+@inline export const memory_pages: u32 = 2;
+@inline export const memory_bytes: u32 = memory_pages * wasm_page_bytes;
+
+// ---- static: compiler-placed data ------------------------------------------------
+
+/** Where asc starts its data segments (asconfig.json memoryBase). */
+@inline export const static_base: u32 = 0x00010;
+/** End of the region the compiler may fill; a test checks the segments stop here. */
+@inline export const static_end: u32 = 0x03000;
+
+// ---- state: controller variables -------------------------------------------------
+
+@inline export const state_base: u32 = 0x03000;
+/** Flags, counters and the LUN table (see state.ts for the fields). */
+@inline export const state_bytes: u32 = 1024;
+
+// ---- scsi tags: device-side commands ---------------------------------------------
+
+@inline export const tags_base: u32 = 0x03400;
+/** Tagged commands in flight on the device bus at once. */
+@inline export const tags_max: u32 = 32;
+/** One tag record: CDB, result record written by the bus, bookkeeping. */
+@inline export const tag_bytes: u32 = 64;
+
+// ---- scratch ---------------------------------------------------------------------
+
+@inline export const scratch_base: u32 = 0x03C00;
+/** Page buffer for EEPROM verify, INQUIRY/MODE SENSE replies built in place. */
+@inline export const scratch_bytes: u32 = 1024;
+
+// ---- mailbox: host adapter slots --------------------------------------------------
+
+@inline export const mailbox_base: u32 = 0x04000;
+/** Host commands in flight at once (the host's queue depth). */
+@inline export const mailbox_slots: u32 = 4;
+/** Slot header: LUN, CDB, status, sense, lengths (see docs/HAL.md). */
+@inline export const mailbox_header_bytes: u32 = 64;
+/** Data per slot: the largest transfer per command (Block Limits VPD). */
+@inline export const mailbox_data_bytes: u32 = 4096;
+@inline export const mailbox_slot_bytes: u32 = mailbox_header_bytes + mailbox_data_bytes;
+
+// ---- write-command buffer (seed 003) ---------------------------------------------
+
+@inline export const wcb_base: u32 = 0x08200;
+/** Pending writes recorded at once (location + length each). */
+@inline export const wcb_slots_max: u32 = 64;
+@inline export const wcb_slot_bytes: u32 = 16;
+
+// ---- cache -----------------------------------------------------------------------
+
+@inline export const cache_dir_base: u32 = 0x08600;
+/** Cache blocks: 64 KiB of data, more than the default hold-up can save. */
+@inline export const cache_blocks_max: u32 = 128;
+@inline export const cache_dir_entry_bytes: u32 = 16;
+
+@inline export const cache_data_base: u32 = 0x09000;
+/** Cache block size equals the disks' logical block size. */
+@inline export const block_bytes: u32 = 512;
+
+// ---- free ------------------------------------------------------------------------
+
+@inline export const free_base: u32 = 0x19000;
+@inline export const free_bytes: u32 = 0x05000;
+
+// ---- stack -----------------------------------------------------------------------
+
+/** Reserved for a shadow stack. With --runtime stub asc emits none (stackSize 0) and
+ * locals live on the WASM runtime's own operand stack, outside linear memory; the
+ * region is kept free so that a build with --stackSize 8192 still fits. */
+@inline export const stack_base: u32 = 0x1E000;
+@inline export const stack_bytes: u32 = 8192;
+
+// ---- build-time checks: regions in order, no overlap, inside memory -----------------
+
+if (static_base >= static_end) ERROR("layout: static region empty");
+if (static_end > state_base) ERROR("layout: static overlaps state");
+if (state_base + state_bytes > tags_base) ERROR("layout: state overlaps tags");
+if (tags_base + tags_max * tag_bytes > scratch_base) ERROR("layout: tags overlap scratch");
+if (scratch_base + scratch_bytes > mailbox_base) ERROR("layout: scratch overlaps mailbox");
+if (mailbox_base + mailbox_slots * mailbox_slot_bytes > wcb_base) ERROR("layout: mailbox overlaps wcb");
+if (wcb_base + wcb_slots_max * wcb_slot_bytes > cache_dir_base) ERROR("layout: wcb overlaps cache dir");
+if (cache_dir_base + cache_blocks_max * cache_dir_entry_bytes > cache_data_base) ERROR("layout: cache dir overlaps cache");
+if (cache_data_base + cache_blocks_max * block_bytes > free_base) ERROR("layout: cache overlaps free");
+if (free_base + free_bytes > stack_base) ERROR("layout: free overlaps stack");
+if (stack_base + stack_bytes > memory_bytes) ERROR("layout: stack past the end of memory");
+if ((mailbox_data_bytes % block_bytes) != 0) ERROR("layout: mailbox data holds whole blocks");
+if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
+
+// ---- the map as data, for the build-time check -------------------------------------
+
+/** Regions in address order as (base, bytes) pairs; exported so that the host test
+ * can check order, overlap and bounds against the compiled module itself. */
+export function layout_region_count(): i32 {
+  return 10;
+}
+
+export function layout_region_base(i: i32): u32 {
+  switch (i) {
+    case 0: return static_base;
+    case 1: return state_base;
+    case 2: return tags_base;
+    case 3: return scratch_base;
+    case 4: return mailbox_base;
+    case 5: return wcb_base;
+    case 6: return cache_dir_base;
+    case 7: return cache_data_base;
+    case 8: return free_base;
+    case 9: return stack_base;
+  }
+  return 0;
+}
+
+export function layout_region_bytes(i: i32): u32 {
+  switch (i) {
+    case 0: return static_end - static_base;
+    case 1: return state_bytes;
+    case 2: return tags_max * tag_bytes;
+    case 3: return scratch_bytes;
+    case 4: return mailbox_slots * mailbox_slot_bytes;
+    case 5: return wcb_slots_max * wcb_slot_bytes;
+    case 6: return cache_blocks_max * cache_dir_entry_bytes;
+    case 7: return cache_blocks_max * block_bytes;
+    case 8: return free_bytes;
+    case 9: return stack_bytes;
+  }
+  return 0;
+}
