@@ -17,7 +17,7 @@ import {
   ERR_IO, ERR_TIMEOUT, ERR_NODEV, ERR_BUSY, OK, LOG_DISK_FOUND, LOG_DISK_SKIPPED,
 } from "./errors";
 import {
-  tag_busy, set_tag_busy, tag_done, set_tag_done, luns_max, lun_set, LUN_READY,
+  tag_busy, set_tag_busy, tag_done, set_tag_done, luns_max, lun_set, LUN_READY, LUN_ABSENT,
   counter_add, CNT_DISK_COMMANDS, st_timer_fired, st_set_timer_fired,
 } from "./state";
 
@@ -32,8 +32,9 @@ import {
 /** Interrupts a synchronous wait may take before it gives up (each idle returns on
  * one); far above what the deadline allows at the board's interrupt rates. */
 @inline const sync_wakeups_max: u32 = 100_000;
-/** TEST UNIT READY attempts per disk: unit attentions and "becoming ready". */
-@inline const tur_attempts_max: u32 = 8;
+/** TEST UNIT READY attempts per disk: unit attentions and "becoming ready". With
+ * the retry delay this waits up to 30 s for a disk to spin up. */
+@inline const tur_attempts_max: u32 = 300;
 /** Pause between TEST UNIT READY attempts when the disk is becoming ready. */
 @inline const tur_retry_delay_us: i32 = 100_000;
 
@@ -170,12 +171,15 @@ function disk_wait_ready(target: u32): i32 {
   return ERR_TIMEOUT;
 }
 
-/** Probe targets 0..targets_max-1; present each 512-byte-block disk as the next LUN.
- * Returns the number of LUNs. */
+/** Probe targets 0..targets_max-1 and present each 512-byte-block disk as the LUN
+ * with its target's number, so a LUN keeps its number when another disk is missing.
+ * Returns the number of LUN slots (highest LUN found + 1). */
 export function disks_probe(): u32 {
   let luns: u32 = 0;
   let buf = scratch_base;
-  for (let target: u32 = 0; target < targets_max && luns < luns_max; target++) {
+  if (targets_max > luns_max) ERROR("a LUN per target");
+  for (let target: u32 = 0; target < targets_max; target++) {
+    lun_set(target, target, LUN_ABSENT, 0);
     if (disk_wait_ready(target) != OK) continue;
 
     let cdb = tag_cdb(tag_sync);
@@ -203,9 +207,9 @@ export function disks_probe(): u32 {
       hal_log(LOG_DISK_SKIPPED, <i32>target, <i32>lba_bytes);
       continue;
     }
-    lun_set(luns, target, LUN_READY, last_lba + 1);
+    lun_set(target, target, LUN_READY, last_lba + 1);
     hal_log(LOG_DISK_FOUND, <i32>target, <i32>(last_lba + 1));
-    luns++;
+    luns = target + 1;
   }
   return luns;
 }

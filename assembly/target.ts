@@ -22,7 +22,7 @@ import {
 } from "./scsi";
 import {
   st_lun_count, lun_state, lun_blocks, lun_target, lun_ua_pending, lun_clear_ua,
-  lun_set_state, LUN_READY, LUN_FAILED, set_slot_busy, st_power_failing,
+  lun_set_state, LUN_READY, LUN_FAILED, LUN_ABSENT, set_slot_busy, st_power_failing,
   counter_add, CNT_HOST_COMMANDS, CNT_CHECK_CONDITIONS, CNT_BUSY_REPLIES,
   CNT_DISK_ERRORS,
 } from "./state";
@@ -101,7 +101,7 @@ export function host_command_start(slot: u32): void {
     return;
   }
   let op = load<u8>(cdb);
-  if (lun >= st_lun_count() || lun_state(lun) == 0) {
+  if (lun >= st_lun_count() || lun_state(lun) == LUN_ABSENT) {
     no_such_lun(slot, op, cdb, cdb_len);
     return;
   }

@@ -1,0 +1,506 @@
+// A SCSI disk as BOARD.md describes it: 512-byte blocks, 1 GiB stored sparsely,
+// 7200 rpm, a seek curve through track-to-track 0.8 ms / average 8.5 ms / full stroke
+// 16 ms (√d for short seeks, linear for long: Ruemmler & Wilkes, "An introduction to
+// disk drive modeling", IEEE Computer 1994, §"Seek time"), 100 MB/s at the media, and
+// a volatile write cache (WCE=1) that is lost when the power goes. FUA and
+// SYNCHRONIZE CACHE make data durable; a sector being written when the power goes is
+// torn and reads back as MEDIUM ERROR until it is written again.
+//
+// Storage (DiskMedia) is kept apart from the mechanism and timing (Disk).
+
+import type { VirtualClock, Alarm } from "../clock.js";
+import type { Rng } from "../rng.js";
+import {
+  OP, KEY, ASC, STATUS, SENSE_BYTES, Sense, senseBytes, checkLength, checkOpcode, checkFields,
+  putBe16, putBe32, putBe64, Command,
+} from "../scsi/spc.js";
+
+export const BLOCK_BYTES = 512;
+
+export interface DiskParams {
+  blocks: number;
+  rpm: number;
+  track_to_track_ms: number;
+  average_seek_ms: number;
+  full_stroke_ms: number;
+  media_bytes_per_s: number;
+  /** Command decode and bus phases, per command. */
+  overhead_us: number;
+  /** Bus transfer rate for data that does not touch the media (cache hits). */
+  bus_bytes_per_s: number;
+  /** Spin-up after power-on: NOT READY, BECOMING READY until then. */
+  spinup_ms: number;
+  write_cache: boolean;
+  /** Delay before the disk starts writing its cache back on its own when idle. */
+  cache_flush_idle_ms: number;
+  /** The largest transfer it accepts, in blocks. */
+  max_transfer_blocks: number;
+}
+
+export const DEFAULT_DISK: DiskParams = {
+  blocks: 2 * 1024 * 1024, // 1 GiB
+  rpm: 7200,
+  track_to_track_ms: 0.8,
+  average_seek_ms: 8.5,
+  full_stroke_ms: 16,
+  media_bytes_per_s: 100e6,
+  overhead_us: 50,
+  bus_bytes_per_s: 320e6, // Ultra320
+  spinup_ms: 2000,
+  write_cache: true,
+  cache_flush_idle_ms: 50,
+  max_transfer_blocks: 65535,
+};
+
+/** The seek curve t(d): 0 at d = 0, a + b·√d up to d0 cylinders, then c + e·d, with
+ * t(1) = track-to-track, t(max) = full stroke and the mean over uniformly random start
+ * and end cylinders equal to the average seek. b is solved for exactly (the mean is
+ * linear in it); d0 is a third of the stroke. */
+export class SeekCurve {
+  readonly d0: number;
+  readonly a: number; readonly b: number; readonly c: number; readonly e: number;
+  constructor(readonly cylinders: number, t1_ms: number, avg_ms: number, full_ms: number) {
+    const N = cylinders;
+    const dmax = N - 1;
+    this.d0 = Math.max(2, Math.floor(dmax / 3));
+    const d0 = this.d0;
+    // For a given b: a = t1 − b; linear part through (d0, a + b√d0) and (dmax, full).
+    const shape = (b: number) => {
+      const a = t1_ms - b;
+      const y0 = a + b * Math.sqrt(d0);
+      const e = (full_ms - y0) / (dmax - d0);
+      const c = y0 - e * d0;
+      return { a, c, e };
+    };
+    // Mean over d with density 2(N − d)/N² (d ≥ 1), computed by summation.
+    const mean = (b: number) => {
+      const { a, c, e } = shape(b);
+      let s = 0;
+      for (let d = 1; d <= dmax; d++) {
+        const t = d <= d0 ? a + b * Math.sqrt(d) : c + e * d;
+        s += t * 2 * (N - d);
+      }
+      return s / (N * N);
+    };
+    const m0 = mean(0), m1 = mean(1);
+    this.b = (avg_ms - m0) / (m1 - m0);
+    const { a, c, e } = shape(this.b);
+    this.a = a; this.c = c; this.e = e;
+  }
+  time_ms(d: number): number {
+    d = Math.abs(d);
+    if (d === 0) return 0;
+    return d <= this.d0 ? this.a + this.b * Math.sqrt(d) : this.c + this.e * d;
+  }
+}
+
+/** The platters: sparse sector storage, torn and unreadable marks. */
+export class DiskMedia {
+  readonly sectors = new Map<number, Uint8Array>();
+  /** Sectors whose write was cut by a power loss. */
+  readonly torn = new Set<number>();
+  /** Sectors marked unreadable by WRITE LONG with WR_UNCOR. */
+  readonly uncorrectable = new Set<number>();
+  /** Injected medium errors: reads of these fail until rewritten. */
+  readonly mediumErrors = new Set<number>();
+
+  read(lba: number): Uint8Array | null {
+    if (this.torn.has(lba) || this.uncorrectable.has(lba) || this.mediumErrors.has(lba)) return null;
+    return this.sectors.get(lba) ?? new Uint8Array(BLOCK_BYTES);
+  }
+  write(lba: number, data: Uint8Array): void {
+    this.sectors.set(lba, data.slice());
+    this.torn.delete(lba);
+    this.uncorrectable.delete(lba);
+    this.mediumErrors.delete(lba);
+  }
+}
+
+export interface DiskResult {
+  status: number;
+  /** 0 ok, 1 selection timeout (no such target / dead disk), 2 aborted (power). */
+  hostStatus: number;
+  sense: Uint8Array | null;
+  dataIn: Uint8Array | null;
+}
+
+export interface DiskFaults {
+  /** The disk no longer answers: selection timeout. */
+  dead: boolean;
+  /** Probability per command of an extra delay, and its length. */
+  latencySpikeProb: number;
+  latencySpike_ms: number;
+  /** Probability per media write that it lands `misdirectOffset` blocks away. */
+  misdirectProb: number;
+  misdirectOffset: number;
+}
+
+interface Job {
+  cdb: Uint8Array;
+  dataOut: Uint8Array | null;
+  done: (r: DiskResult) => void;
+}
+
+/** A media write in progress: for tearing at power loss. */
+interface MediaWrite {
+  lba: number;
+  data: Uint8Array[];
+  start_ns: number;
+  perBlock_ns: number;
+}
+
+/** SCSI selection time-out delay: 250 ms recommended (SPI-5 §"Selection time-out"). */
+export const SELECTION_TIMEOUT_NS = 250e6;
+
+export class Disk {
+  readonly media = new DiskMedia();
+  readonly faults: DiskFaults = {
+    dead: false, latencySpikeProb: 0, latencySpike_ms: 0, misdirectProb: 0, misdirectOffset: 0,
+  };
+  readonly seek: SeekCurve;
+  readonly sectorsPerTrack: number;
+  readonly rotation_ns: number;
+  private cache = new Map<number, Uint8Array>();
+  private queue: Job[] = [];
+  private busy = false;
+  private cylinder = 0;
+  private powered = true;
+  private readyAt_ns = 0;
+  private unitAttention = true;
+  private inflight: { alarm: Alarm; write: MediaWrite | null; job: Job | null } | null = null;
+  private flushAlarm: Alarm | null = null;
+  /** Generation: bumped at power loss so stale callbacks are dropped. */
+  private gen = 0;
+  readonly stats = { commands: 0, mediaWrites: 0, mediaReads: 0, seeks: 0, seek_ms: 0, tornSectors: 0 };
+  writeCacheEnabled: boolean;
+
+  constructor(
+    readonly id: number,
+    readonly p: DiskParams,
+    private readonly clock: VirtualClock,
+    private readonly rng: Rng,
+  ) {
+    this.rotation_ns = 60e9 / p.rpm;
+    this.sectorsPerTrack = Math.floor(p.media_bytes_per_s * (this.rotation_ns / 1e9) / BLOCK_BYTES);
+    const cylinders = Math.ceil(p.blocks / this.sectorsPerTrack);
+    this.seek = new SeekCurve(cylinders, p.track_to_track_ms, p.average_seek_ms, p.full_stroke_ms);
+    this.writeCacheEnabled = p.write_cache;
+    this.readyAt_ns = clock.now_ns; // first boot: already spun up
+  }
+
+  get isPowered(): boolean { return this.powered; }
+  get cachedBlocks(): number { return this.cache.size; }
+
+  /** Blocks that would be durable if power failed now (media contents). */
+  durable(lba: number): Uint8Array | null { return this.media.read(lba); }
+
+  submit(cdb: Uint8Array, dataOut: Uint8Array | null, done: (r: DiskResult) => void): void {
+    if (!this.powered || this.faults.dead) {
+      const gen = this.gen;
+      this.clock.after(SELECTION_TIMEOUT_NS, `disk${this.id} selection timeout`, () => {
+        if (gen === this.gen || this.faults.dead) done({ status: 0, hostStatus: 1, sense: null, dataIn: null });
+      });
+      return;
+    }
+    this.queue.push({ cdb: cdb.slice(), dataOut, done });
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.busy || !this.powered) return;
+    const job = this.queue.shift();
+    if (job) {
+      this.clock.cancel(this.flushAlarm);
+      this.flushAlarm = null;
+      this.busy = true;
+      this.execute(job);
+      return;
+    }
+    if (this.cache.size && !this.flushAlarm) {
+      this.flushAlarm = this.clock.after(this.p.cache_flush_idle_ms * 1e6, `disk${this.id} idle flush`, () => {
+        this.flushAlarm = null;
+        if (!this.busy && this.queue.length === 0 && this.cache.size) this.backgroundFlush();
+      });
+    }
+  }
+
+  private finish(job: Job | null, at_ns: number, r: DiskResult | null, write: MediaWrite | null): void {
+    const gen = this.gen;
+    const alarm = this.clock.at(at_ns, `disk${this.id} done`, () => {
+      if (gen !== this.gen) return;
+      this.inflight = null;
+      if (write) this.commitWrite(write, write.data.length);
+      this.busy = false;
+      if (job && r) job.done(r);
+      this.kick();
+    });
+    this.inflight = { alarm, write, job };
+  }
+
+  private good(dataIn: Uint8Array | null = null): DiskResult {
+    return { status: STATUS.GOOD, hostStatus: 0, sense: null, dataIn };
+  }
+  private check(s: Sense): DiskResult {
+    return { status: STATUS.CHECK_CONDITION, hostStatus: 0, sense: senseBytes(s), dataIn: null };
+  }
+
+  /** Mechanical time to reach `lba` from the current cylinder at time t: seek, then
+   * rotational latency to the sector. Returns the time the transfer starts. */
+  private position(lba: number, t_ns: number): number {
+    const cyl = Math.floor(lba / this.sectorsPerTrack);
+    const seek_ms = this.seek.time_ms(cyl - this.cylinder);
+    this.stats.seeks++;
+    this.stats.seek_ms += seek_ms;
+    this.cylinder = cyl;
+    const afterSeek = t_ns + seek_ms * 1e6;
+    const sectorAngle = (lba % this.sectorsPerTrack) / this.sectorsPerTrack;
+    const headAngle = (afterSeek % this.rotation_ns) / this.rotation_ns;
+    const wait = ((sectorAngle - headAngle + 1) % 1) * this.rotation_ns;
+    return afterSeek + wait;
+  }
+
+  private get perBlock_ns(): number { return this.rotation_ns / this.sectorsPerTrack; }
+
+  private execute(job: Job): void {
+    this.stats.commands++;
+    let t = this.clock.now_ns + this.p.overhead_us * 1e3;
+    if (this.faults.latencySpikeProb > 0 && this.rng.chance(this.faults.latencySpikeProb)) {
+      t += this.faults.latencySpike_ms * 1e6;
+    }
+    const c = job.cdb;
+    const op = c[0];
+    const reply = (r: DiskResult) => this.finish(job, t, r, null);
+    const verdict = checkLength(c.length) ?? checkOpcode(c, c.length);
+    if (verdict) { reply(this.check((verdict as { sense: Sense }).sense)); return; }
+    if (this.unitAttention && op !== OP.INQUIRY && op !== OP.REQUEST_SENSE) {
+      this.unitAttention = false;
+      reply(this.check({ key: KEY.UNIT_ATTENTION, asc: ASC.POWER_ON_RESET }));
+      return;
+    }
+    const v = checkFields(c, BigInt(this.p.blocks), this.p.max_transfer_blocks);
+    if (!v.ok) { reply(this.check(v.sense)); return; }
+    const cmd = v.cmd;
+    const notReady = this.clock.now_ns < this.readyAt_ns;
+    const mediaOp = op !== OP.INQUIRY && op !== OP.REQUEST_SENSE;
+    if (notReady && mediaOp) {
+      reply(this.check({ key: KEY.NOT_READY, asc: ASC.BECOMING_READY }));
+      return;
+    }
+    switch (op) {
+      case OP.TEST_UNIT_READY: case OP.START_STOP_UNIT: reply(this.good()); return;
+      case OP.REQUEST_SENSE: reply(this.good(senseBytes({ key: KEY.NO_SENSE, asc: 0 }).slice(0, cmd.alloc))); return;
+      case OP.INQUIRY: reply(this.good(this.inquiry(cmd))); return;
+      case OP.MODE_SENSE_6: case OP.MODE_SENSE_10: reply(this.good(this.modeSense(cmd))); return;
+      case OP.READ_CAPACITY_10: {
+        const d = new Uint8Array(8);
+        putBe32(d, 0, Math.min(this.p.blocks - 1, 0xffffffff));
+        putBe32(d, 4, BLOCK_BYTES);
+        reply(this.good(d));
+        return;
+      }
+      case OP.SERVICE_ACTION_IN_16: {
+        const d = new Uint8Array(32);
+        putBe64(d, 0, BigInt(this.p.blocks - 1));
+        putBe32(d, 8, BLOCK_BYTES);
+        reply(this.good(d.slice(0, Math.min(32, cmd.alloc))));
+        return;
+      }
+      case OP.READ_10: case OP.READ_16: this.read(job, cmd, t); return;
+      case OP.WRITE_10: case OP.WRITE_16: this.write(job, cmd, t); return;
+      case OP.SYNCHRONIZE_CACHE_10: this.syncCache(job, t); return;
+      case OP.WRITE_LONG_10: {
+        const lba = Number(cmd.lba);
+        this.cache.delete(lba);
+        this.media.uncorrectable.add(lba);
+        reply(this.good());
+        return;
+      }
+    }
+    reply(this.check({ key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] }));
+  }
+
+  private inquiry(cmd: Command): Uint8Array {
+    let d: Uint8Array;
+    const ascii = (s: string, n: number) => new TextEncoder().encode(s.padEnd(n).slice(0, n));
+    if (!cmd.evpd) {
+      d = new Uint8Array(36);
+      d[2] = 0x06; d[3] = 0x02; d[4] = 31; d[7] = 0x02;
+      d.set(ascii("EMU", 8), 8);
+      d.set(ascii("DISK 1G 7200", 16), 16);
+      d.set(ascii("1.0", 4), 32);
+    } else if (cmd.page === 0x00) {
+      d = Uint8Array.from([0, 0, 0, 4, 0x00, 0x80, 0x83, 0xb0]);
+    } else if (cmd.page === 0x80) {
+      d = new Uint8Array(12); d[1] = 0x80; d[3] = 8; d.set(ascii(`EMUD${this.id.toString().padStart(4, "0")}`, 8), 4);
+    } else if (cmd.page === 0x83) {
+      d = new Uint8Array(24); d[1] = 0x83; d[3] = 20; d[4] = 2; d[5] = 1; d[7] = 16;
+      d.set(ascii("EMU", 8), 8); d.set(ascii(`EMUD${this.id.toString().padStart(4, "0")}`, 8), 16);
+    } else {
+      d = new Uint8Array(64); d[1] = 0xb0; d[3] = 0x3c;
+      putBe32(d, 8, this.p.max_transfer_blocks);
+    }
+    return d.slice(0, Math.min(d.length, cmd.alloc));
+  }
+
+  private modeSense(cmd: Command): Uint8Array {
+    const ten = cmd.op === OP.MODE_SENSE_10;
+    const header = ten ? 8 : 4;
+    const bd = cmd.dbd ? 0 : 8;
+    const d = new Uint8Array(header + bd + 20);
+    const page = d.subarray(header + bd);
+    page[0] = 0x08; page[1] = 0x12;
+    if (cmd.pc !== 1 && this.writeCacheEnabled) page[2] = 0x04; // WCE (SBC-3 6.4.5)
+    if (cmd.pc === 1) page[2] = 0x04; // changeable: WCE
+    if (bd) {
+      const b = d.subarray(header);
+      const n = Math.min(this.p.blocks, 0xffffff);
+      b[1] = n >> 16; b[2] = (n >> 8) & 0xff; b[3] = n & 0xff;
+      b[6] = BLOCK_BYTES >> 8;
+    }
+    if (ten) { putBe16(d, 0, d.length - 2); d[3] = 0x10; putBe16(d, 6, bd); }
+    else { d[0] = d.length - 1; d[2] = 0x10; d[3] = bd; }
+    return d.slice(0, Math.min(d.length, cmd.alloc));
+  }
+
+  private read(job: Job, cmd: Command, t: number): void {
+    const lba = Number(cmd.lba);
+    const n = cmd.blocks;
+    const out = new Uint8Array(n * BLOCK_BYTES);
+    let allCached = true;
+    for (let i = 0; i < n; i++) if (!this.cache.has(lba + i)) allCached = false;
+    let end = t;
+    if (!allCached && n > 0) {
+      end = this.position(lba, t) + n * this.perBlock_ns;
+      this.stats.mediaReads++;
+    } else {
+      end += n * BLOCK_BYTES / this.p.bus_bytes_per_s * 1e9;
+    }
+    for (let i = 0; i < n; i++) {
+      const cached = this.cache.get(lba + i);
+      const data = cached ?? this.media.read(lba + i);
+      if (!data) {
+        // Unrecovered read error; INFORMATION holds the failing LBA (SPC-4 4.5.3).
+        const sense = senseBytes({ key: KEY.MEDIUM_ERROR, asc: ASC.UNRECOVERED_READ_ERROR });
+        sense[0] |= 0x80;
+        putBe32(sense, 3, lba + i);
+        this.finish(job, end, { status: STATUS.CHECK_CONDITION, hostStatus: 0, sense, dataIn: null }, null);
+        return;
+      }
+      out.set(data, i * BLOCK_BYTES);
+    }
+    this.finish(job, end, this.good(out), null);
+  }
+
+  private write(job: Job, cmd: Command, t: number): void {
+    const lba = Number(cmd.lba);
+    const n = cmd.blocks;
+    const data = job.dataOut;
+    if (!data || data.length < n * BLOCK_BYTES) {
+      this.finish(job, t, this.check({ key: KEY.ABORTED_COMMAND, asc: ASC.DATA_PHASE_ERROR }), null);
+      return;
+    }
+    const blocks: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) blocks.push(data.slice(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES));
+    if (n === 0) { this.finish(job, t, this.good(), null); return; }
+    if (this.writeCacheEnabled && !cmd.fua) {
+      for (let i = 0; i < n; i++) {
+        this.cache.delete(lba + i); // keep insertion order = age
+        this.cache.set(lba + i, blocks[i]);
+      }
+      this.finish(job, t + n * BLOCK_BYTES / this.p.bus_bytes_per_s * 1e9, this.good(), null);
+      return;
+    }
+    for (let i = 0; i < n; i++) this.cache.delete(lba + i);
+    let target = lba;
+    if (this.faults.misdirectProb > 0 && this.rng.chance(this.faults.misdirectProb)) {
+      target = Math.max(0, Math.min(this.p.blocks - n, lba + this.faults.misdirectOffset));
+    }
+    const start = this.position(target, t);
+    this.stats.mediaWrites++;
+    const mw: MediaWrite = { lba: target, data: blocks, start_ns: start, perBlock_ns: this.perBlock_ns };
+    this.finish(job, start + n * this.perBlock_ns, this.good(), mw);
+  }
+
+  private syncCache(job: Job, t: number): void {
+    // Write the whole cache back in LBA order as one pass, then answer.
+    const lbas = [...this.cache.keys()].sort((a, b) => a - b);
+    if (!lbas.length) { this.finish(job, t, this.good(), null); return; }
+    this.flushRun(lbas, 0, t, job);
+  }
+
+  /** Write cached blocks lbas[i..] back, one contiguous run per media write. */
+  private flushRun(lbas: number[], i: number, t: number, job: Job | null): void {
+    let j = i + 1;
+    while (j < lbas.length && lbas[j] === lbas[j - 1] + 1) j++;
+    const run = lbas.slice(i, j);
+    const data = run.map((l) => this.cache.get(l)!);
+    const start = this.position(run[0], t);
+    const end = start + run.length * this.perBlock_ns;
+    const mw: MediaWrite = { lba: run[0], data, start_ns: start, perBlock_ns: this.perBlock_ns };
+    this.stats.mediaWrites++;
+    const gen = this.gen;
+    const alarm = this.clock.at(end, `disk${this.id} flush`, () => {
+      if (gen !== this.gen) return;
+      this.inflight = null;
+      this.commitWrite(mw, run.length);
+      for (let k = 0; k < run.length; k++) {
+        if (this.cache.get(run[k]) === data[k]) this.cache.delete(run[k]);
+      }
+      if (j < lbas.length) { this.flushRun(lbas, j, end, job); return; }
+      this.busy = false;
+      if (job) job.done(this.good());
+      this.kick();
+    });
+    this.inflight = { alarm, write: mw, job };
+  }
+
+  private backgroundFlush(): void {
+    const oldest = this.cache.keys().next();
+    if (oldest.done) return;
+    const lbas = [...this.cache.keys()].sort((a, b) => a - b);
+    this.busy = true;
+    this.flushRun(lbas, lbas.indexOf(oldest.value), this.clock.now_ns, null);
+  }
+
+  private commitWrite(w: MediaWrite, blocks: number): void {
+    for (let i = 0; i < blocks; i++) this.media.write(w.lba + i, w.data[i]);
+  }
+
+  /** Power lost: the cache is gone, the queue is dropped, and a media write in
+   * progress keeps the blocks it finished; the one under the head is torn. */
+  powerOff(): void {
+    if (!this.powered) return;
+    const now = this.clock.now_ns;
+    const f = this.inflight;
+    if (f) {
+      this.clock.cancel(f.alarm);
+      const w = f.write;
+      if (w && now > w.start_ns) {
+        const done = Math.min(w.data.length, Math.floor((now - w.start_ns) / w.perBlock_ns));
+        this.commitWrite(w, done);
+        if (done < w.data.length) {
+          this.media.torn.add(w.lba + done);
+          this.stats.tornSectors++;
+        }
+      }
+    }
+    this.inflight = null;
+    this.clock.cancel(this.flushAlarm);
+    this.flushAlarm = null;
+    this.cache.clear();
+    this.queue = [];
+    this.busy = false;
+    this.powered = false;
+    this.gen++;
+  }
+
+  powerOn(): void {
+    if (this.powered) return;
+    this.powered = true;
+    this.unitAttention = true;
+    this.readyAt_ns = this.clock.now_ns + this.p.spinup_ms * 1e6;
+    this.writeCacheEnabled = this.p.write_cache;
+  }
+}
+
+export { SENSE_BYTES };

@@ -1,0 +1,480 @@
+// SPI EEPROM: Microchip 25LC1024 (DS22064D), and the same front end with the figures
+// of the parts BOARD.md offers as options. Storage (bytes, wear, stuck bits, dead
+// pages) is kept apart from the SPI state machine and its timing, as in avr8js's
+// eeprom.ts. The model checks the firmware's use of the part and records every
+// misuse in `violations`, which the tests require to stay empty.
+
+import type { VirtualClock, Alarm } from "../clock.js";
+import type { Rng } from "../rng.js";
+
+// ---- instruction set (DS22064D Table 2-1) --------------------------------------------
+export const CMD_READ = 0x03;
+export const CMD_WRITE = 0x02;
+export const CMD_WREN = 0x06;
+export const CMD_WRDI = 0x04;
+export const CMD_RDSR = 0x05;
+export const CMD_WRSR = 0x01;
+export const CMD_PE = 0x42;
+export const CMD_SE = 0xd8;
+export const CMD_CE = 0xc7;
+export const CMD_RDID = 0xab; // also "release from deep power-down" (RES)
+export const CMD_DPD = 0xb9;
+
+// ---- status register bits (DS22064D §2.10, Table 2-2) ----------------------------------
+export const SR_WIP = 1 << 0;  // write in progress (read-only)
+export const SR_WEL = 1 << 1;  // write enable latch (read-only, set by WREN)
+export const SR_BP0 = 1 << 2;  // block protect, Table 2-3
+export const SR_BP1 = 1 << 3;
+export const SR_WPEN = 1 << 7; // write-protect enable (with the WP pin)
+
+/** Electronic signature returned by RDID (DS22064D §2.12). */
+export const SIGNATURE_25LC1024 = 0x29;
+
+export interface EepromPart {
+  name: string;
+  size_bytes: number;
+  page_bytes: number;
+  /** Sector size for SE and block protection (DS22064D: 32 KiB). */
+  sector_bytes: number;
+  max_clock_hz: number;
+  /** Page write cycle time, max (DS22064D Table 1-2, tWC = 6 ms). */
+  t_wc_ns: number;
+  t_pe_ns: number;  // page erase, 6 ms max (DS22064D features list)
+  t_se_ns: number;  // sector erase, 10 ms max
+  t_ce_ns: number;  // chip erase, 10 ms max
+  endurance_cycles: number; // 1,000,000 E/W cycles per page
+  signature: number;
+}
+
+export const PART_25LC1024: EepromPart = {
+  name: "25LC1024",
+  size_bytes: 128 * 1024,
+  page_bytes: 256,
+  sector_bytes: 32 * 1024,
+  max_clock_hz: 20e6,
+  t_wc_ns: 6e6,
+  t_pe_ns: 6e6,
+  t_se_ns: 10e6,
+  t_ce_ns: 10e6,
+  endurance_cycles: 1_000_000,
+  signature: SIGNATURE_25LC1024,
+};
+
+/** ST M95M02 (DS: 256 KiB, 5 MHz at 2.5 V..., 10 ms write cycle), as BOARD.md offers.
+ * Modelled with the 25LC1024 command set; its erase commands are not on the part. */
+export const PART_M95M02: EepromPart = {
+  ...PART_25LC1024,
+  name: "M95M02",
+  size_bytes: 256 * 1024,
+  max_clock_hz: 5e6,
+  t_wc_ns: 10e6,
+  t_pe_ns: 10e6,
+  t_se_ns: 10e6,
+  t_ce_ns: 10e6,
+  sector_bytes: 64 * 1024,
+};
+
+/** Cypress FM25V20A FRAM (256 KiB, 40 MHz, no write delay), as BOARD.md offers. */
+export const PART_FM25V20A: EepromPart = {
+  ...PART_25LC1024,
+  name: "FM25V20A",
+  size_bytes: 256 * 1024,
+  page_bytes: 256 * 1024, // no pages: a write streams through the whole array
+  max_clock_hz: 40e6,
+  t_wc_ns: 0,
+  t_pe_ns: 0,
+  t_se_ns: 0,
+  t_ce_ns: 0,
+  sector_bytes: 64 * 1024,
+  endurance_cycles: 1e14,
+};
+
+export const EEPROM_PARTS: Record<string, EepromPart> = {
+  "25LC1024": PART_25LC1024,
+  "M95M02": PART_M95M02,
+  "FM25V20A": PART_FM25V20A,
+};
+
+/** The array itself: bytes, per-page wear, and permanent faults. */
+export class EepromStore {
+  readonly bytes: Uint8Array;
+  readonly wear: Uint32Array;
+  /** Stuck bits: address -> [mask, value]; those bits read as value whatever is written. */
+  readonly stuck = new Map<number, [number, number]>();
+  /** Pages that no longer take a write (the old contents stay). */
+  readonly deadPages = new Set<number>();
+
+  constructor(readonly part: EepromPart) {
+    // A new part is erased: every byte 0xFF (DS22064D §2.6: erase sets bits to 1).
+    this.bytes = new Uint8Array(part.size_bytes).fill(0xff);
+    this.wear = new Uint32Array(Math.ceil(part.size_bytes / part.page_bytes));
+  }
+
+  read(addr: number): number {
+    let v = this.bytes[addr];
+    const s = this.stuck.get(addr);
+    if (s) v = (v & ~s[0]) | (s[1] & s[0]);
+    return v;
+  }
+
+  /** Program one page: `image` is the full page after the write. */
+  programPage(page: number, image: Uint8Array): void {
+    this.wear[page]++;
+    if (this.deadPages.has(page)) return;
+    this.bytes.set(image, page * this.part.page_bytes);
+  }
+}
+
+interface PendingWrite {
+  kind: "page" | "erase" | "status";
+  /** First byte and images to commit: [addr, bytes] pairs. */
+  page?: number;
+  image?: Uint8Array;
+  eraseFrom?: number;
+  eraseBytes?: number;
+  status?: number;
+  started_ns: number;
+  alarm: Alarm;
+}
+
+type Phase =
+  | "idle" | "cmd" | "addr" | "addr_done" | "data" | "status_in" | "status_out"
+  | "id_addr" | "id_out" | "ignored";
+
+/** The SPI front end of the part: chip select, command decoding, WEL/WIP, timing. */
+export class Eeprom {
+  readonly store: EepromStore;
+  readonly violations: string[] = [];
+  /** Transient read faults: address -> XOR mask applied to the next read of it. */
+  readonly flipOnRead = new Map<number, number>();
+  /** Probability per byte read of a one-bit transient flip. */
+  readBitFlipRate = 0;
+  /** Tear the next page write even without a power loss (a write that does not fully
+   * take: the fault "torn page on demand"). */
+  tearNextWrite = false;
+
+  private selected = false;
+  private phase: Phase = "idle";
+  private cmd = 0;
+  private addr = 0;
+  private addrBytes = 0;
+  private pageBuf: Uint8Array | null = null;
+  private pageBase = 0;
+  private pageOffset = 0;
+  private dataBytes = 0;
+  private wel = false;
+  private bp = 0;      // BP1:BP0
+  private wpen = false;
+  private deepPowerDown = false;
+  private powered = true;
+  private pending: PendingWrite | null = null;
+  /** Counters for the benchmarks and tests. */
+  readonly stats = { pageWrites: 0, bytesRead: 0, commands: 0, tornWrites: 0 };
+
+  constructor(
+    readonly part: EepromPart,
+    private readonly clock: VirtualClock,
+    private readonly rng: Rng,
+    store?: EepromStore,
+  ) {
+    this.store = store ?? new EepromStore(part);
+  }
+
+  get wip(): boolean { return this.pending !== null; }
+  get statusRegister(): number {
+    return (this.wip ? SR_WIP : 0) | (this.wel ? SR_WEL : 0) | (this.bp << 2) | (this.wpen ? SR_WPEN : 0);
+  }
+  get writeEnabled(): boolean { return this.wel; }
+
+  /** Bus time of one byte at the given SPI clock. */
+  byteTime_ns(spi_hz: number): number {
+    return 8e9 / Math.min(spi_hz, this.part.max_clock_hz);
+  }
+
+  private violation(msg: string): void {
+    this.violations.push(`${(this.clock.now_ns / 1e6).toFixed(6)} ms: ${this.part.name}: ${msg}`);
+  }
+
+  select(): void {
+    if (!this.powered) return;
+    if (this.selected) this.violation("CS asserted twice");
+    this.selected = true;
+    this.phase = "cmd";
+  }
+
+  deselect(): void {
+    if (!this.powered) return;
+    if (!this.selected) { this.violation("CS released while not selected"); return; }
+    this.selected = false;
+    const phase = this.phase;
+    this.phase = "idle";
+    if (phase === "ignored" || phase === "cmd") return;
+    switch (this.cmd) {
+      case CMD_WRITE: {
+        // DS22064D §2.3: the write starts when CS rises after a whole byte; it
+        // needs at least one data byte.
+        if (phase !== "data" || this.dataBytes === 0) {
+          this.violation("WRITE ended before any data byte: nothing written");
+          this.wel = false;
+          return;
+        }
+        this.startPageWrite();
+        return;
+      }
+      case CMD_PE: case CMD_SE: case CMD_CE: {
+        if (this.cmd !== CMD_CE && this.addrBytes < 3) {
+          this.violation("erase ended before its address");
+          return;
+        }
+        this.startErase();
+        return;
+      }
+    }
+  }
+
+  /** Exchange one byte: returns what the part drives on SO. */
+  transfer(out: number): number {
+    if (!this.powered || !this.selected) return 0xff;
+    out &= 0xff;
+    switch (this.phase) {
+      case "cmd": return this.command(out);
+      case "addr": {
+        this.addr = ((this.addr << 8) | out) >>> 0;
+        this.addrBytes++;
+        if (this.addrBytes === 3) {
+          this.addr &= this.part.size_bytes - 1;
+          if (this.cmd === CMD_READ || this.cmd === CMD_WRITE) this.phase = "data";
+          if (this.cmd === CMD_WRITE) this.beginPage();
+          if (this.cmd === CMD_PE || this.cmd === CMD_SE) this.phase = "addr_done";
+        }
+        return 0xff;
+      }
+      case "data": {
+        if (this.cmd === CMD_READ) return this.readByte();
+        // WRITE: bytes past the page end wrap to its start (DS22064D §2.3).
+        if (this.pageOffset >= this.part.page_bytes) {
+          if (this.pageOffset === this.part.page_bytes) this.violation(
+            `WRITE at 0x${this.addr.toString(16)} runs past the page end: wraps within the page`);
+        }
+        this.pageBuf![this.pageOffset % this.part.page_bytes] = out;
+        this.pageOffset++;
+        this.dataBytes++;
+        return 0xff;
+      }
+      case "status_out": return this.statusRegister;
+      case "status_in": {
+        this.statusWrite(out);
+        this.phase = "ignored";
+        return 0xff;
+      }
+      case "id_addr": {
+        this.addrBytes++;
+        if (this.addrBytes === 3) this.phase = "id_out";
+        return 0xff;
+      }
+      case "id_out": return this.part.signature;
+      default: return 0xff;
+    }
+  }
+
+  private command(op: number): number {
+    this.cmd = op;
+    this.addr = 0;
+    this.addrBytes = 0;
+    this.dataBytes = 0;
+    this.stats.commands++;
+    if (this.deepPowerDown && op !== CMD_RDID) {
+      this.violation(`command 0x${op.toString(16)} in deep power-down (ignored)`);
+      this.phase = "ignored";
+      return 0xff;
+    }
+    if (this.wip && op !== CMD_RDSR) {
+      // DS22064D §2.10: only RDSR may be sent while a write is in progress.
+      this.violation(`command 0x${op.toString(16)} while WIP (ignored)`);
+      this.phase = "ignored";
+      return 0xff;
+    }
+    switch (op) {
+      case CMD_READ: this.phase = "addr"; break;
+      case CMD_WRITE: case CMD_PE: case CMD_SE:
+        if (!this.wel) {
+          this.violation(`command 0x${op.toString(16)} without WREN (WEL=0): ignored`);
+          this.phase = "ignored";
+          break;
+        }
+        this.phase = "addr";
+        break;
+      case CMD_CE:
+        if (!this.wel) {
+          this.violation("CE without WREN (WEL=0): ignored");
+          this.phase = "ignored";
+          break;
+        }
+        this.phase = "addr"; // no address: deselect starts it
+        this.addrBytes = 3;
+        break;
+      case CMD_WREN: this.wel = true; this.phase = "ignored"; break;
+      case CMD_WRDI: this.wel = false; this.phase = "ignored"; break;
+      case CMD_RDSR: this.phase = "status_out"; break;
+      case CMD_WRSR:
+        if (!this.wel) {
+          this.violation("WRSR without WREN (WEL=0): ignored");
+          this.phase = "ignored";
+          break;
+        }
+        this.phase = "status_in";
+        break;
+      case CMD_RDID:
+        this.deepPowerDown = false;
+        this.phase = "id_addr";
+        break;
+      case CMD_DPD: this.deepPowerDown = true; this.phase = "ignored"; break;
+      default:
+        this.violation(`unknown command 0x${op.toString(16)}`);
+        this.phase = "ignored";
+    }
+    return 0xff;
+  }
+
+  private readByte(): number {
+    // Sequential read wraps at the end of the array (DS22064D §2.2).
+    const a = this.addr;
+    this.addr = (this.addr + 1) & (this.part.size_bytes - 1);
+    this.stats.bytesRead++;
+    let v = this.store.read(a);
+    const flip = this.flipOnRead.get(a);
+    if (flip !== undefined) { v ^= flip; this.flipOnRead.delete(a); }
+    if (this.readBitFlipRate > 0 && this.rng.chance(this.readBitFlipRate)) v ^= 1 << this.rng.int(8);
+    return v;
+  }
+
+  private beginPage(): void {
+    const pb = this.part.page_bytes;
+    this.pageBase = this.addr - (this.addr % pb);
+    // The whole page is rewritten: start from its current contents.
+    this.pageBuf = this.store.bytes.slice(this.pageBase, this.pageBase + pb);
+    this.pageOffset = this.addr - this.pageBase;
+  }
+
+  private protectedFrom(): number {
+    // DS22064D Table 2-3: BP1:BP0 = 00 none, 01 upper 1/4, 10 upper 1/2, 11 all.
+    const size = this.part.size_bytes;
+    return [size, size * 3 / 4, size / 2, 0][this.bp];
+  }
+
+  private startPageWrite(): void {
+    const page = this.pageBase / this.part.page_bytes;
+    this.wel = false;
+    if (this.pageBase >= this.protectedFrom()) {
+      this.violation(`WRITE to protected page ${page} (BP=${this.bp}): ignored`);
+      return;
+    }
+    const image = this.pageBuf!;
+    this.pageBuf = null;
+    this.stats.pageWrites++;
+    const started_ns = this.clock.now_ns;
+    const alarm = this.clock.after(this.part.t_wc_ns, "eeprom write", () => this.finishWrite());
+    this.pending = { kind: "page", page, image, started_ns, alarm };
+    if (this.part.t_wc_ns === 0) { this.clock.cancel(alarm); this.finishWrite(); }
+  }
+
+  private startErase(): void {
+    const { part } = this;
+    let from = 0, bytes = part.size_bytes, t = part.t_ce_ns;
+    if (this.cmd === CMD_PE) { from = this.addr - (this.addr % part.page_bytes); bytes = part.page_bytes; t = part.t_pe_ns; }
+    if (this.cmd === CMD_SE) { from = this.addr - (this.addr % part.sector_bytes); bytes = part.sector_bytes; t = part.t_se_ns; }
+    this.wel = false;
+    if (this.cmd === CMD_CE ? this.bp !== 0 : from + bytes > this.protectedFrom()) {
+      this.violation(`erase of protected area at 0x${from.toString(16)}: ignored`);
+      return;
+    }
+    const started_ns = this.clock.now_ns;
+    const alarm = this.clock.after(t, "eeprom erase", () => this.finishWrite());
+    this.pending = { kind: "erase", eraseFrom: from, eraseBytes: bytes, started_ns, alarm };
+    if (t === 0) { this.clock.cancel(alarm); this.finishWrite(); }
+  }
+
+  private statusWrite(v: number): void {
+    // WRSR writes BP1, BP0 and WPEN; it is a write cycle (tWC) like a page write.
+    this.wel = false;
+    const status = v & (SR_BP0 | SR_BP1 | SR_WPEN);
+    const started_ns = this.clock.now_ns;
+    const alarm = this.clock.after(this.part.t_wc_ns, "eeprom wrsr", () => this.finishWrite());
+    this.pending = { kind: "status", status, started_ns, alarm };
+    if (this.part.t_wc_ns === 0) { this.clock.cancel(alarm); this.finishWrite(); }
+  }
+
+  private finishWrite(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    if (p.kind === "page") {
+      if (this.tearNextWrite) {
+        this.tearNextWrite = false;
+        this.commitTorn(p, 0.5);
+        return;
+      }
+      this.commitPage(p.page!, p.image!);
+    } else if (p.kind === "erase") {
+      const pb = this.part.page_bytes;
+      for (let a = p.eraseFrom!; a < p.eraseFrom! + p.eraseBytes!; a += pb) {
+        this.commitPage(a / pb, new Uint8Array(pb).fill(0xff));
+      }
+    } else {
+      this.bp = (p.status! >> 2) & 3;
+      this.wpen = (p.status! & SR_WPEN) !== 0;
+    }
+  }
+
+  private commitPage(page: number, image: Uint8Array): void {
+    if (this.store.wear[page] >= this.part.endurance_cycles) {
+      this.violation(`page ${page} past its endurance (${this.part.endurance_cycles} cycles)`);
+    }
+    this.store.programPage(page, image);
+  }
+
+  /** A page write cut short: bytes up to a random point near `progress` took the new
+   * value, the byte at the cut holds a mix of old and new bits, the rest are old. */
+  private commitTorn(p: PendingWrite, progress: number): void {
+    const pb = this.part.page_bytes;
+    const base = p.page! * pb;
+    const image = this.store.bytes.slice(base, base + pb);
+    const cut = Math.min(pb, Math.floor(progress * pb + (this.rng.float() - 0.5) * pb / 4));
+    for (let i = 0; i < Math.max(0, cut); i++) image[i] = p.image![i];
+    if (cut >= 0 && cut < pb) {
+      const mask = this.rng.u32() & 0xff;
+      image[cut] = (p.image![cut] & mask) | (image[cut] & ~mask);
+    }
+    this.stats.tornWrites++;
+    this.commitPage(p.page!, image);
+  }
+
+  /** Power lost: a write in progress is torn; WEL and the SPI state are reset. */
+  powerOff(): void {
+    const p = this.pending;
+    if (p) {
+      this.clock.cancel(p.alarm);
+      this.pending = null;
+      const t = this.part.t_wc_ns || 1;
+      const progress = Math.min(1, (this.clock.now_ns - p.started_ns) / t);
+      if (p.kind === "page") this.commitTorn(p, progress);
+      else if (p.kind === "erase") {
+        // An erase cut short leaves its pages partly erased: model as torn to 0xFF.
+        const pb = this.part.page_bytes;
+        for (let a = p.eraseFrom!; a < p.eraseFrom! + p.eraseBytes!; a += pb) {
+          this.commitTorn({ ...p, page: a / pb, image: new Uint8Array(pb).fill(0xff) }, progress);
+        }
+      }
+    }
+    this.powered = false;
+    this.selected = false;
+    this.phase = "idle";
+    this.wel = false;
+    this.deepPowerDown = false;
+  }
+
+  powerOn(): void {
+    this.powered = true;
+    this.wel = false; // DS22064D §2.4: WEL is reset at power-up
+  }
+}

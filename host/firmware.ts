@@ -1,0 +1,30 @@
+// Where the built firmware lives, and loading it.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+/** The project root: dist/host/firmware.js is two levels below it. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const BUILD = join(ROOT, "build");
+
+const cache = new Map<string, WebAssembly.Module>();
+
+/** The metered firmware (build/firmware.metered.wasm), compiled once per process. */
+export function loadMetered(path = join(BUILD, "firmware.metered.wasm")): WebAssembly.Module {
+  let m = cache.get(path);
+  if (!m) {
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = new Uint8Array(readFileSync(path));
+    } catch {
+      throw new Error(`${path} is missing: run "npm run build" first`);
+    }
+    m = new WebAssembly.Module(bytes);
+    cache.set(path, m);
+  }
+  return m;
+}
+
+export function readBuild(name: string): Uint8Array {
+  return readFileSync(join(BUILD, name));
+}
