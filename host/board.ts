@@ -41,6 +41,12 @@ export interface BoardConfig {
   trace: boolean;
 }
 
+/** What callers pass: any field, and any part of the disk and power parameters. */
+export type BoardOptions = Partial<Omit<BoardConfig, "disk" | "power">> & {
+  disk?: Partial<DiskParams>;
+  power?: Partial<PowerParams>;
+};
+
 export const DEFAULT_BOARD: BoardConfig = {
   seed: 1,
   cpu_hz: 160e6,
@@ -145,7 +151,7 @@ export class Board {
   readonly traceLines: string[] = [];
   readonly irqLatency_ns: number[] = [];
 
-  constructor(readonly module: WebAssembly.Module, cfg: Partial<BoardConfig> = {}) {
+  constructor(readonly module: WebAssembly.Module, cfg: BoardOptions = {}) {
     this.cfg = { ...DEFAULT_BOARD, ...cfg, disk: { ...DEFAULT_DISK, ...cfg.disk }, power: { ...DEFAULT_POWER, ...cfg.power } };
     this.rng = new Rng(this.cfg.seed);
     this.ns_per_cycle = 1e9 / this.cfg.cpu_hz;

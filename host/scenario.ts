@@ -3,7 +3,7 @@
 // again, and read back every block ever written against the oracle. Repeat for each
 // cut, then verify once more. Everything happens in virtual time from one seed.
 
-import { Board, BoardConfig } from "./board.js";
+import { Board, BoardOptions } from "./board.js";
 import { HostAdapter, HostResult } from "./host.js";
 import { Oracle, BLOCK } from "./oracle.js";
 import { Rng } from "./rng.js";
@@ -42,7 +42,7 @@ export interface RunOptions {
   seed: number;
   cuts: number;
   workload?: Partial<WorkloadSpec>;
-  board?: Partial<BoardConfig>;
+  board?: BoardOptions;
   /** Called after each phase with a one-line status. */
   onProgress?: (p: RunProgress) => void;
   /** Virtual-time limit for the whole run (default: generous per cut). */
