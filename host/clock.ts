@@ -1,6 +1,7 @@
-// One virtual clock for the whole board: time in nanoseconds (a JS number; the board
-// only ever adds multiples of 1/4 ns, which doubles hold exactly far past any run),
-// with a list of alarms kept in time order. Modelled on rp2040js's SimulationClock:
+// One virtual clock for the whole board: time in nanoseconds as a JS number (a
+// double: not always a whole number of ns, since a cycle is 6.25 ns and seek times are
+// fractions of a ms, but IEEE arithmetic is deterministic, so the same run gives the
+// same times bit for bit), with a list of alarms kept in time order. Modelled on rp2040js's SimulationClock:
 // the clock is set to an alarm's time before its callback runs, and a waiting CPU
 // jumps straight to the next alarm. Absolute times are named at_ns, deltas delay_ns.
 

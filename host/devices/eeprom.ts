@@ -364,8 +364,8 @@ export class Eeprom {
 
   private startPageWrite(): void {
     const page = this.pageBase / this.part.page_bytes;
-    this.wel = false;
     if (this.pageBase >= this.protectedFrom()) {
+      this.wel = false;
       this.violation(`WRITE to protected page ${page} (BP=${this.bp}): ignored`);
       return;
     }
@@ -383,8 +383,8 @@ export class Eeprom {
     let from = 0, bytes = part.size_bytes, t = part.t_ce_ns;
     if (this.cmd === CMD_PE) { from = this.addr - (this.addr % part.page_bytes); bytes = part.page_bytes; t = part.t_pe_ns; }
     if (this.cmd === CMD_SE) { from = this.addr - (this.addr % part.sector_bytes); bytes = part.sector_bytes; t = part.t_se_ns; }
-    this.wel = false;
     if (this.cmd === CMD_CE ? this.bp !== 0 : from + bytes > this.protectedFrom()) {
+      this.wel = false;
       this.violation(`erase of protected area at 0x${from.toString(16)}: ignored`);
       return;
     }
@@ -396,7 +396,6 @@ export class Eeprom {
 
   private statusWrite(v: number): void {
     // WRSR writes BP1, BP0 and WPEN; it is a write cycle (tWC) like a page write.
-    this.wel = false;
     const status = v & (SR_BP0 | SR_BP1 | SR_WPEN);
     const started_ns = this.clock.now_ns;
     const alarm = this.clock.after(this.part.t_wc_ns, "eeprom wrsr", () => this.finishWrite());
@@ -404,10 +403,13 @@ export class Eeprom {
     if (this.part.t_wc_ns === 0) { this.clock.cancel(alarm); this.finishWrite(); }
   }
 
+  /** End of a write cycle: WIP and WEL both clear (DS22064D §2.10: WEL is reset
+   * when the write cycle completes). */
   private finishWrite(): void {
     const p = this.pending;
     if (!p) return;
     this.pending = null;
+    this.wel = false;
     if (p.kind === "page") {
       if (this.tearNextWrite) {
         this.tearNextWrite = false;
