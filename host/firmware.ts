@@ -25,6 +25,6 @@ export function loadMetered(path = join(BUILD, "firmware.metered.wasm")): WebAss
   return m;
 }
 
-export function readBuild(name: string): Uint8Array {
-  return readFileSync(join(BUILD, name));
+export function readBuild(name: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(readFileSync(join(BUILD, name)));
 }
