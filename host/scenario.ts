@@ -45,6 +45,8 @@ export interface RunOptions {
   board?: BoardOptions;
   /** Called after each phase with a one-line status. */
   onProgress?: (p: RunProgress) => void;
+  /** Called with the board before it boots: inject faults here. */
+  setup?: (board: Board) => void;
   /** Virtual-time limit for the whole run (default: generous per cut). */
   limit_ms?: number;
 }
@@ -258,6 +260,7 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
     progress();
   })(board.onPowerLost);
 
+  opts.setup?.(board);
   const limit_ns = (opts.limit_ms ?? 60_000 * (opts.cuts + 1)) * 1e6;
   const finished = () => (phase as Phase) === "done";
   board.run(finished, limit_ns);

@@ -133,6 +133,8 @@ export interface DiskFaults {
   /** Probability per media write that it lands `misdirectOffset` blocks away. */
   misdirectProb: number;
   misdirectOffset: number;
+  /** The disk treats FUA writes as cached ones (a lying disk), so they can be lost. */
+  ignoreFua: boolean;
 }
 
 interface Job {
@@ -156,6 +158,7 @@ export class Disk {
   readonly media = new DiskMedia();
   readonly faults: DiskFaults = {
     dead: false, latencySpikeProb: 0, latencySpike_ms: 0, misdirectProb: 0, misdirectOffset: 0,
+    ignoreFua: false,
   };
   readonly seek: SeekCurve;
   readonly sectorsPerTrack: number;
@@ -402,7 +405,7 @@ export class Disk {
     const blocks: Uint8Array[] = [];
     for (let i = 0; i < n; i++) blocks.push(data.slice(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES));
     if (n === 0) { this.finish(job, t, this.good(), null); return; }
-    if (this.writeCacheEnabled && !cmd.fua) {
+    if (this.writeCacheEnabled && (!cmd.fua || this.faults.ignoreFua)) {
       for (let i = 0; i < n; i++) {
         this.cache.delete(lba + i); // keep insertion order = age
         this.cache.set(lba + i, blocks[i]);

@@ -1,0 +1,45 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { ROOT } from "../host/firmware.js";
+
+const holdup = (...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, "bin", "holdup.js"), ...args], { encoding: "utf8" });
+
+test("holdup run --json prints one JSON object with the documented keys last", () => {
+  const r = holdup("run", "--seed", "11", "--cuts", "2", "--json", "--quiet");
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  const j = JSON.parse(lines[lines.length - 1]);
+  for (const k of ["seed", "acked_writes", "lost_writes", "corrupt_reads", "power_cuts", "cycles", "virtual_ms"]) {
+    assert.ok(k in j, `key ${k}`);
+  }
+  assert.equal(j.seed, 11);
+  assert.equal(j.power_cuts, 2);
+  assert.equal(j.lost_writes, 0);
+});
+
+test("holdup run prints a progress line and a readable summary", () => {
+  const r = holdup("run", "--seed", "4", "--cuts", "1");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /cut 1\/1 verify/);
+  assert.match(r.stdout, /lost writes\s+0/);
+  assert.match(r.stdout, /seed\s+4/);
+});
+
+test("--help explains every option", () => {
+  const r = holdup("--help");
+  assert.equal(r.status, 0);
+  for (const o of ["--seed", "--cuts", "--json", "--disks", "--eeprom", "--cap-pct", "--qd", "--quiet"]) {
+    assert.ok(r.stdout.includes(o), o);
+  }
+});
+
+test("bad usage exits with 2 and says why", () => {
+  const r = holdup("run", "--cuts", "many");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--cuts needs a whole number/);
+  assert.equal(holdup("frobnicate").status, 2);
+  assert.equal(holdup("run", "--eeprom", "nope").status, 2);
+});
