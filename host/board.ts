@@ -136,6 +136,10 @@ export class Board {
   private stopRequested = false;
   private spiSelected = false;
   private spiByte_ns: number;
+  /** Tags with a command out on the device bus (checked: one command per tag). */
+  private busTags = new Set<number>();
+  /** Mailbox slots the host has rung and the firmware has not completed. */
+  private hostSlots = new Set<number>();
 
   // ---- observers ----
   /** Called when the firmware hands a mailbox slot back. */
@@ -230,6 +234,8 @@ export class Board {
     this.clock.cancel(this.timerAlarm);
     this.timerAlarm = null;
     this.spiSelected = false;
+    this.busTags.clear();
+    this.hostSlots.clear();
     this.bootAt_ns = this.clock.now_ns;
     this.boots++;
     this.trace(`boot ${this.boots}`);
@@ -501,11 +507,17 @@ export class Board {
       this.violations.push(`scsi_submit with bad arguments: target ${target} tag ${tag}`);
       return -22;
     }
+    if (this.busTags.has(tag)) {
+      this.violations.push(`scsi_submit on tag ${tag} while a command is in flight on it`);
+      return -16;
+    }
+    this.busTags.add(tag);
     const cdb = mem.slice(cdbAddr, cdbAddr + cdbLen);
     const out = dataOut ? mem.slice(dataAddr, dataAddr + dataBytes) : null;
     this.trace(`scsi submit t${target} tag ${tag} op ${cdb[0].toString(16)}`);
     const complete = (r: DiskResult) => {
       if (gen !== this.fwGen || !this.fw) return; // the MCU that asked is gone
+      this.busTags.delete(tag);
       const m = this.mem;
       m.fill(0, resultAddr, resultAddr + 32);
       m[resultAddr] = r.status;
@@ -531,10 +543,11 @@ export class Board {
 
   private hostComplete(gen: number, slot: number): void {
     const fw = this.fw!;
-    if (slot < 0 || slot >= fw.mailbox_slot_count()) {
-      this.violations.push(`host_complete of slot ${slot}`);
+    if (slot < 0 || slot >= fw.mailbox_slot_count() || !this.hostSlots.has(slot)) {
+      this.violations.push(`host_complete of slot ${slot}, which holds no command`);
       return;
     }
+    this.hostSlots.delete(slot);
     const base = fw.mailbox_addr() + slot * fw.mailbox_slot_size();
     const m = this.mem;
     const status = m[base + 2];
@@ -572,6 +585,7 @@ export class Board {
       m.set(cdb.subarray(0, 16), base + 16);
       if (dataOut) m.set(dataOut.subarray(0, fw.mailbox_data_size()), base + 64);
       this.trace(`doorbell slot ${slot} lun ${lun} op ${cdb[0]?.toString(16)}`);
+      this.hostSlots.add(slot);
       this.raise("doorbell", slot);
     });
     return true;
