@@ -2,14 +2,15 @@
 // probe that finds them (TEST UNIT READY, INQUIRY, READ CAPACITY (16)).
 
 import {
-  tags_base, tags_max, tag_bytes, scratch_base, block_bytes,
+  tags_base, tags_max, tag_bytes, scratch_base, block_bytes, label_base,
 } from "./layout";
+import { crc32c } from "./crc32c";
 import {
   hal_scsi_submit, hal_idle, hal_now_us, hal_timer_arm, hal_log,
 } from "./hal";
 import {
   OP_TEST_UNIT_READY, OP_INQUIRY, OP_SERVICE_ACTION_IN_16, SA_READ_CAPACITY_16,
-  OP_SYNCHRONIZE_CACHE_10, OP_WRITE_LONG_10,
+  OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_LONG_10,
   STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_PENDING, KEY_UNIT_ATTENTION,
   KEY_NOT_READY, be32, be64, put_be16, put_be32, put_be64, zero, sense_key_of,
 } from "./scsi";
@@ -18,6 +19,7 @@ import {
 } from "./errors";
 import {
   tag_busy, set_tag_busy, tag_done, set_tag_done, luns_max, lun_set, LUN_READY, LUN_ABSENT,
+  lun_set_identity, ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE,
   counter_add, CNT_DISK_COMMANDS, st_timer_fired, st_set_timer_fired,
 } from "./state";
 
@@ -174,7 +176,7 @@ function disk_wait_ready(target: u32): i32 {
 /** Probe targets 0..targets_max-1 and present each 512-byte-block disk as the LUN
  * with its target's number, so a LUN keeps its number when another disk is missing.
  * Returns the number of LUN slots (highest LUN found + 1). */
-export function disks_probe(): u32 {
+export function disks_probe(store_id: u64): u32 {
   let luns: u32 = 0;
   let buf = scratch_base;
   if (targets_max > luns_max) ERROR("a LUN per target");
@@ -207,9 +209,56 @@ export function disks_probe(): u32 {
       hal_log(LOG_DISK_SKIPPED, <i32>target, <i32>lba_bytes);
       continue;
     }
-    lun_set(target, target, LUN_READY, last_lba + 1);
-    hal_log(LOG_DISK_FOUND, <i32>target, <i32>(last_lba + 1));
+    // The last block holds the controller's label; the LUN is one block shorter.
+    lun_set(target, target, LUN_READY, last_lba);
+    lun_set_identity(target, label_read(target, last_lba, store_id));
+    hal_log(LOG_DISK_FOUND, <i32>target, <i32>last_lba);
     luns = target + 1;
   }
   return luns;
+}
+
+// ---- identity labels (seed 000 claims 33, 52) --------------------------------------
+// The last block of every disk this controller has bound carries its label:
+//   @0 "HOLDUPID" | @8 version u32 | @12 bus ID u32 | @16 store id u64 | @508 CRC-32C
+
+@inline const label_version: u32 = 1;
+@inline const label_crc_at: u32 = 508;
+
+function label_magic_ok(p: usize): bool {
+  return load<u64>(p) == 0x44495055444c4f48; // "HOLDUPID" little-endian
+}
+
+/** Read the label block and say what it is to us. */
+export function label_read(target: u32, label_lba: u64, store_id: u64): u8 {
+  let cdb = tag_cdb(tag_sync);
+  cdb_rw16(cdb, OP_READ_16, label_lba, 1, false);
+  if (disk_exec_sync(target, 16, label_base, block_bytes, false) != STATUS_GOOD) return ID_UNREADABLE;
+  let blank = true;
+  for (let i: u32 = 0; i < block_bytes; i += 8) {
+    if (load<u64>(label_base + i) != 0) { blank = false; break; }
+  }
+  if (blank) return ID_BLANK;
+  if (!label_magic_ok(label_base)) return ID_FOREIGN;
+  if (crc32c(label_base, label_crc_at, 0) != load<u32>(label_base + label_crc_at)) return ID_FOREIGN;
+  if (load<u64>(label_base, 16) != store_id) return ID_FOREIGN;
+  if (load<u32>(label_base, 12) != target) return ID_WRONG_SLOT;
+  return ID_OK;
+}
+
+/** Write our label to the disk (durably: FUA). OK or an error. */
+export function label_write(target: u32, label_lba: u64, store_id: u64): i32 {
+  zero(label_base, block_bytes);
+  store<u64>(label_base, 0x44495055444c4f48);
+  store<u32>(label_base, label_version, 8);
+  store<u32>(label_base, target, 12);
+  store<u64>(label_base, store_id, 16);
+  store<u32>(label_base + label_crc_at, crc32c(label_base, label_crc_at, 0));
+  let cdb = tag_cdb(tag_sync);
+  cdb_rw16(cdb, OP_WRITE_16, label_lba, 1, true);
+  if (disk_exec_sync(target, 16, label_base, block_bytes, true) != STATUS_GOOD) return ERR_IO;
+  // FUA, and a cache flush too: the label decides whether an image is replayed, so it
+  // must be on the media even on a disk that treats FUA loosely.
+  cdb_sync_cache10(cdb, <u32>label_lba, 1);
+  return disk_exec_sync(target, 10, 0, 0, false) == STATUS_GOOD ? OK : ERR_IO;
 }

@@ -30,6 +30,23 @@ export declare function hal_pfail_level(): i32;
 @external("hal", "power_save_done")
 export declare function hal_power_save_done(): void;
 
+/** The supercap's voltage from the board's ADC, mV. Both. */
+@external("hal", "cap_mv")
+export declare function hal_cap_mv(): i32;
+
+/** The voltage below which the MCU and EEPROM stop (the board's brown-out), mV. */
+@external("hal", "cap_brownout_mv")
+export declare function hal_cap_brownout_mv(): i32;
+
+/** Learn load on (1: charger off, the cap drives a load equal to the hold-up load)
+ * or off (0: charging again). Main loop. */
+@external("hal", "cap_learn")
+export declare function hal_cap_learn(on: i32): void;
+
+/** 32 bits from the MCU's hardware random number generator. Both. */
+@external("hal", "entropy")
+export declare function hal_entropy(): i32;
+
 // ---- SPI (EEPROM) ----------------------------------------------------------------
 
 /** Assert (1) or release (0) the EEPROM chip select. Releasing CS starts a write. */
@@ -58,6 +75,14 @@ export declare function hal_spi_xfer(out: i32): i32;
 export declare function hal_scsi_submit(
   target: i32, tag: i32, cdb_addr: usize, cdb_len: i32,
   data_addr: usize, data_bytes: i32, data_out: i32, result_addr: usize,
+): i32;
+
+/** As scsi_submit, with the data in pieces: sg_count entries of (address u32,
+ * bytes u32), little-endian, at sg_addr. */
+@external("hal", "scsi_submit_sg")
+export declare function hal_scsi_submit_sg(
+  target: i32, tag: i32, cdb_addr: usize, cdb_len: i32,
+  sg_addr: usize, sg_count: i32, data_out: i32, result_addr: usize,
 ): i32;
 
 // ---- host adapter (target side) -----------------------------------------------------

@@ -2,14 +2,18 @@
 // interrupt handlers irq_* when their sources fire (docs/HAL.md lists them all).
 
 import { mailbox_slots, tags_max, mailbox_base, mailbox_slot_bytes, mailbox_data_bytes } from "./layout";
-import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level } from "./hal";
+import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm } from "./hal";
 import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
   st_lun_count, slot_rung, set_slot_rung, tag_done, tag_busy, set_tag_done,
-  st_set_timer_fired, counter, counter_count,
+  st_set_timer_fired, counter, counter_count, slot_busy, slot_wait, WAIT_NONE, WAIT_DISK,
 } from "./state";
 import { disks_probe, tag_sync } from "./disks";
-import { host_command_start, host_tag_done } from "./target";
+import { host_command_start, host_tag_done, host_slot_poll } from "./target";
+import { destage_kick, destage_done, is_destage_tag, destage_command_count, destage_block_count } from "./destage";
+import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id } from "./nv";
+import { cache_nv_count, cache_dirty_count } from "./cache";
+import { budget_blocks, learn_state_now, LEARN_RUNNING } from "./budget";
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK } from "./errors";
 
 export {
@@ -18,38 +22,77 @@ export {
 export { crc32c } from "./crc32c";
 export { secded_encode, secded_decode } from "./secded";
 
+/** While a learn cycle runs or dirty blocks wait, wake at least this often. */
+@inline const tick_us: i32 = 10_000;
+
 /** Boot, then serve the host forever. The main loop's only unbounded loop is this
- * one: each pass does bounded work (one scan of slots and tags) and then waits for
- * an interrupt. */
+ * one: each pass does bounded work (one scan of slots, tags and LUNs) and then waits
+ * for an interrupt. */
 export function main(): void {
   hal_log(LOG_BOOT, 0, 0);
   st_set_ready(false);
   st_set_power_failing(hal_pfail_level() == 0);
-  let luns = disks_probe();
+  nv_boot();
+  // nv_boot read the store id; the probe checks each disk's label against it.
+  let luns = disks_probe(nv_store_id());
   st_set_lun_count(luns);
+  nv_after_probe();
   st_set_ready(true);
   hal_log(LOG_READY, <i32>luns, 0);
   while (true) {
-    if (!poll()) hal_idle();
+    if (!poll()) {
+      // Wake for the learn cycle's steps and for dirty blocks that wait on a disk.
+      if (learn_state_now() == LEARN_RUNNING || cache_dirty_count() > 0 || slots_waiting()) hal_timer_arm(tick_us);
+      hal_idle();
+    }
   }
 }
 
-/** One pass of the main loop: start commands the host rang for, finish commands
- * whose disk completions arrived. Returns whether it did anything. */
+/** One pass of the main loop. Returns whether it did anything. */
 export function poll(): bool {
   let worked = false;
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
     if (!slot_rung(slot)) continue;
     set_slot_rung(slot, false);
-    host_command_start(slot);
+    host_command_start(slot, false);
     worked = true;
   }
-  for (let tag: u32 = 0; tag < mailbox_slots; tag++) {
-    if (!tag_done(tag)) continue;
-    host_tag_done(tag);
+  for (let tag: u32 = 0; tag < tags_max; tag++) {
+    if (!tag_done(tag) || tag == tag_sync) continue;
+    if (tag < mailbox_slots) host_tag_done(tag);
+    else if (is_destage_tag(tag)) destage_done(tag);
     worked = true;
   }
+  for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
+    if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE && slot_wait(slot) != WAIT_DISK) {
+      if (host_slot_poll(slot)) worked = true;
+    }
+  }
+  // No destage while the supply is down: the disks are off (their commands were reset).
+  if (!st_power_failing() && destage_wanted() && destage_kick() > 0) worked = true;
+  if (nv_poll()) worked = true;
   return worked;
+}
+
+/** Does any slot wait for something that time (not an interrupt) brings? */
+function slots_waiting(): bool {
+  for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
+    if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE && slot_wait(slot) != WAIT_DISK) return true;
+  }
+  return false;
+}
+
+/** Destage when anything waits on it, when the NV blocks near the budget, or when
+ * write-back is off; otherwise let dirty blocks gather for the elevator. */
+function destage_wanted(): bool {
+  let dirty = cache_dirty_count();
+  if (dirty == 0) return false;
+  if (!nv_writeback_allowed()) return true;
+  if (dirty > cache_nv_count()) return true;       // write-through blocks wait for it
+  for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
+    if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE) return true;
+  }
+  return cache_nv_count() * 2 >= budget_blocks();
 }
 
 // ---- interrupt handlers: the least that is safe ------------------------------------
@@ -71,14 +114,15 @@ export function irq_timer(): void {
   st_set_timer_fired(true);
 }
 
-/** PFAIL# changed. On a fall: stop taking host commands (they get BUSY) and save.
- * Writing through, every acknowledged write is already on the media, so there is
- * nothing to save and the cap is released at once. On a rise before the cap ran
- * out: take commands again. */
+/** PFAIL# changed. On a fall: stop taking host commands (they get BUSY), save every
+ * acknowledged block that is not on a disk to the EEPROM, then tell the power switch
+ * the save is done. On a rise before the cap ran out: take commands again (the main
+ * loop retires what the save wrote before it acknowledges from the cache again). */
 export function irq_pfail(): void {
   if (hal_pfail_level() == 0) {
     st_set_power_failing(true);
-    hal_log(LOG_PFAIL, 0, 0);
+    hal_log(LOG_PFAIL, <i32>cache_nv_count(), 0);
+    nv_power_fail();
     hal_power_save_done();
   } else {
     st_set_power_failing(false);
@@ -97,3 +141,9 @@ export function is_ready(): bool { return st_ready(); }
 export function is_power_failing(): bool { return st_power_failing(); }
 export function counter_value(i: u32): u32 { return i < counter_count ? counter(i) : 0; }
 export function sync_tag(): u32 { return tag_sync; }
+export function nv_blocks(): u32 { return cache_nv_count(); }
+export function dirty_blocks(): u32 { return cache_dirty_count(); }
+export function save_budget(): u32 { return budget_blocks(); }
+export function writeback_on(): bool { return nv_writeback_allowed(); }
+export function destages(): u32 { return destage_command_count(); }
+export function destaged_blocks(): u32 { return destage_block_count(); }

@@ -27,7 +27,17 @@
 //           │ cache     128 × 512 B        │ write cache data (64 KiB)
 //           │                              │
 //   0x19000 ├──────────────────────────────┤
-//           │ free      20 KiB             │ unassigned: room for later issues
+//           │ nv map     5 KiB             │ EEPROM scan at restore: page table
+//   0x1A400 ├──────────────────────────────┤
+//           │ sg lists   8 × 16 × 8 B      │ destage scatter-gather lists (1 KiB)
+//   0x1A800 ├──────────────────────────────┤
+//           │ hash       256 B             │ cache hash buckets
+//   0x1A900 ├──────────────────────────────┤
+//           │ label      512 B             │ disk identity label buffer
+//   0x1AB00 ├──────────────────────────────┤
+//           │ nv pages   4 × 256 B         │ EEPROM page buffers: write, verify, read
+//   0x1AF00 ├──────────────────────────────┤
+//           │ free      12.25 KiB          │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
 //   0x20000 └──────────────────────────────┘
@@ -99,10 +109,47 @@
 /** Cache block size equals the disks' logical block size. */
 @inline export const block_bytes: u32 = 512;
 
+// ---- NV (EEPROM) restore map --------------------------------------------------------
+
+@inline export const nvmap_base: u32 = 0x19000;
+/** EEPROM pages the restore scan can index (a 25LC1024 has 512 of 256 bytes). */
+@inline export const nv_pages_max: u32 = 512;
+/** Per physical page: generation u32, logical index u16, page count u16. */
+@inline export const nvmap_entry_bytes: u32 = 8;
+/** Then per logical page of the image being restored: its physical page u16. */
+@inline export const nvlog_base: u32 = nvmap_base + nv_pages_max * nvmap_entry_bytes;
+@inline export const nvmap_bytes: u32 = nv_pages_max * nvmap_entry_bytes + nv_pages_max * 2;
+
+// ---- destage scatter-gather lists -------------------------------------------------
+
+@inline export const sg_base: u32 = 0x1A400;
+/** Destage commands in flight at once: one per LUN. */
+@inline export const destage_tags_max: u32 = 8;
+/** Blocks merged into one destage command (its scatter-gather entries). */
+@inline export const destage_blocks_max: u32 = 16;
+@inline export const sg_entry_bytes: u32 = 8;
+
+// ---- cache hash -------------------------------------------------------------------
+
+@inline export const hash_base: u32 = 0x1A800;
+/** Hash buckets of the cache directory: u8 head index each, 0xFF empty. */
+@inline export const hash_buckets: u32 = 256;
+
+// ---- disk label buffer ---------------------------------------------------------------
+
+@inline export const label_base: u32 = 0x1A900;
+
+// ---- EEPROM page buffers ---------------------------------------------------------------
+
+@inline export const nvbuf_base: u32 = 0x1AB00;
+/** Page being written, its read-back, a page being read at restore, a spare. */
+@inline export const nvbuf_count: u32 = 4;
+@inline export const nv_page_bytes: u32 = 256;
+
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x19000;
-@inline export const free_bytes: u32 = 0x05000;
+@inline export const free_base: u32 = 0x1AF00;
+@inline export const free_bytes: u32 = 0x03100;
 
 // ---- stack -----------------------------------------------------------------------
 
@@ -122,7 +169,13 @@ if (scratch_base + scratch_bytes > mailbox_base) ERROR("layout: scratch overlaps
 if (mailbox_base + mailbox_slots * mailbox_slot_bytes > wcb_base) ERROR("layout: mailbox overlaps wcb");
 if (wcb_base + wcb_slots_max * wcb_slot_bytes > cache_dir_base) ERROR("layout: wcb overlaps cache dir");
 if (cache_dir_base + cache_blocks_max * cache_dir_entry_bytes > cache_data_base) ERROR("layout: cache dir overlaps cache");
-if (cache_data_base + cache_blocks_max * block_bytes > free_base) ERROR("layout: cache overlaps free");
+if (cache_data_base + cache_blocks_max * block_bytes > nvmap_base) ERROR("layout: cache overlaps nv map");
+if (nvmap_base + nvmap_bytes > sg_base) ERROR("layout: nv map overlaps sg lists");
+if (sg_base + destage_tags_max * destage_blocks_max * sg_entry_bytes > hash_base) ERROR("layout: sg overlaps hash");
+if (hash_base + hash_buckets > label_base) ERROR("layout: hash overlaps label");
+if (label_base + block_bytes > nvbuf_base) ERROR("layout: label overlaps nv buffers");
+if (nvbuf_base + nvbuf_count * nv_page_bytes > free_base) ERROR("layout: nv buffers overlap free");
+if (cache_blocks_max > 255) ERROR("layout: cache indices are u8 (0xFF = none)");
 if (free_base + free_bytes > stack_base) ERROR("layout: free overlaps stack");
 if (stack_base + stack_bytes > memory_bytes) ERROR("layout: stack past the end of memory");
 if ((mailbox_data_bytes % block_bytes) != 0) ERROR("layout: mailbox data holds whole blocks");
@@ -133,7 +186,7 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
 export function layout_region_count(): i32 {
-  return 10;
+  return 15;
 }
 
 export function layout_region_base(i: i32): u32 {
@@ -146,8 +199,13 @@ export function layout_region_base(i: i32): u32 {
     case 5: return wcb_base;
     case 6: return cache_dir_base;
     case 7: return cache_data_base;
-    case 8: return free_base;
-    case 9: return stack_base;
+    case 8: return nvmap_base;
+    case 9: return sg_base;
+    case 10: return hash_base;
+    case 11: return label_base;
+    case 12: return nvbuf_base;
+    case 13: return free_base;
+    case 14: return stack_base;
   }
   return 0;
 }
@@ -162,8 +220,13 @@ export function layout_region_bytes(i: i32): u32 {
     case 5: return wcb_slots_max * wcb_slot_bytes;
     case 6: return cache_blocks_max * cache_dir_entry_bytes;
     case 7: return cache_blocks_max * block_bytes;
-    case 8: return free_bytes;
-    case 9: return stack_bytes;
+    case 8: return nvmap_bytes;
+    case 9: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
+    case 10: return hash_buckets;
+    case 11: return block_bytes;
+    case 12: return nvbuf_count * nv_page_bytes;
+    case 13: return free_bytes;
+    case 14: return stack_bytes;
   }
   return 0;
 }

@@ -17,6 +17,10 @@
 @inline export const OP_WRITE_16: u8 = 0x8a;
 @inline export const OP_SERVICE_ACTION_IN_16: u8 = 0x9e;
 @inline export const SA_READ_CAPACITY_16: u8 = 0x10;
+/** Vendor-specific (group 6), 10-byte CDBs: the NV image's status and the host's
+ * decision about it (docs/HAL.md). */
+@inline export const OP_NV_STATUS: u8 = 0xc0;
+@inline export const OP_NV_ACTION: u8 = 0xc1;
 
 // ---- status (SAM-5) ----------------------------------------------------------------
 @inline export const STATUS_GOOD: u8 = 0x00;
@@ -45,6 +49,7 @@
 @inline export const ASC_LUN_FAILURE: u16 = 0x3e01;
 @inline export const ASC_DATA_PHASE_ERROR: u16 = 0x4b00;
 @inline export const ASC_BECOMING_READY: u16 = 0x0401;
+@inline export const ASC_MANUAL_INTERVENTION: u16 = 0x0403;
 @inline export const ASC_WRITE_ERROR: u16 = 0x0c00;
 @inline export const ASC_UNRECOVERED_READ_ERROR: u16 = 0x1100;
 

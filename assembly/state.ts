@@ -15,6 +15,7 @@ import { state_base, state_bytes, mailbox_slots, tags_max } from "./layout";
 @inline const off_tag_busy: u32 = 56;      // u8[tags_max]: tag in use
 @inline const off_counters: u32 = 88;      // u32[counter_count]
 @inline export const counter_count: u32 = 8;
+@inline const off_slot_wait: u32 = 120;    // u8[mailbox_slots]: what a slot waits for
 @inline const off_luns: u32 = 128;         // lun entries
 
 /** LUNs the controller presents: one per disk found at boot. */
@@ -26,7 +27,8 @@ if (off_slot_rung + mailbox_slots > off_slot_busy) ERROR("slot flags overlap");
 if (off_slot_busy + mailbox_slots > off_tag_done) ERROR("slot busy overlaps tags");
 if (off_tag_done + tags_max > off_tag_busy) ERROR("tag flags overlap");
 if (off_tag_busy + tags_max > off_counters) ERROR("tag busy overlaps counters");
-if (off_counters + counter_count * 4 > off_luns) ERROR("counters overlap LUNs");
+if (off_counters + counter_count * 4 > off_slot_wait) ERROR("counters overlap slot waits");
+if (off_slot_wait + mailbox_slots > off_luns) ERROR("slot waits overlap LUNs");
 if (off_luns + luns_max * lun_entry_bytes > state_bytes) ERROR("state region too small");
 
 // ---- flags ---------------------------------------------------------------------------
@@ -57,6 +59,15 @@ if (off_luns + luns_max * lun_entry_bytes > state_bytes) ERROR("state region too
 @inline export function set_slot_busy(slot: u32, v: bool): void {
   store<u8>(state_base + off_slot_busy + slot, v ? 1 : 0);
 }
+
+/** What a busy slot waits for before its command can go on or finish. */
+@inline export const WAIT_NONE: u8 = 0;
+@inline export const WAIT_SPACE: u8 = 1;  // cache space or a block off the bus: run again
+@inline export const WAIT_CLEAN: u8 = 2;  // write-through: its blocks durable, then GOOD
+@inline export const WAIT_DISK: u8 = 3;   // a command on the slot's tag
+@inline export const WAIT_RETRY: u8 = 4;  // run again at the slot's retry time
+@inline export function slot_wait(slot: u32): u8 { return load<u8>(state_base + off_slot_wait + slot); }
+@inline export function set_slot_wait(slot: u32, w: u8): void { store<u8>(state_base + off_slot_wait + slot, w); }
 
 @inline export function tag_done(tag: u32): bool { return load<u8>(state_base + off_tag_done + tag) != 0; }
 @inline export function set_tag_done(tag: u32, v: bool): void {
@@ -96,7 +107,34 @@ if (off_luns + luns_max * lun_entry_bytes > state_bytes) ERROR("state region too
   store<u8>(p, <u8>target, 0);
   store<u8>(p, state, 1);
   store<u8>(p, 1, 2); // unit attention: power on occurred
+  store<u8>(p, ID_NO_DISK, 3);
   store<u64>(p, blocks, 8);
+  store<u64>(p, 0, 16);
+  store<u8>(p, 0, 24);
+  store<u8>(p, 0, 25);
+  store<u32>(p, 0, 28);
 }
 @inline export function lun_set_state(lun: u32, state: u8): void { store<u8>(lun_at(lun), state, 1); }
+
+// Identity of the disk behind a LUN: its label against this controller's store id.
+@inline export const ID_OK: u8 = 0;
+@inline export const ID_BLANK: u8 = 1;       // never bound: no label
+@inline export const ID_FOREIGN: u8 = 2;     // another store's label, or not ours
+@inline export const ID_WRONG_SLOT: u8 = 3;  // ours, but bound to another bus ID
+@inline export const ID_UNREADABLE: u8 = 4;  // the label block cannot be read
+@inline export const ID_NO_DISK: u8 = 5;
+@inline export function lun_identity(lun: u32): u8 { return load<u8>(lun_at(lun), 3); }
+@inline export function lun_set_identity(lun: u32, id: u8): void { store<u8>(lun_at(lun), id, 3); }
+
+/** Destage elevator position (next LBA to look from) and whether a destage is out. */
+@inline export function lun_cursor(lun: u32): u64 { return load<u64>(lun_at(lun), 16); }
+@inline export function lun_set_cursor(lun: u32, lba: u64): void { store<u64>(lun_at(lun), lba, 16); }
+@inline export function lun_destaging(lun: u32): bool { return load<u8>(lun_at(lun), 24) != 0; }
+@inline export function lun_set_destaging(lun: u32, v: bool): void { store<u8>(lun_at(lun), v ? 1 : 0, 24); }
+/** Earliest time of the LUN's next destage after a failed one, ms since boot. */
+@inline export function lun_retry_at_ms(lun: u32): u32 { return load<u32>(lun_at(lun), 28); }
+@inline export function lun_set_retry_at_ms(lun: u32, ms: u32): void { store<u32>(lun_at(lun), ms, 28); }
+/** The LUN has blocks in an image that waits for the host's decision. */
+@inline export function lun_in_pending_image(lun: u32): bool { return load<u8>(lun_at(lun), 25) != 0; }
+@inline export function lun_set_in_pending_image(lun: u32, v: bool): void { store<u8>(lun_at(lun), v ? 1 : 0, 25); }
 @inline export function lun_clear_ua(lun: u32): void { store<u8>(lun_at(lun), 0, 2); }

@@ -80,6 +80,10 @@ export interface FirmwareExports {
   lun_count(): number;
   is_ready(): number;
   counter_value(i: number): number;
+  nv_blocks(): number;
+  dirty_blocks(): number;
+  save_budget(): number;
+  writeback_on(): number;
   __meter_cycles(): bigint;
   __meter_set_deadline(d: bigint): void;
   [name: string]: unknown;
@@ -95,7 +99,10 @@ export interface HostCompletion {
 /** Log codes (assembly/errors.ts LOG_*) by name for the trace. */
 const LOG_NAMES: Record<number, string> = {
   1: "boot", 2: "disk found", 3: "disk skipped", 4: "ready", 5: "pfail", 6: "disk error",
-  7: "disk timeout", 8: "power back",
+  7: "disk timeout", 8: "power back", 9: "save start", 10: "save done", 11: "save page moved",
+  12: "save aborted", 13: "restore found", 14: "restore loaded", 15: "restore done",
+  16: "record lost", 17: "identity", 18: "image pending", 19: "learn", 20: "budget", 21: "retired",
+  22: "disk bound", 23: "eeprom measured", 24: "image discarded",
 };
 
 export class Board {
@@ -110,6 +117,8 @@ export class Board {
   readonly faults: string[] = [];
   readonly log: string[] = [];
   readonly ns_per_cycle: number;
+  /** The MCU's hardware random number generator (seeded: runs stay reproducible). */
+  readonly entropy: Rng;
 
   // ---- power state ----
   private supplyGood = true;
@@ -132,6 +141,9 @@ export class Board {
   cyclesTotal = 0;
   private pending: PendingIrq[] = [];
   private irqLevel = 0;
+  /** Set whenever a handler runs; idle returns at once and clears it if set (the
+   * Cortex-M event register: WFE after an interrupt that already ran does not sleep). */
+  private eventFlag = false;
   private timerAlarm: Alarm | null = null;
   private stopRequested = false;
   private spiSelected = false;
@@ -158,6 +170,7 @@ export class Board {
   constructor(readonly module: WebAssembly.Module, cfg: BoardOptions = {}) {
     this.cfg = { ...DEFAULT_BOARD, ...cfg, disk: { ...DEFAULT_DISK, ...cfg.disk }, power: { ...DEFAULT_POWER, ...cfg.power } };
     this.rng = new Rng(this.cfg.seed);
+    this.entropy = this.rng.fork("trng");
     this.ns_per_cycle = 1e9 / this.cfg.cpu_hz;
     const part = EEPROM_PARTS[this.cfg.eeprom_part];
     if (!part) throw new Error(`unknown EEPROM part ${this.cfg.eeprom_part}`);
@@ -231,6 +244,7 @@ export class Board {
     this.cyclesSeen = 0n;
     this.pending = [];
     this.irqLevel = 0;
+    this.eventFlag = false;
     this.clock.cancel(this.timerAlarm);
     this.timerAlarm = null;
     this.spiSelected = false;
@@ -288,6 +302,7 @@ export class Board {
       const irq = this.pending.splice(best, 1)[0];
       const saved = this.irqLevel;
       this.irqLevel = IRQ[irq.name];
+      this.eventFlag = true;
       this.irqLatency_ns.push(this.clock.now_ns - irq.raised_ns);
       if (this.irqLatency_ns.length > 4096) this.irqLatency_ns.shift();
       this.trace(`irq ${irq.name} ${irq.arg}`);
@@ -400,12 +415,18 @@ export class Board {
       },
       idle: () => {
         live(); board.sync();
+        if (board.eventFlag && !board.dispatchable()) {
+          board.eventFlag = false;
+          board.resume();
+          return;
+        }
         for (let spins = 0; !board.dispatchable(); spins++) {
           if (board.stopRequested || board.stopCheck()) throw new StopRun();
           if (!board.clock.runNext()) throw new FirmwareFault("firmware idles with nothing scheduled (deadlock)");
           if (spins > 10_000_000) throw new Error("board: idle spun too long");
         }
         board.resume();
+        board.eventFlag = false;
       },
       delay_us: (delay_us: number) => {
         live(); board.sync();
@@ -425,6 +446,15 @@ export class Board {
         board.setDeadline();
       },
       pfail_level: () => { live(); return board.pfail; },
+      cap_mv: () => { live(); board.sync(); board.setDeadline(); return board.cap.adc_mv(board.clock.now_ns); },
+      cap_brownout_mv: () => { live(); return Math.round(board.cfg.power.v_min * 1000); },
+      cap_learn: (on: number) => {
+        live(); board.sync();
+        if (board.supplyGood) board.cap.setMode(on ? "learning" : "charging", board.clock.now_ns);
+        board.trace(`cap learn ${on ? "on" : "off"}`);
+        board.setDeadline();
+      },
+      entropy: () => { live(); return board.entropy.u32() | 0; },
       power_save_done: () => {
         live(); board.sync();
         board.trace("save done: cap disconnected");
@@ -473,7 +503,22 @@ export class Board {
       scsi_submit: (target: number, tag: number, cdbAddr: number, cdbLen: number,
         dataAddr: number, dataBytes: number, dataOut: number, resultAddr: number) => {
         live(); board.sync();
-        const r = board.scsiSubmit(gen, target, tag, cdbAddr, cdbLen, dataAddr, dataBytes, dataOut, resultAddr);
+        const r = board.scsiSubmit(gen, target, tag, cdbAddr, cdbLen, [[dataAddr, dataBytes]], dataOut, resultAddr);
+        board.setDeadline();
+        return r;
+      },
+      scsi_submit_sg: (target: number, tag: number, cdbAddr: number, cdbLen: number,
+        sgAddr: number, sgCount: number, dataOut: number, resultAddr: number) => {
+        live(); board.sync();
+        let r = -22;
+        if (sgCount >= 1 && sgCount <= 64 && memRange(sgAddr, sgCount * 8)) {
+          const v = new DataView(board.mem.buffer);
+          const sg: Array<[number, number]> = [];
+          for (let i = 0; i < sgCount; i++) sg.push([v.getUint32(sgAddr + 8 * i, true), v.getUint32(sgAddr + 8 * i + 4, true)]);
+          r = board.scsiSubmit(gen, target, tag, cdbAddr, cdbLen, sg, dataOut, resultAddr);
+        } else {
+          board.violations.push(`scsi_submit_sg with a bad list: ${sgCount} entries at ${sgAddr}`);
+        }
         board.setDeadline();
         return r;
       },
@@ -498,11 +543,13 @@ export class Board {
   }
   saveDone_ns = -1;
 
+  /** The device bus: `sg` is the data buffer as (address, bytes) pieces. */
   private scsiSubmit(gen: number, target: number, tag: number, cdbAddr: number, cdbLen: number,
-    dataAddr: number, dataBytes: number, dataOut: number, resultAddr: number): number {
+    sg: Array<[number, number]>, dataOut: number, resultAddr: number): number {
     const mem = this.mem;
     const ok = (a: number, n: number) => a >= 0 && n >= 0 && a + n <= mem.length;
-    if (cdbLen < 6 || cdbLen > 16 || !ok(cdbAddr, cdbLen) || !ok(dataAddr, dataBytes) ||
+    const dataBytes = sg.reduce((n, [, len]) => n + len, 0);
+    if (cdbLen < 6 || cdbLen > 16 || !ok(cdbAddr, cdbLen) || !sg.every(([a, n]) => ok(a, n)) ||
         !ok(resultAddr, 32) || tag < 0 || tag > 255 || target < 0 || target > 15) {
       this.violations.push(`scsi_submit with bad arguments: target ${target} tag ${tag}`);
       return -22;
@@ -513,7 +560,14 @@ export class Board {
     }
     this.busTags.add(tag);
     const cdb = mem.slice(cdbAddr, cdbAddr + cdbLen);
-    const out = dataOut ? mem.slice(dataAddr, dataAddr + dataBytes) : null;
+    // The bus DMAs data-out at submit time (a simplification: a real HBA reads it in
+    // the data phase; the firmware must not change the buffers until completion).
+    let out: Uint8Array | null = null;
+    if (dataOut) {
+      out = new Uint8Array(dataBytes);
+      let at = 0;
+      for (const [a, n] of sg) { out.set(mem.subarray(a, a + n), at); at += n; }
+    }
     this.trace(`scsi submit t${target} tag ${tag} op ${cdb[0].toString(16)}`);
     const complete = (r: DiskResult) => {
       if (gen !== this.fwGen || !this.fw) return; // the MCU that asked is gone
@@ -525,7 +579,13 @@ export class Board {
       if (r.sense) { m[resultAddr + 2] = r.sense.length; m.set(r.sense.subarray(0, 24), resultAddr + 8); }
       if (r.dataIn && !dataOut) {
         const n = Math.min(r.dataIn.length, dataBytes);
-        m.set(r.dataIn.subarray(0, n), dataAddr);
+        let at = 0;
+        for (const [a, len] of sg) {
+          if (at >= n) break;
+          const k = Math.min(len, n - at);
+          m.set(r.dataIn.subarray(at, at + k), a);
+          at += k;
+        }
         new DataView(m.buffer).setUint32(resultAddr + 4, dataBytes - n, true);
       }
       this.trace(`scsi done t${target} tag ${tag} status ${r.status} host ${r.hostStatus}`);

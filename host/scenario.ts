@@ -7,7 +7,7 @@ import { Board, BoardOptions } from "./board.js";
 import { HostAdapter, HostResult } from "./host.js";
 import { Oracle, BLOCK } from "./oracle.js";
 import { Rng } from "./rng.js";
-import { cdb, KEY, STATUS, be64 } from "./scsi/spc.js";
+import { cdb, KEY, ASC, STATUS, be64, NV_ACTION, NvStatus, parseNvStatus } from "./scsi/spc.js";
 
 export interface WorkloadSpec {
   /** Commands in flight at once (at most the mailbox's slots). */
@@ -35,7 +35,7 @@ export const DEFAULT_WORKLOAD: WorkloadSpec = {
   lba_span: 4096,
   cut_window_ms: 400,
   off_min_ms: 1,
-  off_max_ms: 500,
+  off_max_ms: 2000,
 };
 
 export interface RunOptions {
@@ -45,6 +45,9 @@ export interface RunOptions {
   board?: BoardOptions;
   /** Called after each phase with a one-line status. */
   onProgress?: (p: RunProgress) => void;
+  /** The host's decision when the controller keeps an image and waits (a LUN answers
+   * NOT READY, MANUAL INTERVENTION REQUIRED). Default: replay to the disks there. */
+  onPending?: (board: Board, status: NvStatus) => number;
   /** Called with the board before it boots: inject faults here. */
   setup?: (board: Board) => void;
   /** Virtual-time limit for the whole run (default: generous per cut). */
@@ -70,6 +73,10 @@ export interface RunReport {
   detected_errors: number;
   checked_blocks: number;
   power_cuts: number;
+  /** Cuts the controller rode through on its cap (the supply came back first). */
+  ride_throughs: number;
+  /** Times the host had to decide about a kept image. */
+  host_decisions: number;
   boots: number;
   luns: number;
   cycles: number;
@@ -81,10 +88,13 @@ export interface RunReport {
   problems: string[];
 }
 
-type Phase = "probe" | "verify" | "workload" | "off" | "done";
+type Phase = "probe" | "verify" | "workload" | "cut" | "drain" | "off" | "done";
 
-/** Retries of a verify read that fails with something other than MEDIUM ERROR. */
-const verify_retries_max = 20;
+/** Retries of a verify read that fails with something other than MEDIUM ERROR, 5 ms
+ * apart (a LUN that is becoming ready answers within this). */
+const verify_retries_max = 2000;
+/** TEST UNIT READY attempts, 10 ms apart, while the controller spins up or restores. */
+const tur_attempts_max = 3000;
 
 export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunReport {
   const w: WorkloadSpec = { ...DEFAULT_WORKLOAD, ...opts.workload };
@@ -97,6 +107,9 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
   let luns: { lun: number; blocks: number }[] = [];
   const seqCursor = new Map<number, number>();
   let outstanding = 0;
+  let rideThroughs = 0;
+  let decisions = 0;
+  let deciding = false;
 
   const progress = () => opts.onProgress?.({
     phase, cut: cutsDone, cuts: opts.cuts, acked_writes: oracle.stats.acked_writes,
@@ -128,7 +141,21 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
       let attempts = 0;
       const tur = () => host.submit(l.lun, cdb.tur(), null, 0, (r) => {
         if (gen !== board.generation) return;
-        if (r.status !== STATUS.GOOD && attempts++ < 100) {
+        if (r.sense?.key === KEY.NOT_READY && r.sense.asc === ASC.MANUAL_INTERVENTION && !deciding) {
+          // The controller kept an image and asks the host: read its status, decide.
+          deciding = true;
+          host.submit(l.lun, cdb.nvStatus(64), null, 64, (st) => {
+            const status = parseNvStatus(st.data);
+            const action = opts.onPending ? opts.onPending(board, status) : NV_ACTION.REPLAY;
+            decisions++;
+            host.submit(l.lun, cdb.nvAction(action), null, 0, () => {
+              deciding = false;
+              board.clock.after(10e6, "host retry", tur);
+            });
+          });
+          return;
+        }
+        if (r.status !== STATUS.GOOD && attempts++ < tur_attempts_max) {
           board.clock.after(10e6, "host retry", tur);
           return;
         }
@@ -212,7 +239,22 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
     const off = (w.off_min_ms + rng.float() * (w.off_max_ms - w.off_min_ms)) * 1e6;
     board.cutPowerAt(cutAt);
     board.restorePowerAt(cutAt + off);
+    board.clock.at(cutAt, "host sees the cut", () => { if (phase === "workload") phase = "cut"; });
+    board.clock.at(cutAt + off, "host sees power back", () => {
+      // The controller rode through on its cap: it never stopped. Let the commands
+      // in flight finish, then read everything back as after a reboot.
+      if (phase !== "cut" || gen !== board.generation) return;
+      cutsDone++;
+      rideThroughs++;
+      phase = "drain";
+      progress();
+      drained(gen);
+    });
     for (let i = 0; i < w.queue_depth; i++) issue(gen);
+  };
+
+  const drained = (gen: number) => {
+    if (phase === "drain" && outstanding === 0 && gen === board.generation) verify(gen);
   };
 
   const issue = (gen: number) => {
@@ -230,7 +272,7 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
     seqCursor.set(l.lun, (lba + n) % (span - w.max_blocks));
     oracle.lock(l.lun, lba, n);
     outstanding++;
-    const finish = () => { outstanding--; oracle.unlock(l.lun, lba, n); issue(gen); };
+    const finish = () => { outstanding--; oracle.unlock(l.lun, lba, n); issue(gen); drained(gen); };
     if (rng.chance(w.read_fraction)) {
       host.submit(l.lun, cdb.rw16(false, lba, n), null, n * BLOCK, (r: HostResult) => {
         if (r.status === STATUS.GOOD) {
@@ -253,7 +295,7 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
   // ---- power events -------------------------------------------------------------------
   board.onBoot = ((inner) => () => { inner?.(); outstanding = 0; board.clock.after(0, "host probe", probe); })(board.onBoot);
   board.onPowerLost = ((inner) => () => {
-    if (phase === "workload") cutsDone++;
+    if (phase === "workload" || phase === "cut") cutsDone++;
     phase = "off";
     inner?.();
     outstanding = 0;
@@ -275,6 +317,8 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
     detected_errors: oracle.stats.detected_errors,
     checked_blocks: oracle.stats.checked_blocks,
     power_cuts: board.powerCuts,
+    ride_throughs: rideThroughs,
+    host_decisions: decisions,
     boots: board.boots,
     luns: luns.length,
     cycles: board.cyclesTotal,

@@ -9,7 +9,8 @@ import {
   STATUS, Sense, putBe32, putBe16, putBe64, parseSense,
 } from "../host/scsi/spc.js";
 
-const CAPACITY = 2 * 1024 * 1024;
+/** Blocks a LUN presents: the disk's, less its label block. */
+const CAPACITY = 2 * 1024 * 1024 - 1;
 const LUNS = 4;
 const MAX_BLOCKS = 8;
 

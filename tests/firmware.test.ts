@@ -30,41 +30,42 @@ test("the first command after boot gets UNIT ATTENTION, POWER ON OCCURRED, then 
   assert.equal(r[1].status, STATUS.GOOD);
 });
 
-test("READ CAPACITY (10) and (16) report the disk's size in 512-byte blocks", () => {
+test("READ CAPACITY (10) and (16) report the disk's size less its label block", () => {
   const { board, host } = newBoard();
   const r = runCommands(board, host, [
     ...clearUa([1]),
     { lun: 1, cdb: cdb.readCapacity10(), dataIn: 8 },
     { lun: 1, cdb: cdb.readCapacity16(), dataIn: 32 },
   ]);
-  assert.equal(be32(r[1].data, 0), 2 * 1024 * 1024 - 1);
+  assert.equal(be32(r[1].data, 0), 2 * 1024 * 1024 - 2);
   assert.equal(be32(r[1].data, 4), 512);
-  assert.equal(be64(r[2].data, 0), BigInt(2 * 1024 * 1024 - 1));
+  assert.equal(be64(r[2].data, 0), BigInt(2 * 1024 * 1024 - 2));
   assert.equal(be32(r[2].data, 8), 512);
 });
 
-test("an acknowledged write is on the disk's media, not in its cache, and reads back", () => {
+test("a write is read back at once, and reaches the disk's media (not its cache) by destage", () => {
   const { board, host } = newBoard();
   const data = new Uint8Array(4096).map((_, i) => (i * 7 + 3) & 0xff);
-  let onMediaAtAck = false;
   host.submit(2, cdb.tur(), null, 0, () => {});
-  host.submit(2, cdb.rw16(true, 1234, 8), data, 0, (r) => {
-    assert.equal(r.status, STATUS.GOOD);
-    onMediaAtAck = true;
-    for (let i = 0; i < 8; i++) {
-      const got = board.disks[2].durable(1234 + i);
-      if (!got || !got.every((v, k) => v === data[i * 512 + k])) onMediaAtAck = false;
-    }
-  });
+  let acked = false;
+  host.submit(2, cdb.rw16(true, 1234, 8), data, 0, (r) => { acked = r.status === STATUS.GOOD; });
   let got: Uint8Array | null = null;
   host.submit(2, cdb.rw10(false, 1234, 8), null, 4096, (r) => { got = r.data; });
-  board.run(() => got !== null, 60e9);
-  assert.ok(onMediaAtAck, "write-through with FUA: durable when acknowledged");
+  const onMedia = () => {
+    for (let i = 0; i < 8; i++) {
+      const b = board.disks[2].durable(1234 + i);
+      if (!b || !b.every((v, k) => v === data[i * 512 + k])) return false;
+    }
+    return true;
+  };
+  board.run(() => got !== null && acked && onMedia(), 60e9);
+  assert.ok(acked);
   assert.deepEqual(got, data);
-  assert.equal(board.disks[2].cachedBlocks, 0);
+  assert.ok(onMedia(), "destaged with FUA: on the media");
+  assert.equal(board.disks[2].cachedBlocks, 0, "nothing left in the disk's volatile cache");
 });
 
-test("MODE SENSE shows the caching page with WCE 0 (write-through) and DPOFUA", () => {
+test("MODE SENSE shows the caching page with WCE 1 (write-back) and DPOFUA", () => {
   const { board, host } = newBoard();
   const r = runCommands(board, host, [...clearUa([0]), { lun: 0, cdb: cdb.modeSense6(0x08, 255), dataIn: 255 }]);
   const d = r[1].data;
@@ -73,7 +74,7 @@ test("MODE SENSE shows the caching page with WCE 0 (write-through) and DPOFUA", 
   assert.equal(d[2] & 0x10, 0x10);
   assert.equal(d[3], 8);
   assert.equal(d[12], 0x08);
-  assert.equal(d[14] & 0x04, 0);
+  assert.equal(d[14] & 0x04, 0x04);
 });
 
 test("VPD pages: supported list, serial number, and Block Limits with the mailbox size", () => {
@@ -93,7 +94,7 @@ test("VPD pages: supported list, serial number, and Block Limits with the mailbo
 test("bad requests get CHECK CONDITION with the right sense and field pointer", () => {
   const { board, host } = newBoard();
   const bigRead = cdb.rw10(false, 0, 9);
-  const pastEnd = cdb.rw16(false, 2 * 1024 * 1024 - 2, 4);
+  const pastEnd = cdb.rw16(false, 2 * 1024 * 1024 - 3, 4);
   const badOp = new Uint8Array(6); badOp[0] = 0x02;
   const badPage = cdb.inquiry(36, true, 0x42);
   const naca = cdb.tur(); naca[5] = 0x04;

@@ -273,7 +273,10 @@ export class Disk {
     const c = job.cdb;
     const op = c[0];
     const reply = (r: DiskResult) => this.finish(job, t, r, null);
-    const verdict = checkLength(c.length) ?? checkOpcode(c, c.length);
+    const vendor = op === OP.NV_STATUS || op === OP.NV_ACTION;
+    const verdict = vendor
+      ? { ok: false as const, sense: { key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] as [number, number] } }
+      : checkLength(c.length) ?? checkOpcode(c, c.length);
     if (verdict) { reply(this.check((verdict as { sense: Sense }).sense)); return; }
     if (this.unitAttention && op !== OP.INQUIRY && op !== OP.REQUEST_SENSE) {
       this.unitAttention = false;
@@ -470,11 +473,17 @@ export class Disk {
   }
 
   /** Power lost: the cache is gone, the queue is dropped, and a media write in
-   * progress keeps the blocks it finished; the one under the head is torn. */
+   * progress keeps the blocks it finished; the one under the head is torn. The
+   * initiator sees every command it had out on this disk end with host status 2
+   * (the target dropped off the bus: a bus reset), right away. */
   powerOff(): void {
     if (!this.powered) return;
     const now = this.clock.now_ns;
     const f = this.inflight;
+    const dropped: Job[] = [...(f?.job ? [f.job] : []), ...this.queue];
+    for (const job of dropped) {
+      this.clock.after(0, `disk${this.id} reset`, () => job.done({ status: 0, hostStatus: 2, sense: null, dataIn: null }));
+    }
     if (f) {
       this.clock.cancel(f.alarm);
       const w = f.write;

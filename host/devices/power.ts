@@ -36,7 +36,11 @@ export const DEFAULT_POWER: PowerParams = {
   pfail_delay_ns: 5_000,
 };
 
-export type CapMode = "charging" | "discharging" | "disconnected";
+/** charging: supply good, charger on. discharging: carrying the board after the
+ * supply failed. learning: supply good, charger off, the learn load (drawing the
+ * hold-up power P) on, so the firmware can time a known discharge. disconnected:
+ * after the save, the cap keeps its charge. */
+export type CapMode = "charging" | "discharging" | "learning" | "disconnected";
 
 export class Supercap {
   private v: number;
@@ -57,7 +61,7 @@ export class Supercap {
     if (this.mode === "charging") {
       return Math.min(this.p.v_full, this.v + dt_s * this.p.v_full / (this.p.recharge_full_ns / 1e9));
     }
-    if (this.mode === "discharging") {
+    if (this.mode === "discharging" || this.mode === "learning") {
       const v2 = this.v * this.v - 2 * this.p.load_w * dt_s / this.farads;
       return Math.sqrt(Math.max(0, v2));
     }
@@ -74,6 +78,11 @@ export class Supercap {
   holdupFrom_ns(v: number): number {
     if (v <= this.p.v_min) return 0;
     return this.farads * (v * v - this.p.v_min * this.p.v_min) / (2 * this.p.load_w) * 1e9;
+  }
+
+  /** The ADC on the cap: voltage in mV, rounded to 1 mV. */
+  adc_mv(t_ns: number): number {
+    return Math.round(this.voltageAt(t_ns) * 1000);
   }
 
   /** Hold-up the cap would give if the supply failed at t. */

@@ -19,7 +19,11 @@ export const OP = {
   READ_16: 0x88,
   WRITE_16: 0x8a,
   SERVICE_ACTION_IN_16: 0x9e,
+  /** Vendor-specific (group 6), 10-byte CDBs of the controller (docs/HAL.md). */
+  NV_STATUS: 0xc0,
+  NV_ACTION: 0xc1,
 } as const;
+export const NV_ACTION = { REPLAY: 1, DISCARD: 2, RECHECK: 3 } as const;
 export const SA_READ_CAPACITY_16 = 0x10;
 export const SUPPORTED_OPS: ReadonlySet<number> = new Set(Object.values(OP));
 
@@ -34,6 +38,7 @@ export const KEY = {
 export const ASC = {
   NONE: 0x0000,
   BECOMING_READY: 0x0401,
+  MANUAL_INTERVENTION: 0x0403,
   WRITE_ERROR: 0x0c00,
   UNRECOVERED_READ_ERROR: 0x1100,
   INVALID_OPCODE: 0x2000,
@@ -86,6 +91,7 @@ export function senseName(s: Sense): string {
 
 /** CDB length from the group code (SPC-4 4.2.5.1); 0 for groups we do not accept. */
 export function cdbGroupBytes(op: number): number {
+  if (op === OP.NV_STATUS || op === OP.NV_ACTION) return 10;
   const g = op >> 5;
   return g === 0 ? 6 : g === 1 || g === 2 ? 10 : g === 4 ? 16 : g === 5 ? 12 : 0;
 }
@@ -210,6 +216,12 @@ export function checkFields(
       cmd.immed = (cdb[1] & 0x02) !== 0;
       if (!inRange(cmd.lba, BigInt(cmd.blocks))) return outOfRange();
       break;
+    case OP.NV_STATUS:
+      cmd.alloc = be16(cdb, 7);
+      break;
+    case OP.NV_ACTION:
+      if (cdb[1] < NV_ACTION.REPLAY || cdb[1] > NV_ACTION.RECHECK) return invalid(1);
+      break;
     case OP.WRITE_LONG_10:
       if (!(cdb[1] & 0x40)) return invalid(1, 6);
       if (cdb[1] & 0x20) return invalid(1, 5);
@@ -254,7 +266,23 @@ export const cdb = {
   writeLongUncor: (lba: number) => {
     const c = new Uint8Array(10); c[0] = OP.WRITE_LONG_10; c[1] = 0x40; putBe32(c, 2, lba); return c;
   },
+  nvStatus: (alloc = 64) => { const c = new Uint8Array(10); c[0] = OP.NV_STATUS; putBe16(c, 7, alloc); return c; },
+  nvAction: (action: number) => { const c = new Uint8Array(10); c[0] = OP.NV_ACTION; c[1] = action; return c; },
   modeSense6: (page = 0x08, alloc = 255, pc = 0) => {
     const c = new Uint8Array(6); c[0] = OP.MODE_SENSE_6; c[2] = (pc << 6) | page; c[4] = alloc; return c;
   },
 };
+
+/** NV STATUS data (64 bytes, big-endian; docs/HAL.md). */
+export interface NvStatus {
+  image: number; mode: number; generation: number; blocks: number; corrected: number;
+  lost_records: number; budget: number; nv_blocks: number; holdup_ms: number; page_us: number;
+  identity: number[]; store_id: bigint;
+}
+export function parseNvStatus(d: Uint8Array): NvStatus {
+  return {
+    image: d[0], mode: d[1], generation: be32(d, 4), blocks: be32(d, 8), corrected: be32(d, 12),
+    lost_records: be32(d, 16), budget: be32(d, 20), nv_blocks: be32(d, 24), holdup_ms: be32(d, 28),
+    page_us: be32(d, 32), identity: [...d.subarray(36, 44)], store_id: be64(d, 44),
+  };
+}

@@ -1,0 +1,126 @@
+// The save budget: how many acknowledged-but-not-durable blocks the controller may
+// hold, so that their save fits in the hold-up the cap gives now.
+//
+// Hold-up of an ideal cap carrying a constant load P from V down to the brown-out
+// voltage V2: t = C·(V² − V2²)/(2P). The firmware does not know C (the cap ages) or
+// P, only their ratio matters, and it learns that ratio with a learn cycle: the
+// board's learn load draws the hold-up power from the cap while the charger is off;
+// timing the drop from V0 to V1 gives k = C/(2P) = Δt/(V0² − V1²). With the ADC's
+// present reading, t(V) = k·(V² − V2²). The cap recharges after a power loss, so the
+// budget is recomputed from the present voltage on every write.
+//
+// The save takes (pages of the image) × (measured page write + verify time) plus a
+// fixed part; the budget is the most blocks whose save fits in `margin` of t(V).
+
+import { hal_cap_mv, hal_cap_brownout_mv, hal_cap_learn, hal_now_us, hal_log } from "./hal";
+import { image_pages } from "./image";
+import { cache_blocks_max } from "./layout";
+import { LOG_LEARN, LOG_BUDGET } from "./errors";
+
+/** Fraction of the estimated hold-up the save may use: room for rewrites, spares,
+ * ADC error and a cap that lost a little since it was learned. */
+@inline const margin_num: i64 = 3;
+@inline const margin_den: i64 = 4;
+/** Fixed part of a save: the interrupt's latency and the last page's tail. */
+@inline const save_fixed_us: i64 = 2_000;
+/** A learn cycle ends when the voltage has dropped this much, or after learn_max_us. */
+@inline const learn_drop_mv: i32 = 200;
+@inline const learn_max_us: i64 = 500_000;
+/** A drop smaller than this is too small to trust: learn again later. */
+@inline const learn_min_drop_mv: i32 = 20;
+/** Learn again this often, so ageing is caught. */
+@inline export const learn_interval_us: i64 = 60_000_000;
+
+@inline export const LEARN_NONE: u8 = 0;
+@inline export const LEARN_RUNNING: u8 = 1;
+@inline export const LEARN_DONE: u8 = 2;
+
+let learn_state: u8 = LEARN_NONE;
+let learn_v0_mv: i32 = 0;
+let learn_t0_us: i64 = 0;
+let learned_at_us: i64 = 0;
+/** When the last learn that failed to give a figure ended. */
+let learn_failed_at_us: i64 = -1;
+/** Wait this long before trying again after a learn that gave no figure. */
+@inline const learn_retry_us: i64 = 5_000_000;
+/** k in µs per mV² (f64: cycles are counted as software double on the MCU). */
+let k_us_per_mv2: f64 = 0;
+let page_us: i64 = 0;
+let last_budget: u32 = 0;
+
+@inline export function learn_state_now(): u8 { return learn_state; }
+@inline export function budget_last(): u32 { return last_budget; }
+
+/** Set the measured time to write and verify one page. */
+export function budget_set_page_us(us: i32): void { page_us = <i64>us; }
+
+/** Begin a learn cycle (the caller makes sure nothing unsaved depends on the cap). */
+export function learn_start(): void {
+  learn_v0_mv = hal_cap_mv();
+  learn_t0_us = hal_now_us();
+  hal_cap_learn(1);
+  learn_state = LEARN_RUNNING;
+}
+
+/** Step a running learn cycle; returns true when it has ended. */
+export function learn_step(): bool {
+  if (learn_state != LEARN_RUNNING) return true;
+  let v = hal_cap_mv();
+  let now = hal_now_us();
+  let v2 = hal_cap_brownout_mv();
+  let drop = learn_v0_mv - v;
+  if (drop < learn_drop_mv && now - learn_t0_us < learn_max_us && v > v2 + learn_drop_mv) return false;
+  hal_cap_learn(0);
+  let dv2 = <f64>learn_v0_mv * <f64>learn_v0_mv - <f64>v * <f64>v;
+  if (drop >= learn_min_drop_mv && dv2 > 0) {
+    k_us_per_mv2 = <f64>(now - learn_t0_us) / dv2;
+    learned_at_us = now;
+    learn_state = LEARN_DONE;
+  } else {
+    learn_state = LEARN_NONE;
+    learn_failed_at_us = now;
+  }
+  hal_log(LOG_LEARN, drop, <i32>(now - learn_t0_us));
+  return true;
+}
+
+/** Is a new learn cycle due? */
+export function learn_due(): bool {
+  if (learn_state == LEARN_NONE) {
+    return learn_failed_at_us < 0 || hal_now_us() - learn_failed_at_us >= learn_retry_us;
+  }
+  return learn_state == LEARN_DONE && hal_now_us() - learned_at_us >= learn_interval_us;
+}
+
+/** Estimated hold-up now, µs (0 until learned). */
+export function holdup_us(): i64 {
+  if (learn_state != LEARN_DONE) return 0;
+  let v = <f64>hal_cap_mv();
+  let v2 = <f64>hal_cap_brownout_mv();
+  if (v <= v2) return 0;
+  return <i64>(k_us_per_mv2 * (v * v - v2 * v2));
+}
+
+/** Time to save `blocks` blocks, µs. */
+@inline export function save_us(blocks: u32): i64 {
+  return <i64>image_pages(blocks) * page_us + save_fixed_us;
+}
+
+/** The most blocks whose save fits in the margin of the present hold-up. */
+export function budget_blocks(): u32 {
+  let usable = holdup_us() * margin_num / margin_den;
+  if (page_us <= 0 || usable <= save_us(0)) { note(0); return 0; }
+  // Binary search over 0..cache_blocks_max (save_us is increasing in blocks).
+  let lo: u32 = 0, hi: u32 = cache_blocks_max;
+  for (let steps = 0; steps < 9 && lo < hi; steps++) {
+    let mid = (lo + hi + 1) >>> 1;
+    if (save_us(mid) <= usable) lo = mid; else hi = mid - 1;
+  }
+  note(lo);
+  return lo;
+}
+
+@inline function note(b: u32): void {
+  if (b != last_budget) hal_log(LOG_BUDGET, <i32>b, <i32>(holdup_us() / 1000));
+  last_budget = b;
+}

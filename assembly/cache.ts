@@ -1,0 +1,195 @@
+// The write cache: cache_blocks_max blocks of RAM (layout.ts), a directory entry per
+// block, and a hash from (LUN, LBA) to entry. Nothing is allocated: entries are FREE,
+// CLEAN (same as the disk) or DIRTY (newer than the disk).
+//
+// Flags:
+//   NV        the entry holds data the host was told is written (acknowledged) and the
+//             disk does not have yet: the power-fail save must keep it. The number of
+//             NV entries never exceeds the save budget (budget.ts).
+//   INFLIGHT  a destage write of the entry is on the bus; inflight_version says which
+//             version of the data it carries.
+// A host write bumps `version`; a destage only cleans the entry if the version it
+// wrote is still the entry's version.
+//
+// Directory entry (16 bytes):
+//   @0 lun u8 | @1 state u8 | @2 flags u8 | @3 hash next u8 | @4 version u16
+//   @6 inflight_version u16 | @8 lba u64
+
+import {
+  cache_dir_base, cache_dir_entry_bytes, cache_blocks_max, cache_data_base, block_bytes,
+  hash_base, hash_buckets,
+} from "./layout";
+
+@inline export const ENTRY_FREE: u8 = 0;
+@inline export const ENTRY_CLEAN: u8 = 1;
+@inline export const ENTRY_DIRTY: u8 = 2;
+
+@inline export const FLAG_NV: u8 = 1;
+@inline export const FLAG_INFLIGHT: u8 = 2;
+
+@inline export const NONE: u32 = 0xff;
+
+if (cache_dir_entry_bytes < 16) ERROR("cache entry holds 16 bytes");
+
+// Counters live in module globals: they are rebuilt at every boot (cache_init).
+let nv_blocks: u32 = 0;
+let dirty_blocks: u32 = 0;
+/** Clock hand for evicting clean entries. */
+let evict_hand: u32 = 0;
+
+@inline export function entry_at(i: u32): usize { return cache_dir_base + i * cache_dir_entry_bytes; }
+@inline export function entry_lun(i: u32): u32 { return load<u8>(entry_at(i), 0); }
+@inline export function entry_state(i: u32): u8 { return load<u8>(entry_at(i), 1); }
+@inline export function entry_flags(i: u32): u8 { return load<u8>(entry_at(i), 2); }
+@inline export function entry_version(i: u32): u16 { return load<u16>(entry_at(i), 4); }
+@inline export function entry_lba(i: u32): u64 { return load<u64>(entry_at(i), 8); }
+@inline export function entry_data(i: u32): usize { return cache_data_base + i * block_bytes; }
+@inline export function entry_is_nv(i: u32): bool { return (entry_flags(i) & FLAG_NV) != 0; }
+@inline export function entry_inflight(i: u32): bool { return (entry_flags(i) & FLAG_INFLIGHT) != 0; }
+@inline function entry_next(i: u32): u32 { return load<u8>(entry_at(i), 3); }
+
+@inline export function cache_nv_count(): u32 { return nv_blocks; }
+@inline export function cache_dirty_count(): u32 { return dirty_blocks; }
+
+@inline function bucket_of(lun: u32, lba: u64): u32 {
+  let h = <u32>lba * 0x9e3779b1 ^ <u32>(lba >>> 32) * 0x85ebca6b ^ lun * 0xc2b2ae35;
+  return (h >>> 24) & (hash_buckets - 1);
+}
+
+if (hash_buckets != 256) ERROR("bucket_of takes the top 8 bits");
+
+export function cache_init(): void {
+  for (let b: u32 = 0; b < hash_buckets; b++) store<u8>(hash_base + b, <u8>NONE);
+  for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    let p = entry_at(i);
+    store<u64>(p, 0);
+    store<u64>(p, 0, 8);
+    store<u8>(p, <u8>NONE, 3);
+  }
+  nv_blocks = 0;
+  dirty_blocks = 0;
+  evict_hand = 0;
+}
+
+/** The entry holding (lun, lba), or NONE. Bounded by the chain length ≤ entries. */
+export function cache_find(lun: u32, lba: u64): u32 {
+  let i = <u32>load<u8>(hash_base + bucket_of(lun, lba));
+  for (let steps: u32 = 0; i != NONE && steps < cache_blocks_max; steps++) {
+    if (entry_lba(i) == lba && entry_lun(i) == lun && entry_state(i) != ENTRY_FREE) return i;
+    i = entry_next(i);
+  }
+  return NONE;
+}
+
+function unlink(i: u32): void {
+  let head = hash_base + bucket_of(entry_lun(i), entry_lba(i));
+  let j = <u32>load<u8>(head);
+  if (j == i) { store<u8>(head, <u8>entry_next(i)); return; }
+  for (let steps: u32 = 0; j != NONE && steps < cache_blocks_max; steps++) {
+    let n = entry_next(j);
+    if (n == i) { store<u8>(entry_at(j), <u8>entry_next(i), 3); return; }
+    j = n;
+  }
+}
+
+/** Can an entry be given to a new block now (free, or clean and not on the bus)? */
+@inline export function entry_reusable(i: u32): bool { return reusable(i); }
+@inline function reusable(i: u32): bool {
+  let s = entry_state(i);
+  return s == ENTRY_FREE || (s == ENTRY_CLEAN && !entry_inflight(i));
+}
+
+/** Entries a new block could take now. */
+export function cache_reusable_count(): u32 {
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < cache_blocks_max; i++) if (reusable(i)) n++;
+  return n;
+}
+
+/** Take an entry for (lun, lba), which must not be cached: a free one, else the next
+ * clean one after the clock hand. Returns NONE if every entry is dirty or busy. */
+export function cache_alloc(lun: u32, lba: u64): u32 {
+  let found = NONE;
+  for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    if (entry_state(i) == ENTRY_FREE) { found = i; break; }
+  }
+  if (found == NONE) {
+    for (let k: u32 = 0; k < cache_blocks_max; k++) {
+      let i = (evict_hand + k) % cache_blocks_max;
+      if (reusable(i)) { found = i; break; }
+    }
+    if (found == NONE) return NONE;
+    evict_hand = (found + 1) % cache_blocks_max;
+    unlink(found);
+  }
+  let p = entry_at(found);
+  store<u8>(p, <u8>lun, 0);
+  store<u8>(p, ENTRY_CLEAN, 1);
+  store<u8>(p, 0, 2);
+  store<u16>(p, 0, 4);
+  store<u16>(p, 0, 6);
+  store<u64>(p, lba, 8);
+  let head = hash_base + bucket_of(lun, lba);
+  store<u8>(p, load<u8>(head), 3);
+  store<u8>(head, <u8>found);
+  return found;
+}
+
+/** Drop an entry (it must not be on the bus). */
+export function cache_drop(i: u32): void {
+  assert(!entry_inflight(i), "drop of an entry on the bus");
+  if (entry_state(i) == ENTRY_FREE) return;
+  set_clean_state(i);
+  unlink(i);
+  store<u8>(entry_at(i), ENTRY_FREE, 1);
+  store<u8>(entry_at(i), 0, 2);
+}
+
+/** New data was copied into the entry: it is DIRTY, at a new version; nv says
+ * whether the host will be told it is written now (write-back). */
+export function cache_mark_written(i: u32, nv: bool): void {
+  let p = entry_at(i);
+  if (entry_state(i) != ENTRY_DIRTY) {
+    store<u8>(p, ENTRY_DIRTY, 1);
+    dirty_blocks++;
+  }
+  store<u16>(p, entry_version(i) + 1, 4);
+  if (nv && !entry_is_nv(i)) {
+    store<u8>(p, entry_flags(i) | FLAG_NV, 2);
+    nv_blocks++;
+  }
+}
+
+/** Leave DIRTY (and NV) for CLEAN. */
+function set_clean_state(i: u32): void {
+  let p = entry_at(i);
+  if (entry_state(i) == ENTRY_DIRTY) dirty_blocks--;
+  if (entry_is_nv(i)) nv_blocks--;
+  store<u8>(p, ENTRY_CLEAN, 1);
+  store<u8>(p, entry_flags(i) & ~FLAG_NV, 2);
+}
+
+/** A destage of the entry's current version is going out. */
+export function cache_start_destage(i: u32): void {
+  let p = entry_at(i);
+  store<u8>(p, entry_flags(i) | FLAG_INFLIGHT, 2);
+  store<u16>(p, entry_version(i), 6);
+}
+
+/** The destage finished: if it carried the current version and succeeded, the entry
+ * is clean (and no longer needs saving). */
+export function cache_end_destage(i: u32, ok: bool): void {
+  let p = entry_at(i);
+  store<u8>(p, entry_flags(i) & ~FLAG_INFLIGHT, 2);
+  if (ok && load<u16>(p, 6) == entry_version(i)) set_clean_state(i);
+}
+
+/** Is any block of [lba, lba + blocks) on this LUN dirty? blocks 0 means "to the end". */
+export function cache_range_dirty(lun: u32, lba: u64, blocks: u64): bool {
+  for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    if (entry_state(i) != ENTRY_DIRTY || entry_lun(i) != lun) continue;
+    let e = entry_lba(i);
+    if (e >= lba && (blocks == 0 || e - lba < blocks)) return true;
+  }
+  return false;
+}
