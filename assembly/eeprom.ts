@@ -3,7 +3,10 @@
 // real write cycle. Every write is clamped to one page here, in one place: the part
 // wraps within the page.
 
-import { hal_spi_select, hal_spi_write, hal_spi_read, hal_spi_xfer, hal_now_us, hal_delay_us } from "./hal";
+import {
+  hal_spi_select, hal_spi_write, hal_spi_read, hal_spi_xfer, hal_now_us, hal_delay_us,
+  hal_irq_mask_pfail,
+} from "./hal";
 import { nv_page_bytes } from "./layout";
 import { OK, ERR_TIMEOUT, ERR_INVAL } from "./errors";
 
@@ -42,18 +45,22 @@ let t_page_us: i32 = 0;
 /** The 4-byte command buffer: just below the caller's page buffer would race with
  * the ISR, so each context passes its own. */
 export function eeprom_read(cmd_buf: usize, addr: u32, dst: usize, len: i32): void {
+  let was = hal_irq_mask_pfail(1);
   put_cmd(cmd_buf, CMD_READ, addr);
   hal_spi_select(1);
   hal_spi_write(cmd_buf, 4);
   hal_spi_read(dst, len);
   hal_spi_select(0);
+  hal_irq_mask_pfail(was);
 }
 
 export function eeprom_status(): i32 {
+  let was = hal_irq_mask_pfail(1);
   hal_spi_select(1);
   hal_spi_xfer(CMD_RDSR);
   let s = hal_spi_xfer(0);
   hal_spi_select(0);
+  hal_irq_mask_pfail(was);
   return s;
 }
 
@@ -83,13 +90,23 @@ export function eeprom_wait_idle(expected_us: i32): i32 {
  * write cycle. The page boundary is enforced here and nowhere else. */
 export function eeprom_write_page(cmd_buf: usize, addr: u32, src: usize): i32 {
   if ((addr & (nv_page_bytes - 1)) != 0) return ERR_INVAL;
+  start_page_write(cmd_buf, addr, src);
+  return eeprom_wait_idle(t_wc_us);
+}
+
+/** WREN and WRITE of one page with the power-fail interrupt held off, so that the
+ * save never finds the bus in the middle of a main-loop command (a few hundred µs
+ * at most; the write cycle itself runs with the interrupt enabled, and the save
+ * waits for it before its first command). */
+function start_page_write(cmd_buf: usize, addr: u32, src: usize): void {
+  let was = hal_irq_mask_pfail(1);
   eeprom_wren();
   put_cmd(cmd_buf, CMD_WRITE, addr);
   hal_spi_select(1);
   hal_spi_write(cmd_buf, 4);
   hal_spi_write(src, <i32>nv_page_bytes);
   hal_spi_select(0);
-  return eeprom_wait_idle(t_wc_us);
+  hal_irq_mask_pfail(was);
 }
 
 /** Compare len bytes; true if equal. */
@@ -112,12 +129,7 @@ export function eeprom_write_verify(cmd_buf: usize, addr: u32, src: usize, verif
  * whole write + verify of `page_addr`, which holds nothing we need. */
 export function eeprom_measure(cmd_buf: usize, page_addr: u32, src: usize, verify_buf: usize): i32 {
   let t0 = hal_now_us();
-  eeprom_wren();
-  put_cmd(cmd_buf, CMD_WRITE, page_addr);
-  hal_spi_select(1);
-  hal_spi_write(cmd_buf, 4);
-  hal_spi_write(src, <i32>nv_page_bytes);
-  hal_spi_select(0);
+  start_page_write(cmd_buf, page_addr, src);
   let t_cs = hal_now_us();
   // Fine polling from the start: the write cycle measured to ±20 µs.
   let err = eeprom_wait_idle(0);

@@ -42,3 +42,4 @@
 @inline export const LOG_BOUND: i32 = 22;
 @inline export const LOG_EEPROM_MEASURED: i32 = 23;
 @inline export const LOG_IMAGE_DISCARDED: i32 = 24;
+@inline export const LOG_ARMED: i32 = 25;

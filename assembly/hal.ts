@@ -47,6 +47,11 @@ export declare function hal_cap_learn(on: i32): void;
 @external("hal", "entropy")
 export declare function hal_entropy(): i32;
 
+/** Hold off (1) or allow (0) the power-fail interrupt; returns the previous setting.
+ * A PFAIL# edge while held off is taken when allowed again. Both. */
+@external("hal", "irq_mask_pfail")
+export declare function hal_irq_mask_pfail(masked: i32): i32;
+
 // ---- SPI (EEPROM) ----------------------------------------------------------------
 
 /** Assert (1) or release (0) the EEPROM chip select. Releasing CS starts a write. */

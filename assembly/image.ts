@@ -14,8 +14,12 @@
 // meta:  magic u32 | version u16 | header bytes u16 | generation u32 | blocks u32 |
 //        store id u64 | reserved u32 | blocks × (lun u8, 3 × 0, lba u64) | crc u32
 // data:  lun u8 | 3 × 0 | lba u64 | 512 data bytes | crc u32
-// All little-endian. A state page carries logical 0xFFFE (a) / 0xFFFD (b) and
-// payload: magic u32 | store id u64 | retired generation u32.
+// All little-endian. A state page carries logical 0xFFFE (a) / 0xFFFD (b), its
+// sequence number in the generation field, and payload:
+//   magic u32 | store id u64 | retired generation u32 | armed generation u32
+// "Armed" means write-back may hold acknowledged data: the next save will be that
+// generation, so a boot that finds the state armed and no image of that generation
+// knows the cache's contents were lost and says so.
 
 import {
   nv_page_bytes, nvbuf_base, nvmap_base, nvmap_entry_bytes, nvlog_base, nv_pages_max,
@@ -24,7 +28,7 @@ import {
 import { crc32c } from "./crc32c";
 import { secded_encode, secded_decode } from "./secded";
 import { zero, copy } from "./scsi";
-import { eeprom_read, eeprom_write_verify, eeprom_wren, eeprom_measure } from "./eeprom";
+import { eeprom_read, eeprom_write_verify, eeprom_wren, eeprom_measure, eeprom_wait_idle } from "./eeprom";
 import {
   entry_state, entry_lun, entry_lba, entry_data, entry_is_nv, ENTRY_FREE,
 } from "./cache";
@@ -199,7 +203,9 @@ function emit_meta(gen: u32, blocks: u32, store_id: u64): void {
  * power-fail handler; returns OK, ERR_IO if pages ran out, or 1 if the supply came
  * back before the end (the image is then partial and must be retired). */
 export function image_save(gen: u32, store_id: u64, nv_count: u32): i32 {
-  // The first command on the bus, as early as possible: WEL for the first page.
+  // The first commands on the bus, as early as possible: a status read (a write cycle
+  // the main loop started may still run), then WEL for the first page.
+  eeprom_wait_idle(0);
   eeprom_wren();
   let pages = image_pages(nv_count);
   stream_begin(gen, pages);
@@ -224,16 +230,21 @@ export function image_save(gen: u32, store_id: u64, nv_count: u32): i32 {
 
 @inline export function image_pages_moved(): u32 { return save_pages_moved; }
 
-/** Write the state record (store id, retired generation) to both state pages. Returns
- * OK if at least one copy verified. */
-export function state_write(store_id: u64, retired_gen: u32): i32 {
+/** Sequence number of the last state record written or found. */
+let state_seq: u32 = 0;
+
+/** Write the state record to both state pages, one after the other, with the next
+ * sequence number. Returns OK if at least one copy verified. */
+export function state_write(store_id: u64, retired_gen: u32, armed_gen: u32): i32 {
   let good: u32 = 0;
+  state_seq++;
   for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
     zero(page_buf, nv_page_bytes);
     store<u32>(page_buf + page_header_bytes, STATE_MAGIC, 0);
     store<u64>(page_buf + page_header_bytes, store_id, 4);
     store<u32>(page_buf + page_header_bytes, retired_gen, 12);
-    seal_page(retired_gen, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1);
+    store<u32>(page_buf + page_header_bytes, armed_gen, 16);
+    seal_page(state_seq, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1);
     let phys = copy_n == 0 ? state_page_a : state_page_b;
     if (eeprom_write_verify(cmd_buf, phys * nv_page_bytes, page_buf, verify_buf) == OK) good++;
   }
@@ -248,7 +259,7 @@ export function state_write(store_id: u64, retired_gen: u32): i32 {
 /** What the scan found. */
 export let scan_store_id: u64 = 0;
 export let scan_retired_gen: u32 = 0;
-export let scan_max_gen: u32 = 0;
+export let scan_armed_gen: u32 = 0;
 export let scan_have_state: bool = false;
 export let scan_corrected: u32 = 0;
 
@@ -257,7 +268,8 @@ export let scan_corrected: u32 = 0;
 export function image_scan(): void {
   scan_store_id = 0;
   scan_retired_gen = 0;
-  scan_max_gen = 0;
+  scan_armed_gen = 0;
+  state_seq = 0;
   scan_have_state = false;
   scan_corrected = 0;
   for (let phys: u32 = 0; phys < eeprom_pages; phys++) {
@@ -281,15 +293,15 @@ export function image_scan(): void {
       if (r < 0) continue;
       scan_corrected += <u32>r;
       if (load<u32>(read_buf + page_header_bytes) != STATE_MAGIC) continue;
-      let retired = load<u32>(read_buf + page_header_bytes, 12);
-      if (!scan_have_state || retired > scan_retired_gen) {
-        scan_retired_gen = retired;
+      // The copy with the higher sequence number is the newer one.
+      let seq = load<u32>(read_buf);
+      if (!scan_have_state || seq > state_seq) {
+        state_seq = seq;
         scan_store_id = load<u64>(read_buf + page_header_bytes, 4);
+        scan_retired_gen = load<u32>(read_buf + page_header_bytes, 12);
+        scan_armed_gen = load<u32>(read_buf + page_header_bytes, 16);
       }
       scan_have_state = true;
-      if (retired > scan_max_gen) scan_max_gen = retired;
-    } else if (logical < LOGICAL_IMAGE_MAX && gen > scan_max_gen) {
-      scan_max_gen = gen;
     }
   }
 }

@@ -18,10 +18,10 @@ import {
 } from "./cache";
 import {
   image_scan, image_candidate_below, image_select, image_meta, image_meta_entry, image_data,
-  image_save, state_write, image_probe_measure, scan_store_id, scan_retired_gen,
+  image_save, state_write, image_probe_measure, scan_store_id, scan_retired_gen, scan_armed_gen,
   scan_have_state, select_valid_pages, restore_corrected, image_pages_max,
 } from "./image";
-import { eeprom_t_page_us, eeprom_t_wc_us } from "./eeprom";
+import { eeprom_t_page_us, eeprom_t_wc_us, eeprom_wait_idle } from "./eeprom";
 import {
   budget_set_page_us, learn_due, learn_start, learn_step, learn_state_now, LEARN_RUNNING,
   LEARN_DONE,
@@ -36,7 +36,7 @@ import { label_read, label_write, disk_exec_sync, tag_cdb, tag_sync, cdb_write_l
 import {
   OK, LOG_SAVE_START, LOG_SAVE_DONE, LOG_RESTORE_FOUND, LOG_RESTORE_LOADED,
   LOG_RESTORE_DONE, LOG_RECORD_LOST, LOG_IMAGE_PENDING, LOG_RETIRED, LOG_BOUND,
-  LOG_EEPROM_MEASURED, LOG_IMAGE_DISCARDED, LOG_IDENTITY,
+  LOG_EEPROM_MEASURED, LOG_IMAGE_DISCARDED, LOG_IDENTITY, LOG_ARMED,
 } from "./errors";
 
 // ---- state -------------------------------------------------------------------------
@@ -57,6 +57,9 @@ let unretired_gen: u32 = 0;
 let lost_records: u32 = 0;
 let corrected_words: u32 = 0;
 let retire_failed: bool = false;
+/** The EEPROM says write-back may hold acknowledged data: the next save is this
+ * generation (0: not armed). Set in RAM only once the state record says so. */
+let armed_gen: u32 = 0;
 
 /** Records of the restored image that could not be read: (lun u32, lba u64) each,
  * marked unreadable on the disks before the image is retired. */
@@ -76,7 +79,7 @@ let retire_failed: bool = false;
 
 /** May the controller acknowledge writes from its cache now? */
 export function nv_writeback_allowed(): bool {
-  return image_state == IMAGE_NONE && unretired_gen == 0 && !retire_failed &&
+  return armed_gen != 0 && image_state == IMAGE_NONE && unretired_gen == 0 && !retire_failed &&
     learn_state_now() == LEARN_DONE && !learn_due();
 }
 
@@ -88,16 +91,20 @@ export function nv_boot(): void {
   cache_init();
   image_scan();
   corrected_words = 0;
+  let armed_found: u32 = 0;
+  armed_gen = 0;
   if (!scan_have_state) {
     store_id = (<u64><u32>hal_entropy() << 32) | <u64><u32>hal_entropy();
     if (store_id == 0) store_id = 1;
     retired_gen = 0;
-    state_write(store_id, 0);
+    state_write(store_id, 0, 0);
   } else {
     store_id = scan_store_id;
     retired_gen = scan_retired_gen;
+    armed_found = scan_armed_gen;
   }
   next_gen = retired_gen + 1;
+  if (armed_found >= next_gen) next_gen = armed_found + 1;
   // The newest generation above the retired one with at least one good page. A
   // header that claims a generation but has no good page is a stray: skip it.
   let limit: u32 = 0xffffffff;
@@ -112,6 +119,13 @@ export function nv_boot(): void {
     image_state = r < 0 ? IMAGE_UNREADABLE : IMAGE_PENDING; // decided after the probe
     hal_log(LOG_RESTORE_FOUND, <i32>g, r);
     break;
+  }
+  // Armed, and no page of the save it promised: the power failed before the save
+  // wrote anything. The data is gone; say so instead of serving what the disks have.
+  if (armed_found > retired_gen && (image_state == IMAGE_NONE || image_gen < armed_found)) {
+    image_state = IMAGE_UNREADABLE;
+    image_gen = armed_found;
+    hal_log(LOG_RESTORE_FOUND, <i32>armed_found, -1);
   }
 }
 
@@ -224,6 +238,11 @@ export function nv_poll(): bool {
     learn_step();
     return false;
   }
+  if (armed_gen == 0 && image_state == IMAGE_NONE && unretired_gen == 0 && !retire_failed &&
+      learn_state_now() == LEARN_DONE && !learn_due()) {
+    arm();
+    return true;
+  }
   if (learn_due() && cache_nv_count() == 0 && image_state == IMAGE_NONE && unretired_gen == 0) {
     // Measure the EEPROM (a write cycle on the probe page), then learn the cap.
     image_probe_measure();
@@ -235,8 +254,22 @@ export function nv_poll(): bool {
   return false;
 }
 
+/** Arm: the state record says the next save is generation next_gen. Only then may
+ * writes be acknowledged from the cache. */
+function arm(): void {
+  if (state_write(store_id, retired_gen, next_gen) == OK) {
+    armed_gen = next_gen;
+    hal_log(LOG_ARMED, <i32>armed_gen, 0);
+  } else {
+    retire_failed = true;
+  }
+}
+
+/** Retire a generation (its blocks are on the disks, or the host discarded it); the
+ * state is disarmed (nothing acknowledged is in the cache at this point). */
 function retire(gen: u32): void {
-  if (state_write(store_id, gen) == OK) {
+  armed_gen = 0;
+  if (state_write(store_id, gen, 0) == OK) {
     retired_gen = gen;
     retire_failed = false;
     hal_log(LOG_RETIRED, <i32>gen, 0);
@@ -248,12 +281,23 @@ function retire(gen: u32): void {
 
 // ---- power fail (interrupt) ------------------------------------------------------------
 
-/** Save the NV blocks. Returns the number saved, or a negative error. */
+/** Save the NV blocks. Returns the number saved, or a negative error. When armed with
+ * nothing to save, disarm instead (one state write), so the next boot does not take
+ * the armed state for a save that never happened. */
 export function nv_power_fail(): i32 {
   if (image_state != IMAGE_NONE) return 0;
   let n = cache_nv_count();
-  if (n == 0 && unretired_gen == 0) return 0;
-  let gen = next_gen++;
+  if (n == 0 && unretired_gen == 0) {
+    if (armed_gen != 0) {
+      eeprom_wait_idle(0);
+      state_write(store_id, retired_gen, 0);
+      armed_gen = 0;
+    }
+    return 0;
+  }
+  let gen = armed_gen != 0 ? armed_gen : next_gen;
+  if (next_gen <= gen) next_gen = gen + 1;
+  armed_gen = 0;
   unretired_gen = gen;
   hal_log(LOG_SAVE_START, <i32>n, <i32>gen);
   let r = image_save(gen, store_id, n);
@@ -302,3 +346,4 @@ export function nv_action(action: u8): i32 {
 
 @inline export function nv_retired_gen(): u32 { return retired_gen; }
 @inline export function nv_unretired(): bool { return unretired_gen != 0 || retire_failed; }
+@inline export function nv_armed_gen(): u32 { return armed_gen; }

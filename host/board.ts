@@ -102,7 +102,7 @@ const LOG_NAMES: Record<number, string> = {
   7: "disk timeout", 8: "power back", 9: "save start", 10: "save done", 11: "save page moved",
   12: "save aborted", 13: "restore found", 14: "restore loaded", 15: "restore done",
   16: "record lost", 17: "identity", 18: "image pending", 19: "learn", 20: "budget", 21: "retired",
-  22: "disk bound", 23: "eeprom measured", 24: "image discarded",
+  22: "disk bound", 23: "eeprom measured", 24: "image discarded", 25: "armed",
 };
 
 export class Board {
@@ -245,6 +245,7 @@ export class Board {
     this.pending = [];
     this.irqLevel = 0;
     this.eventFlag = false;
+    this.pfailMasked = false;
     this.clock.cancel(this.timerAlarm);
     this.timerAlarm = null;
     this.spiSelected = false;
@@ -281,9 +282,14 @@ export class Board {
   }
 
   private dispatchable(): boolean {
-    for (const p of this.pending) if (IRQ[p.name] > this.irqLevel) return true;
+    for (const p of this.pending) if (this.takeable(p)) return true;
     return false;
   }
+
+  private takeable(p: PendingIrq): boolean {
+    return IRQ[p.name] > this.irqLevel && !(p.name === "pfail" && this.pfailMasked);
+  }
+  private pfailMasked = false;
 
   raise(name: IrqName, arg = 0): void {
     if (!this.fw) return;
@@ -296,7 +302,7 @@ export class Board {
       let best = -1;
       for (let i = 0; i < this.pending.length; i++) {
         const pr = IRQ[this.pending[i].name];
-        if (pr > this.irqLevel && (best < 0 || pr > IRQ[this.pending[best].name])) best = i;
+        if (this.takeable(this.pending[i]) && (best < 0 || pr > IRQ[this.pending[best].name])) best = i;
       }
       if (best < 0) return;
       const irq = this.pending.splice(best, 1)[0];
@@ -446,6 +452,13 @@ export class Board {
         board.setDeadline();
       },
       pfail_level: () => { live(); return board.pfail; },
+      irq_mask_pfail: (masked: number) => {
+        live(); board.sync();
+        const was = board.pfailMasked ? 1 : 0;
+        board.pfailMasked = masked !== 0;
+        board.setDeadline();
+        return was;
+      },
       cap_mv: () => { live(); board.sync(); board.setDeadline(); return board.cap.adc_mv(board.clock.now_ns); },
       cap_brownout_mv: () => { live(); return Math.round(board.cfg.power.v_min * 1000); },
       cap_learn: (on: number) => {
