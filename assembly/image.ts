@@ -22,7 +22,7 @@
 // knows the cache's contents were lost and says so.
 
 import {
-  nv_page_bytes, nvbuf_base, nvmap_base, nvmap_entry_bytes, nvlog_base, nv_pages_max,
+  nv_page_bytes, nvbuf_base, nvbuf_count, nvmap_base, nvmap_entry_bytes, nvlog_base, nv_pages_max,
   block_bytes, cache_blocks_max,
 } from "./layout";
 import { crc32c } from "./crc32c";
@@ -79,21 +79,27 @@ if (page_check_at + page_words + 4 != nv_page_bytes) ERROR("page layout fills 25
 }
 if (image_pages(cache_blocks_max) > image_pages_max) ERROR("a full cache's image fits the EEPROM");
 
-// ---- buffers: the ISR and the main loop never use the EEPROM at once -------------------
-@inline const page_buf: usize = nvbuf_base;
-@inline const verify_buf: usize = nvbuf_base + 256;
-@inline const read_buf: usize = nvbuf_base + 512;
-@inline const cmd_buf: usize = nvbuf_base + 768;      // 4-byte SPI command
-@inline const rec_buf: usize = nvbuf_base + 776;      // small record pieces (≤ 40 bytes)
-@inline const header_word: usize = nvbuf_base + 832;  // 8-byte header + check byte
+// ---- buffers: the save (interrupt) and the main loop each have their own, since the
+// save may preempt the main loop while it waits for a write cycle of its own ----------
+@inline const isr_page: usize = nvbuf_base;
+@inline const isr_verify: usize = nvbuf_base + 256;
+@inline const main_page: usize = nvbuf_base + 512;
+@inline const main_verify: usize = nvbuf_base + 768;
+@inline const read_buf: usize = nvbuf_base + 1024;
+@inline const isr_cmd: usize = nvbuf_base + 1280;     // 4-byte SPI command
+@inline const isr_rec: usize = nvbuf_base + 1288;     // record pieces (≤ 48 bytes)
+@inline const main_cmd: usize = nvbuf_base + 1344;
+@inline const main_rec: usize = nvbuf_base + 1352;    // record pieces (≤ 48 bytes)
+@inline const header_word: usize = nvbuf_base + 1408; // 8-byte header + check byte
+if (nvbuf_count * nv_page_bytes < 1424) ERROR("nv buffers");
 
-/** Finish a page in page_buf: generation, logical index, count, SECDED, CRC. */
-function seal_page(gen: u32, logical: u32, count: u32): void {
-  store<u32>(page_buf, gen, 0);
-  store<u16>(page_buf, <u16>logical, 4);
-  store<u16>(page_buf, <u16>count, 6);
-  secded_encode(page_buf, page_words, page_buf + page_check_at);
-  store<u32>(page_buf + page_crc_at, crc32c(page_buf, page_crc_at, 0));
+/** Finish the page in buf: generation, logical index, count, SECDED, CRC. */
+function seal_page(buf: usize, gen: u32, logical: u32, count: u32): void {
+  store<u32>(buf, gen, 0);
+  store<u16>(buf, <u16>logical, 4);
+  store<u16>(buf, <u16>count, 6);
+  secded_encode(buf, page_words, buf + page_check_at);
+  store<u32>(buf + page_crc_at, crc32c(buf, page_crc_at, 0));
 }
 
 /** Check a page read into buf: correct single-bit errors, verify the CRC. Returns
@@ -108,14 +114,14 @@ export function check_page(buf: usize): i32 {
 // ---- save statistics (for the status command) ------------------------------------------
 let save_pages_moved: u32 = 0;
 
-/** Write a sealed page_buf to physical page `phys`, or, if it will not take the data
+/** Write a sealed isr_page to physical page `phys`, or, if it will not take the data
  * after `attempts` tries, to the next spare. Returns the page used, or -1. */
 @inline const write_attempts_max: u32 = 2;
 let spare_next: u32 = spare_first;
 
 function put_page(phys: u32): i32 {
   for (let a: u32 = 0; a < write_attempts_max; a++) {
-    if (eeprom_write_verify(cmd_buf, phys * nv_page_bytes, page_buf, verify_buf) == OK) return <i32>phys;
+    if (eeprom_write_verify(isr_cmd, phys * nv_page_bytes, isr_page, isr_verify) == OK) return <i32>phys;
   }
   // Move to a spare (bounded by the spare count).
   while (spare_next < spare_first + spare_count) {
@@ -123,7 +129,7 @@ function put_page(phys: u32): i32 {
     save_pages_moved++;
     hal_log(LOG_SAVE_PAGE_MOVED, <i32>phys, <i32>s);
     for (let a: u32 = 0; a < write_attempts_max; a++) {
-      if (eeprom_write_verify(cmd_buf, s * nv_page_bytes, page_buf, verify_buf) == OK) return <i32>s;
+      if (eeprom_write_verify(isr_cmd, s * nv_page_bytes, isr_page, isr_verify) == OK) return <i32>s;
     }
   }
   return -1;
@@ -146,16 +152,16 @@ function stream_begin(gen: u32, count: u32): void {
   w_failed = false;
   w_aborted = false;
   spare_next = spare_first;
-  zero(page_buf, nv_page_bytes);
+  zero(isr_page, nv_page_bytes);
 }
 
 function stream_flush(): void {
   if (w_failed || w_aborted) return;
-  seal_page(w_gen, w_logical, w_count);
+  seal_page(isr_page, w_gen, w_logical, w_count);
   if (put_page(w_logical) < 0) w_failed = true;
   w_logical++;
   w_fill = 0;
-  zero(page_buf, nv_page_bytes);
+  zero(isr_page, nv_page_bytes);
   // The supply came back: stop; the main loop retires what was written.
   if (hal_pfail_level() != 0) w_aborted = true;
 }
@@ -166,7 +172,7 @@ function emit(src: usize, len: u32): void {
   while (done < len && !w_failed && !w_aborted) {
     let room = page_payload_bytes - w_fill;
     let n = len - done < room ? len - done : room;
-    copy(page_buf + page_header_bytes + w_fill, src + done, n);
+    copy(isr_page + page_header_bytes + w_fill, src + done, n);
     w_fill += n;
     done += n;
     if (w_fill == page_payload_bytes) stream_flush();
@@ -175,23 +181,23 @@ function emit(src: usize, len: u32): void {
 
 /** Emit one meta record for the NV entries, in directory order. */
 function emit_meta(gen: u32, blocks: u32, store_id: u64): void {
-  zero(rec_buf, meta_header_bytes);
-  store<u32>(rec_buf, META_MAGIC, 0);
-  store<u16>(rec_buf, meta_version, 4);
-  store<u16>(rec_buf, <u16>meta_header_bytes, 6);
-  store<u32>(rec_buf, gen, 8);
-  store<u32>(rec_buf, blocks, 12);
-  store<u64>(rec_buf, store_id, 16);
-  let crc = crc32c(rec_buf, meta_header_bytes, 0);
-  emit(rec_buf, meta_header_bytes);
+  zero(isr_rec, meta_header_bytes);
+  store<u32>(isr_rec, META_MAGIC, 0);
+  store<u16>(isr_rec, meta_version, 4);
+  store<u16>(isr_rec, <u16>meta_header_bytes, 6);
+  store<u32>(isr_rec, gen, 8);
+  store<u32>(isr_rec, blocks, 12);
+  store<u64>(isr_rec, store_id, 16);
+  let crc = crc32c(isr_rec, meta_header_bytes, 0);
+  emit(isr_rec, meta_header_bytes);
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (!entry_is_nv(i) || entry_state(i) == ENTRY_FREE) continue;
-    put_entry_tag(rec_buf, i);
-    crc = crc32c(rec_buf, meta_entry_bytes, crc);
-    emit(rec_buf, meta_entry_bytes);
+    put_entry_tag(isr_rec, i);
+    crc = crc32c(isr_rec, meta_entry_bytes, crc);
+    emit(isr_rec, meta_entry_bytes);
   }
-  store<u32>(rec_buf, crc);
-  emit(rec_buf, 4);
+  store<u32>(isr_rec, crc);
+  emit(isr_rec, 4);
 }
 
 @inline function put_entry_tag(p: usize, i: u32): void {
@@ -213,13 +219,13 @@ export function image_save(gen: u32, store_id: u64, nv_count: u32): i32 {
   emit_meta(gen, nv_count, store_id);
   for (let i: u32 = 0; i < cache_blocks_max && !w_failed && !w_aborted; i++) {
     if (!entry_is_nv(i) || entry_state(i) == ENTRY_FREE) continue;
-    put_entry_tag(rec_buf, i);
-    let crc = crc32c(rec_buf, 12, 0);
+    put_entry_tag(isr_rec, i);
+    let crc = crc32c(isr_rec, 12, 0);
     crc = crc32c(entry_data(i), block_bytes, crc);
-    emit(rec_buf, 12);
+    emit(isr_rec, 12);
     emit(entry_data(i), block_bytes);
-    store<u32>(rec_buf, crc);
-    emit(rec_buf, 4);
+    store<u32>(isr_rec, crc);
+    emit(isr_rec, 4);
   }
   if (w_fill > 0) stream_flush();
   if (w_aborted) { hal_log(LOG_SAVE_ABORTED, <i32>w_logical, 0); return 1; }
@@ -235,18 +241,22 @@ let state_seq: u32 = 0;
 
 /** Write the state record to both state pages, one after the other, with the next
  * sequence number. Returns OK if at least one copy verified. */
-export function state_write(store_id: u64, retired_gen: u32, armed_gen: u32): i32 {
+export function state_write(store_id: u64, retired_gen: u32, armed_gen: u32, in_isr: bool): i32 {
+  let page = in_isr ? isr_page : main_page;
+  let verify = in_isr ? isr_verify : main_verify;
+  let cmd = in_isr ? isr_cmd : main_cmd;
   let good: u32 = 0;
   state_seq++;
+  let seq = state_seq;
   for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
-    zero(page_buf, nv_page_bytes);
-    store<u32>(page_buf + page_header_bytes, STATE_MAGIC, 0);
-    store<u64>(page_buf + page_header_bytes, store_id, 4);
-    store<u32>(page_buf + page_header_bytes, retired_gen, 12);
-    store<u32>(page_buf + page_header_bytes, armed_gen, 16);
-    seal_page(state_seq, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1);
+    zero(page, nv_page_bytes);
+    store<u32>(page + page_header_bytes, STATE_MAGIC, 0);
+    store<u64>(page + page_header_bytes, store_id, 4);
+    store<u32>(page + page_header_bytes, retired_gen, 12);
+    store<u32>(page + page_header_bytes, armed_gen, 16);
+    seal_page(page, seq, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1);
     let phys = copy_n == 0 ? state_page_a : state_page_b;
-    if (eeprom_write_verify(cmd_buf, phys * nv_page_bytes, page_buf, verify_buf) == OK) good++;
+    if (eeprom_write_verify(cmd, phys * nv_page_bytes, page, verify) == OK) good++;
   }
   return good > 0 ? OK : ERR_IO;
 }
@@ -275,8 +285,8 @@ export function image_scan(): void {
   for (let phys: u32 = 0; phys < eeprom_pages; phys++) {
     let m = map_at(phys);
     store<u64>(m, 0xffffffffffffffff);
-    eeprom_read(cmd_buf, phys * nv_page_bytes, header_word, 8);
-    eeprom_read(cmd_buf, phys * nv_page_bytes + page_check_at, header_word + 8, 1);
+    eeprom_read(main_cmd, phys * nv_page_bytes, header_word, 8);
+    eeprom_read(main_cmd, phys * nv_page_bytes + page_check_at, header_word + 8, 1);
     let fixed = secded_decode(header_word, 1, header_word + 8);
     if (fixed < 0) continue;
     scan_corrected += <u32>fixed;
@@ -288,7 +298,7 @@ export function image_scan(): void {
     store<u16>(m, <u16>logical, 4);
     store<u16>(m, <u16>count, 6);
     if (logical == LOGICAL_STATE_A || logical == LOGICAL_STATE_B) {
-      eeprom_read(cmd_buf, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
+      eeprom_read(main_cmd, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
       let r = check_page(read_buf);
       if (r < 0) continue;
       scan_corrected += <u32>r;
@@ -347,7 +357,7 @@ export function image_select(gen: u32): i32 {
     if (logical >= LOGICAL_IMAGE_MAX || count == 0 || count > image_pages_max || logical >= count) continue;
     if (r_count != 0 && count != r_count) continue;
     if (r_count != 0 && load<u16>(log_at(logical)) != 0xffff) continue;
-    eeprom_read(cmd_buf, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
+    eeprom_read(main_cmd, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
     let r = check_page(read_buf);
     if (r < 0) continue;
     if (load<u32>(read_buf) != gen || <u32>load<u16>(read_buf, 4) != logical) continue;
@@ -377,7 +387,7 @@ export function image_read(offset: u32, dst: usize, len: u32): i32 {
       bad = true;
     } else {
       if (r_cached_logical != logical) {
-        eeprom_read(cmd_buf, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
+        eeprom_read(main_cmd, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
         let r = check_page(read_buf);
         if (r < 0) {
           store<u16>(log_at(logical), 0xffff);
@@ -412,19 +422,19 @@ export function image_meta(store_id_out: usize): i32 {
   let blocks = <u32>b;
   for (let c: u32 = 0; c < 2; c++) {
     let at = c * meta_bytes(blocks);
-    if (image_read(at, rec_buf, meta_header_bytes) != OK) continue;
-    if (load<u32>(rec_buf) != META_MAGIC || load<u32>(rec_buf, 8) != r_gen) continue;
-    if (load<u32>(rec_buf, 12) != blocks) continue;
-    let store_id = load<u64>(rec_buf, 16);
-    let crc = crc32c(rec_buf, meta_header_bytes, 0);
+    if (image_read(at, main_rec, meta_header_bytes) != OK) continue;
+    if (load<u32>(main_rec) != META_MAGIC || load<u32>(main_rec, 8) != r_gen) continue;
+    if (load<u32>(main_rec, 12) != blocks) continue;
+    let store_id = load<u64>(main_rec, 16);
+    let crc = crc32c(main_rec, meta_header_bytes, 0);
     let ok = true;
     for (let i: u32 = 0; i < blocks && ok; i++) {
-      if (image_read(at + meta_header_bytes + i * meta_entry_bytes, rec_buf + 32, meta_entry_bytes) != OK) ok = false;
-      else crc = crc32c(rec_buf + 32, meta_entry_bytes, crc);
+      if (image_read(at + meta_header_bytes + i * meta_entry_bytes, main_rec + 32, meta_entry_bytes) != OK) ok = false;
+      else crc = crc32c(main_rec + 32, meta_entry_bytes, crc);
     }
     if (!ok) continue;
-    if (image_read(at + meta_header_bytes + blocks * meta_entry_bytes, rec_buf + 32, 4) != OK) continue;
-    if (load<u32>(rec_buf + 32) != crc) continue;
+    if (image_read(at + meta_header_bytes + blocks * meta_entry_bytes, main_rec + 32, 4) != OK) continue;
+    if (load<u32>(main_rec + 32) != crc) continue;
     r_blocks = blocks;
     r_meta_at = at;
     store<u64>(store_id_out, store_id);
@@ -435,11 +445,11 @@ export function image_meta(store_id_out: usize): i32 {
 
 /** Entry i of the meta record: (lun, lba) into out (lun u32 @0, lba u64 @8). */
 export function image_meta_entry(i: u32, out: usize): i32 {
-  if (image_read(r_meta_at + meta_header_bytes + i * meta_entry_bytes, rec_buf, meta_entry_bytes) != OK) {
+  if (image_read(r_meta_at + meta_header_bytes + i * meta_entry_bytes, main_rec, meta_entry_bytes) != OK) {
     return ERR_CORRUPT;
   }
-  store<u32>(out, load<u32>(rec_buf));
-  store<u64>(out, load<u64>(rec_buf, 4), 8);
+  store<u32>(out, load<u32>(main_rec));
+  store<u64>(out, load<u64>(main_rec, 4), 8);
   return OK;
 }
 
@@ -447,19 +457,19 @@ export function image_meta_entry(i: u32, out: usize): i32 {
  * (lun, lba). OK or ERR_CORRUPT. */
 export function image_data(i: u32, lun: u32, lba: u64, dst: usize): i32 {
   let at = 2 * meta_bytes(r_blocks) + i * data_record_bytes;
-  if (image_read(at, rec_buf, 12) != OK) return ERR_CORRUPT;
-  if (load<u32>(rec_buf) != lun || load<u64>(rec_buf, 4) != lba) return ERR_CORRUPT;
-  let crc = crc32c(rec_buf, 12, 0);
+  if (image_read(at, main_rec, 12) != OK) return ERR_CORRUPT;
+  if (load<u32>(main_rec) != lun || load<u64>(main_rec, 4) != lba) return ERR_CORRUPT;
+  let crc = crc32c(main_rec, 12, 0);
   if (image_read(at + 12, dst, block_bytes) != OK) return ERR_CORRUPT;
   crc = crc32c(dst, block_bytes, crc);
-  if (image_read(at + 12 + block_bytes, rec_buf, 4) != OK) return ERR_CORRUPT;
-  return load<u32>(rec_buf) == crc ? OK : ERR_CORRUPT;
+  if (image_read(at + 12 + block_bytes, main_rec, 4) != OK) return ERR_CORRUPT;
+  return load<u32>(main_rec) == crc ? OK : ERR_CORRUPT;
 }
 
 /** Measure the EEPROM with a sealed throwaway page on the probe page. */
 export function image_probe_measure(): i32 {
-  zero(page_buf, nv_page_bytes);
-  seal_page(0, LOGICAL_PROBE, 1);
-  return eeprom_measure(cmd_buf, probe_page * nv_page_bytes, page_buf, verify_buf);
+  zero(main_page, nv_page_bytes);
+  seal_page(main_page, 0, LOGICAL_PROBE, 1);
+  return eeprom_measure(main_cmd, probe_page * nv_page_bytes, main_page, main_verify);
 }
 

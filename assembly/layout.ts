@@ -35,9 +35,9 @@
 //   0x1A900 ├──────────────────────────────┤
 //           │ label      512 B             │ disk identity label buffer
 //   0x1AB00 ├──────────────────────────────┤
-//           │ nv pages   4 × 256 B         │ EEPROM page buffers: write, verify, read
-//   0x1AF00 ├──────────────────────────────┤
-//           │ free      12.25 KiB          │ unassigned
+//           │ nv pages   6 × 256 B         │ EEPROM buffers: save, main, read, small
+//   0x1B100 ├──────────────────────────────┤
+//           │ free      11.75 KiB          │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
 //   0x20000 └──────────────────────────────┘
@@ -142,14 +142,15 @@
 // ---- EEPROM page buffers ---------------------------------------------------------------
 
 @inline export const nvbuf_base: u32 = 0x1AB00;
-/** Page being written, its read-back, a page being read at restore, a spare. */
-@inline export const nvbuf_count: u32 = 4;
+/** Page and read-back for the save, the same for the main loop, a page being read,
+ * and small command/record buffers (one set per context). */
+@inline export const nvbuf_count: u32 = 6;
 @inline export const nv_page_bytes: u32 = 256;
 
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x1AF00;
-@inline export const free_bytes: u32 = 0x03100;
+@inline export const free_base: u32 = 0x1B100;
+@inline export const free_bytes: u32 = 0x02F00;
 
 // ---- stack -----------------------------------------------------------------------
 

@@ -60,6 +60,8 @@ let retire_failed: bool = false;
 /** The EEPROM says write-back may hold acknowledged data: the next save is this
  * generation (0: not armed). Set in RAM only once the state record says so. */
 let armed_gen: u32 = 0;
+/** The power-fail handler disarmed while an arm was being written. */
+let disarmed_by_isr: bool = false;
 
 /** Records of the restored image that could not be read: (lun u32, lba u64) each,
  * marked unreadable on the disks before the image is retired. */
@@ -97,7 +99,7 @@ export function nv_boot(): void {
     store_id = (<u64><u32>hal_entropy() << 32) | <u64><u32>hal_entropy();
     if (store_id == 0) store_id = 1;
     retired_gen = 0;
-    state_write(store_id, 0, 0);
+    state_write(store_id, 0, 0, false);
   } else {
     store_id = scan_store_id;
     retired_gen = scan_retired_gen;
@@ -256,8 +258,17 @@ export function nv_poll(): bool {
 
 /** Arm: the state record says the next save is generation next_gen. Only then may
  * writes be acknowledged from the cache. */
+/** An arm in progress: if the power fails now, the handler disarms. */
+let arming: bool = false;
+
 function arm(): void {
-  if (state_write(store_id, retired_gen, next_gen) == OK) {
+  arming = true;
+  let ok = state_write(store_id, retired_gen, next_gen, false) == OK;
+  arming = false;
+  // The save may have run (and disarmed) while this waited for a write cycle, with
+  // the supply coming back: then the arm did not stand.
+  if (disarmed_by_isr) { disarmed_by_isr = false; return; }
+  if (ok) {
     armed_gen = next_gen;
     hal_log(LOG_ARMED, <i32>armed_gen, 0);
   } else {
@@ -269,7 +280,7 @@ function arm(): void {
  * state is disarmed (nothing acknowledged is in the cache at this point). */
 function retire(gen: u32): void {
   armed_gen = 0;
-  if (state_write(store_id, gen, 0) == OK) {
+  if (state_write(store_id, gen, 0, false) == OK) {
     retired_gen = gen;
     retire_failed = false;
     hal_log(LOG_RETIRED, <i32>gen, 0);
@@ -288,10 +299,11 @@ export function nv_power_fail(): i32 {
   if (image_state != IMAGE_NONE) return 0;
   let n = cache_nv_count();
   if (n == 0 && unretired_gen == 0) {
-    if (armed_gen != 0) {
+    if (armed_gen != 0 || arming) {
       eeprom_wait_idle(0);
-      state_write(store_id, retired_gen, 0);
+      state_write(store_id, retired_gen, 0, true);
       armed_gen = 0;
+      disarmed_by_isr = arming;
     }
     return 0;
   }
