@@ -7,8 +7,9 @@
 //   state_page_a, _b         two copies of the state record (store id, retired gen)
 //   spare_first ..           spares for image pages that will not take data
 //
-// Every page: header (generation u32, logical u16, count u16), 216 payload bytes,
-// 28 SECDED check bytes for the 28 words before them, CRC-32C of the 252 bytes before.
+// Every page: header (generation u32, logical u16, count u16), 212 payload bytes,
+// CRC-32C of those 220 bytes, then 28 SECDED check bytes for the 28 words before
+// them (so the CRC is corrected like the data), and 4 reserved bytes.
 // The payload of pages 0..count-1 of one generation, in order, is the image stream:
 //   meta record, the same meta record again, then one data record per block.
 // meta:  magic u32 | version u16 | header bytes u16 | generation u32 | blocks u32 |
@@ -47,11 +48,12 @@ if (eeprom_pages > nv_pages_max) ERROR("the restore map indexes every EEPROM pag
 
 // ---- page format -----------------------------------------------------------------------
 @inline export const page_header_bytes: u32 = 8;
-@inline export const page_payload_bytes: u32 = 216;
-@inline const page_words: u32 = 28;          // header + payload, 8 bytes each
+@inline export const page_payload_bytes: u32 = 212;
+@inline const page_crc_at: u32 = 220;        // CRC-32C of bytes 0..219
+@inline const page_words: u32 = 28;          // header + payload + CRC, 8 bytes each
 @inline const page_check_at: u32 = 224;      // 28 SECDED check bytes
-@inline const page_crc_at: u32 = 252;
-if (page_header_bytes + page_payload_bytes != page_words * 8) ERROR("page words");
+if (page_header_bytes + page_payload_bytes != page_crc_at) ERROR("page: CRC follows the payload");
+if (page_crc_at + 4 != page_words * 8) ERROR("page: the CRC is inside the SECDED words");
 if (page_check_at + page_words + 4 != nv_page_bytes) ERROR("page layout fills 256 bytes");
 
 @inline export const LOGICAL_STATE_A: u32 = 0xfffe;
@@ -93,13 +95,14 @@ if (image_pages(cache_blocks_max) > image_pages_max) ERROR("a full cache's image
 @inline const header_word: usize = nvbuf_base + 1408; // 8-byte header + check byte
 if (nvbuf_count * nv_page_bytes < 1424) ERROR("nv buffers");
 
-/** Finish the page in buf: generation, logical index, count, SECDED, CRC. */
+/** Finish the page in buf: generation, logical index, count, CRC, SECDED. */
 function seal_page(buf: usize, gen: u32, logical: u32, count: u32): void {
   store<u32>(buf, gen, 0);
   store<u16>(buf, <u16>logical, 4);
   store<u16>(buf, <u16>count, 6);
-  secded_encode(buf, page_words, buf + page_check_at);
   store<u32>(buf + page_crc_at, crc32c(buf, page_crc_at, 0));
+  secded_encode(buf, page_words, buf + page_check_at);
+  store<u32>(buf + page_check_at + page_words, 0);
 }
 
 /** Check a page read into buf: correct single-bit errors, verify the CRC. Returns

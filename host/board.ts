@@ -385,8 +385,34 @@ export class Board {
     this.mcuOn = true;
   }
 
+  /** Exchange the disks at two bus IDs: a technician's mistake while the board is
+   * off, or the fix of one (the firmware reads the labels again on RECHECK). */
+  swapDisks(a: number, b: number): void {
+    [this.disks[a], this.disks[b]] = [this.disks[b], this.disks[a]];
+    this.trace(`disks ${a} and ${b} swapped`);
+  }
+
+  /** Make the cap run out early, during the next save: right after its k-th page
+   * write completes, or (torn) half-way through the k-th write. The sweep of the
+   * torture runs this for every k. */
+  cutSaveAfterPages(k: number, torn: boolean): void {
+    let count = 0;
+    const inSave = () => this.pfail === 0 && this.mcuOn && !this.supplyGood;
+    this.eeprom.onWriteStart = () => {
+      if (!inSave() || !torn) return;
+      if (++count === k) {
+        this.clock.after(this.eeprom.part.t_wc_ns / 2, "cap empty (sweep)", () => this.brownout("cap empty (sweep)"));
+      }
+    };
+    this.eeprom.onWriteDone = () => {
+      if (!inSave() || torn) return;
+      if (++count === k) this.brownout("cap empty (sweep)");
+    };
+  }
+
   /** The MCU and EEPROM stop now. Throws PowerLost when called inside the firmware. */
   private brownout(reason: string): void {
+    if (!this.mcuOn) return;
     this.clock.cancel(this.brownoutAlarm);
     this.brownoutAlarm = null;
     this.mcuOn = false;

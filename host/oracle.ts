@@ -53,8 +53,10 @@ export class Oracle {
   private nextId = 1;
   readonly stats = {
     acked_writes: 0, acked_blocks: 0, lost_writes: 0, corrupt_reads: 0, detected_errors: 0,
-    checked_blocks: 0,
+    detected_losses: 0, checked_blocks: 0,
   };
+  /** Blocks acknowledged since beginEpoch (the last full read-back). */
+  private epoch = new Set<number>();
   readonly problems: string[] = [];
 
   private key(lun: number, lba: number): number { return lun * 2 ** 32 + lba; }
@@ -96,7 +98,25 @@ export class Oracle {
       const s = this.state(lun, lba + i);
       s.acked = id;
       s.maybe = [];
+      this.epoch.add(this.key(lun, lba + i));
     }
+  }
+
+  /** Everything written so far has been read back: start a new epoch. */
+  beginEpoch(): void { this.epoch.clear(); }
+
+  /** The controller reported its cache image lost: every block acknowledged in this
+   * epoch may hold older data now. Detected (reported), so not a lost write. */
+  epochLost(): void {
+    for (const k of this.epoch) {
+      const s = this.blocks.get(k);
+      if (!s || s.acked < 0) continue;
+      s.acked = -1;
+      s.maybe = [];
+      this.stats.detected_errors++;
+      this.stats.detected_losses++;
+    }
+    this.epoch.clear();
   }
 
   /** The write was refused before it ran (BUSY): it cannot have changed anything. */
@@ -136,8 +156,9 @@ export class Oracle {
     return "lost";
   }
 
-  /** A read failed with MEDIUM ERROR: fine if an unacknowledged write may have been
-   * cut while writing it (detected, reported), a loss if acknowledged data is gone. */
+  /** A read failed with MEDIUM ERROR: an unacknowledged write cut while writing it, or
+   * acknowledged data the controller could not recover. Either way it was reported,
+   * not served as good data: a detected error (and a detected loss if acknowledged). */
   checkMediumError(lun: number, lba: number): ReadVerdict {
     const s = this.state(lun, lba);
     if (s.acked < 0) return "unchecked";
@@ -148,10 +169,12 @@ export class Oracle {
       s.maybe = [];
       return "ok";
     }
-    this.stats.lost_writes++;
-    this.problem(`lost write: lun ${lun} lba ${lba} unreadable, acked ${s.acked}`);
+    // Acknowledged data the controller reports it cannot give back: detected.
+    this.stats.detected_errors++;
+    this.stats.detected_losses++;
+    this.problem(`detected loss: lun ${lun} lba ${lba} reported unreadable, acked ${s.acked}`);
     s.acked = -1;
-    return "lost";
+    return "ok";
   }
 
   /** A read kept failing (no LUN, hardware error): acknowledged data is not there. */

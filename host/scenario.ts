@@ -48,10 +48,25 @@ export interface RunOptions {
   /** The host's decision when the controller keeps an image and waits (a LUN answers
    * NOT READY, MANUAL INTERVENTION REQUIRED). Default: replay to the disks there. */
   onPending?: (board: Board, status: NvStatus) => number;
+  /** Called at each planned cut, as the supply fails: inject faults, plan a swap. */
+  onCut?: (c: CutContext) => void;
+  /** Called when the MCU stops (the board is unpowered): swap disks here. */
+  onPowerLost?: (c: CutContext) => void;
+  /** Chance, after each boot that follows a power loss, of another cut within
+   * recut_window_ms: during the boot or the restore, before the cap has recharged. */
+  recut_prob?: number;
+  recut_window_ms?: number;
   /** Called with the board before it boots: inject faults here. */
   setup?: (board: Board) => void;
   /** Virtual-time limit for the whole run (default: generous per cut). */
   limit_ms?: number;
+}
+
+export interface CutContext {
+  board: Board;
+  rng: Rng;
+  /** Planned cuts so far, this one included. */
+  cut: number;
 }
 
 export interface RunProgress {
@@ -77,6 +92,13 @@ export interface RunReport {
   ride_throughs: number;
   /** Times the host had to decide about a kept image. */
   host_decisions: number;
+  /** Boots at which the controller reported its cache image lost (a save cut short). */
+  reported_image_losses: number;
+  /** Acknowledged blocks the controller reported it could not recover (MEDIUM ERROR,
+   * or inside a reported image loss): detected, never served as good data. */
+  detected_losses: number;
+  /** Cuts planned soon after a boot (during restore, cap not recharged). */
+  recuts: number;
   boots: number;
   luns: number;
   cycles: number;
@@ -108,7 +130,10 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
   const seqCursor = new Map<number, number>();
   let outstanding = 0;
   let rideThroughs = 0;
+  let recuts = 0;
+  const faultRng = new Rng(opts.seed).fork("faults");
   let decisions = 0;
+  let reportedImageLosses = 0;
   let deciding = false;
 
   const progress = () => opts.onProgress?.({
@@ -146,7 +171,16 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
           deciding = true;
           host.submit(l.lun, cdb.nvStatus(64), null, 64, (st) => {
             const status = parseNvStatus(st.data);
-            const action = opts.onPending ? opts.onPending(board, status) : NV_ACTION.REPLAY;
+            let action: number;
+            if (status.image === 3) {
+              // The controller lost its cache image and says so: accept it. Every
+              // write acknowledged since the last full read-back is now suspect.
+              action = NV_ACTION.DISCARD;
+              oracle.epochLost();
+              reportedImageLosses++;
+            } else {
+              action = opts.onPending ? opts.onPending(board, status) : NV_ACTION.REPLAY;
+            }
             decisions++;
             host.submit(l.lun, cdb.nvAction(action), null, 0, () => {
               deciding = false;
@@ -234,17 +268,21 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
   // ---- workload ------------------------------------------------------------------------
   const startWorkload = (gen: number) => {
     phase = "workload";
+    oracle.beginEpoch();
     progress();
     const cutAt = board.now_ns + (0.001 + rng.float() * w.cut_window_ms) * 1e6;
     const off = (w.off_min_ms + rng.float() * (w.off_max_ms - w.off_min_ms)) * 1e6;
     board.cutPowerAt(cutAt);
     board.restorePowerAt(cutAt + off);
-    board.clock.at(cutAt, "host sees the cut", () => { if (phase === "workload") phase = "cut"; });
+    board.clock.at(cutAt, "host sees the cut", () => {
+      cutsDone++;
+      opts.onCut?.({ board, rng: faultRng, cut: cutsDone });
+      if (phase === "workload") phase = "cut";
+    });
     board.clock.at(cutAt + off, "host sees power back", () => {
       // The controller rode through on its cap: it never stopped. Let the commands
       // in flight finish, then read everything back as after a reboot.
       if (phase !== "cut" || gen !== board.generation) return;
-      cutsDone++;
       rideThroughs++;
       phase = "drain";
       progress();
@@ -293,12 +331,36 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
   };
 
   // ---- power events -------------------------------------------------------------------
-  board.onBoot = ((inner) => () => { inner?.(); outstanding = 0; board.clock.after(0, "host probe", probe); })(board.onBoot);
-  board.onPowerLost = ((inner) => () => {
-    if (phase === "workload" || phase === "cut") cutsDone++;
-    phase = "off";
+  let lostSinceBoot = false;
+  board.onBoot = ((inner) => () => {
     inner?.();
     outstanding = 0;
+    board.clock.after(0, "host probe", probe);
+    // Another cut soon after this boot: during the restore, before the cap has
+    // recharged (the supply is back, so the cap is charging from where the save left it).
+    if (lostSinceBoot && cutsDone < opts.cuts && opts.recut_prob && faultRng.chance(opts.recut_prob)) {
+      const at = board.now_ns + faultRng.float() * (opts.recut_window_ms ?? 1500) * 1e6;
+      const off = (w.off_min_ms + faultRng.float() * (w.off_max_ms - w.off_min_ms)) * 1e6;
+      board.cutPowerAt(at);
+      board.restorePowerAt(at + off);
+      board.clock.at(at, "host sees a recut", () => {
+        cutsDone++;
+        recuts++;
+        opts.onCut?.({ board, rng: faultRng, cut: cutsDone });
+        if (phase === "workload") phase = "cut";
+      });
+      board.clock.at(at + off, "host sees power back", () => {
+        if (phase === "cut") { rideThroughs++; phase = "drain"; drained(board.generation); }
+      });
+    }
+    lostSinceBoot = false;
+  })(board.onBoot);
+  board.onPowerLost = ((inner) => () => {
+    phase = "off";
+    lostSinceBoot = true;
+    inner?.();
+    outstanding = 0;
+    opts.onPowerLost?.({ board, rng: faultRng, cut: cutsDone });
     progress();
   })(board.onPowerLost);
 
@@ -319,6 +381,9 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
     power_cuts: board.powerCuts,
     ride_throughs: rideThroughs,
     host_decisions: decisions,
+    reported_image_losses: reportedImageLosses,
+    detected_losses: oracle.stats.detected_losses,
+    recuts,
     boots: board.boots,
     luns: luns.length,
     cycles: board.cyclesTotal,

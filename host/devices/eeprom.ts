@@ -170,6 +170,9 @@ export class Eeprom {
   private pending: PendingWrite | null = null;
   /** Counters for the benchmarks and tests. */
   readonly stats = { pageWrites: 0, bytesRead: 0, commands: 0, tornWrites: 0 };
+  /** Observers of page write cycles (the torture's save sweep counts them). */
+  onWriteStart: ((page: number) => void) | null = null;
+  onWriteDone: ((page: number) => void) | null = null;
 
   constructor(
     readonly part: EepromPart,
@@ -375,6 +378,7 @@ export class Eeprom {
     const started_ns = this.clock.now_ns;
     const alarm = this.clock.after(this.part.t_wc_ns, "eeprom write", () => this.finishWrite());
     this.pending = { kind: "page", page, image, started_ns, alarm };
+    this.onWriteStart?.(page);
     if (this.part.t_wc_ns === 0) { this.clock.cancel(alarm); this.finishWrite(); }
   }
 
@@ -417,6 +421,7 @@ export class Eeprom {
         return;
       }
       this.commitPage(p.page!, p.image!);
+      this.onWriteDone?.(p.page!);
     } else if (p.kind === "erase") {
       const pb = this.part.page_bytes;
       for (let a = p.eraseFrom!; a < p.eraseFrom! + p.eraseBytes!; a += pb) {
