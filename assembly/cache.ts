@@ -34,6 +34,9 @@ if (cache_dir_entry_bytes < 16) ERROR("cache entry holds 16 bytes");
 // Counters live in module globals: they are rebuilt at every boot (cache_init).
 let nv_blocks: u32 = 0;
 let dirty_blocks: u32 = 0;
+/** Free entries form a list through their `next` byte (unused while free). */
+let free_head: u32 = NONE;
+let free_count: u32 = 0;
 /** Clock hand for evicting clean entries. */
 let evict_hand: u32 = 0;
 
@@ -64,8 +67,10 @@ export function cache_init(): void {
     let p = entry_at(i);
     store<u64>(p, 0);
     store<u64>(p, 0, 8);
-    store<u8>(p, <u8>NONE, 3);
+    store<u8>(p, <u8>(i + 1 < cache_blocks_max ? i + 1 : NONE), 3);
   }
+  free_head = 0;
+  free_count = cache_blocks_max;
   nv_blocks = 0;
   dirty_blocks = 0;
   evict_hand = 0;
@@ -99,8 +104,10 @@ function unlink(i: u32): void {
   return s == ENTRY_FREE || (s == ENTRY_CLEAN && !entry_inflight(i));
 }
 
-/** Entries a new block could take now. */
-export function cache_reusable_count(): u32 {
+/** Entries a new block could take now; counts clean ones only if the free list is
+ * shorter than `wanted`. */
+export function cache_reusable_count(wanted: u32): u32 {
+  if (free_count >= wanted) return free_count;
   let n: u32 = 0;
   for (let i: u32 = 0; i < cache_blocks_max; i++) if (reusable(i)) n++;
   return n;
@@ -109,11 +116,11 @@ export function cache_reusable_count(): u32 {
 /** Take an entry for (lun, lba), which must not be cached: a free one, else the next
  * clean one after the clock hand. Returns NONE if every entry is dirty or busy. */
 export function cache_alloc(lun: u32, lba: u64): u32 {
-  let found = NONE;
-  for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) == ENTRY_FREE) { found = i; break; }
-  }
-  if (found == NONE) {
+  let found = free_head;
+  if (found != NONE) {
+    free_head = entry_next(found);
+    free_count--;
+  } else {
     for (let k: u32 = 0; k < cache_blocks_max; k++) {
       let i = (evict_hand + k) % cache_blocks_max;
       if (reusable(i)) { found = i; break; }
@@ -143,6 +150,9 @@ export function cache_drop(i: u32): void {
   unlink(i);
   store<u8>(entry_at(i), ENTRY_FREE, 1);
   store<u8>(entry_at(i), 0, 2);
+  store<u8>(entry_at(i), <u8>free_head, 3);
+  free_head = i;
+  free_count++;
 }
 
 /** New data was copied into the entry: it is DIRTY, at a new version; nv says

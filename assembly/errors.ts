@@ -43,3 +43,5 @@
 @inline export const LOG_EEPROM_MEASURED: i32 = 23;
 @inline export const LOG_IMAGE_DISCARDED: i32 = 24;
 @inline export const LOG_ARMED: i32 = 25;
+@inline export const LOG_SCAN_DONE: i32 = 26;
+@inline export const LOG_LOAD_START: i32 = 27;

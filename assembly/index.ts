@@ -2,14 +2,14 @@
 // interrupt handlers irq_* when their sources fire (docs/HAL.md lists them all).
 
 import { mailbox_slots, tags_max, mailbox_base, mailbox_slot_bytes, mailbox_data_bytes } from "./layout";
-import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm } from "./hal";
+import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm, hal_now_us } from "./hal";
 import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
   st_lun_count, slot_rung, set_slot_rung, tag_done, tag_busy, set_tag_done,
   st_set_timer_fired, counter, counter_count, slot_busy, slot_wait, WAIT_NONE, WAIT_DISK,
 } from "./state";
 import { disks_probe, tag_sync } from "./disks";
-import { host_command_start, host_tag_done, host_slot_poll } from "./target";
+import { host_command_start, host_tag_done, host_slot_poll, last_write_ms } from "./target";
 import { destage_kick, destage_done, is_destage_tag, destage_command_count, destage_block_count } from "./destage";
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id } from "./nv";
 import { cache_nv_count, cache_dirty_count } from "./cache";
@@ -82,17 +82,27 @@ function slots_waiting(): bool {
   return false;
 }
 
-/** Destage when anything waits on it, when the NV blocks near the budget, or when
- * write-back is off; otherwise let dirty blocks gather for the elevator. */
+/** Destage runs when something waits on it, when write-back is off, from the high
+ * watermark (half the budget) down to the low one (a quarter), and for everything
+ * once no write has come for destage_idle_ms; otherwise dirty blocks gather, which
+ * gives the elevator more to sort. */
+@inline const destage_idle_ms: u32 = 100;
+let draining = false;
+
 function destage_wanted(): bool {
   let dirty = cache_dirty_count();
-  if (dirty == 0) return false;
+  if (dirty == 0) { draining = false; return false; }
   if (!nv_writeback_allowed()) return true;
   if (dirty > cache_nv_count()) return true;       // write-through blocks wait for it
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
     if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE) return true;
   }
-  return cache_nv_count() * 2 >= budget_blocks();
+  let nv = cache_nv_count();
+  let budget = budget_blocks();
+  if (nv * 2 >= budget) draining = true;
+  else if (nv * 4 <= budget) draining = false;
+  if (draining) return true;
+  return <u32>(hal_now_us() / 1000) - last_write_ms() >= destage_idle_ms;
 }
 
 // ---- interrupt handlers: the least that is safe ------------------------------------

@@ -36,7 +36,8 @@ import { label_read, label_write, disk_exec_sync, tag_cdb, tag_sync, cdb_write_l
 import {
   OK, LOG_SAVE_START, LOG_SAVE_DONE, LOG_RESTORE_FOUND, LOG_RESTORE_LOADED,
   LOG_RESTORE_DONE, LOG_RECORD_LOST, LOG_IMAGE_PENDING, LOG_RETIRED, LOG_BOUND,
-  LOG_EEPROM_MEASURED, LOG_IMAGE_DISCARDED, LOG_IDENTITY, LOG_ARMED,
+  LOG_EEPROM_MEASURED, LOG_IMAGE_DISCARDED, LOG_IDENTITY, LOG_ARMED, LOG_SCAN_DONE,
+  LOG_LOAD_START,
 } from "./errors";
 
 // ---- state -------------------------------------------------------------------------
@@ -122,6 +123,7 @@ export function nv_boot(): void {
     hal_log(LOG_RESTORE_FOUND, <i32>g, r);
     break;
   }
+  hal_log(LOG_SCAN_DONE, <i32>image_gen, <i32>image_state);
   // Armed, and no page of the save it promised: the power failed before the save
   // wrote anything. The data is gone; say so instead of serving what the disks have.
   if (armed_found > retired_gen && (image_state == IMAGE_NONE || image_gen < armed_found)) {
@@ -182,6 +184,7 @@ function try_restore(): void {
 }
 
 function load_image(): void {
+  hal_log(LOG_LOAD_START, <i32>image_gen, <i32>image_blocks);
   lost_records = 0;
   let loaded: u32 = 0;
   for (let i: u32 = 0; i < image_blocks; i++) {

@@ -410,9 +410,14 @@ function read_write(
   else host_read(slot, lun, lba, blocks);
 }
 
+/** When the last host write arrived (ms since boot): destage waits for a pause. */
+let last_write_at_ms: u32 = 0;
+@inline export function last_write_ms(): u32 { return last_write_at_ms; }
+
 /** A write goes into the cache. Acknowledged at once if the save budget covers it
  * (write-back); else it waits until its blocks are on the disk (write-through). */
 function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
+  last_write_at_ms = <u32>(hal_now_us() / 1000);
   let need: u32 = 0, new_nv: u32 = 0, own_reusable: u32 = 0;
   for (let k: u32 = 0; k < blocks; k++) {
     let i = cache_find(lun, lba + k);
@@ -420,7 +425,7 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
     if (!entry_is_nv(i)) new_nv++;
     if (entry_reusable(i)) own_reusable++;
   }
-  if (need > cache_reusable_count() - own_reusable) {
+  if (need + own_reusable > cache_reusable_count(need + own_reusable)) {
     set_slot_wait(slot, WAIT_SPACE); // destage frees clean entries; run again then
     return;
   }

@@ -102,7 +102,7 @@ const LOG_NAMES: Record<number, string> = {
   7: "disk timeout", 8: "power back", 9: "save start", 10: "save done", 11: "save page moved",
   12: "save aborted", 13: "restore found", 14: "restore loaded", 15: "restore done",
   16: "record lost", 17: "identity", 18: "image pending", 19: "learn", 20: "budget", 21: "retired",
-  22: "disk bound", 23: "eeprom measured", 24: "image discarded", 25: "armed",
+  22: "disk bound", 23: "eeprom measured", 24: "image discarded", 25: "armed", 26: "scan done", 27: "load start",
 };
 
 export class Board {
@@ -160,6 +160,8 @@ export class Board {
   onBoot: (() => void) | null = null;
   /** Called when the MCU stops (brown-out or save done): in-flight host commands die. */
   onPowerLost: (() => void) | null = null;
+  /** Called for every firmware log event, by name (LOG_NAMES). */
+  onLog: ((name: string, a: number, b: number) => void) | null = null;
   /** Called when the firmware makes its first EEPROM command after PFAIL# falls. */
   onEepromCommand: ((at_ns: number) => void) | null = null;
   /** Trace hash (FNV-1a over every event) and, with cfg.trace, the events. */
@@ -568,8 +570,10 @@ export class Board {
       },
       log: (code: number, a: number, b: number) => {
         live();
-        const line = `fw: ${LOG_NAMES[code] ?? `log ${code}`} ${a} ${b}`;
+        const name = LOG_NAMES[code] ?? `log ${code}`;
+        const line = `fw: ${name} ${a} ${b}`;
         board.trace(line);
+        board.onLog?.(name, a, b);
         if (board.log.length < 10_000) board.log.push(`${(board.clock.now_ns / 1e6).toFixed(3)} ms ${line}`);
       },
       fault: (line: number, column: number) => {
