@@ -15,7 +15,7 @@ import {
 } from "./cache";
 import {
   tag_cdb, tag_result, tag_status, tag_host_status, tag_release, cdb_rw16, HOST_OK,
-  HOST_SELECTION_TIMEOUT,
+  HOST_SELECTION_TIMEOUT, tag_set_epoch, tag_straddled_power,
 } from "./disks";
 import { OP_WRITE_16, STATUS_GOOD, STATUS_PENDING } from "./scsi";
 import {
@@ -102,6 +102,7 @@ function destage_one(lun: u32): bool {
   store<u8>(tag_result(tag), STATUS_PENDING, 0);
   set_tag_done(tag, false);
   set_tag_busy(tag, true);
+  tag_set_epoch(tag);
   let r = hal_scsi_submit_sg(
     <i32>lun_target(lun), <i32>tag, tag_cdb(tag), 16, sg, <i32>n, 1, tag_result(tag),
   );
@@ -134,7 +135,9 @@ export function destage_done(tag: u32): void {
     hal_log(LOG_DISK_ERROR, <i32>lun, <i32>tag_status(tag));
     // A disk that no longer answers keeps its dirty blocks in the cache (and in the
     // save); its LUN fails.
-    if (tag_host_status(tag) == HOST_SELECTION_TIMEOUT) lun_set_state(lun, LUN_FAILED);
+    // A disk that does not answer selection has failed, unless the power failed while
+    // the command was out (the disks were off): then it is just retried.
+    if (tag_host_status(tag) == HOST_SELECTION_TIMEOUT && !tag_straddled_power(tag)) lun_set_state(lun, LUN_FAILED);
     lun_set_retry_at_ms(lun, <u32>(hal_now_us() / 1000) + retry_backoff_ms);
   } else {
     destage_commands++;

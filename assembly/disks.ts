@@ -20,7 +20,7 @@ import {
 import {
   tag_busy, set_tag_busy, tag_done, set_tag_done, luns_max, lun_set, LUN_READY, LUN_ABSENT,
   lun_set_identity, ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE,
-  counter_add, CNT_DISK_COMMANDS, st_timer_fired, st_set_timer_fired,
+  counter_add, CNT_DISK_COMMANDS, st_timer_fired, st_set_timer_fired, st_power_epoch,
 } from "./state";
 
 // ---- limits --------------------------------------------------------------------------
@@ -50,8 +50,11 @@ import {
 @inline export function tag_host_status(tag: u32): u8 { return load<u8>(tag_result(tag), 1); }
 /** Sense bytes from the disk, fixed format, within the result record. */
 @inline export function tag_sense(tag: u32): usize { return tag_result(tag) + 8; }
-@inline export function tag_owner(tag: u32): u32 { return load<u8>(tag_at(tag), 48); }
-@inline export function tag_set_owner(tag: u32, owner: u32): void { store<u8>(tag_at(tag), <u8>owner, 48); }
+/** The power epoch when the command went out (st_power_epoch). */
+@inline export function tag_epoch(tag: u32): u8 { return load<u8>(tag_at(tag), 50); }
+@inline export function tag_set_epoch(tag: u32): void { store<u8>(tag_at(tag), st_power_epoch(), 50); }
+/** Did a power event happen while the command was out? */
+@inline export function tag_straddled_power(tag: u32): bool { return tag_epoch(tag) != st_power_epoch(); }
 
 /** Host status values the bus writes into the result record (docs/HAL.md). */
 @inline export const HOST_OK: u8 = 0;
@@ -69,6 +72,7 @@ export function disk_submit(
   store<u8>(tag_result(tag), STATUS_PENDING, 0);
   set_tag_done(tag, false);
   set_tag_busy(tag, true);
+  tag_set_epoch(tag);
   let r = hal_scsi_submit(
     <i32>target, <i32>tag, tag_cdb(tag), <i32>cdb_len, data, <i32>bytes,
     data_out ? 1 : 0, tag_result(tag),

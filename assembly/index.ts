@@ -7,6 +7,7 @@ import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
   st_lun_count, slot_rung, set_slot_rung, tag_done, tag_busy, set_tag_done,
   st_set_timer_fired, counter, counter_count, slot_busy, slot_wait, WAIT_NONE, WAIT_DISK,
+  st_bump_power_epoch,
 } from "./state";
 import { disks_probe, tag_sync } from "./disks";
 import { host_command_start, host_tag_done, host_slot_poll, last_write_ms } from "./target";
@@ -129,6 +130,7 @@ export function irq_timer(): void {
  * the save is done. On a rise before the cap ran out: take commands again (the main
  * loop retires what the save wrote before it acknowledges from the cache again). */
 export function irq_pfail(): void {
+  st_bump_power_epoch();
   if (hal_pfail_level() == 0) {
     st_set_power_failing(true);
     hal_log(LOG_PFAIL, <i32>cache_nv_count(), 0);

@@ -9,6 +9,7 @@ import { state_base, state_bytes, mailbox_slots, tags_max } from "./layout";
 @inline const off_power_failing: u32 = 1;  // u8: PFAIL# fell (set by irq_pfail)
 @inline const off_timer_fired: u32 = 2;    // u8: irq_timer ran
 @inline const off_lun_count: u32 = 3;      // u8: LUNs presented
+@inline const off_power_epoch: u32 = 4;    // u8: counts PFAIL# edges (set by irq_pfail)
 @inline const off_slot_rung: u32 = 8;      // u8[mailbox_slots]: doorbell rang
 @inline const off_slot_busy: u32 = 16;     // u8[mailbox_slots]: command in progress
 @inline const off_tag_done: u32 = 24;      // u8[tags_max]: completion arrived
@@ -46,6 +47,13 @@ if (off_luns + luns_max * lun_entry_bytes > state_bytes) ERROR("state region too
 @inline export function st_timer_fired(): bool { return load<u8>(state_base + off_timer_fired) != 0; }
 @inline export function st_set_timer_fired(v: bool): void {
   store<u8>(state_base + off_timer_fired, v ? 1 : 0);
+}
+
+/** Bumped at every PFAIL# edge: a device command that straddles one may have been
+ * cut by the disks losing power, and its failure is not the disk's fault. */
+@inline export function st_power_epoch(): u8 { return load<u8>(state_base + off_power_epoch); }
+@inline export function st_bump_power_epoch(): void {
+  store<u8>(state_base + off_power_epoch, load<u8>(state_base + off_power_epoch) + 1);
 }
 
 @inline export function st_lun_count(): u32 { return load<u8>(state_base + off_lun_count); }

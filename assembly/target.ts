@@ -30,7 +30,7 @@ import {
 } from "./state";
 import {
   disk_submit, tag_cdb, tag_status, tag_host_status, tag_sense,
-  tag_release, cdb_rw16, cdb_write_long_uncor, HOST_OK, HOST_SELECTION_TIMEOUT,
+  tag_release, cdb_rw16, cdb_write_long_uncor, HOST_OK, HOST_SELECTION_TIMEOUT, tag_straddled_power,
 } from "./disks";
 import { hal_now_us } from "./hal";
 import { OK } from "./errors";
@@ -558,7 +558,7 @@ export function host_tag_done(tag: u32): void {
   let host = tag_host_status(tag);
   let status = tag_status(tag);
   let op = load<u8>(slot_cdb(slot));
-  if (host == HOST_SELECTION_TIMEOUT) {
+  if (host == HOST_SELECTION_TIMEOUT && !tag_straddled_power(tag)) {
     tag_release(tag);
     counter_add(CNT_DISK_ERRORS, 1);
     lun_set_state(lun, LUN_FAILED);
