@@ -4,6 +4,8 @@ import { randomInt } from "node:crypto";
 import { loadMetered } from "./firmware.js";
 import { runScenario, RunProgress, RunReport, DEFAULT_WORKLOAD } from "./scenario.js";
 import { EEPROM_PARTS } from "./devices/eeprom.js";
+import { runBench, BenchReport } from "./bench.js";
+import { runTorture, TortureProgress, CUTS_PER_RUN } from "./torture.js";
 
 const HELP = `holdup — storage-controller firmware and its board emulator
 
@@ -13,6 +15,10 @@ commands:
   run        boot the firmware on the reference board, drive a host workload to its
              LUNs, cut the power at random instants, boot again, and check every
              acknowledged write (the main job; npm start runs it)
+  bench      benchmark figures: save and restore times against their physical
+             bounds, checksum cost, elevator against FIFO destage, ack latency
+  torture    power-loss torture: random cuts with EEPROM faults, disk swaps and cuts
+             during restore, and a sweep that cuts the save after every k-th page
   help       this text
 
 options for run:
@@ -27,6 +33,26 @@ options for run:
   --qd N         host queue depth, 1..4 (default ${DEFAULT_WORKLOAD.queue_depth})
   --quiet        no progress line
   -h, --help     this text
+
+options for bench:
+  --json         print one JSON object as the last line (keys: isr_latency_cycles,
+                 save_ms, save_bound_ms, restore_ms, restore_bound_ms,
+                 crc32c_cycles_per_byte, secded_encode_cycles_per_byte,
+                 secded_decode_cycles_per_byte, crc32c_wasm_gbps, crc32_node_zlib_gbps,
+                 crc32_sheetjs_gbps, destage_seek_ms_elevator, destage_seek_ms_fifo,
+                 ack_us_writeback, ack_us_writethrough, ...)
+
+options for torture:
+  --seed N       first seed (default: a random seed, printed); run i uses seed N+i
+                 and its variant follows from that seed
+  --cuts N       random power cuts in all, in runs of ${CUTS_PER_RUN} (default 200)
+  --json         print one JSON object as the last line (keys: cuts, acked_writes,
+                 lost_writes, corrupt_reads, detected_errors, traps, ...)
+  --no-sweep     skip the save sweep
+  --sweep-only   only the save sweep
+  --sweep-k K    sweep only k = K (to reproduce one sweep failure)
+  --sweep-step S sweep every S-th k (default 1)
+  --quiet        no progress line
 
 exit status: 0 if nothing acknowledged was lost or corrupted, 1 if something was,
 2 for bad usage.`;
@@ -54,6 +80,8 @@ export function main(argv: string[]): number {
         seed: { type: "string" }, cuts: { type: "string" }, json: { type: "boolean" },
         disks: { type: "string" }, eeprom: { type: "string" }, "cap-pct": { type: "string" },
         qd: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
+        "no-sweep": { type: "boolean" }, "sweep-only": { type: "boolean" },
+        "sweep-k": { type: "string" }, "sweep-step": { type: "string" },
       },
     });
   } catch (e) {
@@ -62,8 +90,18 @@ export function main(argv: string[]): number {
   const { values, positionals } = parsed;
   const command = positionals[0] ?? "help";
   if (values.help || command === "help") { console.log(HELP); return 0; }
-  if (command !== "run") fail(`unknown command "${command}"`);
+  if (!["run", "bench", "torture"].includes(command)) fail(`unknown command "${command}"`);
   if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}"`);
+  if (command === "bench") return bench(values.json ?? false);
+  if (command === "torture") {
+    return torture(
+      intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
+      intOpt(values.cuts, "cuts", 0, 10_000_000, 200),
+      values.json ?? false, !values.quiet, !values["no-sweep"], values["sweep-only"] ?? false,
+      values["sweep-k"] === undefined ? undefined : intOpt(values["sweep-k"], "sweep-k", 1, 1000, 1),
+      intOpt(values["sweep-step"], "sweep-step", 1, 1000, 1),
+    );
+  }
 
   const seed = intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31));
   const cuts = intOpt(values.cuts, "cuts", 0, 1_000_000, 3);
@@ -119,6 +157,59 @@ export function main(argv: string[]): number {
   if (json) {
     const { violations, faults, problems, ...figures } = report;
     console.log(JSON.stringify({ ...figures, violations: violations.length, faults: faults.length, problems: problems.length }));
+  }
+  return bad ? 1 : 0;
+}
+
+function bench(json: boolean): number {
+  const r: BenchReport = runBench(loadMetered());
+  if (!json) {
+    const f = (x: number, d = 2) => x.toFixed(d);
+    console.log(`holdup bench (metered firmware, reference board; figures in virtual time unless marked)
+
+  power-fail interrupt latency   ${r.isr_latency_cycles} cycles (PFAIL# edge to the first EEPROM command)
+  save of a full cache           ${f(r.save_ms)} ms for ${r.save_blocks} blocks in ${r.save_pages} pages; bound ${f(r.save_bound_ms)} ms (bound/actual ${f(r.save_bound_ms / r.save_ms, 3)})
+  restore (EEPROM reads)         ${f(r.restore_ms)} ms; bound ${f(r.restore_bound_ms)} ms (bound/actual ${f(r.restore_bound_ms / r.restore_ms, 3)})
+  save budget                    ${r.budget_blocks} blocks for ${r.holdup_ms_estimated} ms of estimated hold-up
+  CRC-32C                        ${f(r.crc32c_cycles_per_byte)} cycles/byte (4 KiB)
+  SECDED encode / decode         ${f(r.secded_encode_cycles_per_byte)} / ${f(r.secded_decode_cycles_per_byte)} cycles/byte (4 KiB)
+  CRC in V8 (wall clock)         firmware CRC-32C ${f(r.crc32c_wasm_gbps)} Gbit/s, zlib.crc32 ${f(r.crc32_node_zlib_gbps)} Gbit/s, crc-32 (SheetJS) ${f(r.crc32_sheetjs_gbps)} Gbit/s
+  destage seek, 64 random blocks elevator ${f(r.destage_seek_ms_elevator)} ms, FIFO ${f(r.destage_seek_ms_fifo)} ms (FIFO/elevator ${f(r.destage_seek_ms_fifo / r.destage_seek_ms_elevator)})
+  4 KiB write ack at QD 1        write-back ${f(r.ack_us_writeback, 1)} us, write-through ${f(r.ack_us_writethrough, 1)} us (${f(r.ack_us_writethrough / r.ack_us_writeback, 1)}x)`);
+  }
+  if (json) console.log(JSON.stringify(r));
+  return 0;
+}
+
+function torture(seed: number, cuts: number, json: boolean, progress: boolean, sweep: boolean,
+  sweepOnly: boolean, sweepK: number | undefined, sweepStep: number): number {
+  const tty = process.stderr.isTTY;
+  if (!json) console.log(`holdup torture: seed ${seed}, ${sweepOnly ? 0 : cuts} random cuts${sweep ? ", save sweep" : ""}`);
+  const onProgress = progress ? (p: TortureProgress) => {
+    const line = `${p.stage} ${p.done}/${p.total}: ${p.cuts} cuts, lost ${p.lost_writes}, corrupt ${p.corrupt_reads}, traps ${p.traps}`;
+    if (tty) process.stderr.write(`\r${line}\x1b[K`); else if (p.done % 10 === 0 || p.done === p.total) process.stderr.write(`${line}\n`);
+  } : undefined;
+  const r = runTorture(loadMetered(), {
+    seed, cuts: sweepOnly ? 0 : cuts, sweep: sweep || sweepOnly, sweep_step: sweepStep, sweep_only_k: sweepK, onProgress,
+  });
+  if (tty && progress) process.stderr.write("\n");
+  const bad = r.lost_writes > 0 || r.corrupt_reads > 0 || r.traps > 0 || r.stalls > 0 || r.failures.length > 0;
+  if (!json || bad) {
+    console.log(`
+  cuts             ${r.cuts} (${Object.entries(r.cuts_by_variant).map(([k, v]) => `${k} ${v}`).join(", ")}; sweep runs ${r.sweep_runs})
+  acked writes     ${r.acked_writes}
+  lost writes      ${r.lost_writes}
+  corrupt reads    ${r.corrupt_reads}
+  traps            ${r.traps} (stalls ${r.stalls})
+  detected errors  ${r.detected_errors} (of which acknowledged blocks reported lost: ${r.detected_losses}; image losses reported: ${r.reported_image_losses})
+  sweep            ${r.sweep_runs} runs, ${r.sweep_cuts_with_loss_reported} with a loss the controller reported, ${r.sweep_lost_writes} silent
+  ride-throughs    ${r.ride_throughs}, recuts during restore ${r.recuts}, host decisions ${r.host_decisions}, boots ${r.boots}`);
+    for (const f of r.failures.slice(0, 10)) console.log(`  FAILED ${f.what}: ${f.detail}\n    reproduce: ${f.reproduce}`);
+    console.log(bad ? "\nFAILED" : "\nOK: nothing acknowledged was lost or served wrong.");
+  }
+  if (json) {
+    const { failures, ...figures } = r;
+    console.log(JSON.stringify({ ...figures, failures: failures.length }));
   }
   return bad ? 1 : 0;
 }

@@ -186,7 +186,8 @@ export function runTorture(module: WebAssembly.Module, o: TortureOptions): Tortu
           `holdup torture --seed ${o.seed} --sweep-only --sweep-k ${k}`,
           () => runScenario(module, {
             seed, cuts: 1,
-            workload: { read_fraction: 0, cut_window_ms: 400, off_min_ms: 100, off_max_ms: 200 },
+            // The supply stays off longer than any save, so the forced brown-out decides.
+            workload: { read_fraction: 0, cut_window_ms: 400, off_min_ms: 3000, off_max_ms: 3500 },
             setup: (b) => b.cutSaveAfterPages(k, torn),
           }));
         if (r) {
