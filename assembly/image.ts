@@ -332,49 +332,65 @@ export function image_candidate_below(limit: u32, above: u32): u32 {
   return best;
 }
 
-/** For generation gen, find a good physical copy of every logical page (reading each
- * whole and checking it). Returns the page count, or ERR_CORRUPT if logical page 0
- * (the start of the meta record) has no good copy; select_valid_pages tells a real
- * image cut short (some pages good) from a stray header (none). Missing later pages
- * are marked 0xFFFF in the logical map and show up as bad records. */
+/** For generation gen, map each logical page to a physical copy from the headers the
+ * scan read, and check logical page 0 whole (its count is the image's). Other pages
+ * are checked when read (image_read), falling back to another copy if one fails.
+ * Returns the page count, or ERR_CORRUPT if page 0 has no good copy. */
 let r_gen: u32 = 0;
 let r_count: u32 = 0;
 let r_cached_logical: u32 = 0xffffffff;
 export let restore_corrected: u32 = 0;
-
-/** Pages of the selected generation that passed their checks. */
-export let select_valid_pages: u32 = 0;
 
 export function image_select(gen: u32): i32 {
   r_gen = gen;
   r_count = 0;
   r_cached_logical = 0xffffffff;
   restore_corrected = 0;
-  select_valid_pages = 0;
   for (let l: u32 = 0; l < image_pages_max; l++) store<u16>(log_at(l), 0xffff);
   for (let phys: u32 = 0; phys < eeprom_pages; phys++) {
     let m = map_at(phys);
     if (load<u32>(m) != gen) continue;
     let logical = <u32>load<u16>(m, 4);
-    let count = <u32>load<u16>(m, 6);
-    if (logical >= LOGICAL_IMAGE_MAX || count == 0 || count > image_pages_max || logical >= count) continue;
-    if (r_count != 0 && count != r_count) continue;
-    if (r_count != 0 && load<u16>(log_at(logical)) != 0xffff) continue;
-    eeprom_read(main_cmd, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
-    let r = check_page(read_buf);
-    if (r < 0) continue;
-    if (load<u32>(read_buf) != gen || <u32>load<u16>(read_buf, 4) != logical) continue;
-    r_count = count;
-    restore_corrected += <u32>r;
-    select_valid_pages++;
+    if (logical >= image_pages_max || load<u16>(log_at(logical)) != 0xffff) continue;
     store<u16>(log_at(logical), <u16>phys);
   }
-  if (select_valid_pages == 0) return ERR_CORRUPT;
-  return load<u16>(log_at(0)) == 0xffff ? ERR_CORRUPT : <i32>r_count;
+  if (!load_logical(0)) return ERR_CORRUPT;
+  r_count = <u32>load<u16>(read_buf, 6);
+  if (r_count == 0 || r_count > image_pages_max) return ERR_CORRUPT;
+  return <i32>r_count;
+}
+
+/** Read logical page `logical` of the selected image into read_buf and check it,
+ * trying every physical copy the scan saw. false if none is good. */
+function load_logical(logical: u32): bool {
+  if (r_cached_logical == logical) return true;
+  r_cached_logical = 0xffffffff;
+  for (let tries: u32 = 0; tries < eeprom_pages; tries++) {
+    let phys = <u32>load<u16>(log_at(logical));
+    if (phys == 0xffff) return false;
+    eeprom_read(main_cmd, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
+    let r = check_page(read_buf);
+    if (r >= 0 && load<u32>(read_buf) == r_gen && <u32>load<u16>(read_buf, 4) == logical) {
+      restore_corrected += <u32>r;
+      r_cached_logical = logical;
+      return true;
+    }
+    // This copy is bad: forget it and look for another with the same header.
+    store<u32>(map_at(phys), 0xffffffff);
+    store<u16>(log_at(logical), 0xffff);
+    for (let p: u32 = 0; p < eeprom_pages; p++) {
+      let m = map_at(p);
+      if (load<u32>(m) == r_gen && <u32>load<u16>(m, 4) == logical) {
+        store<u16>(log_at(logical), <u16>p);
+        break;
+      }
+    }
+  }
+  return false;
 }
 
 /** Read len bytes of the image stream at offset into dst. ERR_CORRUPT if any page it
- * touches has no good copy (a page read now that fails its check counts too). */
+ * touches has no good copy. */
 export function image_read(offset: u32, dst: usize, len: u32): i32 {
   let done: u32 = 0;
   let bad = false;
@@ -385,24 +401,8 @@ export function image_read(offset: u32, dst: usize, len: u32): i32 {
     let n = page_payload_bytes - within;
     if (n > len - done) n = len - done;
     if (logical >= r_count) return ERR_CORRUPT;
-    let phys = <u32>load<u16>(log_at(logical));
-    if (phys == 0xffff) {
-      bad = true;
-    } else {
-      if (r_cached_logical != logical) {
-        eeprom_read(main_cmd, phys * nv_page_bytes, read_buf, <i32>nv_page_bytes);
-        let r = check_page(read_buf);
-        if (r < 0) {
-          store<u16>(log_at(logical), 0xffff);
-          r_cached_logical = 0xffffffff;
-          bad = true;
-          done += n;
-          continue;
-        }
-        r_cached_logical = logical;
-      }
-      copy(dst + done, read_buf + page_header_bytes + within, n);
-    }
+    if (load_logical(logical)) copy(dst + done, read_buf + page_header_bytes + within, n);
+    else bad = true;
     done += n;
   }
   return bad ? ERR_CORRUPT : OK;

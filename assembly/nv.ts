@@ -19,14 +19,14 @@ import {
 import {
   image_scan, image_candidate_below, image_select, image_meta, image_meta_entry, image_data,
   image_save, state_write, image_probe_measure, scan_store_id, scan_retired_gen, scan_armed_gen,
-  scan_have_state, select_valid_pages, restore_corrected, image_pages_max,
+  scan_have_state, restore_corrected, image_pages_max,
 } from "./image";
 import { eeprom_t_page_us, eeprom_t_wc_us, eeprom_wait_idle } from "./eeprom";
 import {
   budget_set_page_us, learn_due, learn_start, learn_step, learn_state_now, LEARN_RUNNING,
   LEARN_DONE,
 } from "./budget";
-import { free_base, cache_blocks_max } from "./layout";
+import { free_base, free_bytes, cache_blocks_max } from "./layout";
 import { hal_entropy, hal_log, hal_pfail_level } from "./hal";
 import {
   st_lun_count, lun_state, lun_identity, lun_set_identity, lun_blocks, lun_target,
@@ -71,6 +71,10 @@ let disarmed_by_isr: bool = false;
 @inline const lost_max: u32 = cache_blocks_max;
 /** Scratch for one meta entry. */
 @inline const entry_buf: usize = free_base + lost_max * lost_entry_bytes;
+/** The meta record's entries, read in one pass before the data records, so that the
+ * EEPROM is read front to back once: (lun u32, lba u64) in 16 bytes each. */
+@inline const entries_base: usize = entry_buf + 16;
+if (entries_base + cache_blocks_max * 16 > free_base + free_bytes) ERROR("restore tables fit the free region");
 
 @inline export function nv_store_id(): u64 { return store_id; }
 @inline export function nv_image_state(): u8 { return image_state; }
@@ -108,18 +112,19 @@ export function nv_boot(): void {
   }
   next_gen = retired_gen + 1;
   if (armed_found >= next_gen) next_gen = armed_found + 1;
-  // The newest generation above the retired one with at least one good page. A
-  // header that claims a generation but has no good page is a stray: skip it.
+  // The newest generation above the retired one whose first page is good. One whose
+  // first page is not (a save cut in its first page, or a stray header) is skipped;
+  // if it was the armed generation, the check below reports the loss.
   let limit: u32 = 0xffffffff;
   for (let tries: u32 = 0; tries < image_pages_max; tries++) {
     let g = image_candidate_below(limit, retired_gen);
     if (g == 0) break;
     let r = image_select(g);
-    if (select_valid_pages == 0) { limit = g; continue; }
+    if (r < 0) { limit = g; if (g >= next_gen) next_gen = g + 1; continue; }
     image_gen = g;
-    next_gen = g + 1;
+    if (g >= next_gen) next_gen = g + 1;
     corrected_words = restore_corrected;
-    image_state = r < 0 ? IMAGE_UNREADABLE : IMAGE_PENDING; // decided after the probe
+    image_state = IMAGE_PENDING; // restored or kept: decided after the probe
     hal_log(LOG_RESTORE_FOUND, <i32>g, r);
     break;
   }
@@ -188,9 +193,13 @@ function load_image(): void {
   lost_records = 0;
   let loaded: u32 = 0;
   for (let i: u32 = 0; i < image_blocks; i++) {
-    if (image_meta_entry(i, entry_buf) != OK) continue; // the meta was checked whole
-    let lun = load<u32>(entry_buf);
-    let lba = load<u64>(entry_buf, 8);
+    // The meta record was checked whole by image_meta: its entries read back.
+    if (image_meta_entry(i, entries_base + i * 16) != OK) store<u32>(entries_base + i * 16, 0xffffffff);
+  }
+  for (let i: u32 = 0; i < image_blocks; i++) {
+    let lun = load<u32>(entries_base + i * 16);
+    let lba = load<u64>(entries_base + i * 16, 8);
+    if (lun >= luns_max) continue;
     let e = cache_find(lun, lba);
     if (e == NONE) e = cache_alloc(lun, lba);
     assert(e != NONE, "an image fits the cache");
@@ -210,6 +219,7 @@ function load_image(): void {
   }
   for (let lun: u32 = 0; lun < luns_max; lun++) lun_set_in_pending_image(lun, false);
   image_state = IMAGE_RESTORING;
+  corrected_words = restore_corrected;
   hal_log(LOG_RESTORE_LOADED, <i32>loaded, <i32>lost_records);
 }
 
