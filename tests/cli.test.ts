@@ -43,3 +43,27 @@ test("bad usage exits with 2 and says why", () => {
   assert.equal(holdup("frobnicate").status, 2);
   assert.equal(holdup("run", "--eeprom", "nope").status, 2);
 });
+
+test("holdup torture --json prints the documented keys last and exits 0", () => {
+  const r = holdup("torture", "--seed", "40", "--cuts", "20", "--sweep-step", "60", "--json", "--quiet");
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  const j = JSON.parse(lines[lines.length - 1]);
+  for (const k of ["cuts", "acked_writes", "lost_writes", "corrupt_reads", "detected_errors", "traps"]) assert.ok(k in j, k);
+  assert.equal(j.lost_writes, 0);
+  assert.ok(j.cuts >= 20);
+});
+
+test("holdup bench --json prints the documented keys last", () => {
+  const r = holdup("bench", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  const j = JSON.parse(lines[lines.length - 1]);
+  for (const k of ["isr_latency_cycles", "save_ms", "save_bound_ms", "restore_ms", "restore_bound_ms",
+    "crc32c_cycles_per_byte", "secded_encode_cycles_per_byte", "secded_decode_cycles_per_byte",
+    "crc32c_wasm_gbps", "crc32_node_zlib_gbps", "crc32_sheetjs_gbps", "destage_seek_ms_elevator",
+    "destage_seek_ms_fifo", "ack_us_writeback", "ack_us_writethrough"]) {
+    assert.equal(typeof j[k], "number", k);
+    assert.ok(Number.isFinite(j[k]) && j[k] > 0, `${k} = ${j[k]}`);
+  }
+});

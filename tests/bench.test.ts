@@ -1,0 +1,26 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { benchSaveRestore, benchCycles, benchDestage, benchAck } from "../host/bench.js";
+import { loadMetered } from "../host/firmware.js";
+
+test("the save of a full cache is within 5% of its physical bound; the restore within 3x", () => {
+  const r = benchSaveRestore(loadMetered());
+  assert.ok(r.save_blocks >= r.budget_blocks && r.budget_blocks > 20, `${r.save_blocks} blocks, budget ${r.budget_blocks}`);
+  assert.ok(r.save_bound_ms <= r.save_ms, "no faster than physics");
+  assert.ok(r.save_bound_ms / r.save_ms > 0.95, `bound/actual ${r.save_bound_ms / r.save_ms}`);
+  assert.ok(r.save_ms < r.holdup_ms_estimated, "the save fits the hold-up");
+  assert.ok(r.restore_bound_ms <= r.restore_ms && r.restore_ms < 3 * r.restore_bound_ms);
+  assert.ok(r.isr_latency_cycles > 0 && r.isr_latency_cycles < 2000, `${r.isr_latency_cycles} cycles`);
+});
+
+test("checksum costs per byte are what a table-driven loop should cost", () => {
+  const c = benchCycles();
+  for (const v of Object.values(c)) assert.ok(v > 2 && v < 40, `${v} cycles/byte`);
+});
+
+test("the elevator seeks less than FIFO; write-back acks faster than write-through", () => {
+  const d = benchDestage(loadMetered());
+  assert.ok(d.destage_seek_ms_fifo > 2 * d.destage_seek_ms_elevator, JSON.stringify(d));
+  const a = benchAck(loadMetered());
+  assert.ok(a.ack_us_writeback * 10 < a.ack_us_writethrough, JSON.stringify(a));
+});
