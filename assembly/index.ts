@@ -10,7 +10,7 @@ import {
   st_bump_power_epoch,
 } from "./state";
 import { disks_probe, tag_sync } from "./disks";
-import { host_command_start, host_tag_done, host_slot_poll, last_write_ms } from "./target";
+import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target";
 import { destage_kick, destage_done, is_destage_tag, destage_command_count, destage_block_count } from "./destage";
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id } from "./nv";
 import { cache_nv_count, cache_dirty_count } from "./cache";
@@ -135,6 +135,13 @@ export function irq_pfail(): void {
     st_set_power_failing(true);
     hal_log(LOG_PFAIL, <i32>cache_nv_count(), 0);
     nv_power_fail();
+    // Commands the host rang for that never started: BUSY, so the host retries them.
+    for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
+      if (slot_rung(slot) && !slot_busy(slot)) {
+        set_slot_rung(slot, false);
+        host_command_busy(slot);
+      }
+    }
     hal_power_save_done();
   } else {
     st_set_power_failing(false);

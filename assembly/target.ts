@@ -104,6 +104,12 @@ function cdb_bytes(op: u8): u32 {
   return cdb_group_bytes(op);
 }
 
+/** Answer a rung slot BUSY without looking at it (the power is failing). */
+export function host_command_busy(slot: u32): void {
+  counter_add(CNT_BUSY_REPLIES, 1);
+  finish(slot, STATUS_BUSY, 0);
+}
+
 /** Begin the command in a slot the host just rang. Local commands finish here; media
  * commands go to the disk on the slot's own tag and finish in host_tag_done. */
 export function host_command_start(slot: u32, retry: bool): void {

@@ -302,3 +302,65 @@ test("a page with a stuck bit is moved to a spare by the save, and the image sti
   const spares = s.board.eeprom.store.wear.slice(SPARE_FIRST, SPARE_FIRST + SPARE_COUNT).reduce((a, b) => a + b, 0);
   assert.ok(spares > 0, "a spare page was written");
 });
+
+test("a slower EEPROM (M95M02, 10 ms pages) gets a smaller budget, measured not assumed", () => {
+  const budget = (part: string) => {
+    const s = session({ eeprom_part: part });
+    let st: NvStatus | null = null;
+    function* script(): Script { yield* untilReady(0); st = yield* untilWriteBack(0); }
+    s.run(script());
+    return st!;
+  };
+  const fast = budget("25LC1024"), slow = budget("M95M02"), fram = budget("FM25V20A");
+  assert.ok(slow.page_us > fast.page_us * 1.5, `page µs: ${slow.page_us} vs ${fast.page_us}`);
+  assert.ok(slow.budget < fast.budget * 0.75, `budget: ${slow.budget} vs ${fast.budget}`);
+  assert.equal(fram.budget, 128, "FRAM: the whole cache");
+});
+
+test("destage merges adjacent blocks into one command and keeps several disks busy at once", () => {
+  const s = session({ eeprom_part: "FM25V20A" });
+  const busyTogether = { max: 0 };
+  function* script(): Script {
+    for (const l of LUNS) yield* untilReady(l);
+    yield* untilWriteBack();
+    for (let i = 0; i < 16; i++) {
+      for (const lun of [0, 1]) {
+        yield { lun, cdb: cdb.rw16(true, 5000 + i * 4, 4), dataOut: new Uint8Array(2048).fill(i) };
+      }
+    }
+    for (let i = 0; i < 200; i++) {
+      const st = yield* nvStatus();
+      if (st.nv_blocks === 0) break;
+      const busy = s.board.disks.filter((d) => (d as unknown as { busy: boolean }).busy).length;
+      busyTogether.max = Math.max(busyTogether.max, busy);
+      yield { pause_ms: 2 };
+    }
+  }
+  const before = s.board.disks.map((d) => d.stats.mediaWrites);
+  s.run(script());
+  const writes = s.board.disks.map((d, i) => d.stats.mediaWrites - before[i]);
+  // 64 blocks per LUN, 16 per command at most: 4 commands each (plus the label at boot).
+  assert.ok(writes[0] <= 6 && writes[1] <= 6, `media writes per disk: ${writes}`);
+  assert.ok(busyTogether.max >= 2, "two disks destaging at the same time");
+});
+
+test("a command sent while the save runs is never acknowledged", () => {
+  const s = session();
+  let during: HostResult | null = null;
+  let lostAtPowerLoss = false;
+  function* script(): Script {
+    for (const l of LUNS) yield* untilReady(l);
+    yield* untilWriteBack();
+    yield* fill(20, 10);
+    // The supply fails in 1 ms; a write lands 100 µs after PFAIL# fell, mid-save.
+    s.board.cutPowerAt(s.board.now_ns + 1e6);
+    s.board.restorePowerAt(s.board.now_ns + 3000e6);
+    yield { pause_ms: 1.1 };
+    s.host.submit(0, cdb.rw16(true, 9, 1), blockPattern(0, 9, 99), 0, (r) => { during = r; lostAtPowerLoss = r.lost; });
+    yield { pause_ms: 3500 };
+    for (const l of LUNS) yield* untilReady(l);
+  }
+  s.run(script());
+  assert.ok(during, "the host heard back");
+  assert.ok(lostAtPowerLoss, "no status: the controller went down with it");
+});
