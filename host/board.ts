@@ -518,6 +518,7 @@ export class Board {
       spi_write: (addr: number, len: number) => {
         live(); board.sync();
         if (!memRange(addr, len)) { board.violations.push(`spi_write out of memory: ${addr}+${len}`); return; }
+        if (!board.spiSelected) board.violations.push("spi_write with CS released: the bytes go nowhere");
         for (let i = 0; i < len; i++) {
           board.eeprom.transfer(board.mem[addr + i]);
           board.clock.advanceBy(board.spiByte_ns);
@@ -527,6 +528,7 @@ export class Board {
       spi_read: (addr: number, len: number) => {
         live(); board.sync();
         if (!memRange(addr, len)) { board.violations.push(`spi_read out of memory: ${addr}+${len}`); return; }
+        if (!board.spiSelected) board.violations.push("spi_read with CS released: reads nothing");
         for (let i = 0; i < len; i++) {
           const v = board.eeprom.transfer(0);
           board.clock.advanceBy(board.spiByte_ns);
