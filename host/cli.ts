@@ -139,12 +139,12 @@ export function main(argv: string[]): number {
     console.log(`
   seed             ${report.seed}
   LUNs             ${report.luns}
-  power cuts       ${report.power_cuts} (${report.boots} boots)
+  power cuts       ${report.power_cuts} (${report.boots} boots; ridden through on the cap: ${report.ride_throughs})
   acked writes     ${report.acked_writes} (${report.acked_blocks} blocks)
   blocks checked   ${report.checked_blocks}
   lost writes      ${report.lost_writes}
   corrupt reads    ${report.corrupt_reads}
-  detected errors  ${report.detected_errors} (torn, never-acknowledged writes reported as MEDIUM ERROR)
+  detected errors  ${report.detected_errors} (reported to the host, never served as data; acknowledged blocks among them: ${report.detected_losses})
   firmware cycles  ${report.cycles}
   virtual time     ${report.virtual_ms.toFixed(3)} ms
   trace hash       ${report.trace_hash}`);
