@@ -41,7 +41,8 @@ import {
 @inline const tur_retry_delay_us: i32 = 100_000;
 
 // ---- tag records ------------------------------------------------------------------------
-// @0 CDB (16) | @16 result record (32, written by the bus) | @48 owner | @49 kind
+// @0 CDB (16) | @16 result record (32, written by the bus) | @49 destage run length u8
+// @50 power epoch at submit u8 | @56 destage run LBA u64
 
 @inline export function tag_at(tag: u32): usize { return tags_base + tag * tag_bytes; }
 @inline export function tag_cdb(tag: u32): usize { return tag_at(tag); }
