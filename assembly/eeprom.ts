@@ -16,7 +16,6 @@ import { OK, ERR_TIMEOUT, ERR_INVAL } from "./errors";
 @inline const CMD_WREN: i32 = 0x06;
 @inline const CMD_RDSR: i32 = 0x05;
 @inline const SR_WIP: i32 = 0x01;
-@inline const SR_WEL: i32 = 0x02;
 
 /** Longest write cycle we wait for: the datasheet's 6 ms max, with room for slower
  * parts (M95M02: 10 ms); a poll past it ends with one last look (Zephyr eeprom_at2x). */
@@ -141,6 +140,3 @@ export function eeprom_measure(cmd_buf: usize, page_addr: u32, src: usize, verif
   t_page_us = <i32>(t_end - t0) + wip_poll_interval_us;
   return bytes_equal(src, verify_buf, nv_page_bytes) ? OK : 1;
 }
-
-/** WEL as the part reports it (for assertions). */
-export function eeprom_wel(): bool { return (eeprom_status() & SR_WEL) != 0; }

@@ -114,9 +114,6 @@ export function check_page(buf: usize): i32 {
   return fixed;
 }
 
-// ---- save statistics (for the status command) ------------------------------------------
-let save_pages_moved: u32 = 0;
-
 /** Write a sealed isr_page to physical page `phys`, or, if it will not take the data
  * after `attempts` tries, to the next spare. Returns the page used, or -1. */
 @inline const write_attempts_max: u32 = 2;
@@ -129,7 +126,6 @@ function put_page(phys: u32): i32 {
   // Move to a spare (bounded by the spare count).
   while (spare_next < spare_first + spare_count) {
     let s = spare_next++;
-    save_pages_moved++;
     hal_log(LOG_SAVE_PAGE_MOVED, <i32>phys, <i32>s);
     for (let a: u32 = 0; a < write_attempts_max; a++) {
       if (eeprom_write_verify(isr_cmd, s * nv_page_bytes, isr_page, isr_verify) == OK) return <i32>s;
@@ -237,7 +233,6 @@ export function image_save(gen: u32, store_id: u64, nv_count: u32): i32 {
   return OK;
 }
 
-@inline export function image_pages_moved(): u32 { return save_pages_moved; }
 
 /** Sequence number of the last state record written or found. */
 let state_seq: u32 = 0;

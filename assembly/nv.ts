@@ -369,6 +369,4 @@ export function nv_action(action: u8): i32 {
   return OK;
 }
 
-@inline export function nv_retired_gen(): u32 { return retired_gen; }
 @inline export function nv_unretired(): bool { return unretired_gen != 0 || retire_failed; }
-@inline export function nv_armed_gen(): u32 { return armed_gen; }

@@ -133,7 +133,3 @@ export function sense_build(
 @inline export function sense_key_of(p: usize): u8 {
   return load<u8>(p, 2) & 0x0f;
 }
-
-@inline export function sense_asc_of(p: usize): u16 {
-  return (<u16>load<u8>(p, 12) << 8) | <u16>load<u8>(p, 13);
-}

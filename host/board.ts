@@ -16,7 +16,7 @@ import { VirtualClock, Alarm } from "./clock.js";
 import { Rng } from "./rng.js";
 import { Eeprom, EEPROM_PARTS, EepromStore } from "./devices/eeprom.js";
 import { Supercap, PowerParams, DEFAULT_POWER } from "./devices/power.js";
-import { Disk, DiskParams, DEFAULT_DISK, DiskResult, BLOCK_BYTES } from "./devices/disk.js";
+import { Disk, DiskParams, DEFAULT_DISK, DiskResult } from "./devices/disk.js";
 import { SELECTION_TIMEOUT_NS } from "./devices/disk.js";
 
 export class PowerLost extends Error {
@@ -63,7 +63,7 @@ export const DEFAULT_BOARD: BoardConfig = {
 /** Interrupt sources and their priorities (higher preempts lower). */
 export const IRQ = { pfail: 3, scsi: 2, doorbell: 1, timer: 1 } as const;
 type IrqName = keyof typeof IRQ;
-interface PendingIrq { name: IrqName; arg: number; raised_ns: number; }
+interface PendingIrq { name: IrqName; arg: number; }
 
 /** The firmware's exports, as the board uses them. */
 export interface FirmwareExports {
@@ -125,9 +125,6 @@ export class Board {
   private pfail = 1;
   private mcuOn = true;
   private brownoutAlarm: Alarm | null = null;
-  /** When the supply failed last, and when the MCU stopped. */
-  lastCut_ns = -1;
-  lastBrownout_ns = -1;
   powerCuts = 0;
   boots = 0;
 
@@ -167,7 +164,6 @@ export class Board {
   /** Trace hash (FNV-1a over every event) and, with cfg.trace, the events. */
   traceHash = 0x811c9dc5;
   readonly traceLines: string[] = [];
-  readonly irqLatency_ns: number[] = [];
 
   constructor(readonly module: WebAssembly.Module, cfg: BoardOptions = {}) {
     this.cfg = { ...DEFAULT_BOARD, ...cfg, disk: { ...DEFAULT_DISK, ...cfg.disk }, power: { ...DEFAULT_POWER, ...cfg.power } };
@@ -187,7 +183,6 @@ export class Board {
   get now_ns(): number { return this.clock.now_ns; }
   get firmware(): FirmwareExports | null { return this.fw; }
   get memory(): Uint8Array { return this.mem; }
-  get isMcuOn(): boolean { return this.mcuOn; }
   get isSupplyGood(): boolean { return this.supplyGood; }
 
   trace(event: string): void {
@@ -295,7 +290,7 @@ export class Board {
 
   raise(name: IrqName, arg = 0): void {
     if (!this.fw) return;
-    this.pending.push({ name, arg, raised_ns: this.clock.now_ns });
+    this.pending.push({ name, arg });
   }
 
   /** Run handlers of pending interrupts above the current level, highest first. */
@@ -311,8 +306,6 @@ export class Board {
       const saved = this.irqLevel;
       this.irqLevel = IRQ[irq.name];
       this.eventFlag = true;
-      this.irqLatency_ns.push(this.clock.now_ns - irq.raised_ns);
-      if (this.irqLatency_ns.length > 4096) this.irqLatency_ns.shift();
       this.trace(`irq ${irq.name} ${irq.arg}`);
       const fw = this.fw!;
       switch (irq.name) {
@@ -351,7 +344,6 @@ export class Board {
     if (!this.supplyGood) return;
     this.supplyGood = false;
     this.powerCuts++;
-    this.lastCut_ns = this.clock.now_ns;
     this.trace("supply fails");
     for (const d of this.disks) d.powerOff();
     if (!this.mcuOn) return;
@@ -418,7 +410,6 @@ export class Board {
     this.clock.cancel(this.brownoutAlarm);
     this.brownoutAlarm = null;
     this.mcuOn = false;
-    this.lastBrownout_ns = this.clock.now_ns;
     this.trace(`MCU stops: ${reason}`);
     this.eeprom.powerOff();
     this.clock.cancel(this.timerAlarm);
@@ -698,7 +689,4 @@ export class Board {
 
   /** Fresh firmware generation id: changes at every boot. */
   get generation(): number { return this.fwGen; }
-
-  /** Block size of the disks, for the host. */
-  get blockBytes(): number { return BLOCK_BYTES; }
 }
