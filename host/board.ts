@@ -16,8 +16,10 @@ import { VirtualClock, Alarm } from "./clock.js";
 import { Rng } from "./rng.js";
 import { Eeprom, EEPROM_PARTS, EepromStore } from "./devices/eeprom.js";
 import { Supercap, PowerParams, DEFAULT_POWER } from "./devices/power.js";
-import { Disk, DiskParams, DEFAULT_DISK, DiskResult } from "./devices/disk.js";
-import { SELECTION_TIMEOUT_NS } from "./devices/disk.js";
+import { Disk, DiskParams, DEFAULT_DISK } from "./devices/disk.js";
+import { DeviceBus } from "./bus.js";
+import { Mailbox } from "./mailbox.js";
+import { LOG_NAMES } from "./abi.js";
 
 export class PowerLost extends Error {
   constructor(readonly at_ns: number, readonly reason: string) { super(`power lost (${reason})`); }
@@ -89,21 +91,8 @@ export interface FirmwareExports {
   [name: string]: unknown;
 }
 
-export interface HostCompletion {
-  slot: number;
-  status: number;
-  sense: Uint8Array;
-  data: Uint8Array;
-}
-
-/** Log codes (assembly/errors.ts LOG_*) by name for the trace. */
-const LOG_NAMES: Record<number, string> = {
-  1: "boot", 2: "disk found", 3: "disk skipped", 4: "ready", 5: "pfail", 6: "disk error",
-  7: "disk timeout", 8: "power back", 9: "save start", 10: "save done", 11: "save page moved",
-  12: "save aborted", 13: "restore found", 14: "restore loaded", 15: "restore done",
-  16: "record lost", 17: "identity", 18: "image pending", 19: "learn", 20: "budget", 21: "retired",
-  22: "disk bound", 23: "eeprom measured", 24: "image discarded", 25: "armed", 26: "scan done", 27: "load start",
-};
+export type { HostCompletion } from "./mailbox.js";
+import type { HostCompletion } from "./mailbox.js";
 
 export class Board {
   readonly cfg: BoardConfig;
@@ -145,10 +134,9 @@ export class Board {
   private stopRequested = false;
   private spiSelected = false;
   private spiByte_ns: number;
-  /** Tags with a command out on the device bus (checked: one command per tag). */
-  private busTags = new Set<number>();
-  /** Mailbox slots the host has rung and the firmware has not completed. */
-  private hostSlots = new Set<number>();
+  /** The device bus (disks at their bus IDs) and the host adapter's mailbox. */
+  readonly bus: DeviceBus;
+  readonly mailbox: Mailbox;
 
   // ---- observers ----
   /** Called when the firmware hands a mailbox slot back. */
@@ -178,6 +166,24 @@ export class Board {
     for (let i = 0; i < this.cfg.disks; i++) {
       this.disks.push(new Disk(i, this.cfg.disk, this.clock, this.rng.fork(`disk${i}`)));
     }
+    const board = this;
+    this.bus = new DeviceBus(this.clock, {
+      get mem() { return board.mem; },
+      alive: (gen) => gen === board.fwGen && board.fw !== null,
+      raiseScsi: (tag) => board.raise("scsi", tag),
+      trace: (e) => board.trace(e),
+      violation: (m) => board.violations.push(m),
+    });
+    this.bus.targets.push(...this.disks);
+    this.mailbox = new Mailbox(this.clock, this.cfg, {
+      get mem() { return board.mem; },
+      get fw() { return board.fw; },
+      get gen() { return board.fwGen; },
+      raiseDoorbell: (slot) => board.raise("doorbell", slot),
+      trace: (e) => board.trace(e),
+      violation: (m) => board.violations.push(m),
+      complete: (c) => board.onHostComplete?.(c),
+    });
   }
 
   get now_ns(): number { return this.clock.now_ns; }
@@ -246,8 +252,8 @@ export class Board {
     this.clock.cancel(this.timerAlarm);
     this.timerAlarm = null;
     this.spiSelected = false;
-    this.busTags.clear();
-    this.hostSlots.clear();
+    this.bus.reset();
+    this.mailbox.reset();
     this.bootAt_ns = this.clock.now_ns;
     this.boots++;
     this.trace(`boot ${this.boots}`);
@@ -366,8 +372,8 @@ export class Board {
     this.trace("supply returns");
     this.cap.setMode("charging", this.clock.now_ns);
     for (const d of this.disks) d.powerOn();
-    this.eeprom.powerOn();
     if (this.mcuOn && this.brownoutAlarm) {
+      // The MCU and the EEPROM ran on the cap all along: nothing of theirs was reset.
       // Still running on the cap: the supply takes over, PFAIL# rises.
       this.clock.cancel(this.brownoutAlarm);
       this.brownoutAlarm = null;
@@ -377,12 +383,15 @@ export class Board {
     }
     this.pfail = 1;
     this.mcuOn = true;
+    this.eeprom.powerOn();
   }
 
   /** Exchange the disks at two bus IDs: a technician's mistake while the board is
    * off, or the fix of one (the firmware reads the labels again on RECHECK). */
   swapDisks(a: number, b: number): void {
     [this.disks[a], this.disks[b]] = [this.disks[b], this.disks[a]];
+    this.bus.targets[a] = this.disks[a];
+    this.bus.targets[b] = this.disks[b];
     this.trace(`disks ${a} and ${b} swapped`);
   }
 
@@ -537,7 +546,7 @@ export class Board {
       scsi_submit: (target: number, tag: number, cdbAddr: number, cdbLen: number,
         dataAddr: number, dataBytes: number, dataOut: number, resultAddr: number) => {
         live(); board.sync();
-        const r = board.scsiSubmit(gen, target, tag, cdbAddr, cdbLen, [[dataAddr, dataBytes]], dataOut, resultAddr);
+        const r = board.bus.submit(gen, target, tag, cdbAddr, cdbLen, [[dataAddr, dataBytes]], dataOut !== 0, resultAddr);
         board.setDeadline();
         return r;
       },
@@ -549,16 +558,22 @@ export class Board {
           const v = new DataView(board.mem.buffer);
           const sg: Array<[number, number]> = [];
           for (let i = 0; i < sgCount; i++) sg.push([v.getUint32(sgAddr + 8 * i, true), v.getUint32(sgAddr + 8 * i + 4, true)]);
-          r = board.scsiSubmit(gen, target, tag, cdbAddr, cdbLen, sg, dataOut, resultAddr);
+          r = board.bus.submit(gen, target, tag, cdbAddr, cdbLen, sg, dataOut !== 0, resultAddr);
         } else {
           board.violations.push(`scsi_submit_sg with a bad list: ${sgCount} entries at ${sgAddr}`);
         }
         board.setDeadline();
         return r;
       },
+      scsi_abort: (tag: number) => {
+        live(); board.sync();
+        const r = board.bus.abort(gen, tag);
+        board.setDeadline();
+        return r;
+      },
       host_complete: (slot: number) => {
         live(); board.sync();
-        board.hostComplete(gen, slot);
+        board.mailbox.complete(gen, slot);
         board.setDeadline();
       },
       log: (code: number, a: number, b: number) => {
@@ -579,112 +594,11 @@ export class Board {
   }
   saveDone_ns = -1;
 
-  /** The device bus: `sg` is the data buffer as (address, bytes) pieces. */
-  private scsiSubmit(gen: number, target: number, tag: number, cdbAddr: number, cdbLen: number,
-    sg: Array<[number, number]>, dataOut: number, resultAddr: number): number {
-    const mem = this.mem;
-    const ok = (a: number, n: number) => a >= 0 && n >= 0 && a + n <= mem.length;
-    const dataBytes = sg.reduce((n, [, len]) => n + len, 0);
-    if (cdbLen < 6 || cdbLen > 16 || !ok(cdbAddr, cdbLen) || !sg.every(([a, n]) => ok(a, n)) ||
-        !ok(resultAddr, 32) || tag < 0 || tag > 255 || target < 0 || target > 15) {
-      this.violations.push(`scsi_submit with bad arguments: target ${target} tag ${tag}`);
-      return -22;
-    }
-    if (this.busTags.has(tag)) {
-      this.violations.push(`scsi_submit on tag ${tag} while a command is in flight on it`);
-      return -16;
-    }
-    this.busTags.add(tag);
-    const cdb = mem.slice(cdbAddr, cdbAddr + cdbLen);
-    // The bus DMAs data-out at submit time (a simplification: a real HBA reads it in
-    // the data phase; the firmware must not change the buffers until completion).
-    let out: Uint8Array | null = null;
-    if (dataOut) {
-      out = new Uint8Array(dataBytes);
-      let at = 0;
-      for (const [a, n] of sg) { out.set(mem.subarray(a, a + n), at); at += n; }
-    }
-    this.trace(`scsi submit t${target} tag ${tag} op ${cdb[0].toString(16)}`);
-    const complete = (r: DiskResult) => {
-      if (gen !== this.fwGen || !this.fw) return; // the MCU that asked is gone
-      this.busTags.delete(tag);
-      const m = this.mem;
-      m.fill(0, resultAddr, resultAddr + 32);
-      m[resultAddr] = r.status;
-      m[resultAddr + 1] = r.hostStatus;
-      if (r.sense) { m[resultAddr + 2] = r.sense.length; m.set(r.sense.subarray(0, 24), resultAddr + 8); }
-      if (r.dataIn && !dataOut) {
-        const n = Math.min(r.dataIn.length, dataBytes);
-        let at = 0;
-        for (const [a, len] of sg) {
-          if (at >= n) break;
-          const k = Math.min(len, n - at);
-          m.set(r.dataIn.subarray(at, at + k), a);
-          at += k;
-        }
-        new DataView(m.buffer).setUint32(resultAddr + 4, dataBytes - n, true);
-      }
-      this.trace(`scsi done t${target} tag ${tag} status ${r.status} host ${r.hostStatus}`);
-      this.raise("scsi", tag);
-    };
-    const disk = this.disks[target];
-    if (!disk) {
-      this.clock.after(SELECTION_TIMEOUT_NS, `t${target} selection timeout`, () =>
-        complete({ status: 0, hostStatus: 1, sense: null, dataIn: null }));
-      return 0;
-    }
-    disk.submit(cdb, out, complete);
-    return 0;
-  }
-
-  private hostComplete(gen: number, slot: number): void {
-    const fw = this.fw!;
-    if (slot < 0 || slot >= fw.mailbox_slot_count() || !this.hostSlots.has(slot)) {
-      this.violations.push(`host_complete of slot ${slot}, which holds no command`);
-      return;
-    }
-    this.hostSlots.delete(slot);
-    const base = fw.mailbox_addr() + slot * fw.mailbox_slot_size();
-    const m = this.mem;
-    const status = m[base + 2];
-    const senseLen = Math.min(32, m[base + 3]);
-    const dataBytes = new DataView(m.buffer).getUint32(base + 4, true);
-    const data = m.slice(base + 64, base + 64 + Math.min(dataBytes, fw.mailbox_data_size()));
-    const sense = m.slice(base + 32, base + 32 + senseLen);
-    this.trace(`host complete slot ${slot} status ${status}`);
-    const c: HostCompletion = { slot, status, sense, data };
-    // The completion reaches the host after the adapter's DMA of the data back.
-    const delay = this.cfg.host_irq_latency_ns + data.length / this.cfg.host_dma_bytes_per_s * 1e9;
-    this.clock.after(delay, "host completion", () => {
-      if (gen !== this.fwGen) return;
-      this.onHostComplete?.(c);
-    });
-  }
-
   /** Host adapter side: put a command in a free slot and ring the doorbell after the
    * DMA time. Returns false if the firmware is not running. */
   hostSubmit(slot: number, lun: number, cdb: Uint8Array, dataOut: Uint8Array | null,
     dataInLen: number): boolean {
-    const fw = this.fw;
-    if (!fw) return false;
-    const gen = this.fwGen;
-    const bytes = dataOut ? dataOut.length : 0;
-    const delay = this.cfg.host_irq_latency_ns + bytes / this.cfg.host_dma_bytes_per_s * 1e9;
-    this.clock.after(delay, "host doorbell", () => {
-      if (gen !== this.fwGen || !this.fw) return;
-      const m = this.mem;
-      const base = fw.mailbox_addr() + slot * fw.mailbox_slot_size();
-      m.fill(0, base, base + 64);
-      m[base] = lun;
-      m[base + 1] = cdb.length;
-      new DataView(m.buffer).setUint32(base + 4, dataOut ? dataOut.length : dataInLen, true);
-      m.set(cdb.subarray(0, 16), base + 16);
-      if (dataOut) m.set(dataOut.subarray(0, fw.mailbox_data_size()), base + 64);
-      this.trace(`doorbell slot ${slot} lun ${lun} op ${cdb[0]?.toString(16)}`);
-      this.hostSlots.add(slot);
-      this.raise("doorbell", slot);
-    });
-    return true;
+    return this.mailbox.submit(slot, lun, cdb, dataOut, dataInLen);
   }
 
   /** Fresh firmware generation id: changes at every boot. */

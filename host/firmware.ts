@@ -9,8 +9,9 @@ export const BUILD = join(ROOT, "build");
 
 const cache = new Map<string, WebAssembly.Module>();
 
-/** The metered firmware (build/firmware.metered.wasm), compiled once per process. */
-export function loadMetered(path = join(BUILD, "firmware.metered.wasm")): WebAssembly.Module {
+/** The metered firmware (build/firmware.metered.wasm, or the file HOLDUP_METERED
+ * names: to run the tests against another build), compiled once per process. */
+export function loadMetered(path = process.env.HOLDUP_METERED || join(BUILD, "firmware.metered.wasm")): WebAssembly.Module {
   let m = cache.get(path);
   if (!m) {
     let bytes: Uint8Array<ArrayBuffer>;

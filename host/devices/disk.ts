@@ -135,6 +135,12 @@ export interface DiskFaults {
   misdirectOffset: number;
   /** The disk treats FUA writes as cached ones (a lying disk), so they can be lost. */
   ignoreFua: boolean;
+  /** The disk accepts commands and never finishes them (a hung drive): only an abort
+   * or a power cycle ends them. */
+  hang: boolean;
+  /** WRITE LONG is optional in SBC-3 (§5.39): this disk answers it with ILLEGAL
+   * REQUEST, INVALID COMMAND OPERATION CODE. */
+  noWriteLong: boolean;
 }
 
 interface Job {
@@ -158,8 +164,11 @@ export class Disk {
   readonly media = new DiskMedia();
   readonly faults: DiskFaults = {
     dead: false, latencySpikeProb: 0, latencySpike_ms: 0, misdirectProb: 0, misdirectOffset: 0,
-    ignoreFua: false,
+    ignoreFua: false, hang: false, noWriteLong: false,
   };
+  /** Media writes that landed somewhere else: [intended LBA, where it went]. The
+   * checkers use it to tell a disk's silent corruption from the controller's. */
+  readonly misdirected: Array<[number, number]> = [];
   readonly seek: SeekCurve;
   readonly sectorsPerTrack: number;
   readonly rotation_ns: number;
@@ -197,16 +206,28 @@ export class Disk {
   /** Blocks that would be durable if power failed now (media contents). */
   durable(lba: number): Uint8Array | null { return this.media.read(lba); }
 
-  submit(cdb: Uint8Array, dataOut: Uint8Array | null, done: (r: DiskResult) => void): void {
+  submit(cdb: Uint8Array, dataOut: Uint8Array | null, done: (r: DiskResult) => void): object | null {
     if (!this.powered || this.faults.dead) {
       const gen = this.gen;
       this.clock.after(SELECTION_TIMEOUT_NS, `disk${this.id} selection timeout`, () => {
         if (gen === this.gen || this.faults.dead) done({ status: 0, hostStatus: 1, sense: null, dataIn: null });
       });
-      return;
+      return null;
     }
-    this.queue.push({ cdb: cdb.slice(), dataOut, done });
+    const job: Job = { cdb: cdb.slice(), dataOut, done };
+    this.queue.push(job);
     this.kick();
+    return job;
+  }
+
+  /** ABORT TASK (SAM-5 §7.2): a command still in the queue is dropped; one the disk
+   * has started runs on (its media effects stay), but nobody hears of its end. */
+  abort(handle: object | null): void {
+    if (!handle) return;
+    const job = handle as Job;
+    const i = this.queue.indexOf(job);
+    if (i >= 0) this.queue.splice(i, 1);
+    job.done = () => {};
   }
 
   private kick(): void {
@@ -266,6 +287,12 @@ export class Disk {
 
   private execute(job: Job): void {
     this.stats.commands++;
+    if (this.faults.hang) {
+      // Accepted and never finished: the slot stays busy until an abort or power loss.
+      const never: Alarm = { at_ns: Infinity, name: `disk${this.id} hung`, seq: -1, cancelled: true, fn: () => {} };
+      this.inflight = { alarm: never, write: null, job };
+      return;
+    }
     let t = this.clock.now_ns + this.p.overhead_us * 1e3;
     if (this.faults.latencySpikeProb > 0 && this.rng.chance(this.faults.latencySpikeProb)) {
       t += this.faults.latencySpike_ms * 1e6;
@@ -315,6 +342,10 @@ export class Disk {
       case OP.WRITE_10: case OP.WRITE_16: this.write(job, cmd, t); return;
       case OP.SYNCHRONIZE_CACHE_10: this.syncCache(job, t); return;
       case OP.WRITE_LONG_10: {
+        if (this.faults.noWriteLong) {
+          reply(this.check({ key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] }));
+          return;
+        }
         const lba = Number(cmd.lba);
         this.cache.delete(lba);
         this.media.uncorrectable.add(lba);
@@ -420,6 +451,7 @@ export class Disk {
     let target = lba;
     if (this.faults.misdirectProb > 0 && this.rng.chance(this.faults.misdirectProb)) {
       target = Math.max(0, Math.min(this.p.blocks - n, lba + this.faults.misdirectOffset));
+      for (let i = 0; i < n; i++) this.misdirected.push([lba + i, target + i]);
     }
     const start = this.position(target, t);
     this.stats.mediaWrites++;

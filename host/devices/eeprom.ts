@@ -43,7 +43,9 @@ export interface EepromPart {
   t_se_ns: number;  // sector erase, 10 ms max
   t_ce_ns: number;  // chip erase, 10 ms max
   endurance_cycles: number; // 1,000,000 E/W cycles per page
-  signature: number;
+  /** RDID/RES (ABh) electronic signature, or null for a part without the instruction
+   * (it ignores the opcode, as parts do with opcodes they do not have). */
+  signature: number | null;
 }
 
 export const PART_25LC1024: EepromPart = {
@@ -65,6 +67,7 @@ export const PART_25LC1024: EepromPart = {
 export const PART_M95M02: EepromPart = {
   ...PART_25LC1024,
   name: "M95M02",
+  signature: null, // no ABh instruction (its identification page is read with 83h)
   size_bytes: 256 * 1024,
   max_clock_hz: 5e6,
   t_wc_ns: 10e6,
@@ -87,6 +90,7 @@ export const PART_FM25V20A: EepromPart = {
   t_ce_ns: 0,
   sector_bytes: 64 * 1024,
   endurance_cycles: 1e14,
+  signature: null, // its device ID is read with 9Fh, not ABh
 };
 
 export const EEPROM_PARTS: Record<string, EepromPart> = {
@@ -135,6 +139,8 @@ interface PendingWrite {
   status?: number;
   started_ns: number;
   alarm: Alarm;
+  /** Its cycle time (a torn write's progress is measured against it). */
+  t_ns?: number;
 }
 
 type Phase =
@@ -152,6 +158,13 @@ export class Eeprom {
   /** Tear the next page write even without a power loss (a write that does not fully
    * take: the fault "torn page on demand"). */
   tearNextWrite = false;
+  /** Write-cycle time of each page write, as a fraction of the datasheet maximum
+   * tWC drawn uniformly from [lo, hi] (real parts are faster than the maximum and
+   * vary with temperature and wear; null: always the maximum). hi > 1 is a part out
+   * of its specification. */
+  writeTimeSpread: [number, number] | null = null;
+  /** Or a function of the page and the write's ordinal that returns the time in ns. */
+  writeTimeFn: ((page: number, n: number) => number) | null = null;
 
   private selected = false;
   private phase: Phase = "idle";
@@ -275,7 +288,7 @@ export class Eeprom {
         if (this.addrBytes === 3) this.phase = "id_out";
         return 0xff;
       }
-      case "id_out": return this.part.signature;
+      case "id_out": return this.part.signature ?? 0xff;
       default: return 0xff;
     }
   }
@@ -328,6 +341,7 @@ export class Eeprom {
         this.phase = "status_in";
         break;
       case CMD_RDID:
+        if (this.part.signature === null) { this.phase = "ignored"; break; }
         this.deepPowerDown = false;
         this.phase = "id_addr";
         break;
@@ -376,10 +390,20 @@ export class Eeprom {
     this.pageBuf = null;
     this.stats.pageWrites++;
     const started_ns = this.clock.now_ns;
-    const alarm = this.clock.after(this.part.t_wc_ns, "eeprom write", () => this.finishWrite());
-    this.pending = { kind: "page", page, image, started_ns, alarm };
+    const t_ns = this.pageWriteTime_ns(page);
+    const alarm = this.clock.after(t_ns, "eeprom write", () => this.finishWrite());
+    this.pending = { kind: "page", page, image, started_ns, alarm, t_ns };
     this.onWriteStart?.(page);
-    if (this.part.t_wc_ns === 0) { this.clock.cancel(alarm); this.finishWrite(); }
+    if (t_ns === 0) { this.clock.cancel(alarm); this.finishWrite(); }
+  }
+
+  /** This write's cycle time: the datasheet maximum unless a spread is set. */
+  private pageWriteTime_ns(page: number): number {
+    const n = this.stats.pageWrites;
+    if (this.writeTimeFn) return this.writeTimeFn(page, n);
+    if (!this.writeTimeSpread) return this.part.t_wc_ns;
+    const [lo, hi] = this.writeTimeSpread;
+    return this.part.t_wc_ns * (lo + this.rng.float() * (hi - lo));
   }
 
   private startErase(): void {
@@ -462,7 +486,7 @@ export class Eeprom {
     if (p) {
       this.clock.cancel(p.alarm);
       this.pending = null;
-      const t = this.part.t_wc_ns || 1;
+      const t = (p.t_ns ?? this.part.t_wc_ns) || 1;
       const progress = Math.min(1, (this.clock.now_ns - p.started_ns) / t);
       if (p.kind === "page") this.commitTorn(p, progress);
       else if (p.kind === "erase") {
