@@ -2,29 +2,37 @@
 // interrupt handlers irq_* when their sources fire (docs/HAL.md lists them all).
 
 import { mailbox_slots, tags_max, mailbox_base, mailbox_slot_bytes, mailbox_data_bytes } from "./layout";
-import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm, hal_now_us } from "./hal";
+import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm, hal_now_us } from "./base/hal";
 import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
-  st_lun_count, slot_rung, set_slot_rung, tag_done, tag_busy, set_tag_done,
-  st_set_timer_fired, counter, counter_count, slot_busy, slot_wait, WAIT_NONE, WAIT_DISK,
-  st_bump_power_epoch,
+  st_lun_count, slot_rung, set_slot_rung, st_set_timer_fired, counter, counter_add, counter_count,
+  slot_busy, slot_wait, WAIT_NONE, WAIT_DISK, st_bump_power_epoch, CNT_HOST_PROTOCOL,
 } from "./state";
-import { disks_probe, tag_sync } from "./disks";
-import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target";
-import { destage_kick, destage_done, is_destage_tag, destage_command_count, destage_block_count } from "./destage";
-import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id } from "./nv";
-import { cache_nv_count, cache_dirty_count } from "./cache";
-import { budget_blocks, learn_state_now, LEARN_RUNNING } from "./budget";
-import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK } from "./errors";
+import {
+  tags_init, tag_busy, tag_done, tag_set_done, tag_owner_kind, tags_abort_overdue, OWNER_HOST,
+  OWNER_DESTAGE,
+} from "./base/tags";
+import { disks_probe } from "./base/initiator";
+import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target/target";
+import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
+import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
+import { SAVE_ABORTED } from "./nv/image";
+import { cache_nv_count, cache_dirty_count } from "./cache/cache";
+import { budget_blocks, learn_state_now, LEARN_RUNNING } from "./nv/budget";
+import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 
 export {
   layout_region_count, layout_region_base, layout_region_bytes,
 } from "./layout";
-export { crc32c } from "./crc32c";
-export { secded_encode, secded_decode } from "./secded";
+export { crc32c } from "./base/crc32c";
+export { secded_encode, secded_decode } from "./base/secded";
 
-/** While a learn cycle runs or dirty blocks wait, wake at least this often. */
+/** While a learn cycle runs, dirty blocks wait, or device commands are out (their
+ * deadlines), wake at least this often. */
 @inline const tick_us: i32 = 10_000;
+/** Saves one power failure may take: each one the supply interrupted, going on from
+ * where the last stopped, when it fails again before the handler is done. */
+@inline const save_attempts_max: u32 = 8;
 
 /** Boot, then serve the host forever. The main loop's only unbounded loop is this
  * one: each pass does bounded work (one scan of slots, tags and LUNs) and then waits
@@ -33,8 +41,8 @@ export function main(): void {
   hal_log(LOG_BOOT, 0, 0);
   st_set_ready(false);
   st_set_power_failing(hal_pfail_level() == 0);
+  tags_init();
   nv_boot();
-  // nv_boot read the store id; the probe checks each disk's label against it.
   let luns = disks_probe(nv_store_id());
   st_set_lun_count(luns);
   nv_after_probe();
@@ -42,8 +50,9 @@ export function main(): void {
   hal_log(LOG_READY, <i32>luns, 0);
   while (true) {
     if (!poll()) {
-      // Wake for the learn cycle's steps and for dirty blocks that wait on a disk.
-      if (learn_state_now() == LEARN_RUNNING || cache_dirty_count() > 0 || slots_waiting()) hal_timer_arm(tick_us);
+      if (learn_state_now() == LEARN_RUNNING || cache_dirty_count() > 0 || slots_waiting() || tags_out()) {
+        hal_timer_arm(tick_us);
+      }
       hal_idle();
     }
   }
@@ -59,18 +68,21 @@ export function poll(): bool {
     worked = true;
   }
   for (let tag: u32 = 0; tag < tags_max; tag++) {
-    if (!tag_done(tag) || tag == tag_sync) continue;
-    if (tag < mailbox_slots) host_tag_done(tag);
-    else if (is_destage_tag(tag)) destage_done(tag);
+    if (!tag_busy(tag) || !tag_done(tag)) continue;
+    let kind = tag_owner_kind(tag);
+    if (kind == OWNER_HOST) host_tag_done(tag);
+    else if (kind == OWNER_DESTAGE) destage_done(tag);
+    else continue; // a synchronous command: its caller waits for it
     worked = true;
   }
+  if (tags_abort_overdue() > 0) worked = true;
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
     if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE && slot_wait(slot) != WAIT_DISK) {
       if (host_slot_poll(slot)) worked = true;
     }
   }
   // No destage while the supply is down: the disks are off (their commands were reset).
-  if (!st_power_failing() && destage_wanted() && destage_kick() > 0) worked = true;
+  if (!st_power_failing() && destage_wanted() && destage_kick(nv_frozen()) > 0) worked = true;
   if (nv_poll()) worked = true;
   return worked;
 }
@@ -80,6 +92,12 @@ function slots_waiting(): bool {
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
     if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE && slot_wait(slot) != WAIT_DISK) return true;
   }
+  return false;
+}
+
+/** Is a device command out (its deadline needs watching)? */
+function tags_out(): bool {
+  for (let tag: u32 = 0; tag < tags_max; tag++) if (tag_busy(tag) && !tag_done(tag)) return true;
   return false;
 }
 
@@ -108,16 +126,23 @@ function destage_wanted(): bool {
 
 // ---- interrupt handlers: the least that is safe ------------------------------------
 
-/** Host doorbell: the host filled mailbox slot `slot` and hands it to us. */
+/** Host doorbell: the host filled mailbox slot `slot` and hands it to us. A doorbell
+ * for a slot that still holds a command breaks the mailbox protocol: it is ignored
+ * (and counted), so that no command is completed twice. */
 export function irq_doorbell(slot: i32): void {
   if (<u32>slot >= mailbox_slots) return;
+  if (slot_rung(<u32>slot) || slot_busy(<u32>slot)) {
+    counter_add(CNT_HOST_PROTOCOL, 1);
+    hal_log(LOG_DOORBELL_BUSY, slot, 0);
+    return;
+  }
   set_slot_rung(<u32>slot, true);
 }
 
 /** Device bus: the command on `tag` finished and its result record is written. */
 export function irq_scsi(tag: i32): void {
   if (<u32>tag >= tags_max || !tag_busy(<u32>tag)) return;
-  set_tag_done(<u32>tag, true);
+  tag_set_done(<u32>tag);
 }
 
 /** The one-shot timer expired. */
@@ -125,28 +150,32 @@ export function irq_timer(): void {
   st_set_timer_fired(true);
 }
 
-/** PFAIL# changed. On a fall: stop taking host commands (they get BUSY), save every
- * acknowledged block that is not on a disk to the EEPROM, then tell the power switch
- * the save is done. On a rise before the cap ran out: take commands again (the main
- * loop retires what the save wrote before it acknowledges from the cache again). */
+/** PFAIL# changed. On a fall: stop taking host commands (they get BUSY), make every
+ * acknowledged block that is not on a disk safe on the EEPROM, then tell the power
+ * switch the save is done. If the supply comes back during the save, the save stops
+ * and the main loop takes over; if it fails again before this handler is done, the
+ * save goes on from where it stopped. */
 export function irq_pfail(): void {
   st_bump_power_epoch();
-  if (hal_pfail_level() == 0) {
-    st_set_power_failing(true);
-    hal_log(LOG_PFAIL, <i32>cache_nv_count(), 0);
-    nv_power_fail();
-    // Commands the host rang for that never started: BUSY, so the host retries them.
-    for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
-      if (slot_rung(slot) && !slot_busy(slot)) {
-        set_slot_rung(slot, false);
-        host_command_busy(slot);
-      }
-    }
-    hal_power_save_done();
-  } else {
+  if (hal_pfail_level() != 0) {
     st_set_power_failing(false);
     hal_log(LOG_POWER_BACK, 0, 0);
+    return;
   }
+  st_set_power_failing(true);
+  hal_log(LOG_PFAIL, <i32>cache_nv_count(), 0);
+  // Commands the host rang for that never started: BUSY, so the host retries them.
+  for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
+    if (slot_rung(slot) && !slot_busy(slot)) {
+      set_slot_rung(slot, false);
+      host_command_busy(slot);
+    }
+  }
+  for (let attempt: u32 = 0; attempt < save_attempts_max; attempt++) {
+    if (nv_power_fail() != SAVE_ABORTED) break;
+    if (hal_pfail_level() != 0) return; // ridden through: the main loop takes over
+  }
+  hal_power_save_done();
 }
 
 // ---- board information (read by the emulator and the host adapter) ------------------
@@ -159,7 +188,6 @@ export function lun_count(): u32 { return st_lun_count(); }
 export function is_ready(): bool { return st_ready(); }
 export function is_power_failing(): bool { return st_power_failing(); }
 export function counter_value(i: u32): u32 { return i < counter_count ? counter(i) : 0; }
-export function sync_tag(): u32 { return tag_sync; }
 export function nv_blocks(): u32 { return cache_nv_count(); }
 export function dirty_blocks(): u32 { return cache_dirty_count(); }
 export function save_budget(): u32 { return budget_blocks(); }

@@ -10,13 +10,13 @@
 //   0x03000 ├──────────────────────────────┤
 //           │ state      1 KiB             │ controller state: flags, LUN table
 //   0x03400 ├──────────────────────────────┤
-//           │ scsi tags  32 × 64 B = 2 KiB │ device-side commands in flight
+//           │ scsi tags  32 × 64 B = 2 KiB │ device commands in flight (base/tags.ts)
 //   0x03C00 ├──────────────────────────────┤
-//           │ scratch    1 KiB             │ EEPROM page buffer, sense, INQUIRY
+//           │ scratch    1 KiB             │ probe replies, synchronous CDB and sense
 //   0x04000 ├──────────────────────────────┤
 //           │ mailbox    4 × 4160 B        │ host slots: 64 B header + 4 KiB data
 //   0x08100 ├──────────────────────────────┤
-//           │ (gap)      256 B             │
+//           │ evictions  16 × 16 B = 256 B │ blocks that left the cache lately
 //   0x08200 ├──────────────────────────────┤
 //           │ wcb        64 × 16 B = 1 KiB │ write-command buffer (seed 003)
 //   0x08600 ├──────────────────────────────┤
@@ -37,12 +37,20 @@
 //   0x1AB00 ├──────────────────────────────┤
 //           │ nv pages   6 × 256 B         │ EEPROM buffers: save, main, read, small
 //   0x1B100 ├──────────────────────────────┤
-//           │ free      11.75 KiB          │ unassigned
+//           │ entries    128 × 16 B = 2 KiB│ restore: where each image record belongs
+//   0x1B900 ├──────────────────────────────┤
+//           │ lost       128 × 16 B = 2 KiB│ restore: records to mark unreadable
+//   0x1C100 ├──────────────────────────────┤
+//           │ unreadable 64 × 16 B = 1 KiB │ blocks the disks cannot mark (label list)
+//   0x1C500 ├──────────────────────────────┤
+//           │ bad pages  64 B              │ EEPROM pages that do not take writes
+//   0x1C540 ├──────────────────────────────┤
+//           │ free       6.7 KiB           │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
 //   0x20000 └──────────────────────────────┘
 //
-// A test (tests/layout.test.ts) checks that the regions are in order, do not overlap,
+// A test (tests/build.test.ts) checks that the regions are in order, do not overlap,
 // fit in memory, and that the compiler's data segments end below static_end.
 
 // ---- memory ----------------------------------------------------------------------
@@ -71,14 +79,21 @@
 @inline export const tags_base: u32 = 0x03400;
 /** Tagged commands in flight on the device bus at once. */
 @inline export const tags_max: u32 = 32;
-/** One tag record: CDB, result record written by the bus, bookkeeping. */
+/** One tag record: CDB, result record written by the bus, owner, deadline. */
 @inline export const tag_bytes: u32 = 64;
 
 // ---- scratch ---------------------------------------------------------------------
 
 @inline export const scratch_base: u32 = 0x03C00;
-/** Page buffer for EEPROM verify, INQUIRY/MODE SENSE replies built in place. */
 @inline export const scratch_bytes: u32 = 1024;
+/** The boot probe's replies (INQUIRY 36 B, READ CAPACITY (16) 32 B). */
+@inline export const probe_reply_base: u32 = scratch_base;
+@inline export const probe_reply_bytes: u32 = 64;
+/** The CDB of a synchronous device command (base/initiator.ts). */
+@inline export const sync_cdb_base: u32 = scratch_base + 64;
+/** The sense of the last synchronous device command. */
+@inline export const sync_sense_base: u32 = scratch_base + 96;
+if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch parts fit");
 
 // ---- mailbox: host adapter slots --------------------------------------------------
 
@@ -90,6 +105,14 @@
 /** Data per slot: the largest transfer per command (Block Limits VPD). */
 @inline export const mailbox_data_bytes: u32 = 4096;
 @inline export const mailbox_slot_bytes: u32 = mailbox_header_bytes + mailbox_data_bytes;
+
+// ---- eviction ring --------------------------------------------------------------------
+
+/** The last blocks that left the cache, (LUN u32, LBA u64) in 16 bytes: a disk read
+ * that lays cached blocks over its data checks none of its blocks left meanwhile. */
+@inline export const evict_ring_base: u32 = 0x08100;
+@inline export const evict_ring_len: u32 = 16;
+@inline export const evict_ring_entry_bytes: u32 = 16;
 
 // ---- write-command buffer (seed 003) ---------------------------------------------
 
@@ -123,7 +146,7 @@
 // ---- destage scatter-gather lists -------------------------------------------------
 
 @inline export const sg_base: u32 = 0x1A400;
-/** Destage commands in flight at once: one per LUN. */
+/** Destage commands in flight at once: one per LUN (state.ts luns_max). */
 @inline export const destage_tags_max: u32 = 8;
 /** Blocks merged into one destage command (its scatter-gather entries). */
 @inline export const destage_blocks_max: u32 = 16;
@@ -147,10 +170,36 @@
 @inline export const nvbuf_count: u32 = 6;
 @inline export const nv_page_bytes: u32 = 256;
 
+// ---- restore tables -------------------------------------------------------------------
+
+/** The image's records: (LUN u32, LBA u64, state u8) in 16 bytes, one per cache
+ * block an image can hold; read once, before the data records (nv.ts). */
+@inline export const entries_base: u32 = 0x1B100;
+@inline export const entry_rec_bytes: u32 = 16;
+/** Records of the restored image that could not be read: (LUN, LBA, marked) in 16
+ * bytes; each is made unreadable on its disk before the image is retired. */
+@inline export const lost_base: u32 = 0x1B900;
+@inline export const lost_rec_bytes: u32 = 16;
+@inline export const lost_max: u32 = cache_blocks_max;
+
+// ---- unreadable list -------------------------------------------------------------------
+
+/** Blocks whose disk cannot mark them unreadable (no WRITE LONG): (LUN u8, used u8,
+ * LBA u64) in 16 bytes; the disk's label keeps its own (nv/unreadable.ts). */
+@inline export const unreadable_base: u32 = 0x1C100;
+@inline export const unreadable_max: u32 = 64;
+@inline export const unreadable_rec_bytes: u32 = 16;
+
+// ---- bad EEPROM pages -------------------------------------------------------------------
+
+/** One bit per EEPROM page the map can index: set if the page does not take writes. */
+@inline export const bad_pages_base: u32 = 0x1C500;
+@inline export const bad_pages_bytes: u32 = nv_pages_max / 8;
+
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x1B100;
-@inline export const free_bytes: u32 = 0x02F00;
+@inline export const free_base: u32 = 0x1C540;
+@inline export const free_bytes: u32 = 0x01AC0;
 
 // ---- stack -----------------------------------------------------------------------
 
@@ -167,7 +216,8 @@ if (static_end > state_base) ERROR("layout: static overlaps state");
 if (state_base + state_bytes > tags_base) ERROR("layout: state overlaps tags");
 if (tags_base + tags_max * tag_bytes > scratch_base) ERROR("layout: tags overlap scratch");
 if (scratch_base + scratch_bytes > mailbox_base) ERROR("layout: scratch overlaps mailbox");
-if (mailbox_base + mailbox_slots * mailbox_slot_bytes > wcb_base) ERROR("layout: mailbox overlaps wcb");
+if (mailbox_base + mailbox_slots * mailbox_slot_bytes > evict_ring_base) ERROR("layout: mailbox overlaps the eviction ring");
+if (evict_ring_base + evict_ring_len * evict_ring_entry_bytes > wcb_base) ERROR("layout: eviction ring overlaps wcb");
 if (wcb_base + wcb_slots_max * wcb_slot_bytes > cache_dir_base) ERROR("layout: wcb overlaps cache dir");
 if (cache_dir_base + cache_blocks_max * cache_dir_entry_bytes > cache_data_base) ERROR("layout: cache dir overlaps cache");
 if (cache_data_base + cache_blocks_max * block_bytes > nvmap_base) ERROR("layout: cache overlaps nv map");
@@ -175,7 +225,11 @@ if (nvmap_base + nvmap_bytes > sg_base) ERROR("layout: nv map overlaps sg lists"
 if (sg_base + destage_tags_max * destage_blocks_max * sg_entry_bytes > hash_base) ERROR("layout: sg overlaps hash");
 if (hash_base + hash_buckets > label_base) ERROR("layout: hash overlaps label");
 if (label_base + block_bytes > nvbuf_base) ERROR("layout: label overlaps nv buffers");
-if (nvbuf_base + nvbuf_count * nv_page_bytes > free_base) ERROR("layout: nv buffers overlap free");
+if (nvbuf_base + nvbuf_count * nv_page_bytes > entries_base) ERROR("layout: nv buffers overlap entries");
+if (entries_base + cache_blocks_max * entry_rec_bytes > lost_base) ERROR("layout: entries overlap lost");
+if (lost_base + lost_max * lost_rec_bytes > unreadable_base) ERROR("layout: lost overlaps unreadable");
+if (unreadable_base + unreadable_max * unreadable_rec_bytes > bad_pages_base) ERROR("layout: unreadable overlaps bad pages");
+if (bad_pages_base + bad_pages_bytes > free_base) ERROR("layout: bad pages overlap free");
 if (cache_blocks_max > 255) ERROR("layout: cache indices are u8 (0xFF = none)");
 if (free_base + free_bytes > stack_base) ERROR("layout: free overlaps stack");
 if (stack_base + stack_bytes > memory_bytes) ERROR("layout: stack past the end of memory");
@@ -187,7 +241,7 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
 export function layout_region_count(): i32 {
-  return 15;
+  return 20;
 }
 
 export function layout_region_base(i: i32): u32 {
@@ -197,16 +251,21 @@ export function layout_region_base(i: i32): u32 {
     case 2: return tags_base;
     case 3: return scratch_base;
     case 4: return mailbox_base;
-    case 5: return wcb_base;
-    case 6: return cache_dir_base;
-    case 7: return cache_data_base;
-    case 8: return nvmap_base;
-    case 9: return sg_base;
-    case 10: return hash_base;
-    case 11: return label_base;
-    case 12: return nvbuf_base;
-    case 13: return free_base;
-    case 14: return stack_base;
+    case 5: return evict_ring_base;
+    case 6: return wcb_base;
+    case 7: return cache_dir_base;
+    case 8: return cache_data_base;
+    case 9: return nvmap_base;
+    case 10: return sg_base;
+    case 11: return hash_base;
+    case 12: return label_base;
+    case 13: return nvbuf_base;
+    case 14: return entries_base;
+    case 15: return lost_base;
+    case 16: return unreadable_base;
+    case 17: return bad_pages_base;
+    case 18: return free_base;
+    case 19: return stack_base;
   }
   return 0;
 }
@@ -218,16 +277,21 @@ export function layout_region_bytes(i: i32): u32 {
     case 2: return tags_max * tag_bytes;
     case 3: return scratch_bytes;
     case 4: return mailbox_slots * mailbox_slot_bytes;
-    case 5: return wcb_slots_max * wcb_slot_bytes;
-    case 6: return cache_blocks_max * cache_dir_entry_bytes;
-    case 7: return cache_blocks_max * block_bytes;
-    case 8: return nvmap_bytes;
-    case 9: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
-    case 10: return hash_buckets;
-    case 11: return block_bytes;
-    case 12: return nvbuf_count * nv_page_bytes;
-    case 13: return free_bytes;
-    case 14: return stack_bytes;
+    case 5: return evict_ring_len * evict_ring_entry_bytes;
+    case 6: return wcb_slots_max * wcb_slot_bytes;
+    case 7: return cache_blocks_max * cache_dir_entry_bytes;
+    case 8: return cache_blocks_max * block_bytes;
+    case 9: return nvmap_bytes;
+    case 10: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
+    case 11: return hash_buckets;
+    case 12: return block_bytes;
+    case 13: return nvbuf_count * nv_page_bytes;
+    case 14: return cache_blocks_max * entry_rec_bytes;
+    case 15: return lost_max * lost_rec_bytes;
+    case 16: return unreadable_max * unreadable_rec_bytes;
+    case 17: return bad_pages_bytes;
+    case 18: return free_bytes;
+    case 19: return stack_bytes;
   }
   return 0;
 }

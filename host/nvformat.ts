@@ -52,8 +52,17 @@ export interface Page {
   crcOk: boolean;
 }
 
-/** Decode one 256-byte page as stored (no correction: reports mismatches). */
-export function readPage(p: Uint8Array): Page {
+/** The CRC seed of image pages: the CRC-32C of the store id's 8 bytes (LE). State
+ * and probe pages use 0. */
+export function pageSeed(storeId: bigint): number {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, storeId, true);
+  return crc32cJs(b);
+}
+
+/** Decode one 256-byte page as stored (no correction: reports mismatches); `seed`
+ * continues the CRC (pageSeed for image pages, 0 for the state record). */
+export function readPage(p: Uint8Array, seed = 0): Page {
   const v = new DataView(p.buffer, p.byteOffset, PAGE_BYTES);
   let bad = 0;
   for (let w = 0; w < PAGE_WORDS; w++) {
@@ -63,11 +72,17 @@ export function readPage(p: Uint8Array): Page {
     gen: v.getUint32(0, true), logical: v.getUint16(4, true), count: v.getUint16(6, true),
     payload: p.slice(PAGE_HEADER_BYTES, PAGE_HEADER_BYTES + PAGE_PAYLOAD_BYTES),
     badWords: bad,
-    crcOk: crc32cJs(p.subarray(0, PAGE_CRC_AT)) === v.getUint32(PAGE_CRC_AT, true),
+    crcOk: crc32cJs(p.subarray(0, PAGE_CRC_AT), seed) === v.getUint32(PAGE_CRC_AT, true),
   };
 }
 
-export interface StateRecord { seq: number; store_id: bigint; retired: number; armed: number; }
+export interface StateRecord {
+  seq: number; store_id: bigint; retired: number; armed: number;
+  /** The slowest EEPROM write cycle measured, µs (0: none yet). */
+  worst_wc_us: number;
+  /** Physical pages known not to take writes. */
+  bad_pages: number[];
+}
 
 export function readState(eeprom: Uint8Array): StateRecord | null {
   let best: StateRecord | null = null;
@@ -75,7 +90,12 @@ export function readState(eeprom: Uint8Array): StateRecord | null {
     const pg = readPage(eeprom.subarray(phys * PAGE_BYTES, (phys + 1) * PAGE_BYTES));
     const v = new DataView(pg.payload.buffer);
     if (!pg.crcOk || pg.badWords || v.getUint32(0, true) !== STATE_MAGIC) continue;
-    const r = { seq: pg.gen, store_id: v.getBigUint64(4, true), retired: v.getUint32(12, true), armed: v.getUint32(16, true) };
+    const bad_pages: number[] = [];
+    for (let p = 0; p < 512; p++) if (pg.payload[24 + (p >> 3)] & (1 << (p & 7))) bad_pages.push(p);
+    const r = {
+      seq: pg.gen, store_id: v.getBigUint64(4, true), retired: v.getUint32(12, true), armed: v.getUint32(16, true),
+      worst_wc_us: v.getUint32(20, true), bad_pages,
+    };
     if (!best || r.seq > best.seq) best = r;
   }
   return best;
@@ -84,11 +104,13 @@ export function readState(eeprom: Uint8Array): StateRecord | null {
 export interface ImageBlock { lun: number; lba: bigint; data: Uint8Array; crcOk: boolean; }
 export interface Image { gen: number; blocks: ImageBlock[]; store_id: bigint; pages: number; }
 
-/** Assemble the image of generation gen from a dump (clean pages only). */
-export function readImage(eeprom: Uint8Array, gen: number): Image | null {
+/** Assemble the image of generation gen of store storeId from a dump (clean pages
+ * only). */
+export function readImage(eeprom: Uint8Array, gen: number, storeId: bigint): Image | null {
   const byLogical = new Map<number, Page>();
+  const seed = pageSeed(storeId);
   for (let phys = 0; phys < SPARE_FIRST + SPARE_COUNT; phys++) {
-    const pg = readPage(eeprom.subarray(phys * PAGE_BYTES, (phys + 1) * PAGE_BYTES));
+    const pg = readPage(eeprom.subarray(phys * PAGE_BYTES, (phys + 1) * PAGE_BYTES), seed);
     if (pg.gen !== gen || pg.logical >= 0xff00 || !pg.crcOk || pg.badWords) continue;
     if (!byLogical.has(pg.logical)) byLogical.set(pg.logical, pg);
   }

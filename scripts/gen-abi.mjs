@@ -1,5 +1,5 @@
 // One source for what crosses the WebAssembly boundary: abi/abi.json. This script
-// writes assembly/abi.ts (firmware constants), host/abi.ts (the board's constants and
+// writes assembly/base/abi.ts (firmware constants), host/abi.ts (the board's constants and
 // log names) and the ABI tables in docs/HAL.md (between <!-- abi:NAME --> markers).
 //
 //   node scripts/gen-abi.mjs           write the three files
@@ -73,7 +73,7 @@ function withTables(text) {
 }
 
 const outputs = [
-  [join(root, "assembly", "abi.ts"), assemblyAbi()],
+  [join(root, "assembly", "base", "abi.ts"), assemblyAbi()],
   [join(root, "host", "abi.ts"), hostAbi()],
   [join(root, "docs", "HAL.md"), withTables(readFileSync(join(root, "docs", "HAL.md"), "utf8"))],
 ];

@@ -170,7 +170,8 @@ test("a board with three disks presents three LUNs", () => {
 });
 
 test("WRITE LONG with WR_UNCOR makes the block read as MEDIUM ERROR until rewritten", () => {
-  const { board, host } = newBoard();
+  // One command at a time: concurrent commands on one block may run in any order.
+  const { board, host } = newBoard({}, 1);
   const r = runCommands(board, host, [
     ...clearUa([0]),
     { lun: 0, cdb: cdb.writeLongUncor(42) },

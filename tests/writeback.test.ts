@@ -80,7 +80,7 @@ test("the saved image decodes with the SPEC.md reader: every block, SECDED and C
   assert.ok(dump, "a save happened");
   const state = readState(dump!)!;
   assert.ok(state.armed > state.retired, "armed with the generation of the save");
-  const img = readImage(dump!, state.armed)!;
+  const img = readImage(dump!, state.armed, state.store_id)!;
   assert.ok(img, "the image of the armed generation is complete");
   assert.equal(img.store_id, state.store_id);
   assert.equal(img.blocks.length, 9);

@@ -1,4 +1,4 @@
-import { crc32c } from "../crc32c";
+import { crc32c } from "../base/crc32c";
 
 /** Copy a byte string into a fresh buffer and return its address. */
 function bytes(values: u8[]): usize {

@@ -1,4 +1,4 @@
-import { cdb_group_bytes, sense_build, be16, be32, be64, put_be32, put_be64, zero, copy } from "../scsi";
+import { cdb_group_bytes, sense_build, be16, be32, be64, put_be32, put_be64, zero, copy } from "../base/scsi";
 
 function buffer(len: i32): usize {
   return heap.alloc(<usize>len); // raw memory: not moved or collected by the test runtime

@@ -1,5 +1,5 @@
-import { secded_encode, secded_decode, secded_check_byte, secded_fix_word } from "../secded";
-import { ERR_UNCORRECTABLE } from "../errors";
+import { secded_encode, secded_decode, secded_check_byte, secded_fix_word } from "../base/secded";
+import { ERR_UNCORRECTABLE } from "../base/errors";
 
 function buffer(len: i32): usize {
   return heap.alloc(<usize>len); // raw memory: not moved or collected by the test runtime

@@ -165,7 +165,14 @@ function endsBlock(op: number): boolean {
 export interface MeterOptions {
   /** Insert the deadline check at loop heads and function entries (default true). */
   checks?: boolean;
+  /** Also check at the start of every basic block and before every store: an
+   * interrupt can then land wherever the firmware changes memory, as on the MCU,
+   * where it lands between any two instructions (the torture's preemption mode). */
+  fine?: boolean;
 }
+
+/** i32/i64/f32/f64 stores, and the narrow ones (0x36..0x3e). */
+const isStore = (op: number) => op >= 0x36 && op <= 0x3e;
 
 export interface MeterReport {
   functions: number;
@@ -178,7 +185,7 @@ export interface MeterReport {
 function instrumentBody(
   body: Uint8Array, ctx: {
     importedFuncs: number; tickIndex: number; cyclesGlobal: number;
-    deadlineGlobal: number; checks: boolean; report: MeterReport;
+    deadlineGlobal: number; checks: boolean; fine: boolean; report: MeterReport;
   },
 ): Uint8Array {
   const r = new Reader(body);
@@ -226,10 +233,14 @@ function instrumentBody(
   for (let i = 0; i < ins.length; i++) {
     const atEntry = i === 0;
     const afterLoop = i > 0 && ins[i - 1].op === 0x03;
-    if (ctx.checks && (atEntry || afterLoop)) emitCheck();
     const c = blockStartCost.get(i);
-    if (c !== undefined && c > 0) emitCharge(c);
     const { start, end, op } = ins[i];
+    if (ctx.checks && (atEntry || afterLoop)) emitCheck();
+    else if (ctx.checks && ctx.fine && c !== undefined) emitCheck();
+    if (c !== undefined && c > 0) emitCharge(c);
+    // Before a store: its block's cost is already charged, so the check sees the
+    // clock where the store happens.
+    if (ctx.checks && ctx.fine && isStore(op) && c === undefined) emitCheck();
     if (op === 0x10) {
       const rr = new Reader(body, start + 1, end);
       const f = rr.u32();
@@ -250,6 +261,7 @@ export function meter(wasm: Uint8Array, opts: MeterOptions = {}): {
   wasm: Uint8Array<ArrayBuffer>; report: MeterReport;
 } {
   const checks = opts.checks ?? true;
+  const fine = opts.fine ?? false;
   const sections = readSections(wasm).filter((s) => s.id !== 0);
   const get = (id: number) => sections.find((s) => s.id === id);
   const report: MeterReport = { functions: 0, blocks: 0, checks: 0 };
@@ -358,7 +370,7 @@ export function meter(wasm: Uint8Array, opts: MeterOptions = {}): {
     const r = codeSec ? new Reader(codeSec.body) : null;
     const n = r ? r.u32() : 0;
     codeW.u32(n + 2);
-    const ctx = { importedFuncs, tickIndex, cyclesGlobal, deadlineGlobal, checks, report };
+    const ctx = { importedFuncs, tickIndex, cyclesGlobal, deadlineGlobal, checks, fine, report };
     for (let i = 0; i < n; i++) {
       const size = r!.u32();
       const body = instrumentBody(r!.bytes(size), ctx);

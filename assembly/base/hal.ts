@@ -90,6 +90,13 @@ export declare function hal_scsi_submit_sg(
   sg_addr: usize, sg_count: i32, data_out: i32, result_addr: usize,
 ): i32;
 
+/** ABORT TASK for the command on `tag`: it ends with host status 2 (aborted) and
+ * irq_scsi(tag) within 1 ms; anything the target does with it later is not heard.
+ * Returns 0, or a negative code if no command is in flight on the tag. Main loop
+ * and interrupt. */
+@external("hal", "scsi_abort")
+export declare function hal_scsi_abort(tag: i32): i32;
+
 // ---- host adapter (target side) -----------------------------------------------------
 
 /** Hand a finished mailbox slot back to the host (status, sense, data are in it). */

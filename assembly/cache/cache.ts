@@ -7,9 +7,17 @@
 //             disk does not have yet: the power-fail save must keep it. The number of
 //             NV entries never exceeds the save budget (budget.ts).
 //   INFLIGHT  a destage write of the entry is on the bus; inflight_version says which
-//             version of the data it carries.
+//             version of the data it carries. Its data must not change until the
+//             write completes (docs/HAL.md: the bus reads buffers in the data phase).
+//   UNCOR     a WRITE LONG (WR_UNCOR) for the block is on the bus: the entry is
+//             neither destaged nor written until it ends.
 // A host write bumps `version`; a destage only cleans the entry if the version it
 // wrote is still the entry's version.
+//
+// What the power-fail save reads (an NV entry's flags, LUN, LBA and data) changes only
+// inside a critical section with PFAIL# held off (cache_write, set_clean_state,
+// cache_drop), so the save sees every block whole: the old version or the new, never
+// a mix. Every change to the set of NV entries or to their data bumps nv_version.
 //
 // Directory entry (16 bytes):
 //   @0 lun u8 | @1 state u8 | @2 flags u8 | @3 hash next u8 | @4 version u16
@@ -17,8 +25,11 @@
 
 import {
   cache_dir_base, cache_dir_entry_bytes, cache_blocks_max, cache_data_base, block_bytes,
-  hash_base, hash_buckets,
-} from "./layout";
+  hash_base, hash_buckets, evict_ring_base, evict_ring_len, evict_ring_entry_bytes,
+} from "../layout";
+import { hal_irq_mask_pfail } from "../base/hal";
+import { copy } from "../base/scsi";
+import { lun_add_nv, luns_max } from "../state";
 
 @inline export const ENTRY_FREE: u8 = 0;
 @inline export const ENTRY_CLEAN: u8 = 1;
@@ -26,6 +37,7 @@ import {
 
 @inline export const FLAG_NV: u8 = 1;
 @inline export const FLAG_INFLIGHT: u8 = 2;
+@inline export const FLAG_UNCOR: u8 = 4;
 
 @inline export const NONE: u32 = 0xff;
 
@@ -34,11 +46,18 @@ if (cache_dir_entry_bytes < 16) ERROR("cache entry holds 16 bytes");
 // Counters live in module globals: they are rebuilt at every boot (cache_init).
 let nv_blocks: u32 = 0;
 let dirty_blocks: u32 = 0;
+/** Bumped whenever an entry becomes or stops being NV, or an NV entry's data changes. */
+let nv_version: u32 = 0;
 /** Free entries form a list through their `next` byte (unused while free). */
 let free_head: u32 = NONE;
 let free_count: u32 = 0;
 /** Clock hand for evicting clean entries. */
 let evict_hand: u32 = 0;
+/** Blocks that left the cache (evicted or dropped), counted, and the last few of them
+ * in a ring: a read from the disk that overlays cached blocks checks that none of its
+ * blocks left the cache while it was out (it would have read older data there). */
+let evictions: u32 = 0;
+@inline function ring_at(k: u32): usize { return evict_ring_base + k * evict_ring_entry_bytes; }
 
 @inline export function entry_at(i: u32): usize { return cache_dir_base + i * cache_dir_entry_bytes; }
 @inline export function entry_lun(i: u32): u32 { return load<u8>(entry_at(i), 0); }
@@ -49,10 +68,20 @@ let evict_hand: u32 = 0;
 @inline export function entry_data(i: u32): usize { return cache_data_base + i * block_bytes; }
 @inline export function entry_is_nv(i: u32): bool { return (entry_flags(i) & FLAG_NV) != 0; }
 @inline export function entry_inflight(i: u32): bool { return (entry_flags(i) & FLAG_INFLIGHT) != 0; }
+@inline export function entry_uncor(i: u32): bool { return (entry_flags(i) & FLAG_UNCOR) != 0; }
 @inline function entry_next(i: u32): u32 { return load<u8>(entry_at(i), 3); }
 
 @inline export function cache_nv_count(): u32 { return nv_blocks; }
 @inline export function cache_dirty_count(): u32 { return dirty_blocks; }
+@inline export function cache_nv_version(): u32 { return nv_version; }
+
+/** NV entries counted one by one (the save does not trust a counter it may have
+ * interrupted). */
+export function cache_count_nv(): u32 {
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < cache_blocks_max; i++) if (entry_is_nv(i) && entry_state(i) != ENTRY_FREE) n++;
+  return n;
+}
 
 @inline function bucket_of(lun: u32, lba: u64): u32 {
   let h = <u32>lba * 0x9e3779b1 ^ <u32>(lba >>> 32) * 0x85ebca6b ^ lun * 0xc2b2ae35;
@@ -71,8 +100,10 @@ export function cache_init(): void {
   }
   free_head = 0;
   free_count = cache_blocks_max;
+  evictions = 0;
   nv_blocks = 0;
   dirty_blocks = 0;
+  nv_version = 0;
   evict_hand = 0;
 }
 
@@ -97,11 +128,10 @@ function unlink(i: u32): void {
   }
 }
 
-/** Can an entry be given to a new block now (free, or clean and not on the bus)? */
-@inline export function entry_reusable(i: u32): bool { return reusable(i); }
-@inline function reusable(i: u32): bool {
+/** Can an entry be given to a new block now (free, or clean and not busy)? */
+@inline export function entry_reusable(i: u32): bool {
   let s = entry_state(i);
-  return s == ENTRY_FREE || (s == ENTRY_CLEAN && !entry_inflight(i));
+  return s == ENTRY_FREE || (s == ENTRY_CLEAN && (entry_flags(i) & (FLAG_INFLIGHT | FLAG_UNCOR)) == 0);
 }
 
 /** Entries a new block could take now; counts clean ones only if the free list is
@@ -109,12 +139,13 @@ function unlink(i: u32): void {
 export function cache_reusable_count(wanted: u32): u32 {
   if (free_count >= wanted) return free_count;
   let n: u32 = 0;
-  for (let i: u32 = 0; i < cache_blocks_max; i++) if (reusable(i)) n++;
+  for (let i: u32 = 0; i < cache_blocks_max; i++) if (entry_reusable(i)) n++;
   return n;
 }
 
 /** Take an entry for (lun, lba), which must not be cached: a free one, else the next
- * clean one after the clock hand. Returns NONE if every entry is dirty or busy. */
+ * clean one after the clock hand. Returns NONE if every entry is dirty or busy. The
+ * entry is CLEAN and not NV, so the save ignores it until cache_write. */
 export function cache_alloc(lun: u32, lba: u64): u32 {
   let found = free_head;
   if (found != NONE) {
@@ -123,10 +154,11 @@ export function cache_alloc(lun: u32, lba: u64): u32 {
   } else {
     for (let k: u32 = 0; k < cache_blocks_max; k++) {
       let i = (evict_hand + k) % cache_blocks_max;
-      if (reusable(i)) { found = i; break; }
+      if (entry_reusable(i)) { found = i; break; }
     }
     if (found == NONE) return NONE;
     evict_hand = (found + 1) % cache_blocks_max;
+    note_gone(found);
     unlink(found);
   }
   let p = entry_at(found);
@@ -142,56 +174,117 @@ export function cache_alloc(lun: u32, lba: u64): u32 {
   return found;
 }
 
-/** Drop an entry (it must not be on the bus). */
+function note_gone(i: u32): void {
+  let k = evictions % evict_ring_len;
+  store<u32>(ring_at(k), entry_lun(i));
+  store<u64>(ring_at(k), entry_lba(i), 8);
+  evictions++;
+}
+
+@inline export function cache_evictions(): u32 { return evictions; }
+
+/** Did a block of [lba, lba+n) on lun leave the cache since cache_evictions() was
+ * `since`? (True too if more left than the ring remembers.) */
+export function cache_left_since(since: u32, lun: u32, lba: u64, n: u32): bool {
+  let gone = evictions - since;
+  if (gone == 0) return false;
+  if (gone > evict_ring_len) return true;
+  for (let j: u32 = 0; j < gone; j++) {
+    let k = (since + j) % evict_ring_len;
+    let l = load<u64>(ring_at(k), 8);
+    if (load<u32>(ring_at(k)) == lun && l >= lba && l - lba < <u64>n) return true;
+  }
+  return false;
+}
+
+/** Drop an entry (it must not be on the bus): its data is superseded or given up. */
 export function cache_drop(i: u32): void {
-  assert(!entry_inflight(i), "drop of an entry on the bus");
-  if (entry_state(i) == ENTRY_FREE) return;
+  if (entry_state(i) == ENTRY_FREE || entry_inflight(i)) return;
+  let was = hal_irq_mask_pfail(1);
   set_clean_state(i);
-  unlink(i);
   store<u8>(entry_at(i), ENTRY_FREE, 1);
   store<u8>(entry_at(i), 0, 2);
+  hal_irq_mask_pfail(was);
+  note_gone(i);
+  unlink(i);
   store<u8>(entry_at(i), <u8>free_head, 3);
   free_head = i;
   free_count++;
 }
 
-/** New data was copied into the entry: it is DIRTY, at a new version; nv says
- * whether the host will be told it is written now (write-back). */
-export function cache_mark_written(i: u32, nv: bool): void {
+/** Copy a block of new data into the entry and mark it DIRTY at a new version; nv
+ * says whether the host will be told it is written now (write-back). One critical
+ * section: the save sees the old block or the new one, whole. The entry must not be
+ * on the bus. */
+export function cache_write(i: u32, src: usize, nv: bool): void {
+  let was = hal_irq_mask_pfail(1);
+  copy(entry_data(i), src, block_bytes);
   let p = entry_at(i);
   if (entry_state(i) != ENTRY_DIRTY) {
     store<u8>(p, ENTRY_DIRTY, 1);
     dirty_blocks++;
   }
   store<u16>(p, entry_version(i) + 1, 4);
-  if (nv && !entry_is_nv(i)) {
-    store<u8>(p, entry_flags(i) | FLAG_NV, 2);
-    nv_blocks++;
+  if (entry_is_nv(i)) nv_version++;
+  else if (nv) set_nv(i);
+  hal_irq_mask_pfail(was);
+}
+
+/** Restore: the entry's data was read from the image into it; it is NV again. */
+export function cache_mark_restored(i: u32): void {
+  let was = hal_irq_mask_pfail(1);
+  let p = entry_at(i);
+  if (entry_state(i) != ENTRY_DIRTY) {
+    store<u8>(p, ENTRY_DIRTY, 1);
+    dirty_blocks++;
   }
+  store<u16>(p, entry_version(i) + 1, 4);
+  if (!entry_is_nv(i)) set_nv(i);
+  else nv_version++;
+  hal_irq_mask_pfail(was);
+}
+
+@inline function set_nv(i: u32): void {
+  store<u8>(entry_at(i), entry_flags(i) | FLAG_NV, 2);
+  nv_blocks++;
+  nv_version++;
+  if (entry_lun(i) < luns_max) lun_add_nv(entry_lun(i), 1);
 }
 
 /** Leave DIRTY (and NV) for CLEAN. */
 function set_clean_state(i: u32): void {
+  let was = hal_irq_mask_pfail(1);
   let p = entry_at(i);
   if (entry_state(i) == ENTRY_DIRTY) dirty_blocks--;
-  if (entry_is_nv(i)) nv_blocks--;
+  if (entry_is_nv(i)) {
+    nv_blocks--;
+    nv_version++;
+    if (entry_lun(i) < luns_max) lun_add_nv(entry_lun(i), -1);
+  }
   store<u8>(p, ENTRY_CLEAN, 1);
   store<u8>(p, entry_flags(i) & ~FLAG_NV, 2);
+  hal_irq_mask_pfail(was);
 }
+
+@inline function set_flag(i: u32, f: u8, on: bool): void {
+  let p = entry_at(i);
+  store<u8>(p, on ? entry_flags(i) | f : entry_flags(i) & ~f, 2);
+}
+
+/** A WRITE LONG for the block went out (on) or ended (off). */
+export function cache_set_uncor(i: u32, on: bool): void { set_flag(i, FLAG_UNCOR, on); }
 
 /** A destage of the entry's current version is going out. */
 export function cache_start_destage(i: u32): void {
-  let p = entry_at(i);
-  store<u8>(p, entry_flags(i) | FLAG_INFLIGHT, 2);
-  store<u16>(p, entry_version(i), 6);
+  set_flag(i, FLAG_INFLIGHT, true);
+  store<u16>(entry_at(i), entry_version(i), 6);
 }
 
 /** The destage finished: if it carried the current version and succeeded, the entry
  * is clean (and no longer needs saving). */
 export function cache_end_destage(i: u32, ok: bool): void {
-  let p = entry_at(i);
-  store<u8>(p, entry_flags(i) & ~FLAG_INFLIGHT, 2);
-  if (ok && load<u16>(p, 6) == entry_version(i)) set_clean_state(i);
+  set_flag(i, FLAG_INFLIGHT, false);
+  if (ok && load<u16>(entry_at(i), 6) == entry_version(i)) set_clean_state(i);
 }
 
 /** Is any block of [lba, lba + blocks) on this LUN dirty? blocks 0 means "to the end". */

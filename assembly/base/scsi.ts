@@ -130,6 +130,14 @@ export function sense_build(
   }
 }
 
+/** Put an LBA in the INFORMATION field of fixed-format sense at p and set VALID
+ * (SPC-4 4.5.3); an LBA past 32 bits does not fit there and leaves VALID clear. */
+export function sense_set_info(p: usize, lba: u64): void {
+  if (lba > 0xffffffff) return;
+  store<u8>(p, load<u8>(p) | 0x80);
+  put_be32(p + 3, <u32>lba);
+}
+
 @inline export function sense_key_of(p: usize): u8 {
   return load<u8>(p, 2) & 0x0f;
 }

@@ -9,20 +9,24 @@
 // present reading, t(V) = k·(V² − V2²). The cap recharges after a power loss, so the
 // budget is recomputed from the present voltage on every write.
 //
-// The save takes (pages of the image) × (measured page write + verify time) plus a
-// fixed part; the budget is the most blocks whose save fits in `margin` of t(V).
+// The save takes (pages of the image) × (the longest one page write + verify can take
+// on this part: base/eeprom.ts) plus a fixed part; the budget is the most blocks whose
+// save fits in `margin` of t(V).
 
-import { hal_cap_mv, hal_cap_brownout_mv, hal_cap_learn, hal_now_us, hal_log } from "./hal";
+import { hal_cap_mv, hal_cap_brownout_mv, hal_cap_learn, hal_now_us, hal_log } from "../base/hal";
 import { image_pages } from "./image";
-import { cache_blocks_max } from "./layout";
-import { LOG_LEARN, LOG_BUDGET } from "./errors";
+import { cache_blocks_max } from "../layout";
+import { LOG_LEARN, LOG_BUDGET } from "../base/errors";
+import { eeprom_t_page_bound_us, eeprom_t_wc_bound_us } from "../base/eeprom";
 
 /** Fraction of the estimated hold-up the save may use: room for rewrites, spares,
  * ADC error and a cap that lost a little since it was learned. */
 @inline const margin_num: i64 = 3;
 @inline const margin_den: i64 = 4;
-/** Fixed part of a save: the interrupt's latency and the last page's tail. */
-@inline const save_fixed_us: i64 = 2_000;
+/** Fixed part of a save besides a write cycle the main loop may have left running:
+ * the interrupt's latency, reading the state record back when an update of it was
+ * under way (two pages, ~0.2 ms at 20 MHz), and the last page's tail. */
+@inline const save_fixed_us: i64 = 1_000;
 /** A learn cycle ends when the voltage has dropped this much, or after learn_max_us. */
 @inline const learn_drop_mv: i32 = 200;
 @inline const learn_max_us: i64 = 500_000;
@@ -45,14 +49,10 @@ let learn_failed_at_us: i64 = -1;
 @inline const learn_retry_us: i64 = 5_000_000;
 /** k in µs per mV² (f64: cycles are counted as software double on the MCU). */
 let k_us_per_mv2: f64 = 0;
-let page_us: i64 = 0;
 let last_budget: u32 = 0;
 
 @inline export function learn_state_now(): u8 { return learn_state; }
 @inline export function budget_last(): u32 { return last_budget; }
-
-/** Set the measured time to write and verify one page. */
-export function budget_set_page_us(us: i32): void { page_us = <i64>us; }
 
 /** Begin a learn cycle (the caller makes sure nothing unsaved depends on the cap). */
 export function learn_start(): void {
@@ -101,15 +101,17 @@ export function holdup_us(): i64 {
   return <i64>(k_us_per_mv2 * (v * v - v2 * v2));
 }
 
-/** Time to save `blocks` blocks, µs. */
+/** Time to save `blocks` blocks at most, µs: a write cycle of the main loop's to wait
+ * for, then every page at its bound. */
 @inline export function save_us(blocks: u32): i64 {
-  return <i64>image_pages(blocks) * page_us + save_fixed_us;
+  return <i64>image_pages(blocks) * <i64>eeprom_t_page_bound_us() + <i64>eeprom_t_wc_bound_us() + save_fixed_us;
 }
 
-/** The most blocks whose save fits in the margin of the present hold-up. */
+/** The most blocks whose save fits in the margin of the present hold-up. 0 also
+ * means "do not arm": not even a save of nothing (one page) would surely fit. */
 export function budget_blocks(): u32 {
   let usable = holdup_us() * margin_num / margin_den;
-  if (page_us <= 0 || usable <= save_us(0)) { note(0); return 0; }
+  if (eeprom_t_page_bound_us() <= 0 || usable < save_us(1)) { note(0); return 0; }
   // Binary search over 0..cache_blocks_max (save_us is increasing in blocks).
   let lo: u32 = 0, hi: u32 = cache_blocks_max;
   for (let steps = 0; steps < 9 && lo < hi; steps++) {

@@ -1,0 +1,73 @@
+// Disk identity labels (seed 000 claims 33, 52): the last block of every disk this
+// controller has bound says whose it is and in which slot, and lists the blocks of
+// that disk the controller declared unreadable where the disk itself cannot mark
+// them (no WRITE LONG). docs/SPEC.md "Disk label" is the format:
+//   @0 "HOLDUPID" | @8 version u32 | @12 bus ID u32 | @16 store id u64
+//   @24 unreadable count u32 | @28 zero | @32 unreadable LBAs u64 × count | @508 CRC-32C
+
+import { label_base, block_bytes } from "../layout";
+import { crc32c } from "./crc32c";
+import { OP_READ_16, OP_WRITE_16, STATUS_GOOD, zero } from "./scsi";
+import { OK, ERR_IO } from "./errors";
+import { ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE } from "../state";
+import { disk_exec_sync, cdb_rw16, cdb_sync_cache10, sync_cdb } from "./initiator";
+
+@inline const label_magic: u64 = 0x44495055444c4f48; // "HOLDUPID" little-endian
+@inline const label_version: u32 = 1;
+@inline const label_crc_at: u32 = 508;
+@inline const label_list_at: u32 = 32;
+/** Unreadable blocks one label can list. */
+@inline export const label_list_max: u32 = 48;
+if (label_list_at + label_list_max * 8 > label_crc_at) ERROR("label: the list fits before the CRC");
+
+/** Read the label block into label_base and say what it is to us. */
+export function label_read(target: u32, label_lba: u64, store_id: u64): u8 {
+  cdb_rw16(sync_cdb, OP_READ_16, label_lba, 1, false);
+  if (disk_exec_sync(target, sync_cdb, 16, label_base, block_bytes, false) != STATUS_GOOD) return ID_UNREADABLE;
+  let blank = true;
+  for (let i: u32 = 0; i < block_bytes; i += 8) {
+    if (load<u64>(label_base + i) != 0) { blank = false; break; }
+  }
+  if (blank) return ID_BLANK;
+  if (load<u64>(label_base) != label_magic) return ID_FOREIGN;
+  if (crc32c(label_base, label_crc_at, 0) != load<u32>(label_base + label_crc_at)) return ID_FOREIGN;
+  if (load<u64>(label_base, 16) != store_id) return ID_FOREIGN;
+  if (load<u32>(label_base, 12) != target) return ID_WRONG_SLOT;
+  return ID_OK;
+}
+
+/** After label_read returned ID_OK: the unreadable blocks it lists. */
+export function label_list_count(): u32 {
+  let n = load<u32>(label_base, 24);
+  return n <= label_list_max ? n : label_list_max;
+}
+@inline export function label_list_lba(i: u32): u64 { return load<u64>(label_base + label_list_at + (i << 3)); }
+
+/** Start a label in label_base (the list empty); label_list_add, then label_write. */
+export function label_begin(target: u32, store_id: u64): void {
+  zero(label_base, block_bytes);
+  store<u64>(label_base, label_magic);
+  store<u32>(label_base, label_version, 8);
+  store<u32>(label_base, target, 12);
+  store<u64>(label_base, store_id, 16);
+}
+
+/** Add an unreadable block to the label being built; false if the list is full. */
+export function label_list_add(lba: u64): bool {
+  let n = load<u32>(label_base, 24);
+  if (n >= label_list_max) return false;
+  store<u64>(label_base + label_list_at + (n << 3), lba);
+  store<u32>(label_base, n + 1, 24);
+  return true;
+}
+
+/** Write the label built in label_base (durably: FUA, then a cache flush). */
+export function label_write(target: u32, label_lba: u64): i32 {
+  store<u32>(label_base + label_crc_at, crc32c(label_base, label_crc_at, 0));
+  cdb_rw16(sync_cdb, OP_WRITE_16, label_lba, 1, true);
+  if (disk_exec_sync(target, sync_cdb, 16, label_base, block_bytes, true) != STATUS_GOOD) return ERR_IO;
+  // FUA, and a cache flush too: the label decides whether an image is replayed, so it
+  // must be on the media even on a disk that treats FUA loosely.
+  cdb_sync_cache10(sync_cdb, 0, 0);
+  return disk_exec_sync(target, sync_cdb, 10, 0, 0, false) == STATUS_GOOD ? OK : ERR_IO;
+}
