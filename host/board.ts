@@ -147,6 +147,8 @@ export class Board {
   onPowerLost: (() => void) | null = null;
   /** Called for every firmware log event, by name (LOG_NAMES). */
   onLog: ((name: string, a: number, b: number) => void) | null = null;
+  /** Called whenever the firmware reads PFAIL#, with the level it read. */
+  onPfailRead: ((level: number) => void) | null = null;
   /** Called when the firmware makes its first EEPROM command after PFAIL# falls. */
   onEepromCommand: ((at_ns: number) => void) | null = null;
   /** Trace hash (FNV-1a over every event) and, with cfg.trace, the events. */
@@ -479,7 +481,7 @@ export class Board {
         }
         board.setDeadline();
       },
-      pfail_level: () => { live(); return board.pfail; },
+      pfail_level: () => { live(); board.sync(); board.onPfailRead?.(board.pfail); board.setDeadline(); return board.pfail; },
       irq_mask_pfail: (masked: number) => {
         live(); board.sync();
         const was = board.pfailMasked ? 1 : 0;

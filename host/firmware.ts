@@ -29,3 +29,14 @@ export function loadMetered(path = process.env.HOLDUP_METERED || join(BUILD, "fi
 export function readBuild(name: string): Uint8Array<ArrayBuffer> {
   return new Uint8Array(readFileSync(join(BUILD, name)));
 }
+
+/** The metered build with a preemption check before every store (HOLDUP_PREEMPT
+ * names another), for the torture's preemption mode. */
+export function loadFine(path = process.env.HOLDUP_PREEMPT || join(BUILD, "firmware.preempt.wasm")): WebAssembly.Module {
+  return loadMetered(path);
+}
+
+/** Both metered builds, as the torture takes them. */
+export function loadTortureModules(): { metered: WebAssembly.Module; fine: WebAssembly.Module } {
+  return { metered: loadMetered(), fine: loadFine() };
+}

@@ -8,6 +8,8 @@ import { Sense, parseSense, STATUS } from "./scsi/spc.js";
 export interface HostResult {
   status: number;
   sense: Sense | null;
+  /** The sense bytes as sent (fixed format), or null. */
+  senseRaw: Uint8Array | null;
   data: Uint8Array;
   /** The controller died with the command in flight: outcome unknown. */
   lost: boolean;
@@ -75,7 +77,7 @@ export class HostAdapter {
     else if (c.status === STATUS.BUSY) this.stats.busy++;
     else this.stats.check++;
     const sense = c.status === STATUS.CHECK_CONDITION && c.sense.length >= 14 ? parseSense(c.sense) : null;
-    req.cb({ status: c.status, sense, data: c.data, lost: false });
+    req.cb({ status: c.status, sense, senseRaw: sense ? c.sense : null, data: c.data, lost: false });
     this.pump();
   }
 
@@ -86,7 +88,7 @@ export class HostAdapter {
     this.slots = this.slots.map(() => null);
     for (const req of dead) {
       this.stats.lost++;
-      req.cb({ status: -1, sense: null, data: new Uint8Array(0), lost: true });
+      req.cb({ status: -1, sense: null, senseRaw: null, data: new Uint8Array(0), lost: true });
     }
   }
 }

@@ -42,6 +42,14 @@ export function secdedCheckByte(w: Uint8Array): number {
   return h | (parity << 7);
 }
 
+/** Seal a page in place as the firmware does: CRC-32C (continuing from `seed`) of
+ * bytes 0..219 at 220, then the SECDED check byte of each of the 28 words. */
+export function sealPage(p: Uint8Array, seed = 0): void {
+  const v = new DataView(p.buffer, p.byteOffset, PAGE_BYTES);
+  v.setUint32(PAGE_CRC_AT, crc32cJs(p.subarray(0, PAGE_CRC_AT), seed), true);
+  for (let w = 0; w < PAGE_WORDS; w++) p[PAGE_CHECK_AT + w] = secdedCheckByte(p.subarray(w * 8, w * 8 + 8));
+}
+
 export interface Page {
   gen: number;
   logical: number;

@@ -1,42 +1,18 @@
 // The end-to-end run: boot the firmware on the board, find its LUNs, drive a mixed
-// workload through it, cut the power at a random instant, let it come back, boot
-// again, and read back every block ever written against the oracle. Repeat for each
-// cut, then verify once more. Everything happens in virtual time from one seed.
+// workload through it, cut the power at a random instant (sometimes several dips in
+// a row), let it come back, boot again, and read back every block ever written
+// against the oracle. Repeat for each cut; at the end, flush every LUN and check the
+// disks' media too. Everything happens in virtual time from one seed.
 
 import { Board, BoardOptions } from "./board.js";
 import { HostAdapter, HostResult } from "./host.js";
 import { Oracle, BLOCK } from "./oracle.js";
 import { Rng } from "./rng.js";
+import { Workload, WorkloadSpec, DEFAULT_WORKLOAD, Lun, senseInfo } from "./workload.js";
 import { cdb, KEY, ASC, STATUS, be64, NV_ACTION, NvStatus, parseNvStatus } from "./scsi/spc.js";
 
-export interface WorkloadSpec {
-  /** Commands in flight at once (at most the mailbox's slots). */
-  queue_depth: number;
-  /** Fraction of commands that are reads. */
-  read_fraction: number;
-  /** Fraction of commands that continue the previous one's LBA on their LUN. */
-  sequential_fraction: number;
-  /** Blocks per command: uniform in 1..max_blocks. */
-  max_blocks: number;
-  /** LBAs used per LUN: [0, span) so that blocks get rewritten. */
-  lba_span: number;
-  /** The power is cut at a uniform instant in (0, cut_window_ms] of each workload. */
-  cut_window_ms: number;
-  /** Power stays off for a uniform time in [min, max] ms. */
-  off_min_ms: number;
-  off_max_ms: number;
-}
-
-export const DEFAULT_WORKLOAD: WorkloadSpec = {
-  queue_depth: 4,
-  read_fraction: 0.3,
-  sequential_fraction: 0.3,
-  max_blocks: 8,
-  lba_span: 4096,
-  cut_window_ms: 400,
-  off_min_ms: 1,
-  off_max_ms: 2000,
-};
+export { DEFAULT_WORKLOAD };
+export type { WorkloadSpec };
 
 export interface RunOptions {
   seed: number;
@@ -45,19 +21,30 @@ export interface RunOptions {
   board?: BoardOptions;
   /** Called after each phase with a one-line status. */
   onProgress?: (p: RunProgress) => void;
-  /** The host's decision when the controller keeps an image and waits (a LUN answers
+  /** The host's decision when the controller holds blocks and waits (a LUN answers
    * NOT READY, MANUAL INTERVENTION REQUIRED). Default: replay to the disks there. */
   onPending?: (board: Board, status: NvStatus) => number;
   /** Called at each planned cut, as the supply fails: inject faults, plan a swap. */
   onCut?: (c: CutContext) => void;
   /** Called when the MCU stops (the board is unpowered): swap disks here. */
   onPowerLost?: (c: CutContext) => void;
-  /** Chance, after each boot that follows a power loss, of another cut within
-   * recut_window_ms: during the boot or the restore, before the cap has recharged. */
+  /** Called at every boot (after the first) of the controller. */
+  onBoot?: (c: CutContext) => void;
+  /** Chance, after each boot that follows a power loss, of another cut: within
+   * recut_window_ms, or just after the firmware logs `recut_at` (e.g. "restore
+   * loaded": during the restore), before the cap has recharged. */
   recut_prob?: number;
   recut_window_ms?: number;
+  recut_at?: string;
+  /** Each cut is this many dips of the supply in a row (1: one clean cut), each dip and
+   * gap up to flap_ms long, the last dip as the workload says. */
+  dips?: (rng: Rng) => number;
+  flap_ms?: number;
   /** Called with the board before it boots: inject faults here. */
-  setup?: (board: Board) => void;
+  setup?: (board: Board, oracle?: Oracle) => void;
+  /** A fault beyond the design is in effect for the whole run (the save sweep's short
+   * cap): losses the controller reports are expected, silent ones still fail. */
+  excuse?: string;
   /** Virtual-time limit for the whole run (default: generous per cut). */
   limit_ms?: number;
 }
@@ -67,6 +54,7 @@ export interface CutContext {
   rng: Rng;
   /** Planned cuts so far, this one included. */
   cut: number;
+  oracle: Oracle;
 }
 
 export interface RunProgress {
@@ -90,13 +78,19 @@ export interface RunReport {
   power_cuts: number;
   /** Cuts the controller rode through on its cap (the supply came back first). */
   ride_throughs: number;
-  /** Times the host had to decide about a kept image. */
+  /** Times the host had to decide about blocks the controller held. */
   host_decisions: number;
-  /** Boots at which the controller reported its cache image lost (a save cut short). */
+  /** Boots at which the controller reported its cache image lost. */
   reported_image_losses: number;
-  /** Acknowledged blocks the controller reported it could not recover (MEDIUM ERROR,
-   * or inside a reported image loss): detected, never served as good data. */
+  /** Acknowledged blocks the controller reported it could not give back (MEDIUM
+   * ERROR, an image reported lost, a dead disk): detected, never served as good data. */
   detected_losses: number;
+  /** Those of them a fault beyond the design explains (the verdict allows them). */
+  excused_losses: number;
+  /** Silent losses on blocks a disk's misdirected write touched: the disk's fault. */
+  disk_fault_losses: number;
+  /** Blocks whose disk media was checked after SYNCHRONIZE CACHE. */
+  media_checked: number;
   /** Cuts planned soon after a boot (during restore, cap not recharged). */
   recuts: number;
   boots: number;
@@ -110,289 +104,391 @@ export interface RunReport {
   problems: string[];
 }
 
-type Phase = "probe" | "verify" | "workload" | "cut" | "drain" | "off" | "done";
+/** Why a run failed its guarantee (empty: it held). */
+export function verdict(r: RunReport): string[] {
+  const why: string[] = [];
+  if (r.lost_writes) why.push(`${r.lost_writes} acknowledged writes lost silently`);
+  if (r.corrupt_reads) why.push(`${r.corrupt_reads} corrupt reads`);
+  if (r.faults.length) why.push(`firmware fault: ${r.faults[0]}`);
+  if (r.violations.length) why.push(`protocol violation: ${r.violations[0]}`);
+  const unexcused = r.detected_losses - r.excused_losses;
+  if (unexcused > 0) why.push(`${unexcused} losses reported where the design allows none`);
+  if (r.acked_writes === 0 || r.checked_blocks === 0) why.push("the run checked no acknowledged write");
+  return why;
+}
 
-/** Retries of a verify read that fails with something other than MEDIUM ERROR, 5 ms
- * apart (a LUN that is becoming ready answers within this). */
-const verify_retries_max = 2000;
+type Phase = "probe" | "verify" | "workload" | "cut" | "drain" | "off" | "final" | "done";
+
+/** Retries of a command that answers BUSY or a transient error, 5 ms apart. */
+const retries_max = 2000;
 /** TEST UNIT READY attempts, 10 ms apart, while the controller spins up or restores. */
 const tur_attempts_max = 3000;
 
 export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunReport {
-  const w: WorkloadSpec = { ...DEFAULT_WORKLOAD, ...opts.workload };
-  const board = new Board(module, { ...opts.board, seed: opts.seed });
-  const host = new HostAdapter(board, w.queue_depth);
-  const oracle = new Oracle();
-  const rng = new Rng(opts.seed).fork("workload");
-  let phase: Phase = "probe";
-  let cutsDone = 0;
-  let luns: { lun: number; blocks: number }[] = [];
-  const seqCursor = new Map<number, number>();
-  let outstanding = 0;
-  let rideThroughs = 0;
-  let recuts = 0;
-  const faultRng = new Rng(opts.seed).fork("faults");
-  let decisions = 0;
-  let reportedImageLosses = 0;
-  let deciding = false;
+  return new Run(module, opts).go();
+}
 
-  const progress = () => opts.onProgress?.({
-    phase, cut: cutsDone, cuts: opts.cuts, acked_writes: oracle.stats.acked_writes,
-    lost_writes: oracle.stats.lost_writes, corrupt_reads: oracle.stats.corrupt_reads,
-    virtual_ms: board.now_ns / 1e6,
-  });
+class Run {
+  readonly w: WorkloadSpec;
+  readonly board: Board;
+  readonly host: HostAdapter;
+  readonly oracle = new Oracle();
+  readonly rng: Rng;
+  readonly faultRng: Rng;
+  readonly work: Workload;
+  phase: Phase = "probe";
+  cutsDone = 0;
+  rideThroughs = 0;
+  recuts = 0;
+  decisions = 0;
+  reportedImageLosses = 0;
+  deciding = false;
+  lostSinceBoot = false;
+  /** LUNs the host cannot use this boot (failed, or gone). */
+  unavailable = new Set<number>();
 
-  // ---- probe: find the LUNs, clear their unit attentions ----------------------------
-  const probe = () => {
-    phase = "probe";
-    const found: { lun: number; blocks: number }[] = [];
+  constructor(module: WebAssembly.Module, readonly opts: RunOptions) {
+    this.w = { ...DEFAULT_WORKLOAD, ...opts.workload };
+    this.board = new Board(module, { ...opts.board, seed: opts.seed });
+    this.host = new HostAdapter(this.board, this.w.queue_depth);
+    this.rng = new Rng(opts.seed).fork("workload");
+    this.faultRng = new Rng(opts.seed).fork("faults");
+    this.work = new Workload(this.board, this.host, this.oracle, this.w, this.rng);
+    this.oracle.excuse = opts.excuse ?? null;
+    this.oracle.now = () => this.board.now_ns;
+    this.oracle.diskFault = (lun, lba) => (this.board.disks[lun]?.misdirected ?? []).some(([a, b]) => a === lba || b === lba);
+  }
+
+  get ctx(): CutContext { return { board: this.board, rng: this.faultRng, cut: this.cutsDone, oracle: this.oracle }; }
+
+  progress(): void {
+    const s = this.oracle.stats;
+    this.opts.onProgress?.({
+      phase: this.phase, cut: this.cutsDone, cuts: this.opts.cuts, acked_writes: s.acked_writes,
+      lost_writes: s.lost_writes, corrupt_reads: s.corrupt_reads, virtual_ms: this.board.now_ns / 1e6,
+    });
+  }
+
+  /** Send a command, again after 5 ms while it answers BUSY (bounded); cb gets the
+   * last answer. A command the controller took down with it is not retried. */
+  send(lun: number, c: Uint8Array, dataIn: number, gen: number, cb: (r: HostResult) => void, tries = 0): void {
+    this.host.submit(lun, c, null, dataIn, (r) => {
+      if (gen !== this.board.generation || r.lost) return;
+      if (r.status === STATUS.BUSY && tries < retries_max) {
+        this.board.clock.after(5e6, "host retry", () => this.send(lun, c, dataIn, gen, cb, tries + 1));
+        return;
+      }
+      cb(r);
+    });
+  }
+
+  go(): RunReport {
+    const b = this.board;
+    this.hookPower();
+    this.hookRecutEvents();
+    this.opts.setup?.(b, this.oracle);
+    const limit_ns = (this.opts.limit_ms ?? 60_000 * (this.opts.cuts + 1)) * 1e6;
+    b.run(() => this.phase === "done", limit_ns);
+    if (this.phase !== "done") throw new Error(`run did not finish within ${limit_ns / 1e6} ms of virtual time (phase ${this.phase})`);
+    return this.report();
+  }
+
+  // ---- probe: find the LUNs, clear their unit attentions, decide what the controller asks
+
+  probe(gen: number): void {
+    this.phase = "probe";
+    this.deciding = false; // a decision a power loss cut short is made again
+    this.unavailable.clear();
+    const found: Lun[] = [];
     let pending = 8;
-    const gen = board.generation;
     for (let lun = 0; lun < 8; lun++) {
-      host.submit(lun, cdb.inquiry(36), null, 36, (r) => {
-        if (gen !== board.generation) return;
-        if (r.status === STATUS.GOOD && r.data.length > 0 && (r.data[0] & 0xe0) === 0) {
-          found.push({ lun, blocks: 0 });
-        }
-        if (--pending === 0) readyLuns(found.sort((a, b) => a.lun - b.lun), gen);
+      this.send(lun, cdb.inquiry(36), 36, gen, (r) => {
+        if (r.status === STATUS.GOOD && r.data.length > 0 && (r.data[0] & 0xe0) === 0) found.push({ lun, blocks: 0 });
+        if (--pending === 0) this.readyLuns(found.sort((a, b) => a.lun - b.lun), gen);
       });
     }
-  };
+  }
 
-  const readyLuns = (found: { lun: number; blocks: number }[], gen: number) => {
+  readyLuns(found: Lun[], gen: number): void {
     let pending = found.length;
-    if (!pending) throw new Error("host: the controller presents no LUNs");
-    for (const l of found) {
-      let attempts = 0;
-      const tur = () => host.submit(l.lun, cdb.tur(), null, 0, (r) => {
-        if (gen !== board.generation) return;
-        if (r.sense?.key === KEY.NOT_READY && r.sense.asc === ASC.MANUAL_INTERVENTION && !deciding) {
-          // The controller kept an image and asks the host: read its status, decide.
-          deciding = true;
-          host.submit(l.lun, cdb.nvStatus(64), null, 64, (st) => {
-            const status = parseNvStatus(st.data);
-            let action: number;
-            if (status.image === 3) {
-              // The controller lost its cache image and says so: accept it. Every
-              // write acknowledged since the last full read-back is now suspect.
-              action = NV_ACTION.DISCARD;
-              oracle.epochLost();
-              reportedImageLosses++;
-            } else {
-              action = opts.onPending ? opts.onPending(board, status) : NV_ACTION.REPLAY;
-            }
-            decisions++;
-            host.submit(l.lun, cdb.nvAction(action), null, 0, () => {
-              deciding = false;
-              board.clock.after(10e6, "host retry", tur);
-            });
-          });
-          return;
-        }
-        if (r.status !== STATUS.GOOD && attempts++ < tur_attempts_max) {
-          board.clock.after(10e6, "host retry", tur);
-          return;
-        }
-        host.submit(l.lun, cdb.readCapacity16(), null, 32, (rc) => {
-          if (gen !== board.generation) return;
-          if (rc.status === STATUS.GOOD) l.blocks = Number(be64(rc.data, 0)) + 1;
-          if (--pending === 0) {
-            luns = found.filter((x) => x.blocks > 0);
-            if (cutsDone > 0) verify(gen); else startWorkload(gen);
-          }
-        });
-      });
-      tur();
-    }
-  };
+    for (let lun = 0; lun < 8; lun++) if (!found.some((l) => l.lun === lun)) this.unavailable.add(lun);
+    this.board.trace(`host: LUNs found ${found.map((l) => l.lun).join(",")}`);
+    const next = () => {
+      if (--pending > 0) return;
+      this.work.luns = found.filter((x) => x.blocks > 0 && !this.unavailable.has(x.lun));
+      if (!this.work.luns.length && !this.cutsDone) throw new Error("host: the controller presents no usable LUN");
+      if (this.cutsDone > 0) this.verify(gen); else this.startWorkload(gen);
+    };
+    if (!pending) { pending = 1; next(); return; }
+    for (const l of found) this.readyLun(l, gen, next, 0);
+  }
 
-  // ---- verify: read back every block ever written -----------------------------------
-  const verify = (gen: number) => {
-    phase = "verify";
-    progress();
+  readyLun(l: Lun, gen: number, next: () => void, attempts: number): void {
+    const again = (delay_ms: number) => this.board.clock.after(delay_ms * 1e6, "host retry", () => this.readyLun(l, gen, next, attempts + 1));
+    this.send(l.lun, cdb.tur(), 0, gen, (r) => {
+      const s = r.sense;
+      if (r.status === STATUS.GOOD) {
+        this.send(l.lun, cdb.readCapacity16(), 32, gen, (rc) => {
+          if (rc.status === STATUS.GOOD) l.blocks = Number(be64(rc.data, 0)) + 1;
+          next();
+        });
+        return;
+      }
+      if (s?.key === KEY.NOT_READY && s.asc === ASC.MANUAL_INTERVENTION) {
+        if (!this.deciding) this.decide(l.lun, gen);
+        if (attempts < tur_attempts_max) { again(10); return; }
+      }
+      if (s?.key === KEY.HARDWARE_ERROR || s?.key === KEY.ILLEGAL_REQUEST || attempts >= tur_attempts_max) {
+        this.board.trace(`host: LUN ${l.lun} unavailable (status ${r.status} ${JSON.stringify(s)}, ${attempts} attempts)`);
+        this.unavailable.add(l.lun); // failed, or gone: its blocks cannot be read
+        next();
+        return;
+      }
+      again(s?.key === KEY.UNIT_ATTENTION ? 0 : 10);
+    });
+  }
+
+  /** The controller holds blocks (or lost its image) and waits: read its status, decide. */
+  decide(lun: number, gen: number): void {
+    this.deciding = true;
+    this.send(lun, cdb.nvStatus(64), 64, gen, (st) => {
+      const status = parseNvStatus(st.data);
+      let action: number;
+      if (status.image === 3) {
+        // The controller lost its cache image and says so: accept it. Every write
+        // acknowledged since the last full read-back is now suspect.
+        action = NV_ACTION.DISCARD;
+        this.oracle.epochLost();
+        this.reportedImageLosses++;
+      } else {
+        action = this.opts.onPending ? this.opts.onPending(this.board, status) : NV_ACTION.REPLAY;
+        if (action === NV_ACTION.DISCARD) {
+          status.identity.forEach((id, l) => { if (id & 0x80) this.oracle.lunLost(l); });
+        }
+      }
+      this.decisions++;
+      this.board.trace(`host: NV STATUS image ${status.image} identity ${status.identity.join(",")}: NV ACTION ${action}`);
+      this.send(lun, cdb.nvAction(action), 0, gen, () => { this.deciding = false; });
+    });
+  }
+
+  // ---- verify: read back every block ever written ---------------------------------------
+
+  verify(gen: number): void {
+    this.phase = "verify";
+    this.progress();
+    this.readBack(gen, () => this.afterVerify(gen));
+  }
+
+  readBack(gen: number, done: () => void): void {
     const chunks: Array<[number, number, number]> = [];
-    for (const [lun, lba] of oracle.writtenBlocks()) {
+    for (const [lun, lba] of this.oracle.writtenBlocks()) {
       const last = chunks[chunks.length - 1];
-      if (last && last[0] === lun && last[1] + last[2] === lba && last[2] < w.max_blocks) last[2]++;
+      if (last && last[0] === lun && last[1] + last[2] === lba && last[2] < this.w.max_blocks) last[2]++;
       else chunks.push([lun, lba, 1]);
     }
-    let next = 0;
-    let active = 0;
+    let nextChunk = 0, active = 0;
     const pump = () => {
-      while (active < w.queue_depth && next < chunks.length) {
-        const [lun, lba, n] = chunks[next++];
+      while (active < this.w.queue_depth && nextChunk < chunks.length) {
+        const [lun, lba, n] = chunks[nextChunk++];
         active++;
-        readChunk(lun, lba, n, gen, () => {
+        this.readChunk(lun, lba, n, gen, () => {
           active--;
-          if (gen !== board.generation) return;
-          if (next >= chunks.length && active === 0) afterVerify(gen);
+          if (gen !== this.board.generation) return;
+          if (nextChunk >= chunks.length && active === 0) done();
           else pump();
         });
       }
-      if (chunks.length === 0) afterVerify(gen);
     };
+    if (!chunks.length) { done(); return; }
     pump();
-  };
+  }
 
-  const readChunk = (lun: number, lba: number, n: number, gen: number, done: () => void, tries = 0) => {
-    host.submit(lun, cdb.rw16(false, lba, n), null, n * BLOCK, (r) => {
-      if (gen !== board.generation || r.lost) { done(); return; }
+  readChunk(lun: number, lba: number, n: number, gen: number, done: () => void, tries = 0): void {
+    if (this.unavailable.has(lun)) {
+      for (let i = 0; i < n; i++) this.oracle.checkUnreadable(lun, lba + i);
+      done();
+      return;
+    }
+    const sub_ns = this.board.now_ns;
+    this.host.submit(lun, cdb.rw16(false, lba, n), null, n * BLOCK, (r) => {
+      if (gen !== this.board.generation || r.lost) { done(); return; }
       if (r.status === STATUS.GOOD) {
-        for (let i = 0; i < n; i++) oracle.checkRead(lun, lba + i, r.data.subarray(i * BLOCK, (i + 1) * BLOCK));
+        for (let i = 0; i < n; i++) this.oracle.checkRead(lun, lba + i, r.data.subarray(i * BLOCK, (i + 1) * BLOCK), sub_ns);
         done();
       } else if (r.sense?.key === KEY.MEDIUM_ERROR && n > 1) {
-        // Find which blocks: one at a time.
+        // Which blocks: one at a time.
         let left = n;
-        for (let i = 0; i < n; i++) readChunk(lun, lba + i, 1, gen, () => { if (--left === 0) done(); });
+        for (let i = 0; i < n; i++) this.readChunk(lun, lba + i, 1, gen, () => { if (--left === 0) done(); });
       } else if (r.sense?.key === KEY.MEDIUM_ERROR) {
-        oracle.checkMediumError(lun, lba);
+        const info = senseInfo(r.senseRaw);
+        if (info !== -1 && info !== lba) this.oracle.problem(`MEDIUM ERROR of lba ${lba} names lba ${info}`);
+        this.oracle.checkMediumError(lun, lba, sub_ns);
+        done();
+      } else if (tries >= retries_max || r.sense?.key === KEY.HARDWARE_ERROR || r.sense?.key === KEY.ILLEGAL_REQUEST) {
+        this.board.trace(`host: lun ${lun} lba ${lba}+${n} unreadable (status ${r.status} ${JSON.stringify(r.sense)}, ${tries} tries)`);
+        for (let i = 0; i < n; i++) this.oracle.checkUnreadable(lun, lba + i);
         done();
       } else {
-        // BUSY or a transient error: retry a bounded number of times, then the
-        // blocks count as unreadable.
-        if (tries >= verify_retries_max) {
-          for (let i = 0; i < n; i++) oracle.checkUnreadable(lun, lba + i);
-          done();
-          return;
-        }
-        board.clock.after(5e6, "verify retry", () => readChunk(lun, lba, n, gen, done, tries + 1));
+        // BUSY or a transient error: retry, a bounded number of times.
+        this.board.clock.after(5e6, "verify retry", () => this.readChunk(lun, lba, n, gen, done, tries + 1));
       }
     });
-  };
+  }
 
-  const afterVerify = (gen: number) => {
-    if (cutsDone >= opts.cuts) { phase = "done"; progress(); return; }
-    startWorkload(gen);
-  };
+  afterVerify(gen: number): void {
+    if (this.cutsDone >= this.opts.cuts) { this.finalCheck(gen); return; }
+    this.startWorkload(gen);
+  }
 
-  // ---- workload ------------------------------------------------------------------------
-  const startWorkload = (gen: number) => {
-    phase = "workload";
-    oracle.beginEpoch();
-    progress();
-    const cutAt = board.now_ns + (0.001 + rng.float() * w.cut_window_ms) * 1e6;
-    const off = (w.off_min_ms + rng.float() * (w.off_max_ms - w.off_min_ms)) * 1e6;
-    board.cutPowerAt(cutAt);
-    board.restorePowerAt(cutAt + off);
-    board.clock.at(cutAt, "host sees the cut", () => {
-      cutsDone++;
-      opts.onCut?.({ board, rng: faultRng, cut: cutsDone });
-      if (phase === "workload") phase = "cut";
-    });
-    board.clock.at(cutAt + off, "host sees power back", () => {
-      // The controller rode through on its cap: it never stopped. Let the commands
-      // in flight finish, then read everything back as after a reboot.
-      if (phase !== "cut" || gen !== board.generation) return;
-      rideThroughs++;
-      phase = "drain";
-      progress();
-      drained(gen);
-    });
-    for (let i = 0; i < w.queue_depth; i++) issue(gen);
-  };
-
-  const drained = (gen: number) => {
-    if (phase === "drain" && outstanding === 0 && gen === board.generation) verify(gen);
-  };
-
-  const issue = (gen: number) => {
-    if (phase !== "workload" || gen !== board.generation || outstanding >= w.queue_depth) return;
-    const l = luns[rng.int(luns.length)];
-    const n = 1 + rng.int(w.max_blocks);
-    const span = Math.min(w.lba_span, l.blocks);
-    let lba = -1;
-    for (let tries = 0; tries < 16; tries++) {
-      const seq = seqCursor.get(l.lun);
-      const cand = seq !== undefined && rng.chance(w.sequential_fraction) ? seq : rng.int(span - n + 1);
-      if (cand + n <= span && !oracle.isBusy(l.lun, cand, n)) { lba = cand; break; }
-    }
-    if (lba < 0) { board.clock.after(1e6, "host backoff", () => issue(gen)); return; }
-    seqCursor.set(l.lun, (lba + n) % (span - w.max_blocks));
-    oracle.lock(l.lun, lba, n);
-    outstanding++;
-    const finish = () => { outstanding--; oracle.unlock(l.lun, lba, n); issue(gen); drained(gen); };
-    if (rng.chance(w.read_fraction)) {
-      host.submit(l.lun, cdb.rw16(false, lba, n), null, n * BLOCK, (r: HostResult) => {
+  /** The end: flush every LUN and check the disks' media against the oracle. */
+  finalCheck(gen: number): void {
+    this.phase = "final";
+    const luns = this.work.luns.map((l) => l.lun);
+    let pending = luns.length;
+    const done = () => { if (--pending <= 0) { this.phase = "done"; this.progress(); } };
+    if (!pending) { pending = 1; done(); return; }
+    for (const lun of luns) {
+      this.send(lun, cdb.syncCache10(0, 0), 0, gen, (r) => {
         if (r.status === STATUS.GOOD) {
-          for (let i = 0; i < n; i++) oracle.checkRead(l.lun, lba + i, r.data.subarray(i * BLOCK, (i + 1) * BLOCK));
-        } else if (r.sense?.key === KEY.MEDIUM_ERROR && n === 1) {
-          oracle.checkMediumError(l.lun, lba);
+          for (const [l, lba] of this.oracle.writtenBlocks()) if (l === lun) this.work.checkMedia(lun, lba, 1);
         }
-        finish();
-      });
-    } else {
-      const { id, data } = oracle.beginWrite(l.lun, lba, n);
-      host.submit(l.lun, cdb.rw16(true, lba, n), data, 0, (r: HostResult) => {
-        if (r.status === STATUS.GOOD) oracle.acked(l.lun, lba, n, id);
-        else if (r.status === STATUS.BUSY) oracle.refused(l.lun, lba, n, id);
-        finish();
+        done();
       });
     }
-  };
+  }
 
-  // ---- power events -------------------------------------------------------------------
-  let lostSinceBoot = false;
-  board.onBoot = ((inner) => () => {
-    inner?.();
-    outstanding = 0;
-    board.clock.after(0, "host probe", probe);
-    // Another cut soon after this boot: during the restore, before the cap has
-    // recharged (the supply is back, so the cap is charging from where the save left it).
-    if (lostSinceBoot && cutsDone < opts.cuts && opts.recut_prob && faultRng.chance(opts.recut_prob)) {
-      const at = board.now_ns + faultRng.float() * (opts.recut_window_ms ?? 1500) * 1e6;
-      const off = (w.off_min_ms + faultRng.float() * (w.off_max_ms - w.off_min_ms)) * 1e6;
-      board.cutPowerAt(at);
-      board.restorePowerAt(at + off);
-      board.clock.at(at, "host sees a recut", () => {
-        cutsDone++;
-        recuts++;
-        opts.onCut?.({ board, rng: faultRng, cut: cutsDone });
-        if (phase === "workload") phase = "cut";
-      });
-      board.clock.at(at + off, "host sees power back", () => {
-        if (phase === "cut") { rideThroughs++; phase = "drain"; drained(board.generation); }
-      });
+  // ---- workload and cuts ------------------------------------------------------------------
+
+  startWorkload(gen: number): void {
+    this.phase = "workload";
+    this.oracle.beginEpoch();
+    if (!this.opts.excuse) this.oracle.excuse = null;
+    this.progress();
+    const at = this.board.now_ns + (0.001 + this.rng.float() * this.w.cut_window_ms) * 1e6;
+    const off = (this.w.off_min_ms + this.rng.float() * (this.w.off_max_ms - this.w.off_min_ms)) * 1e6;
+    const end = this.planCut(at, off);
+    this.board.clock.at(at, "host sees the cut", () => {
+      this.cutsDone++;
+      this.opts.onCut?.(this.ctx);
+      if (this.phase === "workload") { this.phase = "cut"; this.work.stop(); }
+    });
+    this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(gen));
+    this.work.onDrained = () => { if (this.phase === "drain" && gen === this.board.generation) this.verify(gen); };
+    this.work.start(gen);
+  }
+
+  /** The supply fails at `at`: one dip of `off`, or several short dips first. Returns
+   * when it is back for good. */
+  planCut(at: number, off: number): number {
+    const dips = this.opts.dips?.(this.faultRng) ?? 1;
+    const flap = (this.opts.flap_ms ?? 100) * 1e6;
+    let t = at;
+    for (let d = 1; d < dips; d++) {
+      const down = 0.01e6 + this.faultRng.float() * flap;
+      const up = 0.01e6 + this.faultRng.float() * flap;
+      this.board.cutPowerAt(t);
+      this.board.restorePowerAt(t + down);
+      t += down + up;
     }
-    lostSinceBoot = false;
-  })(board.onBoot);
-  board.onPowerLost = ((inner) => () => {
-    phase = "off";
-    lostSinceBoot = true;
-    inner?.();
-    outstanding = 0;
-    opts.onPowerLost?.({ board, rng: faultRng, cut: cutsDone });
-    progress();
-  })(board.onPowerLost);
+    this.board.cutPowerAt(t);
+    this.board.restorePowerAt(t + off);
+    return t + off;
+  }
 
-  opts.setup?.(board);
-  const limit_ns = (opts.limit_ms ?? 60_000 * (opts.cuts + 1)) * 1e6;
-  const finished = () => (phase as Phase) === "done";
-  board.run(finished, limit_ns);
-  if (!finished()) throw new Error(`run did not finish within ${limit_ns / 1e6} ms of virtual time (phase ${phase})`);
+  maybeRideThrough(gen: number): void {
+    // The controller rode through on its cap: it never stopped. Let the commands in
+    // flight finish, then read everything back as after a reboot.
+    if (this.phase !== "cut" || gen !== this.board.generation) return;
+    this.rideThroughs++;
+    this.phase = "drain";
+    this.progress();
+    if (this.work.outstanding === 0) this.verify(gen);
+  }
 
-  return {
-    seed: opts.seed,
-    acked_writes: oracle.stats.acked_writes,
-    acked_blocks: oracle.stats.acked_blocks,
-    lost_writes: oracle.stats.lost_writes,
-    corrupt_reads: oracle.stats.corrupt_reads,
-    detected_errors: oracle.stats.detected_errors,
-    checked_blocks: oracle.stats.checked_blocks,
-    power_cuts: board.powerCuts,
-    ride_throughs: rideThroughs,
-    host_decisions: decisions,
-    reported_image_losses: reportedImageLosses,
-    detected_losses: oracle.stats.detected_losses,
-    recuts,
-    boots: board.boots,
-    luns: luns.length,
-    cycles: board.cyclesTotal,
-    virtual_ms: Math.round(board.now_ns / 1e3) / 1e3,
-    host_commands: host.stats.commands,
-    trace_hash: board.traceHash.toString(16).padStart(8, "0"),
-    violations: [...board.violations, ...board.eeprom.violations],
-    faults: board.faults,
-    problems: oracle.problems,
-  };
+  hookPower(): void {
+    const b = this.board;
+    b.onBoot = ((inner) => () => {
+      inner?.();
+      this.work.lost();
+      if (this.cutsDone > 0 || b.boots > 1) this.opts.onBoot?.(this.ctx);
+      b.clock.after(0, "host probe", () => this.probe(b.generation));
+      if (this.lostSinceBoot) this.maybeRecut();
+      this.lostSinceBoot = false;
+    })(b.onBoot);
+    b.onPowerLost = ((inner) => () => {
+      this.phase = "off";
+      this.lostSinceBoot = true;
+      this.work.stop();
+      inner?.(); // the host adapter reports the commands in flight lost
+      this.work.lost();
+      this.opts.onPowerLost?.(this.ctx);
+      this.progress();
+    })(b.onPowerLost);
+  }
+
+  /** Another cut soon after this boot: during the boot or the restore, before the cap
+   * has recharged (the supply is back, so it charges from where the save left it). */
+  maybeRecut(): void {
+    const o = this.opts;
+    if (this.cutsDone >= o.cuts || !o.recut_prob || !this.faultRng.chance(o.recut_prob)) return;
+    if (o.recut_at) { this.recutOnLog = o.recut_at; return; }
+    this.recutNow(this.board.now_ns + this.faultRng.float() * (o.recut_window_ms ?? 1500) * 1e6);
+  }
+  recutOnLog: string | null = null;
+
+  hookRecutEvents(): void {
+    const b = this.board;
+    const inner = b.onLog;
+    b.onLog = (name, a, x) => {
+      inner?.(name, a, x);
+      if (this.recutOnLog && name === this.recutOnLog) {
+        this.recutOnLog = null;
+        this.recutNow(b.now_ns + this.faultRng.float() * 20e6);
+      }
+    };
+  }
+
+  recutNow(at: number): void {
+    const off = (this.w.off_min_ms + this.faultRng.float() * (this.w.off_max_ms - this.w.off_min_ms)) * 1e6;
+    const end = this.planCut(at, off);
+    this.board.clock.at(at, "host sees a recut", () => {
+      this.cutsDone++;
+      this.recuts++;
+      this.opts.onCut?.(this.ctx);
+      if (this.phase === "workload") { this.phase = "cut"; this.work.stop(); }
+    });
+    this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(this.board.generation));
+  }
+
+  report(): RunReport {
+    const b = this.board, s = this.oracle.stats;
+    return {
+      seed: this.opts.seed,
+      acked_writes: s.acked_writes,
+      acked_blocks: s.acked_blocks,
+      lost_writes: s.lost_writes,
+      corrupt_reads: s.corrupt_reads,
+      detected_errors: s.detected_errors,
+      checked_blocks: s.checked_blocks,
+      power_cuts: b.powerCuts,
+      ride_throughs: this.rideThroughs,
+      host_decisions: this.decisions,
+      reported_image_losses: this.reportedImageLosses,
+      detected_losses: s.detected_losses,
+      excused_losses: s.excused_losses,
+      disk_fault_losses: s.disk_fault_losses,
+      media_checked: this.work.stats.media_checked,
+      recuts: this.recuts,
+      boots: b.boots,
+      luns: this.work.luns.length,
+      cycles: b.cyclesTotal,
+      virtual_ms: Math.round(b.now_ns / 1e3) / 1e3,
+      host_commands: this.host.stats.commands,
+      trace_hash: b.traceHash.toString(16).padStart(8, "0"),
+      violations: [...b.violations, ...b.eeprom.violations],
+      faults: b.faults,
+      problems: this.oracle.problems,
+    };
+  }
 }
-

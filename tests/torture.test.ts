@@ -1,11 +1,11 @@
-// 1,000 power cuts and more: every variant of the torture, and the save sweep.
+// 1,000 power cuts and more: every torture variant (swarm included), and the save sweep.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runTorture, VARIANTS } from "../host/torture.js";
-import { loadMetered } from "../host/firmware.js";
+import { loadTortureModules } from "../host/firmware.js";
 
 test("1,000 random power cuts over every torture variant: nothing lost, nothing corrupt, no trap", () => {
-  const r = runTorture(loadMetered(), { seed: 7100, cuts: 1000, sweep: false });
+  const r = runTorture(loadTortureModules(), { seed: 7100, cuts: 1000, sweep: false });
   const why = r.failures.map((f) => `${f.what}: ${f.detail} (${f.reproduce})`).join("\n");
   assert.ok(r.cuts >= 1000, `${r.cuts} cuts`);
   assert.equal(r.lost_writes, 0, why);
@@ -13,15 +13,15 @@ test("1,000 random power cuts over every torture variant: nothing lost, nothing 
   assert.equal(r.traps, 0, why);
   assert.equal(r.stalls, 0, why);
   assert.equal(r.violations, 0, why);
+  assert.equal(r.unexcused_losses, 0, why);
   assert.deepEqual(r.failures, []);
-  for (const v of VARIANTS) assert.ok((r.cuts_by_variant[v] ?? 0) >= 200, `variant ${v}: ${r.cuts_by_variant[v]}`);
-  // Without a forced short hold-up, nothing acknowledged is even reported lost.
-  assert.equal(r.detected_losses, 0, "the budget kept every save inside the hold-up");
+  for (const v of VARIANTS) assert.ok((r.cuts_by_variant[v] ?? 0) >= 150, `variant ${v}: ${r.cuts_by_variant[v]}`);
   assert.ok(r.ride_throughs > 0 && r.recuts > 0 && r.host_decisions > 0, "the variants did their thing");
+  assert.ok(r.media_checked > 1000, `media checked: ${r.media_checked}`);
 });
 
 test("the save cut after (and during) every 4th page: losses are reported, never silent", () => {
-  const r = runTorture(loadMetered(), { seed: 7200, cuts: 0, sweep: true, sweep_step: 4 });
+  const r = runTorture(loadTortureModules(), { seed: 7200, cuts: 0, sweep: true, sweep_step: 4 });
   const why = r.failures.map((f) => `${f.what}: ${f.detail} (${f.reproduce})`).join("\n");
   assert.ok(r.sweep_runs >= 60, `${r.sweep_runs} sweep runs`);
   assert.equal(r.lost_writes, 0, why);

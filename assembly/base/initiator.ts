@@ -7,10 +7,13 @@ import { hal_scsi_submit, hal_idle, hal_now_us, hal_timer_arm, hal_log } from ".
 import {
   OP_TEST_UNIT_READY, OP_INQUIRY, OP_SERVICE_ACTION_IN_16, SA_READ_CAPACITY_16,
   OP_SYNCHRONIZE_CACHE_10, OP_WRITE_LONG_10, STATUS_GOOD, STATUS_CHECK_CONDITION,
-  STATUS_PENDING, KEY_UNIT_ATTENTION, KEY_NOT_READY, be32, be64, put_be16, put_be32,
+  STATUS_PENDING, STATUS_BUSY, KEY_UNIT_ATTENTION, KEY_NOT_READY, be32, be64, put_be16, put_be32,
   put_be64, zero, sense_key_of,
 } from "./scsi";
-import { ERR_IO, ERR_TIMEOUT, ERR_NODEV, ERR_BUSY, OK, LOG_DISK_FOUND, LOG_DISK_SKIPPED, LOG_DISK_TIMEOUT } from "./errors";
+import {
+  ERR_IO, ERR_TIMEOUT, ERR_NODEV, ERR_BUSY, ERR_INTERRUPTED, OK, LOG_DISK_FOUND, LOG_DISK_SKIPPED,
+  LOG_DISK_TIMEOUT,
+} from "./errors";
 import { HOST_OK, HOST_SELECTION_TIMEOUT } from "./abi";
 import {
   tag_alloc, tag_arm, tag_free, tag_cdb, tag_result, tag_done, tag_status, tag_host_status,
@@ -36,8 +39,9 @@ import { label_read } from "./label";
 /** TEST UNIT READY attempts per disk: unit attentions and "becoming ready". With
  * the retry delay this waits up to 30 s for a disk to spin up. */
 @inline const tur_attempts_max: u32 = 300;
-/** TEST UNIT READY attempts that time out before a disk is skipped. */
-@inline const tur_timeouts_max: u32 = 3;
+/** TEST UNIT READY attempts that time out before a disk is skipped (a disk busy with a
+ * command it takes long over answers a later one late too). */
+@inline const tur_timeouts_max: u32 = 10;
 /** Pause between TEST UNIT READY attempts when the disk is becoming ready. */
 @inline const tur_retry_delay_us: i32 = 100_000;
 
@@ -114,11 +118,11 @@ function wait_done(tag: u32, deadline_us: i64): bool {
   return true;
 }
 
-/** Run one command and wait for it. The CDB is built by `build` into the tag's CDB
- * area. Returns the SCSI status, or a negative error: ERR_NODEV for a selection
- * time-out, ERR_TIMEOUT past the deadline (the command is aborted and its tag freed),
- * ERR_BUSY if no tag is free, ERR_IO for any other bus failure. The sense of a CHECK
- * CONDITION is copied to sync_sense(). */
+/** Run one command (its CDB copied from `cdb`) and wait for it. Returns the SCSI
+ * status, or a negative error: ERR_NODEV for a selection time-out, ERR_TIMEOUT past the
+ * deadline (the command is aborted and its tag freed), ERR_BUSY if no tag is free,
+ * ERR_INTERRUPTED if a bus reset ended it (the disk lost power), ERR_IO for any other
+ * bus failure. The sense of a CHECK CONDITION is copied to sync_sense(). */
 export function disk_exec_sync(
   target: u32, cdb: usize, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
 ): i32 {
@@ -142,8 +146,29 @@ export function disk_exec_sync(
   sync_sense_at = sync_sense_buf;
   tag_free(tag);
   if (host == HOST_SELECTION_TIMEOUT) return ERR_NODEV;
-  if (host != HOST_OK) return ERR_IO;
+  if (host != HOST_OK) return ERR_INTERRUPTED;
   return <i32>status;
+}
+
+/** disk_exec_sync, again while the disk is not there yet: a bus reset (its power
+ * dipped), a unit attention, a disk becoming ready, BUSY, or a command past its
+ * deadline: every sync_retry_delay_us, up to sync_patience_max times (30 s, longer
+ * than a spin-up). Returns as disk_exec_sync. */
+export function disk_exec_patient(
+  target: u32, cdb: usize, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
+): i32 {
+  let st: i32 = ERR_IO;
+  for (let attempt: u32 = 0; attempt < tur_attempts_max; attempt++) {
+    st = disk_exec_sync(target, cdb, cdb_len, data, bytes, data_out);
+    if (st == STATUS_BUSY || st == ERR_INTERRUPTED || st == ERR_BUSY) { sleep_us(tur_retry_delay_us); continue; }
+    if (st == ERR_TIMEOUT) { if (attempt < tur_timeouts_max) continue; return st; }
+    if (st != STATUS_CHECK_CONDITION) return st;
+    let key = sense_key_of(sync_sense());
+    if (key == KEY_UNIT_ATTENTION) continue;
+    if (key != KEY_NOT_READY) return st;
+    sleep_us(tur_retry_delay_us);
+  }
+  return st;
 }
 @inline const sync_sense_buf: usize = sync_sense_base;
 
@@ -152,20 +177,11 @@ export function disk_exec_sync(
 
 /** TEST UNIT READY until GOOD, through unit attentions and spin-up. */
 function disk_wait_ready(target: u32): i32 {
-  let timeouts: u32 = 0;
-  for (let attempt: u32 = 0; attempt < tur_attempts_max; attempt++) {
-    zero(sync_cdb, 16);
-    store<u8>(sync_cdb, OP_TEST_UNIT_READY);
-    let st = disk_exec_sync(target, sync_cdb, 6, 0, 0, false);
-    if (st == ERR_TIMEOUT && ++timeouts < tur_timeouts_max) continue;
-    if (st < 0) return st;
-    if (st == STATUS_GOOD) return OK;
-    if (st != STATUS_CHECK_CONDITION) return ERR_IO;
-    let key = sense_key_of(sync_sense());
-    if (key == KEY_NOT_READY) sleep_us(tur_retry_delay_us);
-    else if (key != KEY_UNIT_ATTENTION) return ERR_IO;
-  }
-  return ERR_TIMEOUT;
+  zero(sync_cdb, 16);
+  store<u8>(sync_cdb, OP_TEST_UNIT_READY);
+  let st = disk_exec_patient(target, sync_cdb, 6, 0, 0, false);
+  if (st < 0) return st;
+  return st == STATUS_GOOD ? OK : ERR_IO;
 }
 
 /** Probe targets 0..targets_max-1 and present each 512-byte-block disk as the LUN
@@ -183,7 +199,7 @@ export function disks_probe(store_id: u64): u32 {
     store<u8>(sync_cdb, OP_INQUIRY);
     store<u8>(sync_cdb, 36, 4);
     zero(buf, 36);
-    if (disk_exec_sync(target, sync_cdb, 6, buf, 36, false) != STATUS_GOOD) continue;
+    if (disk_exec_patient(target, sync_cdb, 6, buf, 36, false) != STATUS_GOOD) continue;
     // Peripheral qualifier 0 and device type 0 (direct access block device) only:
     // tape drives and changers on the same bus are not LUNs.
     if (load<u8>(buf) != 0) {
@@ -196,7 +212,7 @@ export function disks_probe(store_id: u64): u32 {
     store<u8>(sync_cdb, SA_READ_CAPACITY_16, 1);
     put_be32(sync_cdb + 10, 32);
     zero(buf, 32);
-    if (disk_exec_sync(target, sync_cdb, 16, buf, 32, false) != STATUS_GOOD) continue;
+    if (disk_exec_patient(target, sync_cdb, 16, buf, 32, false) != STATUS_GOOD) continue;
     let last_lba = be64(buf);
     let lba_bytes = be32(buf + 8);
     if (lba_bytes != block_bytes || last_lba == 0 || last_lba == u64.MAX_VALUE) {

@@ -8,9 +8,9 @@
 import { label_base, block_bytes } from "../layout";
 import { crc32c } from "./crc32c";
 import { OP_READ_16, OP_WRITE_16, STATUS_GOOD, zero } from "./scsi";
-import { OK, ERR_IO } from "./errors";
-import { ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE } from "../state";
-import { disk_exec_sync, cdb_rw16, cdb_sync_cache10, sync_cdb } from "./initiator";
+import { OK, ERR_IO, ERR_NODEV, ERR_TIMEOUT } from "./errors";
+import { ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE, ID_NO_DISK } from "../state";
+import { disk_exec_patient, cdb_rw16, cdb_sync_cache10, sync_cdb } from "./initiator";
 
 @inline const label_magic: u64 = 0x44495055444c4f48; // "HOLDUPID" little-endian
 @inline const label_version: u32 = 1;
@@ -20,10 +20,13 @@ import { disk_exec_sync, cdb_rw16, cdb_sync_cache10, sync_cdb } from "./initiato
 @inline export const label_list_max: u32 = 48;
 if (label_list_at + label_list_max * 8 > label_crc_at) ERROR("label: the list fits before the CRC");
 
-/** Read the label block into label_base and say what it is to us. */
+/** Read the label block into label_base and say what it is to us (ID_NO_DISK: the disk
+ * no longer answers). */
 export function label_read(target: u32, label_lba: u64, store_id: u64): u8 {
   cdb_rw16(sync_cdb, OP_READ_16, label_lba, 1, false);
-  if (disk_exec_sync(target, sync_cdb, 16, label_base, block_bytes, false) != STATUS_GOOD) return ID_UNREADABLE;
+  let st = disk_exec_patient(target, sync_cdb, 16, label_base, block_bytes, false);
+  if (st == ERR_NODEV || st == ERR_TIMEOUT) return ID_NO_DISK;
+  if (st != STATUS_GOOD) return ID_UNREADABLE;
   let blank = true;
   for (let i: u32 = 0; i < block_bytes; i += 8) {
     if (load<u64>(label_base + i) != 0) { blank = false; break; }
@@ -65,9 +68,9 @@ export function label_list_add(lba: u64): bool {
 export function label_write(target: u32, label_lba: u64): i32 {
   store<u32>(label_base + label_crc_at, crc32c(label_base, label_crc_at, 0));
   cdb_rw16(sync_cdb, OP_WRITE_16, label_lba, 1, true);
-  if (disk_exec_sync(target, sync_cdb, 16, label_base, block_bytes, true) != STATUS_GOOD) return ERR_IO;
+  if (disk_exec_patient(target, sync_cdb, 16, label_base, block_bytes, true) != STATUS_GOOD) return ERR_IO;
   // FUA, and a cache flush too: the label decides whether an image is replayed, so it
   // must be on the media even on a disk that treats FUA loosely.
   cdb_sync_cache10(sync_cdb, 0, 0);
-  return disk_exec_sync(target, sync_cdb, 10, 0, 0, false) == STATUS_GOOD ? OK : ERR_IO;
+  return disk_exec_patient(target, sync_cdb, 10, 0, 0, false) == STATUS_GOOD ? OK : ERR_IO;
 }

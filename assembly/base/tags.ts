@@ -21,9 +21,11 @@ import { st_power_epoch, counter_add, CNT_ABORTS } from "../state";
 @inline export const OWNER_DESTAGE: u8 = 2;  // id: the LUN
 @inline export const OWNER_SYNC: u8 = 3;     // a synchronous command (boot, labels, marks)
 
-/** How long a device command may take before it is aborted: a seek, a turn and a
- * queue of a few commands take tens of ms; a disk's own recovery can take longer. */
-@inline export const command_timeout_ms: u32 = 2_000;
+/** How long a device command may take, from when it goes out, before it is aborted:
+ * a seek and a turn take tens of ms, but a disk recovering an error may take seconds
+ * (desktop drives without time-limited recovery far more; RAID firmware commonly
+ * allows 7 s, TLER) and the commands queued behind it wait as long. */
+@inline export const command_timeout_ms: u32 = 8_000;
 
 if (tag_bytes < 60) ERROR("tag record holds 60 bytes");
 if (RES_BYTES != 32) ERROR("the result record is 32 bytes");

@@ -45,11 +45,11 @@ import { cache_blocks_max, entries_base, entry_rec_bytes, lost_base, lost_rec_by
 import { hal_entropy, hal_log, hal_now_us, hal_irq_mask_pfail } from "../base/hal";
 import {
   st_lun_count, st_power_epoch, st_power_failing, lun_state, lun_identity, lun_set_identity, lun_blocks,
-  lun_target, lun_set_in_image, lun_in_image, lun_usable, lun_nv, LUN_READY, LUN_ABSENT, ID_OK, ID_BLANK,
-  luns_max,
+  lun_target, lun_set_in_image, lun_in_image, lun_usable, lun_nv, lun_set_state, LUN_READY, LUN_ABSENT,
+  LUN_FAILED, ID_OK, ID_BLANK, ID_NO_DISK, luns_max,
 } from "../state";
 import { label_read, label_begin, label_write } from "../base/label";
-import { disk_exec_sync, cdb_write_long_uncor, sync_cdb, sync_sense } from "../base/initiator";
+import { disk_exec_patient, cdb_write_long_uncor, sync_cdb, sync_sense } from "../base/initiator";
 import { STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, sense_key_of } from "../base/scsi";
 import { ur_init, ur_load_label, ur_add } from "./unreadable";
 import {
@@ -57,7 +57,7 @@ import {
   LOG_RESTORE_DONE, LOG_RECORD_LOST, LOG_IMAGE_PENDING, LOG_RETIRED, LOG_BOUND,
   LOG_EEPROM_MEASURED, LOG_IMAGE_DISCARDED, LOG_IDENTITY, LOG_ARMED, LOG_SCAN_DONE,
   LOG_LOAD_START, LOG_DISARMED, LOG_REARMED, LOG_RECORD_BAD, LOG_MARKED, LOG_EEPROM_THROTTLED,
-  LOG_HELD, LOG_SAVE_EMERGENCY_ARM,
+  LOG_HELD, LOG_SAVE_EMERGENCY_ARM, LOG_DISK_FAILED,
 } from "../base/errors";
 
 // ---- state -------------------------------------------------------------------------
@@ -73,6 +73,10 @@ let armed_gen: u32 = 0;
 let next_gen: u32 = 1;
 /** Write-back may use armed_gen: the arm was written and verified this run. */
 let arm_ok: bool = false;
+/** This run armed armed_gen (a state write of its own): the save may write image
+ * armed_gen. A generation found armed at boot is an image already on the EEPROM (or
+ * one lost), which nothing may overwrite until it is retired. */
+let owns_gen: bool = false;
 let image_mode: bool = false;
 let save_from: u32 = 0;
 let save_version: u32 = 0;
@@ -156,6 +160,7 @@ export function nv_boot(): void {
   save_from = 0;
   trans_active = false;
   arm_ok = false;
+  owns_gen = false;
   tokens = state_writes_burst;
   tokens_at_ms = 0;
   if (state_read(false, true)) {
@@ -197,10 +202,7 @@ export function nv_boot(): void {
 export function nv_after_probe(): void {
   let luns = st_lun_count();
   for (let lun: u32 = 0; lun < luns; lun++) {
-    if (lun_state(lun) != LUN_READY) continue;
-    lun_set_identity(lun, label_read(lun_target(lun), lun_blocks(lun), store_id));
-    if (lun_identity(lun) == ID_OK) ur_load_label(lun);
-    else hal_log(LOG_IDENTITY, <i32>lun, lun_identity(lun));
+    if (lun_state(lun) == LUN_READY) read_label(lun);
   }
   if (image_state == IMAGE_RESTORING) load_image();
   if (image_state == IMAGE_UNREADABLE) hal_log(LOG_IMAGE_PENDING, <i32>image_gen, -1);
@@ -208,6 +210,20 @@ export function nv_after_probe(): void {
     if (lun_state(lun) == LUN_READY && lun_identity(lun) == ID_BLANK && lun_nv(lun) == 0 &&
         !lun_in_image(lun) && image_state != IMAGE_UNREADABLE) bind(lun);
   }
+}
+
+/** Read the LUN's label: its identity (a disk that stopped answering fails the
+ * LUN) and its unreadable list. */
+function read_label(lun: u32): void {
+  let id = label_read(lun_target(lun), lun_blocks(lun), store_id);
+  if (id == ID_NO_DISK) {
+    lun_set_state(lun, LUN_FAILED);
+    hal_log(LOG_DISK_FAILED, <i32>lun, 0);
+    return;
+  }
+  lun_set_identity(lun, id);
+  if (id == ID_OK) ur_load_label(lun);
+  else hal_log(LOG_IDENTITY, <i32>lun, id);
 }
 
 function bind(lun: u32): void {
@@ -354,7 +370,8 @@ function thaw_poll(): bool {
     return false;
   }
   let covered = learn_state_now() == LEARN_DONE && budget_blocks() >= nv;
-  if ((covered || now_ms - thaw_wait_since_ms >= freeze_max_ms) && next_gen <= GEN_MAX) {
+  let waited_too_long = <i32>(now_ms - thaw_wait_since_ms) >= <i32>freeze_max_ms;
+  if ((covered || waited_too_long) && next_gen <= GEN_MAX) {
     if (commit(armed_gen, next_gen)) { hal_log(LOG_REARMED, <i32>armed_gen, <i32>nv); return true; }
   }
   return false;
@@ -373,7 +390,7 @@ function mark_lost(): bool {
     let marked = false;
     if (lba <= 0xffffffff) {
       cdb_write_long_uncor(sync_cdb, <u32>lba);
-      let st = disk_exec_sync(lun_target(lun), sync_cdb, 10, 0, 0, false);
+      let st = disk_exec_patient(lun_target(lun), sync_cdb, 10, 0, 0, false);
       if (st == STATUS_GOOD) marked = true;
       else if (st == STATUS_CHECK_CONDITION && sense_key_of(sync_sense()) == KEY_ILLEGAL_REQUEST) marked = ur_add(lun, lba);
     } else {
@@ -425,6 +442,7 @@ function apply(r: u32, a: u32): void {
     thaw_wait_since_ms = 0;
   }
   arm_ok = a != 0;
+  owns_gen = a != 0;
   let top = r > a ? r : a;
   if (next_gen <= top) next_gen = top + 1;
 }
@@ -455,7 +473,9 @@ export function nv_power_fail(): i32 {
   // A write cycle the main loop started: let it end, so its page is whole.
   eeprom_wait_idle(0);
   if (trans_active) resolve_transition();
-  if (image_mode || image_state == IMAGE_UNREADABLE) return OK; // the EEPROM has it
+  // An image from before this boot (being restored, or lost) is the EEPROM's content
+  // until it is retired: nothing may overwrite it.
+  if (image_mode || image_state == IMAGE_UNREADABLE || (armed_gen != 0 && !owns_gen)) return OK;
   let n = cache_count_nv();
   if (armed_gen == 0) {
     if (n == 0) return OK;
@@ -529,8 +549,7 @@ export function nv_action(action: u8): i32 {
   for (let lun: u32 = 0; lun < luns; lun++) {
     if (lun_state(lun) != LUN_READY) continue;
     if (action == ACTION_RECHECK) {
-      lun_set_identity(lun, label_read(lun_target(lun), lun_blocks(lun), store_id));
-      if (lun_identity(lun) == ID_OK) ur_load_label(lun);
+      read_label(lun);
     } else if (lun_identity(lun) != ID_OK) {
       bind(lun);
     }

@@ -141,6 +141,10 @@ export interface DiskFaults {
   /** WRITE LONG is optional in SBC-3 (§5.39): this disk answers it with ILLEGAL
    * REQUEST, INVALID COMMAND OPERATION CODE. */
   noWriteLong: boolean;
+  /** The next `slowCommands` commands each take `slow_ms` longer (a disk recovering
+   * from an error, or slow after power-on). */
+  slowCommands: number;
+  slow_ms: number;
 }
 
 interface Job {
@@ -164,7 +168,7 @@ export class Disk {
   readonly media = new DiskMedia();
   readonly faults: DiskFaults = {
     dead: false, latencySpikeProb: 0, latencySpike_ms: 0, misdirectProb: 0, misdirectOffset: 0,
-    ignoreFua: false, hang: false, noWriteLong: false,
+    ignoreFua: false, hang: false, noWriteLong: false, slowCommands: 0, slow_ms: 0,
   };
   /** Media writes that landed somewhere else: [intended LBA, where it went]. The
    * checkers use it to tell a disk's silent corruption from the controller's. */
@@ -248,12 +252,14 @@ export class Disk {
     }
   }
 
-  private finish(job: Job | null, at_ns: number, r: DiskResult | null, write: MediaWrite | null): void {
+  private finish(job: Job | null, at_ns: number, r: DiskResult | null, write: MediaWrite | null,
+    effect: (() => void) | null = null): void {
     const gen = this.gen;
     const alarm = this.clock.at(at_ns, `disk${this.id} done`, () => {
       if (gen !== this.gen) return;
       this.inflight = null;
       if (write) this.commitWrite(write, write.data.length);
+      effect?.();
       this.busy = false;
       if (job && r) job.done(r);
       this.kick();
@@ -296,6 +302,10 @@ export class Disk {
     let t = this.clock.now_ns + this.p.overhead_us * 1e3;
     if (this.faults.latencySpikeProb > 0 && this.rng.chance(this.faults.latencySpikeProb)) {
       t += this.faults.latencySpike_ms * 1e6;
+    }
+    if (this.faults.slowCommands > 0) {
+      this.faults.slowCommands--;
+      t += this.faults.slow_ms * 1e6;
     }
     const c = job.cdb;
     const op = c[0];
@@ -346,10 +356,13 @@ export class Disk {
           reply(this.check({ key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] }));
           return;
         }
+        // The mark lands when the command ends: a power loss before then leaves the
+        // block as it was.
         const lba = Number(cmd.lba);
-        this.cache.delete(lba);
-        this.media.uncorrectable.add(lba);
-        reply(this.good());
+        this.finish(job, t, this.good(), null, () => {
+          this.cache.delete(lba);
+          this.media.uncorrectable.add(lba);
+        });
         return;
       }
     }
