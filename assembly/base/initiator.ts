@@ -158,10 +158,11 @@ export function disk_exec_patient(
   target: u32, cdb: usize, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
 ): i32 {
   let st: i32 = ERR_IO;
+  let timeouts: u32 = 0;
   for (let attempt: u32 = 0; attempt < tur_attempts_max; attempt++) {
     st = disk_exec_sync(target, cdb, cdb_len, data, bytes, data_out);
     if (st == STATUS_BUSY || st == ERR_INTERRUPTED || st == ERR_BUSY) { sleep_us(tur_retry_delay_us); continue; }
-    if (st == ERR_TIMEOUT) { if (attempt < tur_timeouts_max) continue; return st; }
+    if (st == ERR_TIMEOUT) { if (++timeouts < tur_timeouts_max) continue; return st; }
     if (st != STATUS_CHECK_CONDITION) return st;
     let key = sense_key_of(sync_sense());
     if (key == KEY_UNIT_ATTENTION) continue;
