@@ -466,7 +466,13 @@ export class Board {
       },
       delay_us: (delay_us: number) => {
         live(); board.sync();
-        if (delay_us > 0) board.clock.advanceBy(delay_us * 1000);
+        // A busy-wait: interrupts that come due meanwhile run at their time, as they
+        // would preempt the loop on the MCU.
+        const end = board.clock.now_ns + Math.max(0, delay_us) * 1000;
+        for (let guard = 0; board.clock.now_ns < end && guard < 1_000_000; guard++) {
+          board.clock.advanceTo(Math.min(end, board.clock.nextAt_ns()));
+          if (board.dispatchable()) board.resume();
+        }
         board.setDeadline();
       },
       timer_arm: (delay_us: number) => {

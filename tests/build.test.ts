@@ -1,9 +1,9 @@
 // The built firmware: the board contract (imports, memory, features) and the map.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { BUILD, readBuild } from "../host/firmware.js";
+import { BUILD, ROOT, readBuild } from "../host/firmware.js";
 import { dataSegments } from "../host/meter/instrument.js";
 
 const release = readBuild("firmware.wasm");
@@ -65,4 +65,17 @@ test("the compiler's data segments stay inside the static region", () => {
 
 test("the program is under 64 KiB of WASM", () => {
   assert.ok(release.length < 64 * 1024, `${release.length} bytes`);
+});
+
+test("what crosses the wasm boundary is generated from abi/abi.json, and docs/HAL.md shows it", () => {
+  const r = spawnSync(process.execPath, [join(ROOT, "scripts", "gen-abi.mjs"), "--check"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test("the preemption build validates and imports the same HAL as the metered one", () => {
+  const a = new WebAssembly.Module(readBuild("firmware.metered.wasm"));
+  const b = new WebAssembly.Module(readBuild("firmware.preempt.wasm"));
+  const names = (m: WebAssembly.Module) => WebAssembly.Module.imports(m).map((i) => i.name).sort();
+  assert.deepEqual(names(b), names(a));
+  assert.ok(names(a).includes("scsi_abort"));
 });

@@ -433,8 +433,10 @@ function commit(r: u32, a: u32): bool {
   return applied;
 }
 
-/** The state record says (r, a) now. */
+/** The state record says (r, a) now (the main loop's commit, or the save that found
+ * a commit under way and read its outcome). Moving off a restored image ends it. */
 function apply(r: u32, a: u32): void {
+  if (image_mode && a != image_gen) end_image();
   retired_gen = r;
   if (a != armed_gen || a == 0) {
     armed_gen = a;
