@@ -165,10 +165,28 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 // ---- EEPROM page buffers ---------------------------------------------------------------
 
 @inline export const nvbuf_base: u32 = 0x1AB00;
-/** Page and read-back for the save, the same for the main loop, a page being read,
- * and small command/record buffers (one set per context). */
 @inline export const nvbuf_count: u32 = 6;
 @inline export const nv_page_bytes: u32 = 256;
+// One set per context, since the save may preempt the main loop while it waits for
+// a write cycle of its own:
+/** The save's page being written, and its read-back. */
+@inline export const nv_isr_page: u32 = nvbuf_base;
+@inline export const nv_isr_verify: u32 = nvbuf_base + 256;
+/** The main loop's page being written (state record, probe), and its read-back. */
+@inline export const nv_main_page: u32 = nvbuf_base + 512;
+@inline export const nv_main_verify: u32 = nvbuf_base + 768;
+/** A page the main loop reads (the restore). */
+@inline export const nv_read_page: u32 = nvbuf_base + 1024;
+/** 4-byte SPI command and ≤ 48 bytes of record pieces, the save's then the main loop's. */
+@inline export const nv_isr_cmd: u32 = nvbuf_base + 1280;
+@inline export const nv_isr_rec: u32 = nvbuf_base + 1288;
+@inline export const nv_main_cmd: u32 = nvbuf_base + 1344;
+@inline export const nv_main_rec: u32 = nvbuf_base + 1352;
+/** A page's header word and its check byte (the restore's header scan). */
+@inline export const nv_header_word: u32 = nvbuf_base + 1408;
+/** The store id, to seed image pages' CRC. */
+@inline export const nv_seed_buf: u32 = nvbuf_base + 1424;
+if (nv_seed_buf + 8 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: nv buffers fit");
 
 // ---- restore tables -------------------------------------------------------------------
 

@@ -364,3 +364,12 @@ test("a command sent while the save runs is never acknowledged", () => {
   assert.ok(during, "the host heard back");
   assert.ok(lostAtPowerLoss, "no status: the controller went down with it");
 });
+
+test("after its learn cycle the controller arms write-back on its own, with no host command", () => {
+  const s = session();
+  function* script(): Script { yield { pause_ms: 5000 }; }
+  s.run(script());
+  const st = readState(s.board.eeprom.store.bytes)!;
+  assert.ok(st.armed > st.retired, `state record: retired ${st.retired}, armed ${st.armed}`);
+  assert.ok(s.board.log.some((l) => /fw: armed/.test(l)));
+});

@@ -22,7 +22,9 @@
 // All little-endian.
 
 import {
-  nv_page_bytes, nvbuf_base, nvbuf_count, nvmap_base, nvmap_entry_bytes, nvlog_base, nv_pages_max,
+  nv_page_bytes, nvmap_base, nvmap_entry_bytes, nvlog_base, nv_pages_max, nv_isr_page, nv_isr_verify,
+  nv_main_page, nv_main_verify, nv_read_page, nv_isr_cmd, nv_isr_rec, nv_main_cmd, nv_main_rec,
+  nv_header_word, nv_seed_buf,
   block_bytes, cache_blocks_max, bad_pages_base, bad_pages_bytes,
 } from "../layout";
 import { crc32c } from "../base/crc32c";
@@ -85,20 +87,18 @@ if (page_check_at + page_words + 4 != nv_page_bytes) ERROR("page layout fills 25
 }
 if (image_pages(cache_blocks_max) > image_pages_max) ERROR("a full cache's image fits the EEPROM");
 
-// ---- buffers: the save (interrupt) and the main loop each have their own, since the
-// save may preempt the main loop while it waits for a write cycle of its own ----------
-@inline const isr_page: usize = nvbuf_base;
-@inline const isr_verify: usize = nvbuf_base + 256;
-@inline const main_page: usize = nvbuf_base + 512;
-@inline const main_verify: usize = nvbuf_base + 768;
-@inline const read_buf: usize = nvbuf_base + 1024;
-@inline const isr_cmd: usize = nvbuf_base + 1280;     // 4-byte SPI command
-@inline const isr_rec: usize = nvbuf_base + 1288;     // record pieces (≤ 48 bytes)
-@inline const main_cmd: usize = nvbuf_base + 1344;
-@inline const main_rec: usize = nvbuf_base + 1352;    // record pieces (≤ 48 bytes)
-@inline const header_word: usize = nvbuf_base + 1408; // 8-byte header + check byte
-@inline const seed_buf: usize = nvbuf_base + 1424;    // the store id, for the CRC seed
-if (nvbuf_count * nv_page_bytes < 1432) ERROR("nv buffers");
+// ---- buffers (layout.ts): the save and the main loop each have their own ----------
+@inline const isr_page: usize = nv_isr_page;
+@inline const isr_verify: usize = nv_isr_verify;
+@inline const main_page: usize = nv_main_page;
+@inline const main_verify: usize = nv_main_verify;
+@inline const read_buf: usize = nv_read_page;
+@inline const isr_cmd: usize = nv_isr_cmd;
+@inline const isr_rec: usize = nv_isr_rec;
+@inline const main_cmd: usize = nv_main_cmd;
+@inline const main_rec: usize = nv_main_rec;
+@inline const header_word: usize = nv_header_word;
+@inline const seed_buf: usize = nv_seed_buf;
 
 /** CRC seed of image pages: CRC-32C of the store id's 8 bytes (little-endian). */
 export function page_seed(store_id: u64): u32 {
