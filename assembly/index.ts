@@ -18,7 +18,7 @@ import { destage_kick, destage_done, destage_command_count, destage_block_count 
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
 import { SAVE_ABORTED } from "./nv/image";
 import { cache_nv_count, cache_dirty_count } from "./cache/cache";
-import { budget_blocks, learn_state_now, LEARN_RUNNING } from "./nv/budget";
+import { budget_blocks, learn_state_now, learn_check_stop, LEARN_RUNNING } from "./nv/budget";
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 
 export {
@@ -145,9 +145,11 @@ export function irq_scsi(tag: i32): void {
   tag_set_done(<u32>tag);
 }
 
-/** The one-shot timer expired. */
+/** The one-shot timer expired. A learn cycle's load goes off here on time, however
+ * long the main loop is busy. */
 export function irq_timer(): void {
   st_set_timer_fired(true);
+  learn_check_stop();
 }
 
 /** PFAIL# changed. On a fall: stop taking host commands (they get BUSY), make every

@@ -367,12 +367,15 @@ export class Board {
     });
   }
   pfailFell_ns = -1;
+  /** The firmware has the learn load on (charger off). */
+  private learnLoad = false;
 
   private supplyReturns(): void {
     if (this.supplyGood) return;
     this.supplyGood = true;
     this.trace("supply returns");
-    this.cap.setMode("charging", this.clock.now_ns);
+    // The learn load stays on if the firmware left it on; else the charger runs.
+    this.cap.setMode(this.learnLoad ? "learning" : "charging", this.clock.now_ns);
     for (const d of this.disks) d.powerOn();
     if (this.mcuOn && this.brownoutAlarm) {
       // The MCU and the EEPROM ran on the cap all along: nothing of theirs was reset.
@@ -421,6 +424,7 @@ export class Board {
     this.clock.cancel(this.brownoutAlarm);
     this.brownoutAlarm = null;
     this.mcuOn = false;
+    this.learnLoad = false; // the MCU's pin drops: the learn load goes off
     this.trace(`MCU stops: ${reason}`);
     this.eeprom.powerOff();
     this.clock.cancel(this.timerAlarm);
@@ -499,6 +503,7 @@ export class Board {
       cap_brownout_mv: () => { live(); return Math.round(board.cfg.power.v_min * 1000); },
       cap_learn: (on: number) => {
         live(); board.sync();
+        board.learnLoad = on !== 0;
         if (board.supplyGood) board.cap.setMode(on ? "learning" : "charging", board.clock.now_ns);
         board.trace(`cap learn ${on ? "on" : "off"}`);
         board.setDeadline();

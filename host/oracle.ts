@@ -221,6 +221,12 @@ export class Oracle {
     this.stats.detected_errors++;
     if (s.cands.some((c) => c.v === UNREADABLE)) { this.collapse(s, UNREADABLE, sub_ns); return "ok"; }
     if (this.possible(s, UNREADABLE, sub_ns)) return "ok";
+    if (this.diskFault(lun, lba)) {
+      // A misdirected write left the disk's older copy (or its mark) in place.
+      this.stats.disk_fault_losses++;
+      this.narrow(s, [{ v: UNREADABLE, end: -Infinity, acked: true, op: 0 }], this.now());
+      return "unchecked";
+    }
     this.stats.detected_losses++;
     if (this.excuse) this.stats.excused_losses++;
     this.problem(`detected loss: lun ${lun} lba ${lba} reported unreadable, may hold ${this.show(s)}${this.excuse ? ` (excused: ${this.excuse})` : ""}`);

@@ -431,11 +431,15 @@ class Run {
    * has recharged (the supply is back, so it charges from where the save left it). */
   maybeRecut(): void {
     const o = this.opts;
+    // Never two in a row: the controller gets to serve a workload between them.
+    if (this.lastCutWasRecut) { this.lastCutWasRecut = false; return; }
     if (this.cutsDone >= o.cuts || !o.recut_prob || !this.faultRng.chance(o.recut_prob)) return;
+    this.lastCutWasRecut = true;
     if (o.recut_at) { this.recutOnLog = o.recut_at; return; }
     this.recutNow(this.board.now_ns + this.faultRng.float() * (o.recut_window_ms ?? 1500) * 1e6);
   }
   recutOnLog: string | null = null;
+  lastCutWasRecut = false;
 
   hookRecutEvents(): void {
     const b = this.board;

@@ -41,7 +41,7 @@ import { label_read } from "./label";
 @inline const tur_attempts_max: u32 = 300;
 /** TEST UNIT READY attempts that time out before a disk is skipped (a disk busy with a
  * command it takes long over answers a later one late too). */
-@inline const tur_timeouts_max: u32 = 10;
+@inline const tur_timeouts_max: u32 = 4;
 /** Pause between TEST UNIT READY attempts when the disk is becoming ready. */
 @inline const tur_retry_delay_us: i32 = 100_000;
 
@@ -91,15 +91,27 @@ export function cdb_write_long_uncor(p: usize, lba: u32): void {
 let sync_sense_at: usize = 0;
 @inline export function sync_sense(): usize { return sync_sense_at; }
 
-/** Sleep on the timer for delay_us (main loop only). */
-function sleep_us(delay_us: i32): void {
+/** While the main loop waits here, the timer fires at least this often: its handler
+ * has work that must not wait for the main loop (it ends a learn cycle on time). */
+@inline const wait_tick_us: i64 = 10_000;
+
+/** Arm the timer for the next wake-up of a wait that ends at end_us. */
+@inline function arm_wait(now: i64, end_us: i64): void {
+  let d = end_us - now;
   st_set_timer_fired(false);
-  hal_timer_arm(delay_us);
-  let wakeups: u32 = 0;
-  while (!st_timer_fired() && wakeups < sync_wakeups_max) {
+  hal_timer_arm(<i32>(d < wait_tick_us ? d : wait_tick_us));
+}
+
+/** Sleep for delay_us (main loop only). */
+function sleep_us(delay_us: i32): void {
+  let end = hal_now_us() + <i64>delay_us;
+  for (let wakeups: u32 = 0; wakeups < sync_wakeups_max; wakeups++) {
+    let now = hal_now_us();
+    if (now >= end) break;
+    arm_wait(now, end);
     hal_idle();
-    wakeups++;
   }
+  hal_timer_arm(0);
   st_set_timer_fired(false);
 }
 
@@ -109,8 +121,7 @@ function wait_done(tag: u32, deadline_us: i64): bool {
   while (!tag_done(tag)) {
     let now = hal_now_us();
     if (now >= deadline_us || wakeups >= sync_wakeups_max) return false;
-    st_set_timer_fired(false);
-    hal_timer_arm(<i32>(deadline_us - now));
+    arm_wait(now, deadline_us);
     hal_idle();
     wakeups++;
   }

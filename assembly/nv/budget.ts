@@ -18,6 +18,7 @@ import { image_pages } from "./image";
 import { cache_blocks_max } from "../layout";
 import { LOG_LEARN, LOG_BUDGET } from "../base/errors";
 import { eeprom_t_page_bound_us, eeprom_t_wc_bound_us } from "../base/eeprom";
+import { st_power_epoch } from "../state";
 
 /** Fraction of the estimated hold-up the save may use: room for rewrites, spares,
  * ADC error and a cap that lost a little since it was learned. */
@@ -42,6 +43,9 @@ import { eeprom_t_page_bound_us, eeprom_t_wc_bound_us } from "../base/eeprom";
 let learn_state: u8 = LEARN_NONE;
 let learn_v0_mv: i32 = 0;
 let learn_t0_us: i64 = 0;
+/** The power epoch when the learn cycle began: a power event during it (the supply
+ * dipped, the charger ran) spoils the measurement. */
+let learn_epoch: u8 = 0;
 let learned_at_us: i64 = 0;
 /** When the last learn that failed to give a figure ended. */
 let learn_failed_at_us: i64 = -1;
@@ -54,35 +58,65 @@ let last_budget: u32 = 0;
 @inline export function learn_state_now(): u8 { return learn_state; }
 @inline export function budget_last(): u32 { return last_budget; }
 
+/** The learn load went off: the voltage and time then (0: still on). */
+let learn_v1_mv: i32 = 0;
+let learn_t1_us: i64 = 0;
+/** A measurement that ran this much past learn_max_us was not stopped in time (the
+ * load drained the cap further than the ADC saw): it is not used. */
+@inline const learn_late_us: i64 = 50_000;
+/** While a learn cycle runs, the timer must fire at least this often (its handler
+ * stops the load on time even when the main loop is busy). */
+@inline export const learn_tick_us: i32 = 10_000;
+
 /** Begin a learn cycle (the caller makes sure nothing unsaved depends on the cap). */
 export function learn_start(): void {
   learn_v0_mv = hal_cap_mv();
   learn_t0_us = hal_now_us();
+  learn_epoch = st_power_epoch();
+  learn_t1_us = 0;
   hal_cap_learn(1);
   learn_state = LEARN_RUNNING;
 }
 
-/** Step a running learn cycle; returns true when it has ended. */
-export function learn_step(): bool {
-  if (learn_state != LEARN_RUNNING) return true;
+/** Stop the learn load once the drop or the time is reached. From the timer
+ * interrupt and the main loop, whichever comes first. */
+export function learn_check_stop(): void {
+  if (learn_state != LEARN_RUNNING || learn_t1_us != 0) return;
   let v = hal_cap_mv();
   let now = hal_now_us();
-  let v2 = hal_cap_brownout_mv();
   let drop = learn_v0_mv - v;
-  if (drop < learn_drop_mv && now - learn_t0_us < learn_max_us && v > v2 + learn_drop_mv) return false;
+  if (drop < learn_drop_mv && now - learn_t0_us < learn_max_us && v > hal_cap_brownout_mv() + learn_drop_mv) return;
   hal_cap_learn(0);
+  learn_v1_mv = v;
+  learn_t1_us = now;
+}
+
+/** Step a running learn cycle (main loop); returns true when it has ended. */
+export function learn_step(): bool {
+  if (learn_state != LEARN_RUNNING) return true;
+  learn_check_stop();
+  if (learn_t1_us == 0) return false;
+  let v = learn_v1_mv, now = learn_t1_us;
+  let drop = learn_v0_mv - v;
   let dv2 = <f64>learn_v0_mv * <f64>learn_v0_mv - <f64>v * <f64>v;
-  if (drop >= learn_min_drop_mv && dv2 > 0) {
+  // Usable only if the drop was real and undisturbed: no power event meanwhile, the
+  // load stopped on time, and the cap stayed above its brown-out voltage.
+  let usable = drop >= learn_min_drop_mv && dv2 > 0 && st_power_epoch() == learn_epoch &&
+    now - learn_t0_us <= learn_max_us + learn_late_us && v > hal_cap_brownout_mv();
+  if (usable) {
     k_us_per_mv2 = <f64>(now - learn_t0_us) / dv2;
     learned_at_us = now;
     learn_state = LEARN_DONE;
   } else {
     learn_state = LEARN_NONE;
-    learn_failed_at_us = now;
+    learn_failed_at_us = hal_now_us();
   }
   hal_log(LOG_LEARN, drop, <i32>(now - learn_t0_us));
   return true;
 }
+
+/** Does the timer need to fire at least every learn_tick_us (a learn runs)? */
+@inline export function learn_needs_tick(): bool { return learn_state == LEARN_RUNNING && learn_t1_us == 0; }
 
 /** Is a new learn cycle due? */
 export function learn_due(): bool {
