@@ -528,3 +528,31 @@ test("case 13: blocks rewritten while their destage is on the bus: no buffer cha
   s.run(script());
   assert.deepEqual(s.board.violations, []);
 });
+
+test("case 3: a supply that flaps for a minute: state writes stay rate-limited, and nothing is lost", () => {
+  const s = session();
+  const stateWrites = () => s.board.eeprom.store.wear[478] + s.board.eeprom.store.wear[479];
+  let writes = -1;
+  let result = { bad: ["not run"], medium: 0 };
+  function* script(): Script {
+    yield* ready();
+    yield* untilWriteBack();
+    const written = yield* fill(12);
+    const before = stateWrites();
+    // 5 ms dips every 300 ms for 60 s: each one a ride-through.
+    for (let i = 0; i < 200; i++) {
+      s.board.cutPowerAt(s.board.now_ns);
+      s.board.restorePowerAt(s.board.now_ns + 5e6);
+      yield { pause_ms: 300 };
+    }
+    writes = (stateWrites() - before) / 2;
+    yield { cut_off_ms: 3000 };
+    yield* ready();
+    result = yield* readBack(written);
+  }
+  s.run(script());
+  // A burst of 16, then one per 10 s: 60 s allow 16 + 6 (and a write under way).
+  assert.ok(writes <= 23, `${writes} state writes in 60 s of flapping`);
+  assert.deepEqual(result.bad, []);
+  assert.equal(result.medium, 0);
+});
