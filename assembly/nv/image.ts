@@ -1,6 +1,6 @@
 // The NV image: what the power-fail handler writes to the EEPROM and what the next
-// boot reads back, and the state record that says which image counts. docs/SPEC.md
-// is the format's reference; keep them in step.
+// boot reads back (state_record.ts has the record that says which image counts).
+// docs/SPEC.md is the format's reference; keep them in step.
 //
 // EEPROM map (256-byte pages):
 //   0 .. image_pages_max-1   image pages, logical page n at physical page n
@@ -54,7 +54,7 @@ if (eeprom_pages > bad_pages_bytes * 8) ERROR("the bad-page map covers every pag
 @inline export const page_payload_bytes: u32 = 212;
 @inline const page_crc_at: u32 = 220;        // CRC-32C of bytes 0..219
 @inline const page_words: u32 = 28;          // header + payload + CRC, 8 bytes each
-@inline const page_check_at: u32 = 224;      // 28 SECDED check bytes
+@inline export const page_check_at: u32 = 224; // 28 SECDED check bytes
 if (page_header_bytes + page_payload_bytes != page_crc_at) ERROR("page: CRC follows the payload");
 if (page_crc_at + 4 != page_words * 8) ERROR("page: the CRC is inside the SECDED words");
 if (page_check_at + page_words + 4 != nv_page_bytes) ERROR("page layout fills 256 bytes");
@@ -107,7 +107,7 @@ export function page_seed(store_id: u64): u32 {
 }
 
 /** Finish the page in buf: generation, logical index, count, CRC, SECDED. */
-function seal_page(buf: usize, gen: u32, logical: u32, count: u32, seed: u32): void {
+export function seal_page(buf: usize, gen: u32, logical: u32, count: u32, seed: u32): void {
   store<u32>(buf, gen, 0);
   store<u16>(buf, <u16>logical, 4);
   store<u16>(buf, <u16>count, 6);
@@ -276,263 +276,15 @@ export function image_save(gen: u32, store_id: u64, blocks: u32, from: u32): i32
   return w_logical == w_count ? OK : ERR_IO;
 }
 
-// ---- the state record (pages 478, 479) -----------------------------------------------------
-// payload: magic u32 | store id u64 | retired gen u32 | armed gen u32 |
-//          slowest write cycle µs u32 | bad-page map (64 bytes, bit p = page p) | zeros
-
-@inline const st_magic_at: u32 = 0;
-@inline const st_store_at: u32 = 4;
-@inline const st_retired_at: u32 = 12;
-@inline const st_armed_at: u32 = 16;
-@inline const st_worst_at: u32 = 20;
-@inline const st_bad_at: u32 = 24;
-if (st_bad_at + bad_pages_bytes > page_payload_bytes) ERROR("state record fits a page");
-
-/** Sequence number of the last state record written or found. */
-let state_seq: u32 = 0;
-
-/** Write the state record to both state pages, one after the other, with the next
- * sequence number; the slowest write cycle and the bad-page map go with it. A copy
- * does not start if `epoch` is set and a power event came since (the save then owns
- * the EEPROM). Returns OK if at least one copy verified, ERR_INTERRUPTED if a power
- * event stopped it, else ERR_IO. */
-export function state_write(store_id: u64, retired_gen: u32, armed_gen: u32, in_isr: bool, epoch: i32): i32 {
-  let page = in_isr ? isr_page : main_page;
-  let verify = in_isr ? isr_verify : main_verify;
-  let cmd = in_isr ? isr_cmd : main_cmd;
-  let good: u32 = 0;
-  state_seq++;
-  let seq = state_seq;
-  for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
-    zero(page, nv_page_bytes);
-    let pl = page + page_header_bytes;
-    store<u32>(pl, STATE_MAGIC, st_magic_at);
-    store<u64>(pl, store_id, st_store_at);
-    store<u32>(pl, retired_gen, st_retired_at);
-    store<u32>(pl, armed_gen, st_armed_at);
-    store<u32>(pl, <u32>eeprom_t_wc_worst_us(), st_worst_at);
-    copy(pl + st_bad_at, bad_pages_base, bad_pages_bytes);
-    seal_page(page, seq, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1, 0);
-    let phys = copy_n == 0 ? state_page_a : state_page_b;
-    let r = eeprom_write_verify(cmd, phys * nv_page_bytes, page, verify, epoch);
-    if (r == OK) good++;
-    else if (r == ERR_INTERRUPTED) return r; // the save has the EEPROM now
-  }
-  return good > 0 ? OK : ERR_IO;
-}
-
-/** What state_read found. */
-export let rd_found: bool = false;
-export let rd_store_id: u64 = 0;
-export let rd_retired: u32 = 0;
-export let rd_armed: u32 = 0;
-export let rd_corrected: u32 = 0;
-
-/** Read both state copies and take the good one with the higher sequence number.
- * With load_extras, also take the slowest write cycle and the bad-page map (boot). */
-export function state_read(in_isr: bool, load_extras: bool): bool {
-  let buf = in_isr ? isr_verify : read_buf;
-  let cmd = in_isr ? isr_cmd : main_cmd;
-  rd_found = false;
-  rd_corrected = 0;
-  let best_seq: u32 = 0;
-  for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
-    let phys = copy_n == 0 ? state_page_a : state_page_b;
-    let r = read_checked(cmd, phys, buf, 0);
-    if (r < 0) continue;
-    let pl = buf + page_header_bytes;
-    if (load<u32>(pl, st_magic_at) != STATE_MAGIC) continue;
-    let seq = load<u32>(buf);
-    if (rd_found && seq <= best_seq) continue;
-    rd_found = true;
-    best_seq = seq;
-    rd_corrected += <u32>r;
-    rd_store_id = load<u64>(pl, st_store_at);
-    rd_retired = load<u32>(pl, st_retired_at);
-    rd_armed = load<u32>(pl, st_armed_at);
-    if (load_extras) {
-      eeprom_set_worst(<i32>load<u32>(pl, st_worst_at));
-      for (let b: u32 = 0; b < bad_pages_bytes; b++) {
-        store<u8>(bad_pages_base + b, load<u8>(bad_pages_base + b) | load<u8>(pl + st_bad_at + b));
-      }
-    }
-  }
-  if (rd_found && !in_isr) state_seq = best_seq;
-  return rd_found;
-}
-
 /** Read a page and check it, twice if the first read fails (a transient read error
  * is not a bad page). Returns the corrected words, or ERR_CORRUPT. */
-function read_checked(cmd: usize, phys: u32, buf: usize, seed: u32): i32 {
+export function read_checked(cmd: usize, phys: u32, buf: usize, seed: u32): i32 {
   for (let tries: u32 = 0; tries < 2; tries++) {
     eeprom_read(cmd, phys * nv_page_bytes, buf, <i32>nv_page_bytes);
     let r = check_page(buf, seed);
     if (r >= 0) return r;
   }
   return ERR_CORRUPT;
-}
-
-// ---- the reader (boot, main loop) ---------------------------------------------------------
-
-@inline function map_at(phys: u32): usize { return nvmap_base + phys * nvmap_entry_bytes; }
-@inline function log_at(logical: u32): usize { return nvlog_base + logical * 2; }
-
-let r_gen: u32 = 0;
-let r_seed: u32 = 0;
-let r_count: u32 = 0;
-let r_cached_logical: u32 = 0xffffffff;
-export let restore_corrected: u32 = 0;
-
-/** Find the pages of generation gen: read every page's header word (and its check
- * byte, correcting it), map each logical page to a physical copy, then check logical
- * page 0 whole (its count is the image's). Other pages are checked when read
- * (image_read), falling back to another copy if one fails. Returns the page count,
- * or ERR_CORRUPT if page 0 has no good copy. */
-export function image_select(gen: u32, store_id: u64): i32 {
-  r_gen = gen;
-  r_seed = page_seed(store_id);
-  r_count = 0;
-  r_cached_logical = 0xffffffff;
-  restore_corrected = 0;
-  for (let l: u32 = 0; l < image_pages_max; l++) store<u16>(log_at(l), 0xffff);
-  for (let phys: u32 = 0; phys < eeprom_pages; phys++) {
-    let m = map_at(phys);
-    store<u64>(m, 0xffffffffffffffff);
-    eeprom_read(main_cmd, phys * nv_page_bytes, header_word, 8);
-    eeprom_read(main_cmd, phys * nv_page_bytes + page_check_at, header_word + 8, 1);
-    if (secded_decode(header_word, 1, header_word + 8) < 0) continue;
-    if (load<u32>(header_word) != gen) continue;
-    let logical = <u32>load<u16>(header_word, 4);
-    store<u32>(m, gen, 0);
-    store<u16>(m, <u16>logical, 4);
-    store<u16>(m, load<u16>(header_word, 6), 6);
-    if (logical < image_pages_max && load<u16>(log_at(logical)) == 0xffff) store<u16>(log_at(logical), <u16>phys);
-  }
-  if (!load_logical(0)) return ERR_CORRUPT;
-  r_count = <u32>load<u16>(read_buf, 6);
-  if (r_count == 0 || r_count > image_pages_max) return ERR_CORRUPT;
-  return <i32>r_count;
-}
-
-/** Physical pages that hold a logical page of the selected image away from its home
- * page (moved to a spare by the save): their home pages did not take the write. */
-export function note_moved_pages(): void {
-  for (let l: u32 = 0; l < r_count; l++) {
-    let phys = <u32>load<u16>(log_at(l));
-    if (phys != 0xffff && phys >= spare_first) set_page_bad(l);
-  }
-}
-
-/** Read logical page `logical` of the selected image into read_buf and check it,
- * trying every physical copy the scan saw. false if none is good. */
-function load_logical(logical: u32): bool {
-  if (r_cached_logical == logical) return true;
-  r_cached_logical = 0xffffffff;
-  for (let tries: u32 = 0; tries < eeprom_pages; tries++) {
-    let phys = <u32>load<u16>(log_at(logical));
-    if (phys == 0xffff) return false;
-    let r = read_checked(main_cmd, phys, read_buf, r_seed);
-    if (r >= 0 && load<u32>(read_buf) == r_gen && <u32>load<u16>(read_buf, 4) == logical) {
-      restore_corrected += <u32>r;
-      r_cached_logical = logical;
-      return true;
-    }
-    // This copy is bad: forget it and look for another with the same header.
-    store<u32>(map_at(phys), 0xffffffff);
-    store<u16>(log_at(logical), 0xffff);
-    for (let p: u32 = 0; p < eeprom_pages; p++) {
-      let m = map_at(p);
-      if (load<u32>(m) == r_gen && <u32>load<u16>(m, 4) == logical) {
-        store<u16>(log_at(logical), <u16>p);
-        break;
-      }
-    }
-  }
-  return false;
-}
-
-/** Read len bytes of the image stream at offset into dst. ERR_CORRUPT if any page it
- * touches has no good copy. */
-export function image_read(offset: u32, dst: usize, len: u32): i32 {
-  let done: u32 = 0;
-  let bad = false;
-  while (done < len) {
-    let at = offset + done;
-    let logical = at / page_payload_bytes;
-    let within = at % page_payload_bytes;
-    let n = page_payload_bytes - within;
-    if (n > len - done) n = len - done;
-    if (logical >= r_count) return ERR_CORRUPT;
-    if (load_logical(logical)) copy(dst + done, read_buf + page_header_bytes + within, n);
-    else bad = true;
-    done += n;
-  }
-  return bad ? ERR_CORRUPT : OK;
-}
-
-/** Blocks in an image of `pages` pages (each block adds more than two pages' worth
- * of bytes, so the count is unique), or -1. */
-function blocks_for_pages(pages: u32): i32 {
-  for (let b: u32 = 0; b <= cache_blocks_max; b++) if (image_pages(b) == pages) return <i32>b;
-  return -1;
-}
-
-let r_blocks: u32 = 0;
-@inline export function image_blocks(): u32 { return r_blocks; }
-
-/** Check the selected image's meta header (either copy): its generation, block count
- * and store id. Returns the block count, or ERR_CORRUPT. */
-export function image_meta(store_id: u64): i32 {
-  let b = blocks_for_pages(r_count);
-  if (b < 0) return ERR_CORRUPT;
-  let blocks = <u32>b;
-  for (let c: u32 = 0; c < 2; c++) {
-    if (image_read(c * meta_bytes(blocks), main_rec, meta_header_bytes) != OK) continue;
-    if (load<u32>(main_rec) != META_MAGIC || load<u32>(main_rec, 8) != r_gen) continue;
-    if (load<u32>(main_rec, 12) != blocks || load<u64>(main_rec, 16) != store_id) continue;
-    r_blocks = blocks;
-    return b;
-  }
-  return ERR_CORRUPT;
-}
-
-/** Where record i belongs, into out (lun u32 @0, lba u64 @8): from the first meta
- * copy, else the second, else the data record's own header (checked by its CRC).
- * Each page read is checked (SECDED + CRC), so an entry from a good page is the one
- * the save wrote even when the other pages of its copy are lost. */
-export function image_entry(i: u32, out: usize): i32 {
-  for (let c: u32 = 0; c < 2; c++) {
-    let at = c * meta_bytes(r_blocks) + meta_header_bytes + i * meta_entry_bytes;
-    if (image_read(at, main_rec, meta_entry_bytes) != OK) continue;
-    store<u32>(out, load<u32>(main_rec));
-    store<u64>(out, load<u64>(main_rec, 4), 8);
-    return OK;
-  }
-  let at = 2 * meta_bytes(r_blocks) + i * data_record_bytes;
-  if (image_read(at, main_rec, 12) != OK) return ERR_CORRUPT;
-  let lun = load<u32>(main_rec);
-  let lba = load<u64>(main_rec, 4);
-  // The header alone is not proof: the whole record must check.
-  if (image_data(i, lun, lba, 0) != OK) return ERR_CORRUPT;
-  store<u32>(out, lun);
-  store<u64>(out, lba, 8);
-  return OK;
-}
-
-/** Data record i into dst (512 bytes; dst 0: check only), checked against its CRC
- * and the expected (lun, lba). OK or ERR_CORRUPT. */
-export function image_data(i: u32, lun: u32, lba: u64, dst: usize): i32 {
-  let at = 2 * meta_bytes(r_blocks) + i * data_record_bytes;
-  if (image_read(at, main_rec, 12) != OK) return ERR_CORRUPT;
-  if (load<u32>(main_rec) != lun || load<u64>(main_rec, 4) != lba) return ERR_CORRUPT;
-  let crc = crc32c(main_rec, 12, 0);
-  for (let off: u32 = 0; off < block_bytes; off += 32) {
-    if (image_read(at + 12 + off, main_rec + 16, 32) != OK) return ERR_CORRUPT;
-    crc = crc32c(main_rec + 16, 32, crc);
-    if (dst != 0) copy(dst + off, main_rec + 16, 32);
-  }
-  if (image_read(at + 12 + block_bytes, main_rec, 4) != OK) return ERR_CORRUPT;
-  return load<u32>(main_rec) == crc ? OK : ERR_CORRUPT;
 }
 
 /** Measure the EEPROM with a sealed throwaway page on the probe page. */

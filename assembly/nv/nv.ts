@@ -31,17 +31,15 @@
 //               covers what is left (blocks of LUNs that cannot take them yet), re-arm.
 
 import {
-  cache_init, cache_alloc, cache_drop, cache_mark_restored, cache_nv_count, cache_count_nv,
-  cache_nv_version, entry_data, entry_lun, entry_state, entry_is_nv, cache_find, NONE, ENTRY_FREE,
+  cache_init, cache_drop, cache_nv_count, cache_count_nv, cache_nv_version, entry_lun, entry_state,
+  entry_is_nv, ENTRY_FREE,
 } from "../cache/cache";
-import {
-  image_select, image_meta, image_entry, image_data, image_save, state_write, state_read,
-  image_probe_measure, image_pages, note_moved_pages, save_pages_done, restore_corrected,
-  rd_found, rd_store_id, rd_retired, rd_armed, rd_corrected, GEN_MAX, SAVE_ABORTED,
-} from "./image";
+import { image_save, image_probe_measure, image_pages, save_pages_done, GEN_MAX } from "./image";
+import { image_select, image_meta, note_moved_pages, restore_corrected } from "./reader";
+import { state_write, state_read, rd_store_id, rd_retired, rd_armed, rd_corrected } from "./state_record";
 import { eeprom_wait_idle, eeprom_identify, eeprom_t_wc_us, eeprom_t_page_bound_us, EPOCH_ANY } from "../base/eeprom";
 import { learn_due, learn_start, learn_step, learn_state_now, budget_blocks, LEARN_RUNNING, LEARN_DONE } from "./budget";
-import { cache_blocks_max, entries_base, entry_rec_bytes, lost_base, lost_rec_bytes, lost_max } from "../layout";
+import { cache_blocks_max } from "../layout";
 import { hal_entropy, hal_log, hal_now_us, hal_irq_mask_pfail } from "../base/hal";
 import {
   st_lun_count, st_power_epoch, st_power_failing, lun_state, lun_identity, lun_set_identity, lun_blocks,
@@ -49,9 +47,8 @@ import {
   LUN_FAILED, ID_OK, ID_BLANK, ID_NO_DISK, luns_max,
 } from "../state";
 import { label_read, label_begin, label_write } from "../base/label";
-import { disk_exec_patient, cdb_write_long_uncor, sync_cdb, sync_sense } from "../base/initiator";
-import { STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, sense_key_of } from "../base/scsi";
-import { ur_init, ur_load_label, ur_add } from "./unreadable";
+import { ur_init, ur_load_label } from "./unreadable";
+import { load_image, mark_lost, lost_unmarked, lost_give_up_unusable, restore_lost_records } from "./restore";
 import {
   OK, ERR_IO, LOG_SAVE_START, LOG_SAVE_DONE, LOG_RESTORE_FOUND, LOG_RESTORE_LOADED,
   LOG_RESTORE_DONE, LOG_RECORD_LOST, LOG_IMAGE_PENDING, LOG_RETIRED, LOG_BOUND,
@@ -111,11 +108,6 @@ let throttled_logged: bool = false;
  * this often (each measurement writes the probe page once). */
 @inline const probe_interval_us: i64 = 24 * 3600 * 1_000_000;
 let probed_at_us: i64 = -1;
-
-// Restore tables (layout.ts): entries (lun u32 @0, lba u64 @8), lost (lun u32 @0,
-// lba u64 @8, marked u8 @4).
-@inline function entry_rec(i: u32): usize { return entries_base + i * entry_rec_bytes; }
-@inline function lost_rec(k: u32): usize { return lost_base + k * lost_rec_bytes; }
 
 @inline export function nv_store_id(): u64 { return store_id; }
 @inline export function nv_image_gen(): u32 { return image_gen; }
@@ -204,7 +196,15 @@ export function nv_after_probe(): void {
   for (let lun: u32 = 0; lun < luns; lun++) {
     if (lun_state(lun) == LUN_READY) read_label(lun);
   }
-  if (image_state == IMAGE_RESTORING) load_image();
+  if (image_state == IMAGE_RESTORING) {
+    hal_log(LOG_LOAD_START, <i32>image_gen, <i32>image_blocks_n);
+    if (load_image(image_blocks_n) != OK) {
+      image_state = IMAGE_UNREADABLE; // a record's place is unknown: its LUN too
+      image_mode = false;
+    }
+    lost_records = restore_lost_records();
+    corrected_words += restore_corrected;
+  }
   if (image_state == IMAGE_UNREADABLE) hal_log(LOG_IMAGE_PENDING, <i32>image_gen, -1);
   for (let lun: u32 = 0; lun < luns; lun++) {
     if (lun_state(lun) == LUN_READY && lun_identity(lun) == ID_BLANK && lun_nv(lun) == 0 &&
@@ -234,58 +234,6 @@ function bind(lun: u32): void {
   }
 }
 
-/** Image A into the cache as NV blocks. Where a record belongs comes from the meta
- * record (either copy) or the record itself; one whose place nobody can say makes
- * the whole image unreadable (which LUN it was on is unknown). A record whose data
- * does not check is lost: it is marked unreadable on its disk before the image goes. */
-function load_image(): void {
-  hal_log(LOG_LOAD_START, <i32>image_gen, <i32>image_blocks_n);
-  let n = image_blocks_n <= cache_blocks_max ? image_blocks_n : cache_blocks_max;
-  for (let i: u32 = 0; i < n; i++) {
-    if (image_entry(i, entry_rec(i)) != OK) {
-      image_state = IMAGE_UNREADABLE;
-      image_mode = false;
-      hal_log(LOG_RECORD_BAD, <i32>i, -1);
-      return;
-    }
-  }
-  lost_records = 0;
-  let loaded: u32 = 0;
-  let lost: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) {
-    let lun = load<u32>(entry_rec(i));
-    let lba = load<u64>(entry_rec(i), 8);
-    // A record that cannot belong to any block the host can address (a LUN past the
-    // table, an LBA past its disk or on its label): counted, logged, not written.
-    if (lun >= luns_max || (lun_state(lun) != LUN_ABSENT && lba >= lun_blocks(lun))) {
-      lost_records++;
-      hal_log(LOG_RECORD_BAD, <i32>lun, <i32>lba);
-      continue;
-    }
-    lun_set_in_image(lun, true);
-    let e = cache_find(lun, lba);
-    if (e == NONE) e = cache_alloc(lun, lba);
-    if (e == NONE) { lost_records++; continue; } // cannot happen: the image fits the cache
-    if (image_data(i, lun, lba, entry_data(e)) == OK) {
-      cache_mark_restored(e);
-      loaded++;
-    } else {
-      cache_drop(e);
-      if (lost < lost_max) {
-        let p = lost_rec(lost++);
-        store<u32>(p, lun);
-        store<u8>(p, 0, 4);
-        store<u64>(p, lba, 8);
-      }
-      lost_records++;
-      hal_log(LOG_RECORD_LOST, <i32>lun, <i32>lba);
-    }
-  }
-  lost_count = lost;
-  corrected_words += restore_corrected;
-  hal_log(LOG_RESTORE_LOADED, <i32>loaded, <i32>lost_records);
-}
-let lost_count: u32 = 0;
 
 // ---- main loop ---------------------------------------------------------------------
 
@@ -375,40 +323,6 @@ function thaw_poll(): bool {
     if (commit(armed_gen, next_gen)) { hal_log(LOG_REARMED, <i32>armed_gen, <i32>nv); return true; }
   }
   return false;
-}
-
-/** Count and mark the restored image's lost records on their disks: WRITE LONG with
- * WR_UNCOR, or, for a disk without it, the label's list. Bounded by lost_max. */
-function mark_lost(): bool {
-  let worked = false;
-  for (let k: u32 = 0; k < lost_count; k++) {
-    let p = lost_rec(k);
-    if (load<u8>(p, 4) != 0) continue;
-    let lun = load<u32>(p);
-    if (!lun_usable(lun)) continue;
-    let lba = load<u64>(p, 8);
-    let marked = false;
-    if (lba <= 0xffffffff) {
-      cdb_write_long_uncor(sync_cdb, <u32>lba);
-      let st = disk_exec_patient(lun_target(lun), sync_cdb, 10, 0, 0, false);
-      if (st == STATUS_GOOD) marked = true;
-      else if (st == STATUS_CHECK_CONDITION && sense_key_of(sync_sense()) == KEY_ILLEGAL_REQUEST) marked = ur_add(lun, lba);
-    } else {
-      marked = ur_add(lun, lba);
-    }
-    if (marked) {
-      store<u8>(p, 1, 4);
-      hal_log(LOG_MARKED, <i32>lun, <i32>lba);
-      worked = true;
-    }
-  }
-  return worked;
-}
-
-function lost_unmarked(): u32 {
-  let n: u32 = 0;
-  for (let k: u32 = 0; k < lost_count; k++) if (load<u8>(lost_rec(k), 4) == 0) n++;
-  return n;
 }
 
 /** Write the state record (retired r, armed a) from the main loop and, if no power
@@ -542,9 +456,7 @@ export function nv_action(action: u8): i32 {
       if (entry_state(i) == ENTRY_FREE || !entry_is_nv(i)) continue;
       if (!lun_usable(entry_lun(i))) cache_drop(i);
     }
-    for (let k: u32 = 0; k < lost_count; k++) {
-      if (!lun_usable(load<u32>(lost_rec(k)))) store<u8>(lost_rec(k), 1, 4);
-    }
+    lost_give_up_unusable();
     hal_log(LOG_IMAGE_DISCARDED, <i32>image_gen, 1);
     return OK;
   }

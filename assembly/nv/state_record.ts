@@ -1,0 +1,100 @@
+// The state record: two copies on the EEPROM (pages 478, 479) of what says which image
+// counts. docs/SPEC.md "State record" is the format:
+//   magic u32 | store id u64 | retired gen u32 | armed gen u32 |
+//   slowest write cycle µs u32 | bad-page map (64 bytes, bit p = page p) | zeros
+// Written one copy after the other with one sequence number (the page's gen field); a
+// reader takes the good copy with the higher one.
+
+import {
+  nv_page_bytes, bad_pages_base, bad_pages_bytes, nv_isr_page, nv_isr_verify, nv_isr_cmd,
+  nv_main_page, nv_main_verify, nv_main_cmd, nv_read_page,
+} from "../layout";
+import { zero, copy } from "../base/scsi";
+import { eeprom_write_verify, eeprom_t_wc_worst_us, eeprom_set_worst } from "../base/eeprom";
+import { OK, ERR_IO, ERR_INTERRUPTED } from "../base/errors";
+import {
+  seal_page, read_checked, page_header_bytes, page_payload_bytes, STATE_MAGIC, LOGICAL_STATE_A,
+  LOGICAL_STATE_B, state_page_a, state_page_b,
+} from "./image";
+
+@inline const st_magic_at: u32 = 0;
+@inline const st_store_at: u32 = 4;
+@inline const st_retired_at: u32 = 12;
+@inline const st_armed_at: u32 = 16;
+@inline const st_worst_at: u32 = 20;
+@inline const st_bad_at: u32 = 24;
+if (st_bad_at + bad_pages_bytes > page_payload_bytes) ERROR("state record fits a page");
+
+/** Sequence number of the last state record written or found. */
+let state_seq: u32 = 0;
+
+/** Write the state record to both state pages, one after the other, with the next
+ * sequence number; the slowest write cycle and the bad-page map go with it. A copy
+ * does not start if `epoch` is set and a power event came since (the save then owns
+ * the EEPROM). Returns OK if at least one copy verified, ERR_INTERRUPTED if a power
+ * event stopped it, else ERR_IO. */
+export function state_write(store_id: u64, retired_gen: u32, armed_gen: u32, in_isr: bool, epoch: i32): i32 {
+  let page: usize = in_isr ? nv_isr_page : nv_main_page;
+  let verify: usize = in_isr ? nv_isr_verify : nv_main_verify;
+  let cmd: usize = in_isr ? nv_isr_cmd : nv_main_cmd;
+  let good: u32 = 0;
+  state_seq++;
+  let seq = state_seq;
+  for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
+    zero(page, nv_page_bytes);
+    let pl = page + page_header_bytes;
+    store<u32>(pl, STATE_MAGIC, st_magic_at);
+    store<u64>(pl, store_id, st_store_at);
+    store<u32>(pl, retired_gen, st_retired_at);
+    store<u32>(pl, armed_gen, st_armed_at);
+    store<u32>(pl, <u32>eeprom_t_wc_worst_us(), st_worst_at);
+    copy(pl + st_bad_at, bad_pages_base, bad_pages_bytes);
+    seal_page(page, seq, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1, 0);
+    let phys = copy_n == 0 ? state_page_a : state_page_b;
+    let r = eeprom_write_verify(cmd, phys * nv_page_bytes, page, verify, epoch);
+    if (r == OK) good++;
+    else if (r == ERR_INTERRUPTED) return r; // the save has the EEPROM now
+  }
+  return good > 0 ? OK : ERR_IO;
+}
+
+/** What state_read found. */
+export let rd_found: bool = false;
+export let rd_store_id: u64 = 0;
+export let rd_retired: u32 = 0;
+export let rd_armed: u32 = 0;
+export let rd_corrected: u32 = 0;
+
+/** Read both state copies and take the good one with the higher sequence number.
+ * With load_extras, also take the slowest write cycle and the bad-page map (boot). */
+export function state_read(in_isr: bool, load_extras: bool): bool {
+  let buf: usize = in_isr ? nv_isr_verify : nv_read_page;
+  let cmd: usize = in_isr ? nv_isr_cmd : nv_main_cmd;
+  rd_found = false;
+  rd_corrected = 0;
+  let best_seq: u32 = 0;
+  for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
+    let phys = copy_n == 0 ? state_page_a : state_page_b;
+    let r = read_checked(cmd, phys, buf, 0);
+    if (r < 0) continue;
+    let pl = buf + page_header_bytes;
+    if (load<u32>(pl, st_magic_at) != STATE_MAGIC) continue;
+    let seq = load<u32>(buf);
+    if (rd_found && seq <= best_seq) continue;
+    rd_found = true;
+    best_seq = seq;
+    rd_corrected += <u32>r;
+    rd_store_id = load<u64>(pl, st_store_at);
+    rd_retired = load<u32>(pl, st_retired_at);
+    rd_armed = load<u32>(pl, st_armed_at);
+    if (load_extras) {
+      eeprom_set_worst(<i32>load<u32>(pl, st_worst_at));
+      for (let b: u32 = 0; b < bad_pages_bytes; b++) {
+        store<u8>(bad_pages_base + b, load<u8>(bad_pages_base + b) | load<u8>(pl + st_bad_at + b));
+      }
+    }
+  }
+  if (rd_found && !in_isr) state_seq = best_seq;
+  return rd_found;
+}
+
