@@ -462,7 +462,7 @@ export class Board {
         }
         for (let spins = 0; !board.dispatchable(); spins++) {
           if (board.stopRequested || board.stopCheck()) throw new StopRun();
-          if (!board.clock.runNext()) throw new FirmwareFault("firmware idles with nothing scheduled (deadlock)");
+          if (!board.clock.runNext()) throw new Error("deadlock: the firmware idles and nothing is scheduled (a stall, not a trap)");
           if (spins > 10_000_000) throw new Error("board: idle spun too long");
         }
         board.resume();

@@ -188,7 +188,14 @@ class Run {
     this.hookRecutEvents();
     this.opts.setup?.(b, this.oracle);
     const limit_ns = (this.opts.limit_ms ?? 60_000 * (this.opts.cuts + 1)) * 1e6;
-    b.run(() => this.phase === "done", limit_ns);
+    try {
+      b.run(() => this.phase === "done", limit_ns);
+    } catch (e) {
+      // Say where the host was: a stall of the host is not the firmware's fault.
+      (e as Error).message += ` (host phase ${this.phase}, ${this.work.outstanding} commands out, ` +
+        `${this.host.inFlight} in the adapter, cut ${this.cutsDone}/${this.opts.cuts})`;
+      throw e;
+    }
     if (this.phase !== "done") throw new Error(`run did not finish within ${limit_ns / 1e6} ms of virtual time (phase ${this.phase})`);
     return this.report();
   }

@@ -82,6 +82,7 @@ export class Workload {
   lost(): void {
     this.outstanding = 0;
     this.busy.clear();
+    this.gen = -1;
   }
 
   private key(lun: number, lba: number): number { return lun * 2 ** 32 + lba; }
@@ -113,6 +114,9 @@ export class Workload {
     this.outstanding++;
     this.stats.commands++;
     const done = () => {
+      // A command the adapter held through a reboot completes in the next firmware
+      // generation: the counters were reset then (lost()), it is not counted again.
+      if (gen !== this.gen) return;
       for (let i = 0; i < n; i++) this.busy.delete(this.key(l.lun, lba + i));
       this.outstanding--;
       if (gen !== this.board.generation) return;
