@@ -2,11 +2,11 @@
 // interrupt handlers irq_* when their sources fire (docs/HAL.md lists them all).
 
 import { mailbox_slots, tags_max, mailbox_base, mailbox_slot_bytes, mailbox_data_bytes } from "./layout";
-import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm, hal_now_us } from "./base/hal";
+import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm, hal_now_us, hal_irq_mask_pfail } from "./base/hal";
 import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
   st_lun_count, slot_rung, set_slot_rung, st_set_timer_fired, counter, counter_add, counter_count,
-  slot_busy, slot_wait, WAIT_NONE, WAIT_DISK, st_bump_power_epoch, CNT_HOST_PROTOCOL,
+  slot_busy, set_slot_busy, slot_wait, WAIT_NONE, WAIT_DISK, st_bump_power_epoch, CNT_HOST_PROTOCOL,
 } from "./state";
 import {
   tags_init, tag_busy, tag_done, tag_set_done, tag_owner_kind, tags_abort_overdue, OWNER_HOST,
@@ -62,8 +62,7 @@ export function main(): void {
 export function poll(): bool {
   let worked = false;
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
-    if (!slot_rung(slot)) continue;
-    set_slot_rung(slot, false);
+    if (!slot_claim(slot)) continue;
     host_command_start(slot, false);
     worked = true;
   }
@@ -85,6 +84,21 @@ export function poll(): bool {
   if (!st_power_failing() && destage_wanted() && destage_kick(nv_frozen()) > 0) worked = true;
   if (nv_poll()) worked = true;
   return worked;
+}
+
+/** Take a rung slot for the main loop. The power-fail interrupt answers BUSY to rung
+ * slots that are not busy, so the test and the claim are one step with PFAIL masked:
+ * an interrupt between them would complete the slot, and the main loop would run the
+ * command and complete it again. */
+function slot_claim(slot: u32): bool {
+  let was = hal_irq_mask_pfail(1);
+  let rung = slot_rung(slot);
+  if (rung) {
+    set_slot_rung(slot, false);
+    set_slot_busy(slot, true);
+  }
+  hal_irq_mask_pfail(was);
+  return rung;
 }
 
 /** Does any slot wait for something that time (not an interrupt) brings? */

@@ -174,7 +174,7 @@ export class Board {
       alive: (gen) => gen === board.fwGen && board.fw !== null,
       raiseScsi: (tag) => board.raise("scsi", tag),
       trace: (e) => board.trace(e),
-      violation: (m) => board.violations.push(m),
+      violation: (m) => { board.trace(`violation: ${m}`); board.violations.push(m); },
     });
     this.bus.targets.push(...this.disks);
     this.mailbox = new Mailbox(this.clock, this.cfg, {
@@ -183,7 +183,7 @@ export class Board {
       get gen() { return board.fwGen; },
       raiseDoorbell: (slot) => board.raise("doorbell", slot),
       trace: (e) => board.trace(e),
-      violation: (m) => board.violations.push(m),
+      violation: (m) => { board.trace(`violation: ${m}`); board.violations.push(m); },
       complete: (c) => board.onHostComplete?.(c),
     });
   }

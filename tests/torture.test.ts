@@ -29,3 +29,21 @@ test("the save cut after (and during) every 4th page: losses are reported, never
   assert.equal(r.traps + r.stalls, 0, why);
   assert.ok(r.sweep_cuts_with_loss_reported > 10, "short saves did lose data, and said so");
 });
+
+// Swarm seeds that long runs found failing, kept as regressions (each is one 20-cut
+// run; the command in the message reproduces it).
+const SWARM_REGRESSIONS = [
+  // PFAIL between the main loop's test of a rung slot and its claim: the interrupt
+  // answered BUSY, the main loop then ran the command and completed the slot again.
+  1000322, 1000418,
+];
+
+test("swarm seeds that once failed stay clean", () => {
+  const m = loadTortureModules();
+  for (const seed of SWARM_REGRESSIONS) {
+    const r = runTorture(m, { seed, cuts: 20, sweep: false, variant: "swarm" });
+    const why = r.failures.map((f) => `${f.what}: ${f.detail} (${f.reproduce})`).join("\n");
+    assert.deepEqual(r.failures, [], why);
+    assert.ok(r.cuts >= 20 && r.acked_writes > 0, `seed ${seed}: ${r.cuts} cuts`);
+  }
+});
