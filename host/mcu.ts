@@ -1,0 +1,264 @@
+// The MCU of the reference board: one firmware instance at a time, its cycle count
+// brought onto the virtual clock, its interrupt controller (pending lines, priorities,
+// the PFAIL mask, the WFE event flag) and its one-shot timer. The board wires the
+// devices to it; this file knows nothing of them.
+//
+// Execution model. The firmware's main() never returns; the board regains control
+// inside the firmware's calls to it: every HAL import, and hal.meter_tick, which the
+// metered build calls at function entries and loop heads (or before every store, in
+// the fine-preemption build) once the cycle counter passes the deadline set here (the
+// time of the next alarm). There the clock is brought up to the firmware's cycle
+// count, due alarms run (device completions, the host's doorbells, the power failing),
+// and the handlers of pending interrupts run, by priority.
+
+import type { VirtualClock, Alarm } from "./clock.js";
+import type { Rng } from "./rng.js";
+
+/** The MCU lost power: thrown from wherever the firmware is (its RAM is gone). */
+export class PowerLost extends Error {
+  constructor(readonly at_ns: number, readonly reason: string) { super(`power lost (${reason})`); }
+}
+/** The run's stop condition holds: unwinds the firmware back to the board. */
+export class StopRun extends Error { constructor() { super("run stopped"); } }
+/** A trap or a failed assertion: a hard fault on the MCU. */
+export class FirmwareFault extends Error {}
+
+/** Interrupt sources and their priorities (higher preempts lower). */
+export const IRQ = { pfail: 3, scsi: 2, doorbell: 1, timer: 1 } as const;
+export type IrqName = keyof typeof IRQ;
+interface PendingIrq { name: IrqName; arg: number; }
+
+/** Bounds on the emulator's own loops (a firmware bug must not hang the host). */
+const IRQ_STORM_MAX = 10_000;
+const IDLE_SPINS_MAX = 10_000_000;
+const DELAY_STEPS_MAX = 1_000_000;
+
+/** The firmware's exports, as the board uses them. */
+export interface FirmwareExports {
+  memory: WebAssembly.Memory;
+  main(): void;
+  irq_doorbell(slot: number): void;
+  irq_scsi(tag: number): void;
+  irq_timer(): void;
+  irq_pfail(): void;
+  mailbox_addr(): number;
+  mailbox_slot_count(): number;
+  mailbox_slot_size(): number;
+  mailbox_data_size(): number;
+  lun_count(): number;
+  is_ready(): number;
+  counter_value(i: number): number;
+  nv_blocks(): number;
+  dirty_blocks(): number;
+  save_budget(): number;
+  writeback_on(): number;
+  __meter_cycles(): bigint;
+  __meter_set_deadline(d: bigint): void;
+  [name: string]: unknown;
+}
+
+export type HalFunction = (...args: never[]) => unknown;
+
+export class Mcu {
+  /** The running instance, or null while the MCU is off or stopped. */
+  fw: FirmwareExports | null = null;
+  mem: Uint8Array = new Uint8Array(0);
+  /** Instance id: changes at every boot (stale completions check it). */
+  gen = 0;
+  /** Firmware cycles over all boots. */
+  cyclesTotal = 0;
+  private cyclesSeen = 0n;
+  private bootAt_ns = 0;
+  private pending: PendingIrq[] = [];
+  private irqLevel = 0;
+  private pfailMasked = false;
+  /** Set whenever a handler runs; idle returns at once and clears it if set (the
+   * Cortex-M event register: WFE after an interrupt that already ran does not sleep). */
+  private eventFlag = false;
+  private timerAlarm: Alarm | null = null;
+  private stopRequested = false;
+  private stopCheck: () => boolean = () => false;
+
+  constructor(private readonly clock: VirtualClock, private readonly ns_per_cycle: number,
+    private readonly entropy: Rng, private readonly trace: (event: string) => void) {}
+
+  /** Instantiate `module` with the core imports and the board's device imports. */
+  start(module: WebAssembly.Module, devices: (gen: number) => Record<string, HalFunction>): void {
+    const gen = ++this.gen;
+    const hal = { ...this.coreImports(gen), ...devices(gen) };
+    this.fw = new WebAssembly.Instance(module, { hal }).exports as unknown as FirmwareExports;
+    this.mem = new Uint8Array(this.fw.memory.buffer);
+    this.cyclesSeen = 0n;
+    this.pending = [];
+    this.irqLevel = 0;
+    this.eventFlag = false;
+    this.pfailMasked = false;
+    this.cancelTimer();
+    this.bootAt_ns = this.clock.now_ns;
+  }
+
+  /** Power gone: no timer, no pending interrupts. */
+  powerOff(): void {
+    this.cancelTimer();
+    this.pending = [];
+  }
+
+  /** The board's stop condition for this run (checked whenever it regains control). */
+  beginRun(done: () => boolean): void {
+    this.stopRequested = false;
+    this.stopCheck = () => {
+      if (done()) this.stopRequested = true;
+      return this.stopRequested;
+    };
+  }
+  shouldStop(): boolean { return this.stopRequested || this.stopCheck(); }
+
+  raise(name: IrqName, arg = 0): void {
+    if (!this.fw) return;
+    this.pending.push({ name, arg });
+  }
+
+  /** A HAL call begins: the caller is the live instance; the clock catches up. */
+  enter(gen: number): void {
+    if (gen !== this.gen || !this.fw) throw new Error("board: call from a dead firmware instance");
+    this.sync();
+  }
+
+  /** A HAL call that is not a return into the firmware's flow checks its caller only. */
+  live(gen: number): void {
+    if (gen !== this.gen || !this.fw) throw new Error("board: call from a dead firmware instance");
+  }
+
+  /** Set the cycle deadline at which the firmware next calls meter_tick: now if an
+   * interrupt can be taken or the run should stop, else at the next alarm. */
+  setDeadline(): void {
+    if (!this.fw) return;
+    let d: bigint;
+    if (this.stopRequested || this.dispatchable()) d = this.cyclesSeen;
+    else {
+      const next = this.clock.nextAt_ns();
+      if (next === Infinity) d = this.cyclesSeen + (1n << 40n);
+      else d = this.cyclesSeen + BigInt(Math.max(0, Math.ceil((next - this.clock.now_ns) / this.ns_per_cycle)));
+    }
+    this.fw.__meter_set_deadline(d);
+  }
+
+  /** Bring the clock up to the firmware's cycle count. */
+  private sync(): void {
+    const c = this.fw!.__meter_cycles();
+    const delta = Number(c - this.cyclesSeen);
+    this.cyclesSeen = c;
+    if (delta > 0) {
+      this.cyclesTotal += delta;
+      this.clock.advanceBy(delta * this.ns_per_cycle);
+    }
+  }
+
+  private dispatchable(): boolean {
+    for (const p of this.pending) if (this.takeable(p)) return true;
+    return false;
+  }
+
+  private takeable(p: PendingIrq): boolean {
+    return IRQ[p.name] > this.irqLevel && !(p.name === "pfail" && this.pfailMasked);
+  }
+
+  /** Run handlers of pending interrupts above the current level, highest first. */
+  private dispatch(): void {
+    for (let guard = 0; guard < IRQ_STORM_MAX; guard++) {
+      let best = -1;
+      for (let i = 0; i < this.pending.length; i++) {
+        const pr = IRQ[this.pending[i].name];
+        if (this.takeable(this.pending[i]) && (best < 0 || pr > IRQ[this.pending[best].name])) best = i;
+      }
+      if (best < 0) return;
+      const irq = this.pending.splice(best, 1)[0];
+      const saved = this.irqLevel;
+      this.irqLevel = IRQ[irq.name];
+      this.eventFlag = true;
+      this.trace(`irq ${irq.name} ${irq.arg}`);
+      const fw = this.fw!;
+      switch (irq.name) {
+        case "pfail": fw.irq_pfail(); break;
+        case "scsi": fw.irq_scsi(irq.arg); break;
+        case "doorbell": fw.irq_doorbell(irq.arg); break;
+        case "timer": fw.irq_timer(); break;
+      }
+      this.irqLevel = saved;
+    }
+    throw new Error("board: interrupt storm");
+  }
+
+  /** Called at every return into the firmware from the board. */
+  private resume(): void {
+    if (this.shouldStop()) {
+      if (this.irqLevel === 0) throw new StopRun();
+    }
+    this.dispatch();
+    this.setDeadline();
+  }
+
+  private cancelTimer(): void {
+    this.clock.cancel(this.timerAlarm);
+    this.timerAlarm = null;
+  }
+
+  /** The HAL functions of the MCU itself: time, sleep, the timer, the PFAIL mask, the
+   * TRNG (docs/HAL.md). */
+  private coreImports(gen: number): Record<string, HalFunction> {
+    return {
+      meter_tick: (_cycles: bigint) => { this.enter(gen); this.resume(); },
+      now_us: () => {
+        this.enter(gen);
+        const r = BigInt(Math.floor((this.clock.now_ns - this.bootAt_ns) / 1000));
+        this.setDeadline();
+        return r;
+      },
+      idle: () => {
+        this.enter(gen);
+        if (this.eventFlag && !this.dispatchable()) {
+          this.eventFlag = false;
+          this.resume();
+          return;
+        }
+        for (let spins = 0; !this.dispatchable(); spins++) {
+          if (this.shouldStop()) throw new StopRun();
+          if (!this.clock.runNext()) throw new Error("deadlock: the firmware idles and nothing is scheduled (a stall, not a trap)");
+          if (spins > IDLE_SPINS_MAX) throw new Error("board: idle spun too long");
+        }
+        this.resume();
+        this.eventFlag = false;
+      },
+      delay_us: (delay_us: number) => {
+        this.enter(gen);
+        // A busy-wait: interrupts that come due meanwhile run at their time, as they
+        // would preempt the loop on the MCU.
+        const end = this.clock.now_ns + Math.max(0, delay_us) * 1000;
+        for (let guard = 0; this.clock.now_ns < end && guard < DELAY_STEPS_MAX; guard++) {
+          this.clock.advanceTo(Math.min(end, this.clock.nextAt_ns()));
+          if (this.dispatchable()) this.resume();
+        }
+        this.setDeadline();
+      },
+      timer_arm: (delay_us: number) => {
+        this.enter(gen);
+        this.cancelTimer();
+        if (delay_us > 0) {
+          this.timerAlarm = this.clock.after(delay_us * 1000, "timer", () => {
+            this.timerAlarm = null;
+            this.raise("timer");
+          });
+        }
+        this.setDeadline();
+      },
+      irq_mask_pfail: (masked: number) => {
+        this.enter(gen);
+        const was = this.pfailMasked ? 1 : 0;
+        this.pfailMasked = masked !== 0;
+        this.setDeadline();
+        return was;
+      },
+      entropy: () => { this.live(gen); return this.entropy.u32() | 0; },
+    };
+  }
+}
