@@ -6,115 +6,20 @@
 // SYNCHRONIZE CACHE make data durable; a sector being written when the power goes is
 // torn and reads back as MEDIUM ERROR until it is written again.
 //
-// Storage (DiskMedia) is kept apart from the mechanism and timing (Disk).
+// Storage and mechanics (disk_media.ts: DiskMedia, SeekCurve) are kept apart from the
+// command set and timing (Disk).
 
 import type { VirtualClock, Alarm } from "../clock.js";
 import type { Rng } from "../rng.js";
 import {
   OP, KEY, ASC, STATUS, SENSE_BYTES, Sense, senseBytes, checkLength, checkOpcode, checkFields,
-  putBe16, putBe32, putBe64, Command,
+  putBe32, putBe64, Command,
 } from "../scsi/spc.js";
 
-export const BLOCK_BYTES = 512;
-
-export interface DiskParams {
-  blocks: number;
-  rpm: number;
-  track_to_track_ms: number;
-  average_seek_ms: number;
-  full_stroke_ms: number;
-  media_bytes_per_s: number;
-  /** Command decode and bus phases, per command. */
-  overhead_us: number;
-  /** Bus transfer rate for data that does not touch the media (cache hits). */
-  bus_bytes_per_s: number;
-  /** Spin-up after power-on: NOT READY, BECOMING READY until then. */
-  spinup_ms: number;
-  write_cache: boolean;
-  /** Delay before the disk starts writing its cache back on its own when idle. */
-  cache_flush_idle_ms: number;
-  /** The largest transfer it accepts, in blocks. */
-  max_transfer_blocks: number;
-}
-
-export const DEFAULT_DISK: DiskParams = {
-  blocks: 2 * 1024 * 1024, // 1 GiB
-  rpm: 7200,
-  track_to_track_ms: 0.8,
-  average_seek_ms: 8.5,
-  full_stroke_ms: 16,
-  media_bytes_per_s: 100e6,
-  overhead_us: 50,
-  bus_bytes_per_s: 320e6, // Ultra320
-  spinup_ms: 2000,
-  write_cache: true,
-  cache_flush_idle_ms: 50,
-  max_transfer_blocks: 65535,
-};
-
-/** The seek curve t(d): 0 at d = 0, a + b·√d up to d0 cylinders, then c + e·d, with
- * t(1) = track-to-track, t(max) = full stroke and the mean over uniformly random start
- * and end cylinders equal to the average seek. b is solved for exactly (the mean is
- * linear in it); d0 is a third of the stroke. */
-export class SeekCurve {
-  readonly d0: number;
-  readonly a: number; readonly b: number; readonly c: number; readonly e: number;
-  constructor(readonly cylinders: number, t1_ms: number, avg_ms: number, full_ms: number) {
-    const N = cylinders;
-    const dmax = N - 1;
-    this.d0 = Math.max(2, Math.floor(dmax / 3));
-    const d0 = this.d0;
-    // For a given b: a = t1 − b; linear part through (d0, a + b√d0) and (dmax, full).
-    const shape = (b: number) => {
-      const a = t1_ms - b;
-      const y0 = a + b * Math.sqrt(d0);
-      const e = (full_ms - y0) / (dmax - d0);
-      const c = y0 - e * d0;
-      return { a, c, e };
-    };
-    // Mean over d with density 2(N − d)/N² (d ≥ 1), computed by summation.
-    const mean = (b: number) => {
-      const { a, c, e } = shape(b);
-      let s = 0;
-      for (let d = 1; d <= dmax; d++) {
-        const t = d <= d0 ? a + b * Math.sqrt(d) : c + e * d;
-        s += t * 2 * (N - d);
-      }
-      return s / (N * N);
-    };
-    const m0 = mean(0), m1 = mean(1);
-    this.b = (avg_ms - m0) / (m1 - m0);
-    const { a, c, e } = shape(this.b);
-    this.a = a; this.c = c; this.e = e;
-  }
-  time_ms(d: number): number {
-    d = Math.abs(d);
-    if (d === 0) return 0;
-    return d <= this.d0 ? this.a + this.b * Math.sqrt(d) : this.c + this.e * d;
-  }
-}
-
-/** The platters: sparse sector storage, torn and unreadable marks. */
-export class DiskMedia {
-  readonly sectors = new Map<number, Uint8Array>();
-  /** Sectors whose write was cut by a power loss. */
-  readonly torn = new Set<number>();
-  /** Sectors marked unreadable by WRITE LONG with WR_UNCOR. */
-  readonly uncorrectable = new Set<number>();
-  /** Injected medium errors: reads of these fail until rewritten. */
-  readonly mediumErrors = new Set<number>();
-
-  read(lba: number): Uint8Array | null {
-    if (this.torn.has(lba) || this.uncorrectable.has(lba) || this.mediumErrors.has(lba)) return null;
-    return this.sectors.get(lba) ?? new Uint8Array(BLOCK_BYTES);
-  }
-  write(lba: number, data: Uint8Array): void {
-    this.sectors.set(lba, data.slice());
-    this.torn.delete(lba);
-    this.uncorrectable.delete(lba);
-    this.mediumErrors.delete(lba);
-  }
-}
+import { BLOCK_BYTES, DiskParams, DiskMedia, SeekCurve } from "./disk_media.js";
+import { inquiryData, modeSenseData } from "./disk_pages.js";
+export { BLOCK_BYTES, DEFAULT_DISK, DiskMedia, SeekCurve } from "./disk_media.js";
+export type { DiskParams } from "./disk_media.js";
 
 export interface DiskResult {
   status: number;
@@ -332,8 +237,8 @@ export class Disk {
     switch (op) {
       case OP.TEST_UNIT_READY: case OP.START_STOP_UNIT: reply(this.good()); return;
       case OP.REQUEST_SENSE: reply(this.good(senseBytes({ key: KEY.NO_SENSE, asc: 0 }).slice(0, cmd.alloc))); return;
-      case OP.INQUIRY: reply(this.good(this.inquiry(cmd))); return;
-      case OP.MODE_SENSE_6: case OP.MODE_SENSE_10: reply(this.good(this.modeSense(cmd))); return;
+      case OP.INQUIRY: reply(this.good(inquiryData(cmd, this.id, this.p.max_transfer_blocks))); return;
+      case OP.MODE_SENSE_6: case OP.MODE_SENSE_10: reply(this.good(modeSenseData(cmd, this.writeCacheEnabled, this.p.blocks))); return;
       case OP.READ_CAPACITY_10: {
         const d = new Uint8Array(8);
         putBe32(d, 0, Math.min(this.p.blocks - 1, 0xffffffff));
@@ -367,49 +272,6 @@ export class Disk {
       }
     }
     reply(this.check({ key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] }));
-  }
-
-  private inquiry(cmd: Command): Uint8Array {
-    let d: Uint8Array;
-    const ascii = (s: string, n: number) => new TextEncoder().encode(s.padEnd(n).slice(0, n));
-    if (!cmd.evpd) {
-      d = new Uint8Array(36);
-      d[2] = 0x06; d[3] = 0x02; d[4] = 31; d[7] = 0x02;
-      d.set(ascii("EMU", 8), 8);
-      d.set(ascii("DISK 1G 7200", 16), 16);
-      d.set(ascii("1.0", 4), 32);
-    } else if (cmd.page === 0x00) {
-      d = Uint8Array.from([0, 0, 0, 4, 0x00, 0x80, 0x83, 0xb0]);
-    } else if (cmd.page === 0x80) {
-      d = new Uint8Array(12); d[1] = 0x80; d[3] = 8; d.set(ascii(`EMUD${this.id.toString().padStart(4, "0")}`, 8), 4);
-    } else if (cmd.page === 0x83) {
-      d = new Uint8Array(24); d[1] = 0x83; d[3] = 20; d[4] = 2; d[5] = 1; d[7] = 16;
-      d.set(ascii("EMU", 8), 8); d.set(ascii(`EMUD${this.id.toString().padStart(4, "0")}`, 8), 16);
-    } else {
-      d = new Uint8Array(64); d[1] = 0xb0; d[3] = 0x3c;
-      putBe32(d, 8, this.p.max_transfer_blocks);
-    }
-    return d.slice(0, Math.min(d.length, cmd.alloc));
-  }
-
-  private modeSense(cmd: Command): Uint8Array {
-    const ten = cmd.op === OP.MODE_SENSE_10;
-    const header = ten ? 8 : 4;
-    const bd = cmd.dbd ? 0 : 8;
-    const d = new Uint8Array(header + bd + 20);
-    const page = d.subarray(header + bd);
-    page[0] = 0x08; page[1] = 0x12;
-    if (cmd.pc !== 1 && this.writeCacheEnabled) page[2] = 0x04; // WCE (SBC-3 6.4.5)
-    if (cmd.pc === 1) page[2] = 0x04; // changeable: WCE
-    if (bd) {
-      const b = d.subarray(header);
-      const n = Math.min(this.p.blocks, 0xffffff);
-      b[1] = n >> 16; b[2] = (n >> 8) & 0xff; b[3] = n & 0xff;
-      b[6] = BLOCK_BYTES >> 8;
-    }
-    if (ten) { putBe16(d, 0, d.length - 2); d[3] = 0x10; putBe16(d, 6, bd); }
-    else { d[0] = d.length - 1; d[2] = 0x10; d[3] = bd; }
-    return d.slice(0, Math.min(d.length, cmd.alloc));
   }
 
   private read(job: Job, cmd: Command, t: number): void {
