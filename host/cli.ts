@@ -4,6 +4,7 @@ import { randomInt } from "node:crypto";
 import { loadMetered, loadTortureModules } from "./firmware.js";
 import { runScenario, RunProgress, RunReport, DEFAULT_WORKLOAD, verdict } from "./scenario.js";
 import { EEPROM_PARTS } from "./devices/eeprom.js";
+import type { DiskFaults } from "./devices/disk.js";
 import { runBench, BenchReport } from "./bench.js";
 import { runFuzz } from "./fuzz.js";
 import { runTorture, TortureProgress, CUTS_PER_RUN, VARIANTS, Variant } from "./torture.js";
@@ -35,6 +36,10 @@ options for run:
   --eeprom PART  EEPROM part: ${Object.keys(EEPROM_PARTS).join(", ")} (default 25LC1024)
   --cap-pct N    supercap capacity left after ageing, percent (default 100)
   --qd N         host queue depth, 1..4 (default ${DEFAULT_WORKLOAD.queue_depth})
+  --disk-fault F every disk has fault F (a comma-separated list): ignore-fua (it
+                 caches FUA writes, a lying disk: beyond the design, acknowledged
+                 data is lost and the run must fail), no-write-long (it refuses
+                 WRITE LONG), latency (1 command in 20 is 200 ms late)
   --quiet        no progress line
   -h, --help     this text
 
@@ -73,6 +78,13 @@ served corrupt, a loss was reported that no fault beyond the design explains, a
 device protocol was broken, the firmware trapped, or the run checked no
 acknowledged write; 2 for bad usage.`;
 
+/** The disk faults `run --disk-fault` can give every disk. */
+const DISK_FAULTS: Record<string, (f: DiskFaults) => void> = {
+  "ignore-fua": (f) => { f.ignoreFua = true; },
+  "no-write-long": (f) => { f.noWriteLong = true; },
+  "latency": (f) => { f.latencySpikeProb = 0.05; f.latencySpike_ms = 200; },
+};
+
 function fail(msg: string): never {
   console.error(`holdup: ${msg}\n(see holdup --help)`);
   process.exit(2);
@@ -98,7 +110,7 @@ export function main(argv: string[]): number {
         qd: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
         "no-sweep": { type: "boolean" }, "sweep-only": { type: "boolean" },
         "sweep-k": { type: "string" }, "sweep-step": { type: "string" }, variant: { type: "string" },
-        seeds: { type: "string" }, cdbs: { type: "string" },
+        seeds: { type: "string" }, cdbs: { type: "string" }, "disk-fault": { type: "string" },
       },
     });
   } catch (e) {
@@ -134,11 +146,15 @@ export function main(argv: string[]): number {
   const qd = intOpt(values.qd, "qd", 1, 4, DEFAULT_WORKLOAD.queue_depth);
   const eeprom = values.eeprom ?? "25LC1024";
   if (!EEPROM_PARTS[eeprom]) fail(`unknown EEPROM part "${eeprom}"`);
+  const diskFaults = (values["disk-fault"] ?? "").split(",").filter((f) => f !== "");
+  for (const f of diskFaults) if (!DISK_FAULTS[f]) fail(`unknown disk fault "${f}" (${Object.keys(DISK_FAULTS).join(", ")})`);
   const json = values.json ?? false;
   const showProgress = !values.quiet;
   const tty = process.stderr.isTTY;
 
-  if (!json) console.log(`holdup run: seed ${seed}, ${cuts} power cuts, ${disks} disks, EEPROM ${eeprom}`);
+  const again = `holdup run --seed ${seed} --cuts ${cuts}` + (diskFaults.length ? ` --disk-fault ${diskFaults.join(",")}` : "");
+  const faultNote = diskFaults.length ? `, disk faults ${diskFaults.join(", ")}` : "";
+  if (!json) console.log(`holdup run: seed ${seed}, ${cuts} power cuts, ${disks} disks, EEPROM ${eeprom}${faultNote}`);
   const onProgress = showProgress ? (p: RunProgress) => {
     const line = `[${p.virtual_ms.toFixed(1).padStart(9)} ms] cut ${p.cut}/${p.cuts} ${p.phase.padEnd(8)} ` +
       `acked ${p.acked_writes} lost ${p.lost_writes} corrupt ${p.corrupt_reads}`;
@@ -151,10 +167,11 @@ export function main(argv: string[]): number {
     report = runScenario(loadMetered(), {
       seed, cuts, onProgress, workload: { queue_depth: qd },
       board: { disks, eeprom_part: eeprom, power: { capacity_pct: capPct } },
+      setup: (board) => { for (const d of board.disks) for (const f of diskFaults) DISK_FAULTS[f](d.faults); },
     });
   } catch (e) {
     if (tty && showProgress) process.stderr.write("\n");
-    console.error(`holdup run failed: ${(e as Error).message}\nreproduce with: holdup run --seed ${seed} --cuts ${cuts}`);
+    console.error(`holdup run failed: ${(e as Error).message}\nreproduce with: ${again}`);
     return 1;
   }
   if (tty && showProgress) process.stderr.write("\n");
@@ -178,7 +195,7 @@ export function main(argv: string[]): number {
     for (const f of report.faults) console.log(`  fault: ${f}`);
     for (const p of report.problems.slice(0, 10)) console.log(`  ${p}`);
     for (const w of why) console.log(`  FAILED: ${w}`);
-    if (bad) console.log(`\nFAILED — reproduce with: holdup run --seed ${seed} --cuts ${cuts}`);
+    if (bad) console.log(`\nFAILED — reproduce with: ${again}`);
     else console.log(`\nOK: every acknowledged write survived ${report.power_cuts} power cuts.`);
   }
   if (json) {

@@ -28,10 +28,20 @@ test("holdup run prints a progress line and a readable summary", () => {
   assert.match(r.stdout, /seed\s+4/);
 });
 
+test("holdup run exits 1 when acknowledged data is lost silently (disks that cache FUA writes)", () => {
+  const r = holdup("run", "--seed", "3", "--cuts", "2", "--disk-fault", "ignore-fua", "--quiet");
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAILED: \d+ acknowledged writes lost silently/);
+  assert.match(r.stdout, /reproduce with: holdup run --seed 3 --cuts 2 --disk-fault ignore-fua/);
+  const ok = holdup("run", "--seed", "3", "--cuts", "2", "--disk-fault", "no-write-long,latency", "--quiet");
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  assert.equal(holdup("run", "--disk-fault", "gremlins").status, 2);
+});
+
 test("--help explains every option", () => {
   const r = holdup("--help");
   assert.equal(r.status, 0);
-  for (const o of ["--seed", "--cuts", "--json", "--disks", "--eeprom", "--cap-pct", "--qd", "--quiet"]) {
+  for (const o of ["--seed", "--cuts", "--json", "--disks", "--eeprom", "--cap-pct", "--qd", "--disk-fault", "--quiet"]) {
     assert.ok(r.stdout.includes(o), o);
   }
 });
