@@ -127,6 +127,50 @@ test("case 2: a flapping supply: after a ride-through, a second failure whose sa
   }
 });
 
+test("case 2: a dip during a write's copy into the cache: the write does not add to the NV blocks a save already took", () => {
+  // The cache holds budget − 8 NV blocks; an 8-block write goes in by write-back. Dip 1
+  // lands at every 2 µs across its copy and lasts 100 ms: the save it starts is
+  // aborted, and the cap it drained covers fewer blocks than the cache then holds, so
+  // the NV blocks stay frozen. Dip 2, 5 ms later, is a real power loss: its save must
+  // resume the aborted one. If the write had gone on adding NV blocks after dip 1 (by
+  // the write-back it decided before the dip) and been acknowledged, the NV set would
+  // differ, and the save would start over under a new generation with less of the cap
+  // left than the budget counted on.
+  const problems: string[] = [];
+  for (let k = 0; k < 24; k++) {
+    const s = session({}, true, 1);
+    const at = `dip at +${22 + 2 * k} µs`;
+    let emergency = 0;
+    s.board.onLog = (name) => { if (name === "save emergency arm") emergency++; };
+    let status = -1;
+    let got = "not run" as number | string;
+    function* script(): Script {
+      yield* ready();
+      const st = yield* untilWriteBack();
+      const written = yield* fill(st.budget - 8);
+      // The doorbell rings after the adapter's DMA of 4 KiB (22.5 µs).
+      const t0 = s.board.now_ns + 22_000 + k * 2_000;
+      s.board.cutPowerAt(t0);
+      s.board.restorePowerAt(t0 + 100e6);
+      s.board.cutPowerAt(t0 + 105e6);
+      s.board.restorePowerAt(t0 + 2000e6);
+      const data = new Uint8Array(8 * 512);
+      for (let i = 0; i < 8; i++) data.set(blockPattern(1, 300 + i, 9), i * 512);
+      s.host.submit(1, cdb.rw16(true, 300, 8), data, 0, (r) => { status = r.status; });
+      yield { pause_ms: 2500 };
+      yield* ready();
+      got = yield* readId(1, 307);
+      const back = yield* readBack(written);
+      if (back.bad.length || back.medium) problems.push(`${at}: ${back.bad.join(", ")} ${back.medium} unreadable`);
+    }
+    s.run(script());
+    if (emergency) problems.push(`${at}: the save started over under a new generation`);
+    if (status === STATUS.GOOD && got !== 9) problems.push(`${at}: acknowledged write reads ${got}`);
+    assert.deepEqual(s.board.violations, []);
+  }
+  assert.deepEqual(problems, []);
+});
+
 test("case 3: a stray page header with generation 0xFFFFFFFE: no wrap, no EEPROM write loop, saves still restored", () => {
   const s = session();
   // Page 300: a header word that decodes (its SECDED byte is right) to generation

@@ -29,7 +29,7 @@ import {
 } from "../layout";
 import { hal_irq_mask_pfail } from "../base/hal";
 import { copy } from "../base/scsi";
-import { lun_add_nv, luns_max } from "../state";
+import { lun_add_nv, luns_max, st_power_epoch } from "../state";
 
 @inline export const ENTRY_FREE: u8 = 0;
 @inline export const ENTRY_CLEAN: u8 = 1;
@@ -215,9 +215,16 @@ export function cache_drop(i: u32): void {
 /** Copy a block of new data into the entry and mark it DIRTY at a new version; nv
  * says whether the host will be told it is written now (write-back). One critical
  * section: the save sees the old block or the new one, whole. The entry must not be
- * on the bus. */
-export function cache_write(i: u32, src: usize, nv: bool): void {
+ * on the bus. The caller decided `nv` (and checked the block may change) in power
+ * epoch `epoch`: if a power event came since, nothing is written and the result is
+ * false (a save may have taken the NV set meanwhile, and the budget is no longer
+ * what it was): the caller runs its command again. */
+export function cache_write(i: u32, src: usize, nv: bool, epoch: u32): bool {
   let was = hal_irq_mask_pfail(1);
+  if (st_power_epoch() != epoch) {
+    hal_irq_mask_pfail(was);
+    return false;
+  }
   copy(entry_data(i), src, block_bytes);
   let p = entry_at(i);
   if (entry_state(i) != ENTRY_DIRTY) {
@@ -228,6 +235,7 @@ export function cache_write(i: u32, src: usize, nv: bool): void {
   if (entry_is_nv(i)) nv_version++;
   else if (nv) set_nv(i);
   hal_irq_mask_pfail(was);
+  return true;
 }
 
 /** Restore: the entry's data was read from the image into it; it is NV again. */

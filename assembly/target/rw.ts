@@ -27,7 +27,7 @@ import {
   lun_state, lun_blocks, lun_target, lun_identity, lun_in_image, lun_set_state, lun_note_timeout,
   lun_set_timeouts, LUN_READY, LUN_FAILED, ID_OK, counter_add, CNT_DISK_ERRORS, CNT_BUSY_REPLIES,
   set_slot_wait, slot_wait, set_slot_tag, slot_piece, set_slot_piece, slot_mode, set_slot_mode,
-  WAIT_SPACE, WAIT_CLEAN, WAIT_DISK, WAIT_RETRY, slot_evictions, set_slot_evictions,
+  WAIT_SPACE, WAIT_CLEAN, WAIT_DISK, WAIT_RETRY, slot_evictions, set_slot_evictions, st_power_epoch,
 } from "../state";
 import {
   cache_find, cache_alloc, cache_drop, cache_write, cache_nv_count, cache_reusable_count,
@@ -129,18 +129,26 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
     set_slot_wait(slot, WAIT_SPACE); // destage frees clean entries; run again then
     return;
   }
+  // What was checked above, and write-back, hold in this power epoch only: a PFAIL#
+  // edge meanwhile (a save that the supply then rode through) may have frozen the NV
+  // blocks and drained the cap. Then the command runs again from the start.
+  let epoch = st_power_epoch();
   let wb = nv_writeback_allowed() && cache_nv_count() + new_nv <= budget_blocks();
   let src = slot_data(slot);
   // Blocks already cached first (now dirty, they cannot be evicted), then new ones.
   for (let k: u32 = 0; k < blocks; k++) {
     let i = cache_find(lun, lba + k);
-    if (i != NONE) cache_write(i, src + k * block_bytes, wb);
+    if (i != NONE && !cache_write(i, src + k * block_bytes, wb, epoch)) { set_slot_wait(slot, WAIT_SPACE); return; }
   }
   for (let k: u32 = 0; k < blocks; k++) {
     if (cache_find(lun, lba + k) != NONE) continue;
     let i = cache_alloc(lun, lba + k);
     assert(i != NONE, "space was counted");
-    cache_write(i, src + k * block_bytes, wb);
+    if (!cache_write(i, src + k * block_bytes, wb, epoch)) {
+      cache_drop(i); // allocated, never written: no data of its own
+      set_slot_wait(slot, WAIT_SPACE);
+      return;
+    }
   }
   if (wb) finish(slot, STATUS_GOOD, 0);
   else set_slot_wait(slot, WAIT_CLEAN);
