@@ -196,6 +196,7 @@ export function main(argv: string[]): number {
     for (const p of report.problems.slice(0, 10)) console.log(`  ${p}`);
     for (const w of why) console.log(`  FAILED: ${w}`);
     if (bad) console.log(`\nFAILED — reproduce with: ${again}`);
+    else if (report.uncut_workloads > 0 && report.power_cuts > 0) console.log(`\nOK: every acknowledged write was kept; the ${report.power_cuts} power cuts came before any write was acknowledged, so the writes checked were made after them, uncut.`);
     else console.log(`\nOK: every acknowledged write survived ${report.power_cuts} power cuts.`);
   }
   if (json) {

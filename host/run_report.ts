@@ -71,6 +71,9 @@ export interface RunReport {
   power_cuts: number;
   /** Cuts the controller rode through on its cap (the supply came back first). */
   ride_throughs: number;
+  /** Workloads run without a cut at the end, because no write was acknowledged before
+   * the last cut (or the run had no cuts). */
+  uncut_workloads: number;
   /** Times the host had to decide about blocks the controller held. */
   host_decisions: number;
   /** Boots at which the controller reported its cache image lost. */

@@ -18,7 +18,17 @@ export { verdict } from "./run_report.js";
 export type { RunOptions, CutContext, RunProgress, RunReport } from "./run_report.js";
 import type { RunOptions, RunReport, CutContext } from "./run_report.js";
 
-type Phase = "probe" | "verify" | "workload" | "cut" | "drain" | "off" | "final" | "done";
+const phases = ["probe", "verify", "workload", "cut", "drain", "off", "final", "done"] as const;
+type Phase = (typeof phases)[number];
+
+/** A run fails as stalled after this long without progress, and as too slow after
+ * run_ms_per_cut for each cut (and one more) in all. */
+const stall_ms = 180_000;
+const run_ms_per_cut = 600_000;
+/** A workload without a cut (`cuts` 0, or no write acknowledged before the last cut)
+ * runs this long, at most uncut_runs_max times. */
+const uncut_workload_ms = 1000;
+const uncut_runs_max = 3;
 
 /** Retries of a command that answers BUSY or a transient error, 5 ms apart. */
 const retries_max = 2000;
@@ -88,15 +98,26 @@ class Run {
     this.hookPower();
     this.hookRecutEvents();
     this.opts.setup?.(b, this.oracle);
-    const limit_ns = (this.opts.limit_ms ?? 60_000 * (this.opts.cuts + 1)) * 1e6;
+    const limit_ns = (this.opts.limit_ms ?? run_ms_per_cut * (this.opts.cuts + 1)) * 1e6;
+    // A stall is a run that makes no progress (no write acknowledged, no block checked,
+    // no phase or cut passed) for stall_ms of virtual time; a slow run is not one.
+    let mark = -1, markAt_ns = 0, stalled = false;
+    const noProgress = () => {
+      const s = this.oracle.stats;
+      const m = s.acked_writes + s.checked_blocks + this.cutsDone * 1e7 + phases.indexOf(this.phase) * 1e9;
+      if (m !== mark) { mark = m; markAt_ns = b.now_ns; }
+      stalled = b.now_ns - markAt_ns > stall_ms * 1e6;
+      return stalled;
+    };
     try {
-      b.run(() => this.phase === "done", limit_ns);
+      b.run(() => this.phase === "done" || noProgress(), limit_ns);
     } catch (e) {
       // Say where the host was: a stall of the host is not the firmware's fault.
       (e as Error).message += ` (host phase ${this.phase}, ${this.work.outstanding} commands out, ` +
         `${this.host.inFlight} in the adapter, cut ${this.cutsDone}/${this.opts.cuts})`;
       throw e;
     }
+    if (stalled) throw new Error(`no progress for ${stall_ms} ms of virtual time (phase ${this.phase}, cut ${this.cutsDone}/${this.opts.cuts})`);
     if (this.phase !== "done") throw new Error(`run did not finish within ${limit_ns / 1e6} ms of virtual time (phase ${this.phase})`);
     return this.report();
   }
@@ -125,7 +146,7 @@ class Run {
       if (--pending > 0) return;
       this.work.luns = found.filter((x) => x.blocks > 0 && !this.unavailable.has(x.lun));
       if (!this.work.luns.length && !this.cutsDone) throw new Error("host: the controller presents no usable LUN");
-      if (this.cutsDone > 0) this.verify(gen); else this.startWorkload(gen);
+      if (this.cutsDone > 0) this.verify(gen); else this.startWorkload(gen, this.opts.cuts > 0);
     };
     if (!pending) { pending = 1; next(); return; }
     for (const l of found) this.readyLun(l, gen, next, 0);
@@ -245,9 +266,17 @@ class Run {
   }
 
   afterVerify(gen: number): void {
-    if (this.cutsDone >= this.opts.cuts) { this.finalCheck(gen); return; }
-    this.startWorkload(gen);
+    if (this.cutsDone < this.opts.cuts) { this.startWorkload(gen); return; }
+    // Every cut came before the controller acknowledged a write (or there were none
+    // to make): run the workload uncut, so that the run checks something.
+    if (this.oracle.stats.acked_writes === 0 && this.uncutRuns < uncut_runs_max) {
+      this.uncutRuns++;
+      this.startWorkload(gen, false);
+      return;
+    }
+    this.finalCheck(gen);
   }
+  uncutRuns = 0;
 
   /** The end: flush every LUN and check the disks' media against the oracle. */
   finalCheck(gen: number): void {
@@ -268,11 +297,24 @@ class Run {
 
   // ---- workload and cuts ------------------------------------------------------------------
 
-  startWorkload(gen: number): void {
+  /** Run the workload until a power cut (or, uncut, for uncut_workload_ms), then read
+   * everything back. */
+  startWorkload(gen: number, cut = true): void {
     this.phase = "workload";
     this.oracle.beginEpoch();
     if (!this.opts.excuse) this.oracle.excuse = null;
     this.progress();
+    this.work.onDrained = () => { if (this.phase === "drain" && gen === this.board.generation) this.verify(gen); };
+    if (!cut) {
+      this.board.clock.after(uncut_workload_ms * 1e6, "host ends the workload", () => {
+        if (this.phase !== "workload" || gen !== this.board.generation) return;
+        this.phase = "drain";
+        this.work.stop();
+        if (this.work.outstanding === 0) this.verify(gen);
+      });
+      this.work.start(gen);
+      return;
+    }
     const at = this.board.now_ns + (0.001 + this.rng.float() * this.w.cut_window_ms) * 1e6;
     const off = (this.w.off_min_ms + this.rng.float() * (this.w.off_max_ms - this.w.off_min_ms)) * 1e6;
     const end = this.planCut(at, off);
@@ -282,7 +324,6 @@ class Run {
       if (this.phase === "workload") { this.phase = "cut"; this.work.stop(); }
     });
     this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(gen));
-    this.work.onDrained = () => { if (this.phase === "drain" && gen === this.board.generation) this.verify(gen); };
     this.work.start(gen);
   }
 
@@ -385,6 +426,7 @@ class Run {
       checked_blocks: s.checked_blocks,
       power_cuts: b.powerCuts,
       ride_throughs: this.rideThroughs,
+      uncut_workloads: this.uncutRuns,
       host_decisions: this.decisions,
       reported_image_losses: this.reportedImageLosses,
       detected_losses: s.detected_losses,

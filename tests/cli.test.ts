@@ -20,6 +20,18 @@ test("holdup run --json prints one JSON object with the documented keys last", (
   assert.equal(j.lost_writes, 0);
 });
 
+test("holdup run --cuts 0 runs the workload uncut and checks it; a cut before any ack is followed by one", () => {
+  const r = holdup("run", "--seed", "5", "--cuts", "0", "--json", "--quiet");
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const j = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  assert.equal(j.power_cuts, 0);
+  assert.ok(j.acked_writes > 0 && j.checked_blocks > 0, r.stdout);
+  // Seed 5's only cut comes 12 ms in, before the first write is acknowledged.
+  const one = holdup("run", "--seed", "5", "--cuts", "1", "--quiet");
+  assert.equal(one.status, 0, one.stdout + one.stderr);
+  assert.match(one.stdout, /came before any write was acknowledged/);
+});
+
 test("holdup run prints a progress line and a readable summary", () => {
   const r = holdup("run", "--seed", "4", "--cuts", "1");
   assert.equal(r.status, 0, r.stderr);

@@ -36,6 +36,13 @@ const SWARM_REGRESSIONS = [
   // PFAIL between the main loop's test of a rung slot and its claim: the interrupt
   // answered BUSY, the main loop then ran the command and completed the slot again.
   1000322, 1000418,
+  // A write that decided write-back before a PFAIL# the supply then rode through went
+  // on adding NV blocks after the save had taken the set: the next save started over
+  // under a new generation and the drained cap gave out (reported losses).
+  2000121, 2000967,
+  // Harness: a slow but live run (disk latency spikes in every verify) passed the
+  // fixed time limit; every cut came before the first acknowledged write.
+  2000523, 2001020,
 ];
 
 test("swarm seeds that once failed stay clean", () => {
