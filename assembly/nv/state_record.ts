@@ -2,8 +2,10 @@
 // counts. docs/SPEC.md "State record" is the format:
 //   magic u32 | store id u64 | retired gen u32 | armed gen u32 |
 //   slowest write cycle µs u32 | bad-page map (64 bytes, bit p = page p) | zeros
-// Written one copy after the other with one sequence number (the page's gen field); a
-// reader takes the good copy with the higher one.
+// Written one copy after the other with one sequence number (the page's gen field),
+// the copy that does not hold the newest record first; a reader takes the good copy
+// with the higher one. So a write cut or torn anywhere leaves the newest record whole
+// in the other copy, even after an earlier write got through one copy only.
 
 import {
   nv_page_bytes, bad_pages_base, bad_pages_bytes, nv_isr_page, nv_isr_verify, nv_isr_cmd,
@@ -28,19 +30,44 @@ if (st_bad_at + bad_pages_bytes > page_payload_bytes) ERROR("state record fits a
 /** Sequence number of the last state record written or found. */
 let state_seq: u32 = 0;
 
+/** Sequence number of the newest good copy newest_copies() found. */
+let newest_seq: u32 = 0;
+
+/** Which copies hold the newest good record (bit 0: A, bit 1: B; 0 if neither is
+ * good), read from the EEPROM itself: RAM may not know what an interrupted write left. */
+function newest_copies(cmd: usize, buf: usize): u32 {
+  let mask: u32 = 0;
+  newest_seq = 0;
+  for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
+    let phys = copy_n == 0 ? state_page_a : state_page_b;
+    if (read_checked(cmd, phys, buf, 0) < 0) continue;
+    if (load<u32>(buf + page_header_bytes, st_magic_at) != STATE_MAGIC) continue;
+    let seq = load<u32>(buf);
+    if (mask == 0 || seq > newest_seq) { mask = 1 << copy_n; newest_seq = seq; }
+    else if (seq == newest_seq) mask |= 1 << copy_n;
+  }
+  return mask;
+}
+
 /** Write the state record to both state pages, one after the other, with the next
- * sequence number; the slowest write cycle and the bad-page map go with it. A copy
- * does not start if `epoch` is set and a power event came since (the save then owns
- * the EEPROM). Returns OK if at least one copy verified, ERR_INTERRUPTED if a power
- * event stopped it, else ERR_IO. */
+ * sequence number; the slowest write cycle and the bad-page map go with it. The copy
+ * that does not hold the newest record goes first. A copy does not start if `epoch`
+ * is set and a power event came since (the save then owns the EEPROM). Returns OK if
+ * at least one copy verified, ERR_INTERRUPTED if a power event stopped it, else
+ * ERR_IO. */
 export function state_write(store_id: u64, retired_gen: u32, armed_gen: u32, in_isr: bool, epoch: i32): i32 {
   let page: usize = in_isr ? nv_isr_page : nv_main_page;
   let verify: usize = in_isr ? nv_isr_verify : nv_main_verify;
   let cmd: usize = in_isr ? nv_isr_cmd : nv_main_cmd;
   let good: u32 = 0;
+  let newest = newest_copies(cmd, verify);
+  if (newest != 0 && newest_seq > state_seq) state_seq = newest_seq;
   state_seq++;
   let seq = state_seq;
-  for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
+  // Only A holds the newest record: B first. Else (B alone, both, neither) A first.
+  let first: u32 = newest == 1 ? 1 : 0;
+  for (let k: u32 = 0; k < 2; k++) {
+    let copy_n: u32 = k == 0 ? first : 1 - first;
     zero(page, nv_page_bytes);
     let pl = page + page_header_bytes;
     store<u32>(pl, STATE_MAGIC, st_magic_at);
