@@ -234,20 +234,23 @@ export class Oracle {
     return "detected";
   }
 
-  /** A read kept failing (no LUN, hardware error): acknowledged data is not there. A
-   * dead disk's LUN is a detected loss; anything else is a lost write. */
-  checkUnreadable(lun: number, lba: number): ReadVerdict {
+  /** A read kept failing, or the controller presents no such LUN now (gone, failed):
+   * the acknowledged data is not there, and the host was told so (an error, not
+   * data). A detected loss: excused on a dead disk's LUN (or under the run's excuse),
+   * a failure of the design anywhere else. */
+  checkUnreadable(lun: number, lba: number, why = "cannot be read"): ReadVerdict {
     const s = this.state(lun, lba);
     if (s.unknown || !s.cands.some((c) => c.acked && c.v !== ZEROS)) return "unchecked";
     this.stats.checked_blocks++;
     s.unknown = true;
-    if (this.deadLuns.has(lun)) {
-      this.stats.detected_errors++;
-      this.stats.detected_losses++;
+    this.stats.detected_errors++;
+    this.stats.detected_losses++;
+    if (this.deadLuns.has(lun) || this.excuse) {
       this.stats.excused_losses++;
       return "detected";
     }
-    return this.bad("lost", lun, lba, `lost write: lun ${lun} lba ${lba} cannot be read, may hold ${this.show(s)}`);
+    this.problem(`detected loss: lun ${lun} lba ${lba} ${why}, may hold ${this.show(s)}`);
+    return "detected";
   }
 
   /** Could the block hold `v` (a write id, ZEROS or UNREADABLE) now? For checks of a

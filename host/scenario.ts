@@ -235,7 +235,7 @@ class Run {
 
   readChunk(lun: number, lba: number, n: number, gen: number, done: () => void, tries = 0): void {
     if (this.unavailable.has(lun)) {
-      for (let i = 0; i < n; i++) this.oracle.checkUnreadable(lun, lba + i);
+      for (let i = 0; i < n; i++) this.oracle.checkUnreadable(lun, lba + i, "is on a LUN the controller does not present now");
       done();
       return;
     }

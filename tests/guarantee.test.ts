@@ -453,6 +453,26 @@ test("case 9: a disk slow at boot (past the 2 s deadline) is aborted and probed 
   assert.deepEqual(s.board.violations, []);
 });
 
+test("case 9: a disk whose commands at boot are each 3 s late is found: the deadline grows with each time-out", () => {
+  // Four or more 2 s time-outs in a row (an error recovery and the commands queued
+  // behind it) made the probe give the disk up: its LUN was gone for that boot.
+  const s = session();
+  let found: number[] = [];
+  function* script(): Script {
+    yield* ready();
+    s.board.disks[0].faults.slowCommands = 6;
+    s.board.disks[0].faults.slow_ms = 3000;
+    yield { cut_off_ms: 3000 };
+    for (const lun of LUNS) {
+      const r = yield* untilReady(lun);
+      if (r.status === STATUS.GOOD) found.push(lun);
+    }
+  }
+  s.run(script());
+  assert.deepEqual(found, LUNS);
+  assert.deepEqual(s.board.violations, []);
+});
+
 /** Poke the firmware's cache directory (layout.ts: 0x08600, 16 B an entry: LUN @0,
  * LBA @8) before a cut, so that the save writes CRC-valid records that make no sense. */
 function pokeEntry(s: Session, lun: number, lba: number, newLun: number, newLba: bigint): boolean {

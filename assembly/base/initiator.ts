@@ -29,7 +29,10 @@ import { label_read } from "./label";
 
 /** Device-bus IDs probed at boot: 0..6 (ID 7 is the controller itself). */
 @inline export const targets_max: u32 = 7;
-/** A synchronous command's deadline; a disk spins up within it or is retried. */
+/** A synchronous command's first deadline; a disk spins up within it or is retried.
+ * Each retry after a time-out doubles it (2, 4, 8, 16 s: 30 s in all before a disk
+ * is given up), so a disk that is slow now and then (an error recovery of a few
+ * seconds, and the commands queued behind it) is not taken for a hung one. */
 @inline const sync_timeout_us: i64 = 2_000_000;
 /** After an abort, the wait for its completion (the HAL promises 1 ms). */
 @inline const abort_wait_us: i64 = 50_000;
@@ -39,8 +42,8 @@ import { label_read } from "./label";
 /** TEST UNIT READY attempts per disk: unit attentions and "becoming ready". With
  * the retry delay this waits up to 30 s for a disk to spin up. */
 @inline const tur_attempts_max: u32 = 300;
-/** TEST UNIT READY attempts that time out before a disk is skipped (a disk busy with a
- * command it takes long over answers a later one late too). */
+/** Attempts that time out before a disk is skipped (a disk busy with a command it
+ * takes long over answers a later one late too); the deadline doubles each time. */
 @inline const tur_timeouts_max: u32 = 4;
 /** Pause between TEST UNIT READY attempts when the disk is becoming ready. */
 @inline const tur_retry_delay_us: i32 = 100_000;
@@ -136,6 +139,7 @@ function wait_done(tag: u32, deadline_us: i64): bool {
  * bus failure. The sense of a CHECK CONDITION is copied to sync_sense(). */
 export function disk_exec_sync(
   target: u32, cdb: usize, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
+  timeout_us: i64 = sync_timeout_us,
 ): i32 {
   let tag = tag_alloc(OWNER_SYNC, 0);
   if (tag == TAG_NONE) return ERR_BUSY;
@@ -144,7 +148,7 @@ export function disk_exec_sync(
     tag_free(tag);
     return ERR_IO;
   }
-  if (!wait_done(tag, hal_now_us() + sync_timeout_us)) {
+  if (!wait_done(tag, hal_now_us() + timeout_us)) {
     hal_log(LOG_DISK_TIMEOUT, <i32>target, load<u8>(cdb));
     abort_tag(tag);
     // The abort's completion frees the tag; a bus that broke its promise keeps it.
@@ -162,16 +166,17 @@ export function disk_exec_sync(
 }
 
 /** disk_exec_sync, again while the disk is not there yet: a bus reset (its power
- * dipped), a unit attention, a disk becoming ready, BUSY, or a command past its
- * deadline: every sync_retry_delay_us, up to sync_patience_max times (30 s, longer
- * than a spin-up). Returns as disk_exec_sync. */
+ * dipped), a unit attention, a disk becoming ready or BUSY every tur_retry_delay_us,
+ * up to tur_attempts_max times (30 s, longer than a spin-up); a command past its
+ * deadline at once, with twice the deadline, up to tur_timeouts_max times. Returns
+ * as disk_exec_sync. */
 export function disk_exec_patient(
   target: u32, cdb: usize, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
 ): i32 {
   let st: i32 = ERR_IO;
   let timeouts: u32 = 0;
   for (let attempt: u32 = 0; attempt < tur_attempts_max; attempt++) {
-    st = disk_exec_sync(target, cdb, cdb_len, data, bytes, data_out);
+    st = disk_exec_sync(target, cdb, cdb_len, data, bytes, data_out, sync_timeout_us << <i64>timeouts);
     if (st == STATUS_BUSY || st == ERR_INTERRUPTED || st == ERR_BUSY) { sleep_us(tur_retry_delay_us); continue; }
     if (st == ERR_TIMEOUT) { if (++timeouts < tur_timeouts_max) continue; return st; }
     if (st != STATUS_CHECK_CONDITION) return st;
