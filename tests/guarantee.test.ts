@@ -435,13 +435,15 @@ test("case 8: pages that write slower in the save than at the probe: the budget 
   }
 });
 
-test("case 9: a disk slow at boot (past the 2 s deadline) is aborted and probed again; every disk is found", () => {
+/** Boot with disk 0's next `commands` commands each `slow_ms` late; the LUNs that
+ * come ready. */
+function lunsFoundWithSlowDisk(commands: number, slow_ms: number): number[] {
   const s = session();
-  let found: number[] = [];
+  const found: number[] = [];
   function* script(): Script {
     yield* ready();
-    s.board.disks[0].faults.slowCommands = 2;
-    s.board.disks[0].faults.slow_ms = 3000;
+    s.board.disks[0].faults.slowCommands = commands;
+    s.board.disks[0].faults.slow_ms = slow_ms;
     yield { cut_off_ms: 3000 };
     for (const lun of LUNS) {
       const r = yield* untilReady(lun);
@@ -449,28 +451,18 @@ test("case 9: a disk slow at boot (past the 2 s deadline) is aborted and probed 
     }
   }
   s.run(script());
-  assert.deepEqual(found, LUNS);
   assert.deepEqual(s.board.violations, []);
+  return found;
+}
+
+test("case 9: a disk slow at boot (past the 2 s deadline) is aborted and probed again; every disk is found", () => {
+  assert.deepEqual(lunsFoundWithSlowDisk(2, 3000), LUNS);
 });
 
 test("case 9: a disk whose commands at boot are each 3 s late is found: the deadline grows with each time-out", () => {
   // Four or more 2 s time-outs in a row (an error recovery and the commands queued
   // behind it) made the probe give the disk up: its LUN was gone for that boot.
-  const s = session();
-  let found: number[] = [];
-  function* script(): Script {
-    yield* ready();
-    s.board.disks[0].faults.slowCommands = 6;
-    s.board.disks[0].faults.slow_ms = 3000;
-    yield { cut_off_ms: 3000 };
-    for (const lun of LUNS) {
-      const r = yield* untilReady(lun);
-      if (r.status === STATUS.GOOD) found.push(lun);
-    }
-  }
-  s.run(script());
-  assert.deepEqual(found, LUNS);
-  assert.deepEqual(s.board.violations, []);
+  assert.deepEqual(lunsFoundWithSlowDisk(6, 3000), LUNS);
 });
 
 /** Poke the firmware's cache directory (layout.ts: 0x08600, 16 B an entry: LUN @0,
