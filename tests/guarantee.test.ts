@@ -93,6 +93,16 @@ function* readBack(written: Array<[number, number, number]>): Gen<{ bad: string[
   return { bad, medium };
 }
 
+/** After a loss: the image state NV STATUS gives (3: lost, which the host accepts
+ * with DISCARD), then every block read back. */
+function* imageThenReadBack(written: Array<[number, number, number]>): Gen<{ image: number; result: { bad: string[]; medium: number } }> {
+  yield* untilReady(0, 5);
+  const image = (yield* nvStatus(0)).image;
+  if (image === 3) yield { lun: 0, cdb: cdb.nvAction(NV_ACTION.DISCARD) };
+  yield* ready();
+  return { image, result: yield* readBack(written) };
+}
+
 test("case 2: a flapping supply: after a ride-through, a second failure whose save dies at once reports the loss", () => {
   // Dip 2 comes 2..30 ms after the supply is back from dip 1: before, during and after
   // the state write that follows a ride-through.
@@ -113,11 +123,7 @@ test("case 2: a flapping supply: after a ride-through, a second failure whose sa
       s.board.cutPowerAt(t0 + 20e6 + gap_ms * 1e6);
       s.board.restorePowerAt(t0 + 20e6 + gap_ms * 1e6 + 3000e6);
       yield { pause_ms: 4000 };
-      yield* untilReady(0, 5);
-      image = (yield* nvStatus(0)).image;
-      if (image === 3) yield { lun: 0, cdb: cdb.nvAction(NV_ACTION.DISCARD) };
-      yield* ready();
-      result = yield* readBack(written);
+      ({ image, result } = yield* imageThenReadBack(written));
     }
     s.run(script());
   // Either the controller said the image is lost (NV STATUS image 3: the host
@@ -211,11 +217,7 @@ test("case 2: a state write that reached one copy only, then a torn write of the
     };
     yield { cut_off_ms: 3000 };
     yield { pause_ms: 8000 };
-    yield* untilReady(0, 5);
-    image = (yield* nvStatus(0)).image;
-    if (image === 3) yield { lun: 0, cdb: cdb.nvAction(NV_ACTION.DISCARD) };
-    yield* ready();
-    result = yield* readBack(written);
+    ({ image, result } = yield* imageThenReadBack(written));
   }
   s.run(script());
   assert.ok(stateWrites.length > 0, "a state write came after the reboot");
