@@ -117,6 +117,11 @@ let last_write_at_ms: u32 = 0;
  * (write-back); else it waits until its blocks are on the disk (write-through). */
 function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
   last_write_at_ms = <u32>(hal_now_us() / 1000);
+  // What is checked below, and write-back, hold in this power epoch only: a PFAIL#
+  // edge meanwhile (a save that the supply then rode through) may have frozen the NV
+  // blocks and drained the cap. Each block's copy checks it (cache_write); on a
+  // change the command runs again from the start.
+  let epoch = st_power_epoch();
   let need: u32 = 0, new_nv: u32 = 0, own_reusable: u32 = 0;
   for (let k: u32 = 0; k < blocks; k++) {
     let i = cache_find(lun, lba + k);
@@ -129,10 +134,6 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
     set_slot_wait(slot, WAIT_SPACE); // destage frees clean entries; run again then
     return;
   }
-  // What was checked above, and write-back, hold in this power epoch only: a PFAIL#
-  // edge meanwhile (a save that the supply then rode through) may have frozen the NV
-  // blocks and drained the cap. Then the command runs again from the start.
-  let epoch = st_power_epoch();
   let wb = nv_writeback_allowed() && cache_nv_count() + new_nv <= budget_blocks();
   let src = slot_data(slot);
   // Blocks already cached first (now dirty, they cannot be evicted), then new ones.
