@@ -30,6 +30,14 @@ if (st_bad_at + bad_pages_bytes > page_payload_bytes) ERROR("state record fits a
 /** Sequence number of the last state record written or found. */
 let state_seq: u32 = 0;
 
+/** Read state copy `copy_n` (0: A, 1: B) into buf. Returns the SECDED corrections
+ * it took, or -1 if it is not a good state record; its sequence number is at buf. */
+function read_copy(cmd: usize, copy_n: u32, buf: usize): i32 {
+  let r = read_checked(cmd, copy_n == 0 ? state_page_a : state_page_b, buf, 0);
+  if (r < 0 || load<u32>(buf + page_header_bytes, st_magic_at) != STATE_MAGIC) return -1;
+  return r;
+}
+
 /** Sequence number of the newest good copy newest_copies() found. */
 let newest_seq: u32 = 0;
 
@@ -39,9 +47,7 @@ function newest_copies(cmd: usize, buf: usize): u32 {
   let mask: u32 = 0;
   newest_seq = 0;
   for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
-    let phys = copy_n == 0 ? state_page_a : state_page_b;
-    if (read_checked(cmd, phys, buf, 0) < 0) continue;
-    if (load<u32>(buf + page_header_bytes, st_magic_at) != STATE_MAGIC) continue;
+    if (read_copy(cmd, copy_n, buf) < 0) continue;
     let seq = load<u32>(buf);
     if (mask == 0 || seq > newest_seq) { mask = 1 << copy_n; newest_seq = seq; }
     else if (seq == newest_seq) mask |= 1 << copy_n;
@@ -101,11 +107,9 @@ export function state_read(in_isr: bool, load_extras: bool): bool {
   rd_corrected = 0;
   let best_seq: u32 = 0;
   for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
-    let phys = copy_n == 0 ? state_page_a : state_page_b;
-    let r = read_checked(cmd, phys, buf, 0);
+    let r = read_copy(cmd, copy_n, buf);
     if (r < 0) continue;
     let pl = buf + page_header_bytes;
-    if (load<u32>(pl, st_magic_at) != STATE_MAGIC) continue;
     let seq = load<u32>(buf);
     if (rd_found && seq <= best_seq) continue;
     rd_found = true;
