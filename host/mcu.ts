@@ -120,7 +120,7 @@ export class Mcu {
 
   /** A HAL call begins: the caller is the live instance; the clock catches up. */
   enter(gen: number): void {
-    if (gen !== this.gen || !this.fw) throw new Error("board: call from a dead firmware instance");
+    this.live(gen);
     this.sync();
   }
 

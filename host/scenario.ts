@@ -18,8 +18,7 @@ export { verdict } from "./run_report.js";
 export type { RunOptions, CutContext, RunProgress, RunReport } from "./run_report.js";
 import type { RunOptions, RunReport, CutContext } from "./run_report.js";
 
-const phases = ["probe", "verify", "workload", "cut", "drain", "off", "final", "done"] as const;
-type Phase = (typeof phases)[number];
+type Phase = "probe" | "verify" | "workload" | "cut" | "drain" | "off" | "final" | "done";
 
 /** A run fails as stalled after this long without progress, and as too slow after
  * run_ms_per_cut for each cut (and one more) in all. */
@@ -47,7 +46,16 @@ class Run {
   readonly rng: Rng;
   readonly faultRng: Rng;
   readonly work: Workload;
-  phase: Phase = "probe";
+  /** Workloads run uncut (see afterVerify). */
+  uncutRuns = 0;
+  private phaseNow: Phase = "probe";
+  /** Phase changes so far (progress, for the stall check). */
+  private phaseChanges = 0;
+  get phase(): Phase { return this.phaseNow; }
+  set phase(p: Phase) {
+    if (p !== this.phaseNow) this.phaseChanges++;
+    this.phaseNow = p;
+  }
   cutsDone = 0;
   rideThroughs = 0;
   recuts = 0;
@@ -104,7 +112,7 @@ class Run {
     let mark = -1, markAt_ns = 0, stalled = false;
     const noProgress = () => {
       const s = this.oracle.stats;
-      const m = s.acked_writes + s.checked_blocks + this.cutsDone * 1e7 + phases.indexOf(this.phase) * 1e9;
+      const m = s.acked_writes + s.checked_blocks + this.cutsDone + this.phaseChanges; // each only grows
       if (m !== mark) { mark = m; markAt_ns = b.now_ns; }
       stalled = b.now_ns - markAt_ns > stall_ms * 1e6;
       return stalled;
@@ -276,7 +284,6 @@ class Run {
     }
     this.finalCheck(gen);
   }
-  uncutRuns = 0;
 
   /** The end: flush every LUN and check the disks' media against the oracle. */
   finalCheck(gen: number): void {
@@ -308,9 +315,8 @@ class Run {
     if (!cut) {
       this.board.clock.after(uncut_workload_ms * 1e6, "host ends the workload", () => {
         if (this.phase !== "workload" || gen !== this.board.generation) return;
-        this.phase = "drain";
         this.work.stop();
-        if (this.work.outstanding === 0) this.verify(gen);
+        this.drain(gen);
       });
       this.work.start(gen);
       return;
@@ -350,6 +356,12 @@ class Run {
     // flight finish, then read everything back as after a reboot.
     if (this.phase !== "cut" || gen !== this.board.generation) return;
     this.rideThroughs++;
+    this.drain(gen);
+  }
+
+  /** The workload has stopped: let the commands in flight finish (onDrained), then
+   * read everything back. */
+  drain(gen: number): void {
     this.phase = "drain";
     this.progress();
     if (this.work.outstanding === 0) this.verify(gen);
