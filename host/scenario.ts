@@ -6,9 +6,10 @@
 
 import { Board } from "./board.js";
 import { HostAdapter, HostResult } from "./host.js";
-import { Oracle, BLOCK } from "./oracle.js";
+import { Oracle } from "./oracle.js";
 import { Rng } from "./rng.js";
-import { Workload, WorkloadSpec, DEFAULT_WORKLOAD, Lun, senseInfo } from "./workload.js";
+import { Workload, WorkloadSpec, DEFAULT_WORKLOAD, Lun } from "./workload.js";
+import { ReadBack, retries_max } from "./readback.js";
 import { cdb, KEY, ASC, STATUS, be64, NV_ACTION, parseNvStatus } from "./scsi/spc.js";
 
 export { DEFAULT_WORKLOAD };
@@ -29,8 +30,6 @@ const run_ms_per_cut = 600_000;
 const uncut_workload_ms = 1000;
 const uncut_runs_max = 3;
 
-/** Retries of a command that answers BUSY or a transient error, 5 ms apart. */
-const retries_max = 2000;
 /** TEST UNIT READY attempts, 10 ms apart, while the controller spins up or restores. */
 const tur_attempts_max = 3000;
 
@@ -65,6 +64,7 @@ class Run {
   lostSinceBoot = false;
   /** LUNs the host cannot use this boot (failed, or gone). */
   unavailable = new Set<number>();
+  readonly reader: ReadBack;
 
   constructor(module: WebAssembly.Module, readonly opts: RunOptions) {
     this.w = { ...DEFAULT_WORKLOAD, ...opts.workload };
@@ -73,6 +73,7 @@ class Run {
     this.rng = new Rng(opts.seed).fork("workload");
     this.faultRng = new Rng(opts.seed).fork("faults");
     this.work = new Workload(this.board, this.host, this.oracle, this.w, this.rng);
+    this.reader = new ReadBack(this.board, this.host, this.oracle, this.w, this.unavailable);
     this.oracle.excuse = opts.excuse ?? null;
     this.oracle.now = () => this.board.now_ns;
     this.oracle.diskFault = (lun, lba) => (this.board.disks[lun]?.misdirected ?? []).some(([a, b]) => a === lba || b === lba);
@@ -214,63 +215,7 @@ class Run {
   verify(gen: number): void {
     this.phase = "verify";
     this.progress();
-    this.readBack(gen, () => this.afterVerify(gen));
-  }
-
-  readBack(gen: number, done: () => void): void {
-    const chunks: Array<[number, number, number]> = [];
-    for (const [lun, lba] of this.oracle.writtenBlocks()) {
-      const last = chunks[chunks.length - 1];
-      if (last && last[0] === lun && last[1] + last[2] === lba && last[2] < this.w.max_blocks) last[2]++;
-      else chunks.push([lun, lba, 1]);
-    }
-    let nextChunk = 0, active = 0;
-    const pump = () => {
-      while (active < this.w.queue_depth && nextChunk < chunks.length) {
-        const [lun, lba, n] = chunks[nextChunk++];
-        active++;
-        this.readChunk(lun, lba, n, gen, () => {
-          active--;
-          if (gen !== this.board.generation) return;
-          if (nextChunk >= chunks.length && active === 0) done();
-          else pump();
-        });
-      }
-    };
-    if (!chunks.length) { done(); return; }
-    pump();
-  }
-
-  readChunk(lun: number, lba: number, n: number, gen: number, done: () => void, tries = 0): void {
-    if (this.unavailable.has(lun)) {
-      for (let i = 0; i < n; i++) this.oracle.checkUnreadable(lun, lba + i, "is on a LUN the controller does not present now");
-      done();
-      return;
-    }
-    const sub_ns = this.board.now_ns;
-    this.host.submit(lun, cdb.rw16(false, lba, n), null, n * BLOCK, (r) => {
-      if (gen !== this.board.generation || r.lost) { done(); return; }
-      if (r.status === STATUS.GOOD) {
-        for (let i = 0; i < n; i++) this.oracle.checkRead(lun, lba + i, r.data.subarray(i * BLOCK, (i + 1) * BLOCK), sub_ns);
-        done();
-      } else if (r.sense?.key === KEY.MEDIUM_ERROR && n > 1) {
-        // Which blocks: one at a time.
-        let left = n;
-        for (let i = 0; i < n; i++) this.readChunk(lun, lba + i, 1, gen, () => { if (--left === 0) done(); });
-      } else if (r.sense?.key === KEY.MEDIUM_ERROR) {
-        const info = senseInfo(r.senseRaw);
-        if (info !== -1 && info !== lba) this.oracle.problem(`MEDIUM ERROR of lba ${lba} names lba ${info}`);
-        this.oracle.checkMediumError(lun, lba, sub_ns);
-        done();
-      } else if (tries >= retries_max || r.sense?.key === KEY.HARDWARE_ERROR || r.sense?.key === KEY.ILLEGAL_REQUEST) {
-        this.board.trace(`host: lun ${lun} lba ${lba}+${n} unreadable (status ${r.status} ${JSON.stringify(r.sense)}, ${tries} tries)`);
-        for (let i = 0; i < n; i++) this.oracle.checkUnreadable(lun, lba + i);
-        done();
-      } else {
-        // BUSY or a transient error: retry, a bounded number of times.
-        this.board.clock.after(5e6, "verify retry", () => this.readChunk(lun, lba, n, gen, done, tries + 1));
-      }
-    });
+    this.reader.readAll(gen, () => this.afterVerify(gen));
   }
 
   afterVerify(gen: number): void {
