@@ -13,6 +13,13 @@ import {
   OWNER_DESTAGE,
 } from "./base/tags";
 import { disks_probe } from "./base/initiator";
+import { array_configured, array_probe, array_repaired_rows, array_torn_records } from "./array/assemble";
+import {
+  array_poll, array_busy, array_rmw_rows, array_rcw_rows, array_full_rows, array_reconstructed,
+  array_restarts,
+} from "./array/array";
+import { members_failed_mask, list_count } from "./array/members";
+import { wcb_ring_writes } from "./array/wcb";
 import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target/target";
 import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
@@ -43,14 +50,15 @@ export function main(): void {
   st_set_power_failing(hal_pfail_level() == 0);
   tags_init();
   nv_boot();
-  let luns = disks_probe(nv_store_id());
+  let luns = array_configured() ? array_probe(nv_store_id()) : disks_probe(nv_store_id());
   st_set_lun_count(luns);
   nv_after_probe();
   st_set_ready(true);
   hal_log(LOG_READY, <i32>luns, 0);
   while (true) {
     if (!poll()) {
-      if (learn_state_now() == LEARN_RUNNING || cache_dirty_count() > 0 || slots_waiting() || tags_out()) {
+      if (learn_state_now() == LEARN_RUNNING || cache_dirty_count() > 0 || slots_waiting() || tags_out() ||
+        array_busy()) {
         hal_timer_arm(tick_us);
       }
       hal_idle();
@@ -71,7 +79,16 @@ export function poll(): bool {
     let kind = tag_owner_kind(tag);
     if (kind == OWNER_HOST) host_tag_done(tag);
     else if (kind == OWNER_DESTAGE) destage_done(tag);
-    else continue; // a synchronous command: its caller waits for it
+    else continue; // a synchronous command (its caller waits) or the array's own
+    worked = true;
+  }
+  if (array_poll()) worked = true;
+  for (let tag: u32 = 0; tag < tags_max; tag++) {
+    if (!tag_busy(tag) || !tag_done(tag)) continue;
+    let kind = tag_owner_kind(tag);
+    if (kind == OWNER_HOST) host_tag_done(tag);
+    else if (kind == OWNER_DESTAGE) destage_done(tag);
+    else continue;
     worked = true;
   }
   if (tags_abort_overdue() > 0) worked = true;
@@ -210,3 +227,21 @@ export function save_budget(): u32 { return budget_blocks(); }
 export function writeback_on(): bool { return nv_writeback_allowed(); }
 export function destages(): u32 { return destage_command_count(); }
 export function destaged_blocks(): u32 { return destage_block_count(); }
+/** The array (seed 003): rows repaired and torn records found at the last boot, rows
+ * written by read-modify-write, reconstruct-write and whole, blocks reconstructed,
+ * commands restarted, failed members (bit mask), listed blocks, ring page writes. */
+export function array_stat(i: u32): u32 {
+  switch (i) {
+    case 0: return array_repaired_rows();
+    case 1: return array_torn_records();
+    case 2: return array_rmw_rows();
+    case 3: return array_rcw_rows();
+    case 4: return array_full_rows();
+    case 5: return array_reconstructed();
+    case 6: return array_restarts();
+    case 7: return members_failed_mask();
+    case 8: return list_count();
+    case 9: return wcb_ring_writes();
+  }
+  return 0;
+}

@@ -45,7 +45,17 @@
 //   0x1C500 ├──────────────────────────────┤
 //           │ bad pages  64 B              │ EEPROM pages that do not take writes
 //   0x1C540 ├──────────────────────────────┤
-//           │ free       6.7 KiB           │ unassigned
+//           │ array ops  8 × 32 B          │ array commands queued/running (array/)
+//   0x1C640 ├──────────────────────────────┤
+//           │ array list 56 × 8 B          │ array blocks that are unreadable
+//   0x1C800 ├──────────────────────────────┤
+//           │ array work 8 × 512 B         │ parity and old-data buffers of an update
+//   0x1D800 ├──────────────────────────────┤
+//           │ member lbl 512 B             │ the array's member label buffer
+//   0x1DA00 ├──────────────────────────────┤
+//           │ members    8 × 8 B          │ array members: state, error counts
+//   0x1DA40 ├──────────────────────────────┤
+//           │ free       1.4 KiB           │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
 //   0x20000 └──────────────────────────────┘
@@ -214,10 +224,33 @@ if (nv_seed_buf + 8 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: n
 @inline export const bad_pages_base: u32 = 0x1C500;
 @inline export const bad_pages_bytes: u32 = nv_pages_max / 8;
 
+// ---- array (seed 003) ----------------------------------------------------------------
+
+/** Commands to the array (a host read, a destage, a synchronous command) queued or
+ * running; one runs at a time (array/array.ts). */
+@inline export const array_ops_base: u32 = 0x1C540;
+@inline export const array_ops_max: u32 = 8;
+@inline export const array_op_bytes: u32 = 32;
+/** Array blocks that cannot be given back (torn records, marked blocks): array LBA
+ * u64 each; the member labels keep the same list (array/member_label.ts). */
+@inline export const array_list_base: u32 = 0x1C640;
+@inline export const array_list_max: u32 = 56;
+/** An update's buffers: per row of the update, its data blocks as read (old data or
+ * the rest of the row) and its parity (array/array.ts). */
+@inline export const array_work_base: u32 = 0x1C800;
+@inline export const array_work_blocks: u32 = 8;
+/** A member label being read or written. */
+@inline export const member_label_base: u32 = 0x1D800;
+
+/** Per array member (bus ID): state u8, time-outs in a row u8, errors in a row u8. */
+@inline export const array_members_base: u32 = 0x1DA00;
+@inline export const array_member_bytes: u32 = 8;
+@inline export const array_members_room: u32 = 8;
+
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x1C540;
-@inline export const free_bytes: u32 = 0x01AC0;
+@inline export const free_base: u32 = 0x1DA40;
+@inline export const free_bytes: u32 = 0x005C0;
 
 // ---- stack -----------------------------------------------------------------------
 
@@ -247,7 +280,12 @@ if (nvbuf_base + nvbuf_count * nv_page_bytes > entries_base) ERROR("layout: nv b
 if (entries_base + cache_blocks_max * entry_rec_bytes > lost_base) ERROR("layout: entries overlap lost");
 if (lost_base + lost_max * lost_rec_bytes > unreadable_base) ERROR("layout: lost overlaps unreadable");
 if (unreadable_base + unreadable_max * unreadable_rec_bytes > bad_pages_base) ERROR("layout: unreadable overlaps bad pages");
-if (bad_pages_base + bad_pages_bytes > free_base) ERROR("layout: bad pages overlap free");
+if (bad_pages_base + bad_pages_bytes > array_ops_base) ERROR("layout: bad pages overlap array ops");
+if (array_ops_base + array_ops_max * array_op_bytes > array_list_base) ERROR("layout: array ops overlap the array list");
+if (array_list_base + array_list_max * 8 > array_work_base) ERROR("layout: array list overlaps array work");
+if (array_work_base + array_work_blocks * block_bytes > member_label_base) ERROR("layout: array work overlaps member label");
+if (member_label_base + block_bytes > array_members_base) ERROR("layout: member label overlaps members");
+if (array_members_base + array_members_room * array_member_bytes > free_base) ERROR("layout: members overlap free");
 if (cache_blocks_max > 255) ERROR("layout: cache indices are u8 (0xFF = none)");
 if (free_base + free_bytes > stack_base) ERROR("layout: free overlaps stack");
 if (stack_base + stack_bytes > memory_bytes) ERROR("layout: stack past the end of memory");
@@ -259,7 +297,7 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
 export function layout_region_count(): i32 {
-  return 20;
+  return 25;
 }
 
 export function layout_region_base(i: i32): u32 {
@@ -282,8 +320,13 @@ export function layout_region_base(i: i32): u32 {
     case 15: return lost_base;
     case 16: return unreadable_base;
     case 17: return bad_pages_base;
-    case 18: return free_base;
-    case 19: return stack_base;
+    case 18: return array_ops_base;
+    case 19: return array_list_base;
+    case 20: return array_work_base;
+    case 21: return member_label_base;
+    case 22: return array_members_base;
+    case 23: return free_base;
+    case 24: return stack_base;
   }
   return 0;
 }
@@ -308,8 +351,13 @@ export function layout_region_bytes(i: i32): u32 {
     case 15: return lost_max * lost_rec_bytes;
     case 16: return unreadable_max * unreadable_rec_bytes;
     case 17: return bad_pages_bytes;
-    case 18: return free_bytes;
-    case 19: return stack_bytes;
+    case 18: return array_ops_max * array_op_bytes;
+    case 19: return array_list_max * 8;
+    case 20: return array_work_blocks * block_bytes;
+    case 21: return block_bytes;
+    case 22: return array_members_room * array_member_bytes;
+    case 23: return free_bytes;
+    case 24: return stack_bytes;
   }
   return 0;
 }

@@ -77,4 +77,10 @@ export const LOG_NAMES: Record<number, string> = {
   38: "unreadable listed",
   39: "unreadable cleared",
   40: "save emergency arm",
+  41: "array member",
+  42: "array member failed",
+  43: "array created",
+  44: "array row repaired",
+  45: "array torn record",
+  46: "array ready",
 };

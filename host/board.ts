@@ -24,6 +24,11 @@ export interface BoardConfig {
   spi_hz: number;
   eeprom_part: string;
   disks: number;
+  /** RAID level the board is strapped for (0: one LUN per disk; 3, 4, 5: an array of
+   * the disks at bus IDs 0..disks−spares−1, presented as LUN 0). */
+  raid: number;
+  /** Disks after the members (hot spares). */
+  spares: number;
   disk: DiskParams;
   power: PowerParams;
   /** Host adapter: DMA of a command and its data into the mailbox, bytes/s. */
@@ -46,6 +51,8 @@ export const DEFAULT_BOARD: BoardConfig = {
   spi_hz: 20e6,
   eeprom_part: "25LC1024",
   disks: 4,
+  raid: 0,
+  spares: 0,
   disk: DEFAULT_DISK,
   power: DEFAULT_POWER,
   host_dma_bytes_per_s: 200e6,
@@ -381,6 +388,13 @@ export class Board {
         return this.bus.submit(gen, target, tag, cdbAddr, cdbLen, sg, dataOut !== 0, resultAddr);
       }),
       scsi_abort: call((tag: number) => this.bus.abort(gen, tag)),
+      // Board straps (docs/HAL.md "config"): 0 the RAID level, 1 the array's members.
+      config: (key: number) => {
+        mcu.live(gen);
+        if (key === 0) return this.cfg.raid;
+        if (key === 1) return Math.max(0, this.cfg.disks - this.cfg.spares);
+        return 0;
+      },
       host_complete: call((slot: number) => this.mailbox.complete(gen, slot)),
       log: (code: number, a: number, b: number) => {
         mcu.live(gen);

@@ -5,6 +5,7 @@ import { loadMetered, loadTortureModules } from "./firmware.js";
 import { runScenario, RunProgress, RunReport, DEFAULT_WORKLOAD, verdict } from "./scenario.js";
 import { EEPROM_PARTS } from "./devices/eeprom.js";
 import type { DiskFaults } from "./devices/disk.js";
+import type { Board } from "./board.js";
 import { runBench, BenchReport } from "./bench.js";
 import { runFuzz } from "./fuzz.js";
 import { runTorture, TortureProgress, CUTS_PER_RUN, VARIANTS, Variant } from "./torture.js";
@@ -111,6 +112,7 @@ export function main(argv: string[]): number {
         "no-sweep": { type: "boolean" }, "sweep-only": { type: "boolean" },
         "sweep-k": { type: "string" }, "sweep-step": { type: "string" }, variant: { type: "string" },
         seeds: { type: "string" }, cdbs: { type: "string" }, "disk-fault": { type: "string" },
+        raid: { type: "string" }, spares: { type: "string" }, "fail-disk": { type: "string" },
       },
     });
   } catch (e) {
@@ -148,13 +150,19 @@ export function main(argv: string[]): number {
   if (!EEPROM_PARTS[eeprom]) fail(`unknown EEPROM part "${eeprom}"`);
   const diskFaults = (values["disk-fault"] ?? "").split(",").filter((f) => f !== "");
   for (const f of diskFaults) if (!DISK_FAULTS[f]) fail(`unknown disk fault "${f}" (${Object.keys(DISK_FAULTS).join(", ")})`);
+  const raid = raidOpt(values.raid);
+  const spares = intOpt(values.spares, "spares", 0, 3, raid ? 1 : 0);
+  const failDisk = failDiskOpt(values["fail-disk"]);
   const json = values.json ?? false;
   const showProgress = !values.quiet;
   const tty = process.stderr.isTTY;
 
-  const again = `holdup run --seed ${seed} --cuts ${cuts}` + (diskFaults.length ? ` --disk-fault ${diskFaults.join(",")}` : "");
+  const again = `holdup run --seed ${seed} --cuts ${cuts}` + (diskFaults.length ? ` --disk-fault ${diskFaults.join(",")}` : "") +
+    (values.raid !== undefined ? ` --raid ${values.raid}` : "") + (values.spares !== undefined ? ` --spares ${spares}` : "") +
+    (failDisk ? ` --fail-disk ${values["fail-disk"]}` : "");
   const faultNote = diskFaults.length ? `, disk faults ${diskFaults.join(", ")}` : "";
-  if (!json) console.log(`holdup run: seed ${seed}, ${cuts} power cuts, ${disks} disks, EEPROM ${eeprom}${faultNote}`);
+  const shape = raid ? `RAID ${raid} of ${disks} disks and ${spares} spare${spares === 1 ? "" : "s"}` : `${disks} disks`;
+  if (!json) console.log(`holdup run: seed ${seed}, ${cuts} power cuts, ${shape}, EEPROM ${eeprom}${faultNote}`);
   const onProgress = showProgress ? (p: RunProgress) => {
     const line = `[${p.virtual_ms.toFixed(1).padStart(9)} ms] cut ${p.cut}/${p.cuts} ${p.phase.padEnd(8)} ` +
       `acked ${p.acked_writes} lost ${p.lost_writes} corrupt ${p.corrupt_reads}`;
@@ -166,8 +174,11 @@ export function main(argv: string[]): number {
   try {
     report = runScenario(loadMetered(), {
       seed, cuts, onProgress, workload: { queue_depth: qd },
-      board: { disks, eeprom_part: eeprom, power: { capacity_pct: capPct } },
-      setup: (board) => { for (const d of board.disks) for (const f of diskFaults) DISK_FAULTS[f](d.faults); },
+      board: { disks: disks + (raid ? spares : 0), raid, spares: raid ? spares : 0, eeprom_part: eeprom, power: { capacity_pct: capPct } },
+      setup: (board) => {
+        for (const d of board.disks) for (const f of diskFaults) DISK_FAULTS[f](d.faults);
+        if (failDisk) scheduleDiskFailure(board, failDisk.id, failDisk.ms);
+      },
     });
   } catch (e) {
     if (tty && showProgress) process.stderr.write("\n");
@@ -187,7 +198,8 @@ export function main(argv: string[]): number {
   lost writes      ${report.lost_writes}
   corrupt reads    ${report.corrupt_reads}
   detected errors  ${report.detected_errors} (reported to the host, never served as data; acknowledged blocks among them: ${report.detected_losses}, explained by a fault beyond the design: ${report.excused_losses})
-  media checked    ${report.media_checked} blocks on the disks after SYNCHRONIZE CACHE
+  media checked    ${report.media_checked} blocks on the disks after SYNCHRONIZE CACHE${raid ? `
+  array            parity mismatches ${report.parity_mismatches}, rows repaired ${report.repaired_stripes}, torn records ${report.torn_records}, unreadable blocks ${report.unreadable_blocks}` : ""}
   firmware cycles  ${report.cycles}
   virtual time     ${report.virtual_ms.toFixed(3)} ms
   trace hash       ${report.trace_hash}`);
@@ -204,6 +216,30 @@ export function main(argv: string[]): number {
     console.log(JSON.stringify({ ...figures, violations: violations.length, faults: faults.length, problems: problems.length }));
   }
   return bad ? 1 : 0;
+}
+
+/** --raid none|3|4|5 (default 0 = none for now: see README "Arrays"). */
+function raidOpt(v: string | undefined): number {
+  if (v === undefined || v === "none") return 0;
+  if (v === "3" || v === "4" || v === "5") return Number(v);
+  fail(`--raid: none, 3, 4 or 5, not "${v}"`);
+}
+
+/** --fail-disk ID[@MS]: the disk at bus ID dies at MS ms of virtual time (default 0). */
+function failDiskOpt(v: string | undefined): { id: number; ms: number } | null {
+  if (v === undefined) return null;
+  const m = /^(\d+)(?:@(\d+(?:\.\d+)?))?$/.exec(v);
+  if (!m || Number(m[1]) > 6) fail(`--fail-disk: ID[@MS] with ID 0..6, not "${v}"`);
+  return { id: Number(m[1]), ms: m[2] === undefined ? 0 : Number(m[2]) };
+}
+
+/** The disk stops answering at ms (a selection time-out from then on). */
+export function scheduleDiskFailure(board: Board, id: number, ms: number): void {
+  board.clock.at(ms * 1e6, `disk ${id} fails`, () => {
+    const d = board.disks[id];
+    if (d) d.faults.dead = true;
+    board.trace(`disk ${id} failed (--fail-disk)`);
+  });
 }
 
 function bench(json: boolean): number {

@@ -62,6 +62,15 @@ export interface RunProgress {
 
 export interface RunReport {
   seed: number;
+  /** The array (seed 003; 0 with --raid none): rows whose parity disagrees with their
+   * data at the end, by the host's own checker on the raw disks. */
+  parity_mismatches: number;
+  /** Rows the firmware repaired at its boots, torn records it found, writes the host
+   * issued again, array blocks listed unreadable at the end. */
+  repaired_stripes: number;
+  torn_records: number;
+  host_reissued: number;
+  unreadable_blocks: number;
   acked_writes: number;
   acked_blocks: number;
   lost_writes: number;
@@ -107,6 +116,7 @@ export function verdict(r: RunReport): string[] {
   if (r.corrupt_reads) why.push(`${r.corrupt_reads} corrupt reads`);
   if (r.faults.length) why.push(`firmware fault: ${r.faults[0]}`);
   if (r.violations.length) why.push(`protocol violation: ${r.violations[0]}`);
+  if (r.parity_mismatches) why.push(`${r.parity_mismatches} array rows whose parity disagrees with their data`);
   const unexcused = r.detected_losses - r.excused_losses;
   if (unexcused > 0) why.push(`${unexcused} losses reported where the design allows none`);
   if (r.acked_writes === 0 || r.checked_blocks === 0) why.push("the run checked no acknowledged write");

@@ -9,6 +9,7 @@ import { HostAdapter, HostResult } from "./host.js";
 import { Oracle } from "./oracle.js";
 import { Rng } from "./rng.js";
 import { Workload, WorkloadSpec, DEFAULT_WORKLOAD, Lun } from "./workload.js";
+import { ArrayMap } from "./array_map.js";
 import { ReadBack, retries_max } from "./readback.js";
 import { cdb, KEY, ASC, STATUS, be64, NV_ACTION, parseNvStatus } from "./scsi/spc.js";
 
@@ -65,6 +66,7 @@ class Run {
   /** LUNs the host cannot use this boot (failed, or gone). */
   unavailable = new Set<number>();
   readonly reader: ReadBack;
+  readonly array: ArrayMap;
 
   constructor(module: WebAssembly.Module, readonly opts: RunOptions) {
     this.w = { ...DEFAULT_WORKLOAD, ...opts.workload };
@@ -76,6 +78,8 @@ class Run {
     this.reader = new ReadBack(this.board, this.host, this.oracle, this.w, this.unavailable);
     this.oracle.excuse = opts.excuse ?? null;
     this.oracle.now = () => this.board.now_ns;
+    this.array = new ArrayMap(this.board);
+    this.work.array = this.array;
     this.oracle.diskFault = (lun, lba) => (this.board.disks[lun]?.misdirected ?? []).some(([a, b]) => a === lba || b === lba);
   }
 
@@ -148,6 +152,7 @@ class Run {
   }
 
   readyLuns(found: Lun[], gen: number): void {
+    this.noteArrayBoot();
     let pending = found.length;
     for (let lun = 0; lun < 8; lun++) if (!found.some((l) => l.lun === lun)) this.unavailable.add(lun);
     this.board.trace(`host: LUNs found ${found.map((l) => l.lun).join(",")}`);
@@ -235,7 +240,7 @@ class Run {
     this.phase = "final";
     const luns = this.work.luns.map((l) => l.lun);
     let pending = luns.length;
-    const done = () => { if (--pending <= 0) { this.phase = "done"; this.progress(); } };
+    const done = () => { if (--pending <= 0) { this.checkParity(); this.phase = "done"; this.progress(); } };
     if (!pending) { pending = 1; done(); return; }
     for (const lun of luns) {
       this.send(lun, cdb.syncCache10(0, 0), 0, gen, (r) => {
@@ -371,10 +376,42 @@ class Run {
     this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(this.board.generation));
   }
 
+  /** Array figures summed over the boots (read once per boot, when it is ready). */
+  private arrayBootSeen = -1;
+  repairedStripes = 0;
+  tornRecords = 0;
+  parityMismatches = 0;
+
+  /** The firmware's array figures for this boot, once. */
+  noteArrayBoot(): void {
+    const fw = this.board.mcu.fw;
+    if (!this.array.enabled || !fw || this.arrayBootSeen === this.board.generation) return;
+    this.arrayBootSeen = this.board.generation;
+    const stat = fw.array_stat as (i: number) => number;
+    this.repairedStripes += stat(0);
+    this.tornRecords += stat(1);
+  }
+
+  /** The independent check of every row ever written (after a flush of every LUN). */
+  checkParity(): void {
+    if (!this.array.enabled) return;
+    const rows = new Set<number>();
+    for (const [lun, lba] of this.oracle.writtenBlocks()) if (lun === 0) for (const r of this.array.rowsOf(lba, 1)) rows.add(r);
+    const bad = this.array.parityMismatches(rows);
+    this.parityMismatches = bad.length;
+    for (const r of bad.slice(0, 5)) this.oracle.problems.push(`parity: row ${r} disagrees with its data on the disks`);
+  }
+
   report(): RunReport {
     const b = this.board, s = this.oracle.stats;
+    const fw = b.mcu.fw;
     return {
       seed: this.opts.seed,
+      parity_mismatches: this.parityMismatches,
+      repaired_stripes: this.repairedStripes,
+      torn_records: this.tornRecords,
+      host_reissued: 0,
+      unreadable_blocks: this.array.enabled && fw ? (fw.array_stat as (i: number) => number)(8) : 0,
       acked_writes: s.acked_writes,
       acked_blocks: s.acked_blocks,
       lost_writes: s.lost_writes,

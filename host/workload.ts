@@ -4,6 +4,7 @@
 // SYNCHRONIZE CACHE are in the mix, and a SYNCHRONIZE CACHE that answers GOOD is
 // checked against the disks' media: what it promised durable must be there.
 
+import type { ArrayMap } from "./array_map.js";
 import type { Board } from "./board.js";
 import type { HostAdapter, HostResult } from "./host.js";
 import { Oracle, BLOCK, UNREADABLE, identify } from "./oracle.js";
@@ -66,6 +67,8 @@ export class Workload {
   /** Called when the last command of a stopped workload completes. */
   onDrained: (() => void) | null = null;
   readonly stats = { commands: 0, media_checked: 0 };
+  /** The array's geometry, when the board runs one (checkMedia reads its members). */
+  array: ArrayMap | null = null;
 
   constructor(private readonly board: Board, private readonly host: HostAdapter,
     private readonly oracle: Oracle, private readonly w: WorkloadSpec, private readonly rng: Rng) {}
@@ -162,11 +165,19 @@ export class Workload {
    * block, a value the block may hold (blocks that may read MEDIUM ERROR, and those
    * the controller lists as unreadable in its labels, are skipped). */
   checkMedia(lun: number, lba: number, n: number): void {
+    const array = this.array?.enabled ? this.array : null;
     const disk = this.board.disks[lun];
-    if (!disk) return;
+    if (!disk && !array) return;
+    const failed = array ? array.failedMask() : 0;
     for (let i = 0; i < n; i++) {
       if (this.oracle.mayHold(lun, lba + i, UNREADABLE)) continue;
-      const data = disk.durable(lba + i);
+      let data: Uint8Array | null;
+      if (array) {
+        // The block's member disk, unless the firmware failed that member.
+        const at = array.locate(lba + i);
+        if (failed & (1 << at.member)) continue;
+        data = this.board.disks[at.member].durable(at.diskLba);
+      } else data = disk.durable(lba + i);
       const v = data ? identify(lun, lba + i, data) : UNREADABLE;
       this.stats.media_checked++;
       this.oracle.checkMedia(lun, lba + i, v);

@@ -88,3 +88,9 @@
 @inline export const LOG_UNREADABLE_LISTED: i32 = 38;
 @inline export const LOG_UNREADABLE_CLEARED: i32 = 39;
 @inline export const LOG_SAVE_EMERGENCY_ARM: i32 = 40;
+@inline export const LOG_ARRAY_MEMBER: i32 = 41;
+@inline export const LOG_ARRAY_MEMBER_FAILED: i32 = 42;
+@inline export const LOG_ARRAY_CREATED: i32 = 43;
+@inline export const LOG_ARRAY_REPAIRED: i32 = 44;
+@inline export const LOG_ARRAY_TORN: i32 = 45;
+@inline export const LOG_ARRAY_READY: i32 = 46;

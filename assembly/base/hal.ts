@@ -103,6 +103,17 @@ export declare function hal_scsi_abort(tag: i32): i32;
 @external("hal", "host_complete")
 export declare function hal_host_complete(slot: i32): void;
 
+// ---- board straps -------------------------------------------------------------------
+
+/** A board strap (a DIP switch or a board-file setting), read at boot: CONFIG_RAID
+ * the RAID level of an array built on blank disks (0: one LUN per disk, 3, 4, 5),
+ * CONFIG_MEMBERS its member count (bus IDs 0..n−1). 0 for a key the board does not
+ * have. Main loop. */
+@external("hal", "config")
+export declare function hal_config(key: i32): i32;
+@inline export const CONFIG_RAID: i32 = 0;
+@inline export const CONFIG_MEMBERS: i32 = 1;
+
 // ---- diagnostics -----------------------------------------------------------------
 
 /** Log an event: code (see errors.ts) and two scalar arguments. Both. */

@@ -24,6 +24,7 @@ import {
   st_timer_fired, st_set_timer_fired,
 } from "../state";
 import { label_read } from "./label";
+import { array_submit, array_poll, array_target } from "../array/array";
 
 // ---- limits --------------------------------------------------------------------------
 
@@ -55,6 +56,7 @@ export function disk_submit(
   tag: u32, target: u32, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
 ): i32 {
   tag_arm(tag, STATUS_PENDING);
+  if (target == array_target) return array_submit(tag, data, bytes, 0, 0);
   let r = hal_scsi_submit(
     <i32>target, <i32>tag, tag_cdb(tag), <i32>cdb_len, data, <i32>bytes,
     data_out ? 1 : 0, tag_result(tag),
@@ -124,6 +126,8 @@ function wait_done(tag: u32, deadline_us: i64): bool {
   while (!tag_done(tag)) {
     let now = hal_now_us();
     if (now >= deadline_us || wakeups >= sync_wakeups_max) return false;
+    // A command to the array completes only as the array runs.
+    if (array_poll()) { wakeups++; continue; }
     arm_wait(now, deadline_us);
     hal_idle();
     wakeups++;
@@ -201,41 +205,47 @@ function disk_wait_ready(target: u32): i32 {
   return st == STATUS_GOOD ? OK : ERR_IO;
 }
 
+/** Find the disk at `target`: ready, a direct-access device of 512-byte blocks.
+ * Returns its last LBA, or 0 if there is none fit to use. */
+export function disk_probe_one(target: u32): u64 {
+  let buf = probe_reply_base;
+  if (disk_wait_ready(target) != OK) return 0;
+  zero(sync_cdb, 16);
+  store<u8>(sync_cdb, OP_INQUIRY);
+  store<u8>(sync_cdb, 36, 4);
+  zero(buf, 36);
+  if (disk_exec_patient(target, sync_cdb, 6, buf, 36, false) != STATUS_GOOD) return 0;
+  // Peripheral qualifier 0 and device type 0 (direct access block device) only:
+  // tape drives and changers on the same bus are not LUNs.
+  if (load<u8>(buf) != 0) {
+    hal_log(LOG_DISK_SKIPPED, <i32>target, load<u8>(buf));
+    return 0;
+  }
+  zero(sync_cdb, 16);
+  store<u8>(sync_cdb, OP_SERVICE_ACTION_IN_16);
+  store<u8>(sync_cdb, SA_READ_CAPACITY_16, 1);
+  put_be32(sync_cdb + 10, 32);
+  zero(buf, 32);
+  if (disk_exec_patient(target, sync_cdb, 16, buf, 32, false) != STATUS_GOOD) return 0;
+  let last_lba = be64(buf);
+  let lba_bytes = be32(buf + 8);
+  if (lba_bytes != block_bytes || last_lba == 0 || last_lba == u64.MAX_VALUE) {
+    hal_log(LOG_DISK_SKIPPED, <i32>target, <i32>lba_bytes);
+    return 0;
+  }
+  return last_lba;
+}
+
 /** Probe targets 0..targets_max-1 and present each 512-byte-block disk as the LUN
  * with its target's number, so a LUN keeps its number when another disk is missing.
  * Returns the number of LUN slots (highest LUN found + 1). */
 export function disks_probe(store_id: u64): u32 {
   let luns: u32 = 0;
-  let buf = probe_reply_base;
   if (targets_max > luns_max) ERROR("a LUN per target");
   for (let target: u32 = 0; target < luns_max; target++) lun_set(target, target, LUN_ABSENT, 0);
   for (let target: u32 = 0; target < targets_max; target++) {
-    if (disk_wait_ready(target) != OK) continue;
-
-    zero(sync_cdb, 16);
-    store<u8>(sync_cdb, OP_INQUIRY);
-    store<u8>(sync_cdb, 36, 4);
-    zero(buf, 36);
-    if (disk_exec_patient(target, sync_cdb, 6, buf, 36, false) != STATUS_GOOD) continue;
-    // Peripheral qualifier 0 and device type 0 (direct access block device) only:
-    // tape drives and changers on the same bus are not LUNs.
-    if (load<u8>(buf) != 0) {
-      hal_log(LOG_DISK_SKIPPED, <i32>target, load<u8>(buf));
-      continue;
-    }
-
-    zero(sync_cdb, 16);
-    store<u8>(sync_cdb, OP_SERVICE_ACTION_IN_16);
-    store<u8>(sync_cdb, SA_READ_CAPACITY_16, 1);
-    put_be32(sync_cdb + 10, 32);
-    zero(buf, 32);
-    if (disk_exec_patient(target, sync_cdb, 16, buf, 32, false) != STATUS_GOOD) continue;
-    let last_lba = be64(buf);
-    let lba_bytes = be32(buf + 8);
-    if (lba_bytes != block_bytes || last_lba == 0 || last_lba == u64.MAX_VALUE) {
-      hal_log(LOG_DISK_SKIPPED, <i32>target, <i32>lba_bytes);
-      continue;
-    }
+    let last_lba = disk_probe_one(target);
+    if (last_lba == 0) continue;
     // The last block holds the controller's label; the LUN is one block shorter.
     lun_set(target, target, LUN_READY, last_lba);
     lun_set_identity(target, label_read(target, last_lba, store_id));

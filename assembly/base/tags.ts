@@ -6,7 +6,9 @@
 // Tag record (64 bytes, layout.ts tags_base):
 //   @0 CDB (16) | @16 result record (32, written by the bus; abi.ts RES_*)
 //   @48 owner kind u8 | @49 owner id u8 | @50 power epoch at submit u8
-//   @51 done u8 (set by irq_scsi) | @52 aborted u8 | @56 deadline, ms since boot u32
+//   @51 done u8 (set by irq_scsi) | @52 aborted u8 | @53 member u8 and @54 io u8 (an
+//   array member command's) | @55 virtual u8 (a command to the array, which the array
+//   completes: it has no deadline of its own) | @56 deadline, ms since boot u32
 
 import { tags_base, tags_max, tag_bytes } from "../layout";
 import { hal_scsi_abort, hal_log, hal_now_us } from "./hal";
@@ -20,6 +22,7 @@ import { st_power_epoch, counter_add, CNT_ABORTS } from "../state";
 @inline export const OWNER_HOST: u8 = 1;     // id: the mailbox slot
 @inline export const OWNER_DESTAGE: u8 = 2;  // id: the LUN
 @inline export const OWNER_SYNC: u8 = 3;     // a synchronous command (boot, labels, marks)
+@inline export const OWNER_ARRAY: u8 = 4;    // id: the array command it serves
 
 /** How long a device command may take, from when it goes out, before it is aborted:
  * a seek and a turn take tens of ms, but a disk recovering an error may take seconds
@@ -59,6 +62,7 @@ export function tag_alloc(kind: u8, id: u32): u32 {
     store<u8>(p, <u8>id, 49);
     store<u8>(p, 0, 51);
     store<u8>(p, 0, 52);
+    store<u8>(p, 0, 55);
     store<u8>(p, kind, 48); // last: the tag is taken once its record is ready
     return t;
   }
@@ -76,6 +80,17 @@ export function tag_arm(tag: u32, pending_status: u8): void {
   store<u32>(p, <u32>(hal_now_us() / 1000) + command_timeout_ms, 56);
 }
 
+/** An array member command's member and io number (array/array.ts). */
+@inline export function tag_member(tag: u32): u32 { return load<u8>(tag_at(tag), 53); }
+@inline export function tag_io(tag: u32): u32 { return load<u8>(tag_at(tag), 54); }
+export function tag_set_member_io(tag: u32, member: u32, io: u32): void {
+  store<u8>(tag_at(tag), <u8>member, 53);
+  store<u8>(tag_at(tag), <u8>io, 54);
+}
+/** The command went to the array, not the bus: the array completes it. */
+@inline export function tag_set_virtual(tag: u32): void { store<u8>(tag_at(tag), 1, 55); }
+@inline export function tag_virtual(tag: u32): bool { return load<u8>(tag_at(tag), 55) != 0; }
+
 /** irq_scsi: the command on `tag` completed. */
 @inline export function tag_set_done(tag: u32): void { store<u8>(tag_at(tag), 1, 51); }
 
@@ -92,7 +107,7 @@ export function tags_abort_overdue(): u32 {
   let now_ms = <u32>(hal_now_us() / 1000);
   let n: u32 = 0;
   for (let t: u32 = 0; t < tags_max; t++) {
-    if (!tag_busy(t) || tag_done(t) || tag_aborted(t)) continue;
+    if (!tag_busy(t) || tag_done(t) || tag_aborted(t) || tag_virtual(t)) continue;
     if (<i32>(now_ms - load<u32>(tag_at(t), 56)) < 0) continue;
     if (abort_tag(t)) n++;
   }

@@ -32,6 +32,7 @@ import {
   lun_set_write_errors,
 } from "../state";
 import { ur_clear_range } from "../nv/unreadable";
+import { array_submit, array_target } from "../array/array";
 
 @inline function sg_at(lun: u32): usize { return sg_base + lun * destage_blocks_max * sg_entry_bytes; }
 
@@ -99,9 +100,10 @@ function destage_one(lun: u32, skip_nv: bool): bool {
   }
   cdb_rw16(tag_cdb(tag), OP_WRITE_16, lba, n, true);
   tag_arm(tag, STATUS_PENDING);
-  let r = hal_scsi_submit_sg(
-    <i32>lun_target(lun), <i32>tag, tag_cdb(tag), 16, sg, <i32>n, 1, tag_result(tag),
-  );
+  let target = lun_target(lun);
+  let r = target == array_target
+    ? array_submit(tag, 0, 0, sg, n)
+    : hal_scsi_submit_sg(<i32>target, <i32>tag, tag_cdb(tag), 16, sg, <i32>n, 1, tag_result(tag));
   if (r != 0) {
     tag_free(tag);
     end_run(lun, lba, n, false);

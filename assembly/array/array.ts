@@ -1,0 +1,645 @@
+// The array as one device (seed 003): the rest of the firmware sends it the same
+// commands it sends a disk (READ/WRITE (16) with FUA, WRITE LONG, SYNCHRONIZE CACHE,
+// TEST UNIT READY) on the bus ID array_target, and it answers through the same tag
+// and result record, so the cache, destage, restore and labels work on it unchanged.
+//
+// One command runs at a time (no two updates of one row ever overlap); each is a
+// short program of phases, every phase a batch of single-block member commands:
+//
+//   read:   member reads ──▶ (a block on a failed member, or one that read back
+//           MEDIUM ERROR: read the rest of its row, XOR) ──▶ GOOD
+//   write:  write-command buffer entry, on the EEPROM ──▶ per chunk of rows: reads
+//           (read-modify-write or reconstruct-write, whichever reads less; none for
+//           a full row) ──▶ parity ──▶ data and parity with FUA ──▶ … ──▶ entry
+//           removed ──▶ GOOD
+//
+// A member command cut by a power event (a bus reset, a unit attention) restarts
+// the command, a write as reconstruct-write: its rows are rebuilt from blocks that
+// were not being written. A member that stops answering fails (array/members.ts);
+// the array goes on without it, its blocks reconstructed from the others.
+
+import {
+  array_ops_base, array_ops_max, array_op_bytes, array_work_base, array_work_blocks, block_bytes,
+  tags_max, wcb_slots_max, member_label_base,
+} from "../layout";
+import { hal_now_us, hal_log } from "../base/hal";
+import {
+  tag_alloc, tag_free, tag_cdb, tag_result, tag_status, tag_host_status, tag_sense, tag_done,
+  tag_busy, tag_owner_kind, tag_owner_id, tag_set_done, tag_set_member_io, tag_member, tag_io,
+  tag_straddled_power, tag_aborted, tag_set_virtual, OWNER_ARRAY, TAG_NONE,
+} from "../base/tags";
+import { disk_submit, cdb_rw16 } from "../base/initiator";
+import {
+  OP_READ_16, OP_WRITE_16, OP_READ_10, OP_WRITE_10, OP_WRITE_LONG_10, OP_SYNCHRONIZE_CACHE_10,
+  OP_TEST_UNIT_READY, OP_START_STOP_UNIT, STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_BUSY,
+  KEY_MEDIUM_ERROR, KEY_HARDWARE_ERROR, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, KEY_NOT_READY,
+  ASC_UNRECOVERED_READ_ERROR, ASC_LUN_FAILURE, ASC_INVALID_OPCODE, ASC_LBA_OUT_OF_RANGE,
+  ASC_WRITE_ERROR, be16, be32, be64, zero, sense_build, sense_set_info, sense_key_of,
+} from "../base/scsi";
+import { RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL } from "../base/abi";
+import { HOST_OK, HOST_SELECTION_TIMEOUT, OK, ERR_BUSY, ERR_INVAL } from "../base/errors";
+import {
+  geo_row, geo_index, geo_data, geo_members, geo_blocks, geo_level, geo_data_member,
+  geo_parity_member, RAID_3,
+} from "./geometry";
+import {
+  member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
+  labels_prepare, labels_written, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD,
+} from "./members";
+import { ml_set_slot } from "./member_label";
+import { wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks } from "./wcb";
+
+/** The bus ID the rest of the firmware addresses the array by (the bus has 0..7). */
+@inline export const array_target: u32 = 8;
+/** Blocks one array command may carry: a destage run or a host transfer. */
+@inline export const array_op_blocks_max: u32 = 16;
+/** After a restart (a power event, a disk not ready), wait this long. */
+@inline const retry_backoff_ms: u32 = 50;
+/** Restarts of one command before it fails: 30 s of a disk spinning up. */
+@inline const restarts_max: u32 = 600;
+
+// ---- the command records ----------------------------------------------------------
+// @0 state u8 | @1 kind u8 | @2 caller tag u8 | @3 flags u8 | @4 blocks u16 |
+// @6 sg entries u8 | @8 array LBA u64 | @16 data or sg address u32 | @20 arrival u32
+
+@inline const OP_FREE: u8 = 0;
+@inline const OP_QUEUED: u8 = 1;
+
+@inline const K_READ: u8 = 1;
+@inline const K_WRITE: u8 = 2;
+@inline const K_MARK: u8 = 3;   // WRITE LONG, WR_UNCOR
+@inline const K_NOP: u8 = 4;    // SYNCHRONIZE CACHE, TEST UNIT READY: all writes are FUA
+@inline const K_BAD: u8 = 5;
+
+@inline const F_SG: u8 = 1;
+
+@inline function op_at(i: u32): usize { return array_ops_base + i * array_op_bytes; }
+@inline function op_state(i: u32): u8 { return load<u8>(op_at(i)); }
+@inline function op_kind(i: u32): u8 { return load<u8>(op_at(i), 1); }
+@inline function op_caller(i: u32): u32 { return load<u8>(op_at(i), 2); }
+@inline function op_flags(i: u32): u8 { return load<u8>(op_at(i), 3); }
+@inline function op_blocks(i: u32): u32 { return load<u16>(op_at(i), 4); }
+@inline function op_sg_n(i: u32): u32 { return load<u8>(op_at(i), 6); }
+@inline function op_lba(i: u32): u64 { return load<u64>(op_at(i), 8); }
+@inline function op_data(i: u32): usize { return <usize>load<u32>(op_at(i), 16); }
+@inline function op_arrival(i: u32): u32 { return load<u32>(op_at(i), 20); }
+
+let arrivals: u32 = 0;
+
+/** Figures for the host (debug exports). */
+let stat_rmw_rows: u32 = 0;
+let stat_rcw_rows: u32 = 0;
+let stat_full_rows: u32 = 0;
+let stat_reconstructed: u32 = 0;
+let stat_restarts: u32 = 0;
+@inline export function array_rmw_rows(): u32 { return stat_rmw_rows; }
+@inline export function array_rcw_rows(): u32 { return stat_rcw_rows; }
+@inline export function array_full_rows(): u32 { return stat_full_rows; }
+@inline export function array_reconstructed(): u32 { return stat_reconstructed; }
+@inline export function array_restarts(): u32 { return stat_restarts; }
+
+export function array_ops_init(): void {
+  for (let i: u32 = 0; i < array_ops_max; i++) store<u8>(op_at(i), OP_FREE);
+  cur = NONE;
+}
+
+/** A command for the array on `tag` (its CDB at tag_cdb): queue it. data/bytes for a
+ * linear buffer, or sg/sg_n for a scatter-gather list. OK, or ERR_BUSY. */
+export function array_submit(tag: u32, data: usize, bytes: u32, sg: usize, sg_n: u32): i32 {
+  let slot = NONE;
+  for (let i: u32 = 0; i < array_ops_max; i++) if (op_state(i) == OP_FREE) { slot = i; break; }
+  if (slot == NONE) return ERR_BUSY;
+  let cdb = tag_cdb(tag);
+  let opc = load<u8>(cdb);
+  let kind = K_BAD;
+  let lba: u64 = 0;
+  let blocks: u32 = 0;
+  if (opc == OP_READ_16 || opc == OP_WRITE_16) {
+    lba = be64(cdb + 2); blocks = be32(cdb + 10);
+    kind = opc == OP_READ_16 ? K_READ : K_WRITE;
+  } else if (opc == OP_READ_10 || opc == OP_WRITE_10) {
+    lba = <u64>be32(cdb + 2); blocks = be16(cdb + 7);
+    kind = opc == OP_READ_10 ? K_READ : K_WRITE;
+  } else if (opc == OP_WRITE_LONG_10) {
+    lba = <u64>be32(cdb + 2); blocks = 1;
+    kind = (load<u8>(cdb, 1) & 0x40) != 0 ? K_MARK : K_BAD;
+  } else if (opc == OP_SYNCHRONIZE_CACHE_10 || opc == OP_TEST_UNIT_READY || opc == OP_START_STOP_UNIT) {
+    kind = K_NOP;
+  }
+  let p = op_at(slot);
+  store<u8>(p, kind, 1);
+  store<u8>(p, <u8>tag, 2);
+  store<u8>(p, sg_n > 0 ? F_SG : 0, 3);
+  store<u16>(p, <u16>blocks, 4);
+  store<u8>(p, <u8>sg_n, 6);
+  store<u64>(p, lba, 8);
+  store<u32>(p, <u32>(sg_n > 0 ? sg : data), 16);
+  store<u32>(p, arrivals++, 20);
+  tag_set_virtual(tag);
+  store<u8>(p, OP_QUEUED);
+  return OK;
+}
+
+/** Address of block k (0..blocks−1) of command i's data. */
+function op_addr(i: u32, k: u32): usize {
+  if ((op_flags(i) & F_SG) == 0) return op_data(i) + <usize>(k * block_bytes);
+  let sg = op_data(i);
+  let off = k * block_bytes;
+  let n = op_sg_n(i);
+  for (let e: u32 = 0; e < n; e++) {
+    let len = load<u32>(sg + e * 8, 4);
+    if (off < len) return <usize>load<u32>(sg + e * 8) + <usize>off;
+    off -= len;
+  }
+  return 0;
+}
+
+// ---- the running command ----------------------------------------------------------
+
+@inline const NONE: u32 = 0xffffffff;
+let cur: u32 = NONE;
+let phase: u8 = 0;
+let pending: u32 = 0;
+let restarts: u32 = 0;
+let retry_at_ms: u32 = 0;
+let cur_wcb: u32 = NONE;
+let chunk_row: u64 = 0;
+/** What the last batch of member commands met. */
+let met_retry = false;
+let met_medium: u32 = 0;   // bit per io number
+let met_dead = false;
+/** Read: blocks (bit per block of the command) still to reconstruct. */
+let recon_mask: u32 = 0;
+let recon_block: u32 = 0;
+/** Write: how to compute parity, forced after a restart or a read that failed. */
+let force_rcw = false;
+let force_rmw = false;
+
+@inline const PH_START: u8 = 0;
+@inline const PH_READ: u8 = 1;
+@inline const PH_RECON: u8 = 2;
+@inline const PH_CHUNK_READ: u8 = 3;
+@inline const PH_CHUNK_WRITE: u8 = 4;
+@inline const PH_LABELS: u8 = 5;
+@inline const PH_LABELS_FIRST: u8 = 6;
+
+/** Rows one chunk of a write covers: each needs its data blocks and its parity in
+ * the work buffer. */
+@inline function chunk_rows(): u32 { return array_work_blocks / (geo_data() + 1); }
+@inline function work(slot: u32): usize { return <usize>array_work_base + <usize>(slot * block_bytes); }
+@inline function work_data(ri: u32, k: u32): usize { return work(ri * (geo_data() + 1) + k); }
+@inline function work_parity(ri: u32): usize { return work(ri * (geo_data() + 1) + geo_data()); }
+
+/** Advance the array: route member completions, then run or start a command.
+ * Returns whether anything happened. Called by the main loop and by a synchronous
+ * wait (base/initiator.ts), so that the boot's commands to the array complete. */
+export function array_poll(): bool {
+  let worked = false;
+  for (let t: u32 = 0; t < tags_max; t++) {
+    if (!tag_busy(t) || !tag_done(t) || tag_owner_kind(t) != OWNER_ARRAY) continue;
+    member_done(t);
+    worked = true;
+  }
+  if (cur == NONE) {
+    let best = NONE;
+    for (let i: u32 = 0; i < array_ops_max; i++) {
+      if (op_state(i) != OP_QUEUED) continue;
+      if (best == NONE || <i32>(op_arrival(i) - op_arrival(best)) < 0) best = i;
+    }
+    if (best == NONE) return worked;
+    cur = best;
+    phase = PH_START;
+    restarts = 0;
+    retry_at_ms = 0;
+    cur_wcb = NONE;
+    force_rcw = geo_level() == RAID_3;
+    force_rmw = false;
+    worked = true;
+  }
+  if (pending > 0) return worked;
+  if (<i32>(<u32>(hal_now_us() / 1000) - retry_at_ms) < 0) return worked;
+  step();
+  return true;
+}
+
+/** Is a command queued or running (the main loop keeps its timer ticking)? */
+export function array_busy(): bool {
+  if (cur != NONE) return true;
+  for (let i: u32 = 0; i < array_ops_max; i++) if (op_state(i) != OP_FREE) return true;
+  return false;
+}
+
+function member_done(t: u32): void {
+  let m = tag_member(t);
+  let io = tag_io(t);
+  let host = tag_host_status(t);
+  let status = tag_status(t);
+  let straddled = tag_straddled_power(t);
+  let aborted = tag_aborted(t);
+  let key: u8 = 0;
+  if (host == HOST_OK && status == STATUS_CHECK_CONDITION) key = sense_key_of(tag_sense(t));
+  tag_free(t);
+  if (pending > 0) pending--;
+  if (host == HOST_OK && status == STATUS_GOOD) { member_note_good(m); return; }
+  if (host == HOST_OK && status == STATUS_CHECK_CONDITION && key == KEY_MEDIUM_ERROR) {
+    if (io < 32) met_medium |= 1 << io;
+    return;
+  }
+  let note = member_note_error(m, host, status, key, straddled, aborted);
+  if (note == NOTE_DEAD) { member_fail(m); met_dead = true; }
+  else met_retry = true;
+}
+
+/** One single-block member command for the running command. */
+function mio(m: u32, disk_lba: u64, buf: usize, write: bool, io: u32): bool {
+  let t = tag_alloc(OWNER_ARRAY, cur);
+  if (t == TAG_NONE) { met_retry = true; return false; }
+  tag_set_member_io(t, m, io);
+  cdb_rw16(tag_cdb(t), write ? OP_WRITE_16 : OP_READ_16, disk_lba, 1, write);
+  if (disk_submit(t, m, 16, buf, block_bytes, write) != OK) {
+    tag_free(t);
+    met_retry = true;
+    return false;
+  }
+  pending++;
+  return true;
+}
+
+@inline function clear_met(): void { met_retry = false; met_medium = 0; met_dead = false; }
+
+function step(): void {
+  let i = cur;
+  let kind = op_kind(i);
+  if (phase == PH_START) {
+    clear_met();
+    if (kind == K_BAD) { finish_check(KEY_ILLEGAL_REQUEST, ASC_INVALID_OPCODE, NONE64); return; }
+    if (!array_usable()) { finish_check(KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, NONE64); return; }
+    let lba = op_lba(i), n = op_blocks(i);
+    if (kind != K_NOP && (n == 0 || n > array_op_blocks_max || lba + <u64>n > geo_blocks())) {
+      if (n == 0) { finish_good(); return; }
+      finish_check(KEY_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE, NONE64);
+      return;
+    }
+    if (labels_dirty()) { labels_start(); phase = PH_LABELS_FIRST; return; }
+    if (kind == K_NOP) { finish_good(); return; }
+    if (kind == K_MARK) {
+      if (!list_has(lba) && !list_add(lba)) { finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, lba); return; }
+      labels_start();
+      phase = PH_LABELS;
+      return;
+    }
+    if (kind == K_READ) { read_start(); return; }
+    write_start();
+    return;
+  }
+  if (phase == PH_LABELS_FIRST) {
+    if (met_retry) { restart(); return; }
+    if (labels_next()) return;
+    labels_written();
+    phase = PH_START;
+    return;
+  }
+  if (phase == PH_READ) { read_after(); return; }
+  if (phase == PH_RECON) { recon_after(); return; }
+  if (phase == PH_CHUNK_READ) { chunk_compute_and_write(); return; }
+  if (phase == PH_CHUNK_WRITE) { chunk_after_write(); return; }
+  if (phase == PH_LABELS) {
+    if (met_retry) { restart(); return; }
+    if (labels_next()) return;
+    labels_written();
+    if (kind == K_WRITE) { write_done(); return; }
+    finish_good();
+  }
+}
+
+/** Restart the running command after a power event or a disk that is not ready
+ * yet; writes go on as reconstruct-write (their rows' blocks being written may be
+ * torn or half-done, the rest of each row is not). */
+function restart(): void {
+  stat_restarts++;
+  if (++restarts > restarts_max) {
+    finish_check(KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, NONE64);
+    return;
+  }
+  retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms;
+  force_rcw = true;
+  phase = PH_START;
+}
+
+// ---- reads --------------------------------------------------------------------------
+
+function read_start(): void {
+  let i = cur;
+  let lba = op_lba(i), n = op_blocks(i);
+  recon_mask = 0;
+  clear_met();
+  for (let k: u32 = 0; k < n; k++) {
+    let a = lba + <u64>k;
+    if (list_has(a)) { finish_check(KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR, a); return; }
+  }
+  for (let k: u32 = 0; k < n; k++) {
+    let a = lba + <u64>k;
+    let r = geo_row(a);
+    let m = geo_data_member(r, geo_index(a));
+    if (!member_ok(m)) { recon_mask |= 1 << k; continue; }
+    mio(m, r, op_addr(i, k), false, k);
+  }
+  phase = PH_READ;
+}
+
+function read_after(): void {
+  if (met_retry) { restart(); return; }
+  recon_mask |= met_medium;
+  if (met_dead) {
+    // A member died under the read: its blocks are reconstructed like the others.
+    let i = cur;
+    let n = op_blocks(i);
+    for (let k: u32 = 0; k < n; k++) {
+      let a = op_lba(i) + <u64>k;
+      if (!member_ok(geo_data_member(geo_row(a), geo_index(a)))) recon_mask |= 1 << k;
+    }
+  }
+  recon_next();
+}
+
+/** Reconstruct the lowest block left in recon_mask from the rest of its row. */
+function recon_next(): void {
+  clear_met();
+  if (recon_mask == 0) { finish_good(); return; }
+  let k = <u32>ctz(recon_mask);
+  recon_block = k;
+  let i = cur;
+  let a = op_lba(i) + <u64>k;
+  let r = geo_row(a);
+  let mine = geo_data_member(r, geo_index(a));
+  // Parity that may not match its row (an update in flight, or one that failed) gives
+  // no block back: the block is reported, never rebuilt from stale parity.
+  if (row_pending(r)) { finish_check(KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR, a); return; }
+  let n = geo_members();
+  let slot: u32 = 0;
+  for (let m: u32 = 0; m < n; m++) {
+    if (m == mine) continue;
+    if (!member_ok(m)) { finish_check(KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR, a); return; }
+    zero(work(slot), block_bytes);
+    let other = member_block_lba(r, m);
+    // A listed block counts as zeros in its row's parity and is not read.
+    if (other == NONE64 || !list_has(other)) mio(m, r, work(slot), false, slot);
+    slot++;
+  }
+  phase = PH_RECON;
+}
+
+function recon_after(): void {
+  let i = cur;
+  let a = op_lba(i) + <u64>recon_block;
+  if (met_retry) { restart(); return; }
+  if (met_dead || met_medium != 0) { finish_check(KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR, a); return; }
+  let dst = op_addr(i, recon_block);
+  zero(dst, block_bytes);
+  for (let s: u32 = 0; s + 1 < geo_members(); s++) xor_into(dst, work(s));
+  stat_reconstructed++;
+  recon_mask &= ~(1 << recon_block);
+  recon_next();
+}
+
+/** The array LBA member m holds in row r, or NONE64 for the parity block. */
+function member_block_lba(r: u64, m: u32): u64 {
+  let d = geo_data();
+  for (let k: u32 = 0; k < d; k++) if (geo_data_member(r, k) == m) return r * <u64>d + <u64>k;
+  return NONE64;
+}
+
+/** Is row r part of an update that is not known to be done (other than the running
+ * command's own)? */
+function row_pending(r: u64): bool {
+  for (let w: u32 = 0; w < wcb_slots_max; w++) {
+    if (wcb_state(w) == 0 || w == cur_wcb) continue;
+    let first = geo_row(wcb_lba(w));
+    let last = geo_row(wcb_lba(w) + <u64>wcb_blocks(w) - 1);
+    if (r >= first && r <= last) return true;
+  }
+  return false;
+}
+
+// ---- writes -------------------------------------------------------------------------
+
+@inline const M_FULL: u8 = 0;
+@inline const M_RMW: u8 = 1;
+@inline const M_RCW: u8 = 2;
+@inline const M_NOPARITY: u8 = 3;
+/** Per row of the chunk: its mode, two bits each. */
+let row_modes: u32 = 0;
+@inline function row_mode(ri: u32): u8 { return <u8>((row_modes >>> (ri * 2)) & 3); }
+@inline function set_row_mode(ri: u32, mode: u8): void {
+  row_modes = (row_modes & ~(<u32>3 << (ri * 2))) | (<u32>mode << (ri * 2));
+}
+
+function write_start(): void {
+  let i = cur;
+  if (cur_wcb == NONE) {
+    let w = wcb_add(op_lba(i), op_blocks(i));
+    if (w >= wcb_slots_max) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
+    cur_wcb = w;
+  }
+  // The entry is on the EEPROM before the first member write, in every mode.
+  if (wcb_persist() != OK) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
+  chunk_row = geo_row(op_lba(i));
+  chunk_start();
+}
+
+@inline const NONE64: u64 = 0xffffffffffffffff;
+
+/** First and last index of row r's data blocks that the command writes (k_lo > k_hi:
+ * none). */
+let k_lo: u32 = 0;
+let k_hi: u32 = 0;
+function row_span(r: u64): void {
+  let d = <u64>geo_data();
+  let first = r * d, last = first + d - 1;
+  let lo = op_lba(cur), hi = lo + <u64>op_blocks(cur) - 1;
+  let a = first > lo ? first : lo;
+  let b = last < hi ? last : hi;
+  if (a > b) { k_lo = 1; k_hi = 0; return; }
+  k_lo = <u32>(a - first);
+  k_hi = <u32>(b - first);
+}
+
+@inline function last_row(): u64 { return geo_row(op_lba(cur) + <u64>op_blocks(cur) - 1); }
+
+function chunk_start(): void {
+  clear_met();
+  let rows = chunk_rows();
+  let lr = last_row();
+  let d = geo_data();
+  for (let ri: u32 = 0; ri < rows; ri++) {
+    let r = chunk_row + <u64>ri;
+    if (r > lr) break;
+    row_span(r);
+    let changed = k_hi - k_lo + 1;
+    let p = geo_parity_member(r);
+    let mode = M_FULL;
+    if (!member_ok(p)) mode = M_NOPARITY;
+    else if (changed < d) {
+      // Read-modify-write reads the changed blocks and the parity; reconstruct-write
+      // the unchanged ones. Each needs its reads on live members.
+      let rmw_ok = true, rcw_ok = true;
+      for (let k: u32 = 0; k < d; k++) {
+        let live = member_ok(geo_data_member(r, k));
+        if (k >= k_lo && k <= k_hi) { if (!live) rmw_ok = false; }
+        else if (!live) rcw_ok = false;
+      }
+      if (force_rcw && rcw_ok) mode = M_RCW;
+      else if (force_rmw && rmw_ok) mode = M_RMW;
+      else if (rmw_ok && (!rcw_ok || changed + 1 < d - changed)) mode = M_RMW;
+      else if (rcw_ok) mode = M_RCW;
+      else { finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, op_lba(cur)); return; }
+    }
+    set_row_mode(ri, mode);
+    let first = r * <u64>d;
+    if (mode == M_RMW) {
+      stat_rmw_rows++;
+      read_or_zero(p, r, NONE64, work_parity(ri), ri * 8 + 7);
+      for (let k = k_lo; k <= k_hi; k++) read_or_zero(geo_data_member(r, k), r, first + <u64>k, work_data(ri, k), ri * 8 + k);
+    } else if (mode == M_RCW) {
+      stat_rcw_rows++;
+      for (let k: u32 = 0; k < d; k++) {
+        if (k >= k_lo && k <= k_hi) continue;
+        read_or_zero(geo_data_member(r, k), r, first + <u64>k, work_data(ri, k), ri * 8 + k);
+      }
+    } else if (mode == M_FULL) stat_full_rows++;
+  }
+  phase = PH_CHUNK_READ;
+}
+
+/** Read member m's block of row r into buf, or zeros if it is a listed block (it
+ * counts as zeros in its row's parity). */
+function read_or_zero(m: u32, r: u64, alba: u64, buf: usize, io: u32): void {
+  if (alba != NONE64 && list_has(alba)) { zero(buf, block_bytes); return; }
+  mio(m, r, buf, false, io);
+}
+
+function chunk_compute_and_write(): void {
+  if (met_retry || met_dead) { restart(); return; }
+  if (met_medium != 0) {
+    // A block of the row would not read: compute the row the other way.
+    if (force_rcw || force_rmw) { finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, op_lba(cur)); return; }
+    let rmw_failed = false;
+    for (let ri: u32 = 0; ri < 8; ri++) if ((met_medium >>> (ri * 8)) & 0xff) if (row_mode(ri) == M_RMW) rmw_failed = true;
+    if (rmw_failed) force_rcw = true; else force_rmw = true;
+    chunk_start();
+    return;
+  }
+  clear_met();
+  let i = cur;
+  let rows = chunk_rows();
+  let lr = last_row();
+  let d = geo_data();
+  let base = op_lba(i);
+  for (let ri: u32 = 0; ri < rows; ri++) {
+    let r = chunk_row + <u64>ri;
+    if (r > lr) break;
+    row_span(r);
+    let first = r * <u64>d;
+    let mode = row_mode(ri);
+    let par = work_parity(ri);
+    if (mode == M_FULL || mode == M_RCW) zero(par, block_bytes);
+    for (let k: u32 = 0; k < d; k++) {
+      let changed = k >= k_lo && k <= k_hi;
+      let newd = changed ? op_addr(i, <u32>(first + <u64>k - base)) : 0;
+      if (mode == M_RMW && changed) { xor_into(par, work_data(ri, k)); xor_into(par, newd); }
+      else if (mode == M_RCW) xor_into(par, changed ? newd : work_data(ri, k));
+      else if (mode == M_FULL) xor_into(par, newd);
+    }
+    for (let k = k_lo; k <= k_hi; k++) {
+      let m = geo_data_member(r, k);
+      if (member_ok(m)) mio(m, r, op_addr(i, <u32>(first + <u64>k - base)), true, ri * 8 + k);
+    }
+    if (mode != M_NOPARITY) mio(geo_parity_member(r), r, par, true, ri * 8 + 7);
+  }
+  phase = PH_CHUNK_WRITE;
+}
+
+function chunk_after_write(): void {
+  if (met_retry) { restart(); return; }
+  // A member that died under the write is left out: the row's parity (or its data)
+  // holds what it would have. A write the disk refused fails it the same way.
+  if (met_medium != 0) {
+    finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, op_lba(cur));
+    return;
+  }
+  chunk_row += <u64>chunk_rows();
+  if (chunk_row <= last_row()) { chunk_start(); return; }
+  // Listed blocks written anew are readable again once the labels say so.
+  if (list_remove_range(op_lba(cur), op_blocks(cur))) {
+    labels_start();
+    phase = PH_LABELS;
+    return;
+  }
+  write_done();
+}
+
+function write_done(): void {
+  wcb_remove(cur_wcb);
+  cur_wcb = NONE;
+  finish_good();
+}
+
+// ---- completion ---------------------------------------------------------------------
+
+function xor_into(dst: usize, src: usize): void {
+  for (let b: u32 = 0; b < block_bytes; b += 8) store<u64>(dst + b, load<u64>(dst + b) ^ load<u64>(src + b));
+}
+
+function finish(status: u8): void {
+  let i = cur;
+  let t = op_caller(i);
+  let res = tag_result(t);
+  store<u8>(res + RES_HOST_STATUS, HOST_OK);
+  store<u32>(res + RES_RESIDUAL, 0);
+  if (status == STATUS_GOOD) store<u8>(res + RES_SENSE_LEN, 0);
+  store<u8>(res + RES_STATUS, status);
+  store<u8>(op_at(i), OP_FREE);
+  cur = NONE;
+  phase = PH_START;
+  pending = 0;
+  tag_set_done(t);
+}
+
+function finish_good(): void { finish(STATUS_GOOD); }
+
+function finish_check(key: u8, asc: u16, info_lba: u64): void {
+  if (cur_wcb != NONE) cur_wcb = NONE; // the entry stays: its rows are suspect
+  let res = tag_result(cur_op_caller());
+  sense_build(res + RES_SENSE, key, asc, -1, -1);
+  if (info_lba != NONE64) sense_set_info(res + RES_SENSE, info_lba);
+  store<u8>(res + RES_SENSE_LEN, 18);
+  finish(STATUS_CHECK_CONDITION);
+}
+
+@inline function cur_op_caller(): u32 { return op_caller(cur); }
+
+/** Write the member labels (the failed members, the list) to every live member,
+ * one after the other (each with its slot, from the one buffer), with FUA; a member
+ * that dies meanwhile is left out and the labels go again before the next command. */
+function labels_start(): void {
+  clear_met();
+  labels_prepare();
+  label_member = 0;
+  labels_next();
+}
+
+/** Member whose label goes next. */
+let label_member: u32 = 0;
+
+/** Issue the next member's label write; false when every member has had its turn. */
+function labels_next(): bool {
+  let n = geo_members();
+  while (label_member < n) {
+    let m = label_member++;
+    if (!member_ok(m)) continue;
+    ml_set_slot(m);
+    mio(m, member_label_lba(m), member_label_base, true, 32 + m);
+    return true;
+  }
+  return false;
+}

@@ -1,0 +1,219 @@
+// Boot of the array: find the members, read their labels, build a new array on
+// blank disks, and repair exactly the rows the write-command buffer names (seed 003
+// claims 3, 8, 13) before the array answers its first command.
+//
+// Repair of a row: read every live member's block of it. A data block that reads
+// MEDIUM ERROR was torn by the power loss: it gets a known pattern (zeros), is marked
+// on its disk (WRITE LONG, WR_UNCOR) and goes on the array's list; a data block on a
+// missing member cannot be known (its row's parity may be half-updated), so it goes
+// on the list too. The parity is then computed from the data as it now stands (a
+// listed block counts as zeros) and written. The write cache's restore then writes
+// back every acknowledged block of those rows, which takes them off the list.
+
+import { array_work_base, block_bytes, array_list_max } from "../layout";
+import { hal_log, hal_config, CONFIG_RAID, CONFIG_MEMBERS } from "../base/hal";
+import {
+  disk_probe_one, disk_exec_patient, cdb_rw16, cdb_write_long_uncor, sync_cdb, sync_sense,
+} from "../base/initiator";
+import {
+  OP_READ_16, OP_WRITE_16, STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_MEDIUM_ERROR, zero, sense_key_of,
+} from "../base/scsi";
+import { ERR_NODEV, ERR_TIMEOUT, LOG_ARRAY_MEMBER, LOG_ARRAY_CREATED, LOG_ARRAY_REPAIRED, LOG_ARRAY_TORN, LOG_ARRAY_READY } from "../base/errors";
+import {
+  geo_set, geo_rows, geo_members, geo_data, geo_data_member, geo_parity_member, geo_blocks,
+  geo_level, members_min, members_max, stripe_unit_blocks, RAID_3, RAID_4, RAID_5,
+} from "./geometry";
+import {
+  ml_check, ml_level, ml_members, ml_slot, ml_rows, ml_unit, ml_seq, ml_failed, ml_list_count,
+  ml_set_slot, ML_OURS, ML_BLANK,
+} from "./member_label";
+import {
+  members_init, member_set, member_ok, member_fail, members_set_state, members_failed_mask,
+  labels_prepare, list_add, list_has, list_load, array_usable, member_label_lba, labels_dirty,
+} from "./members";
+import { member_label_base } from "../layout";
+import { wcb_init, wcb_load, wcb_state, wcb_lba, wcb_blocks, wcb_remove, wcb_persist } from "./wcb";
+import { array_ops_init, array_target } from "./array";
+import { wcb_slots_max } from "../layout";
+import { lun_set, LUN_READY, LUN_FAILED, LUN_ABSENT, luns_max, lun_set_identity } from "../state";
+import { label_read } from "../base/label";
+
+/** What the boot's repair did, for NV STATUS and the host's report. */
+let repaired_rows: u32 = 0;
+let torn_records: u32 = 0;
+@inline export function array_repaired_rows(): u32 { return repaired_rows; }
+@inline export function array_torn_records(): u32 { return torn_records; }
+
+/** Is the board strapped for an array? */
+export function array_configured(): bool {
+  let lvl = hal_config(CONFIG_RAID);
+  return lvl == <i32>RAID_3 || lvl == <i32>RAID_4 || lvl == <i32>RAID_5;
+}
+
+/** Member label contents found at probe, per member: 0 none/foreign, 1 ours, 2 blank. */
+let found_ours: u32 = 0;
+let found_blank: u32 = 0;
+
+/** Probe the members, assemble (or build) the array, repair it, and present it as
+ * LUN 0. Returns the LUN count (1, or 0 if there is no array to present). */
+export function array_probe(store_id: u64): u32 {
+  for (let l: u32 = 0; l < luns_max; l++) lun_set(l, l, LUN_ABSENT, 0);
+  members_init(store_id);
+  wcb_init(store_id);
+  array_ops_init();
+  repaired_rows = 0;
+  torn_records = 0;
+  let want_level = <u32>hal_config(CONFIG_RAID);
+  let want_n = <u32>hal_config(CONFIG_MEMBERS);
+  if (want_n < members_min || want_n > members_max) return 0;
+
+  // Every bus ID that could be a member: its label, kept if it is the newest.
+  let best_seq: u32 = 0;
+  let have_best = false;
+  let level: u32 = 0, n: u32 = 0, rows: u64 = 0, failed: u32 = 0;
+  let last = new_u64s();
+  found_ours = 0; found_blank = 0;
+  let min_last: u64 = 0;
+  for (let m: u32 = 0; m < members_max; m++) {
+    let l = disk_probe_one(m);
+    store<u64>(last + (m << 3), l);
+    if (l == 0) continue;
+    if (m < want_n && (min_last == 0 || l < min_last)) min_last = l;
+    cdb_rw16(sync_cdb, OP_READ_16, l, 1, false);
+    if (disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) continue;
+    let c = ml_check(store_id);
+    hal_log(LOG_ARRAY_MEMBER, <i32>m, <i32>c);
+    if (c == ML_BLANK) { found_blank |= 1 << m; continue; }
+    if (c != ML_OURS || ml_slot() != m || ml_unit() != stripe_unit_blocks) continue;
+    found_ours |= 1 << m;
+    if (!have_best || ml_seq() > best_seq) {
+      have_best = true;
+      best_seq = ml_seq();
+      level = ml_level(); n = ml_members(); rows = ml_rows(); failed = ml_failed();
+      list_load(ml_list_count(), member_label_base + 56);
+    }
+  }
+
+  if (!have_best) {
+    // No array yet: build one if every member is blank.
+    for (let m: u32 = 0; m < want_n; m++) if ((found_blank & (1 << m)) == 0) return 0;
+    level = want_level; n = want_n; rows = min_last; failed = 0;
+    geo_set(level, n, rows);
+    for (let m: u32 = 0; m < n; m++) member_set(m, true, load<u64>(last + (m << 3)));
+    members_set_state(0, 0);
+    labels_prepare();
+    for (let m: u32 = 0; m < n; m++) write_member_label(m);
+    hal_log(LOG_ARRAY_CREATED, <i32>level, <i32>n);
+  } else {
+    if (n < members_min || n > members_max || (level != RAID_3 && level != RAID_4 && level != RAID_5)) return 0;
+    geo_set(level, n, rows);
+    members_set_state(failed, best_seq);
+    for (let m: u32 = 0; m < n; m++) {
+      let l = load<u64>(last + (m << 3));
+      // Ours, in its slot, not failed by the others, and big enough.
+      let ok = (found_ours & (1 << m)) != 0 && (failed & (1 << m)) == 0 && l >= rows;
+      member_set(m, ok, l);
+      if (!ok && (failed & (1 << m)) == 0) member_fail(m);
+    }
+  }
+  if (!array_usable()) {
+    lun_set(0, array_target, LUN_FAILED, geo_blocks() - 1);
+    return 1;
+  }
+  repair();
+  if (labels_dirty()) {
+    labels_prepare();
+    for (let m: u32 = 0; m < n; m++) if (member_ok(m)) write_member_label(m);
+  }
+  hal_log(LOG_ARRAY_READY, <i32>geo_level(), <i32>members_failed_mask());
+  // The array's last block is the volume's own label, as a disk's is.
+  lun_set(0, array_target, LUN_READY, geo_blocks() - 1);
+  return 1;
+}
+
+/** Scratch for the members' last LBAs (the work buffer's last block: not in use at
+ * boot). */
+@inline function new_u64s(): usize { return array_work_base + 7 * block_bytes; }
+
+/** Write the label prepared in member_label_base to member m (FUA). */
+function write_member_label(m: u32): bool {
+  ml_set_slot(m);
+  cdb_rw16(sync_cdb, OP_WRITE_16, member_label_lba(m), 1, true);
+  let st = disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, true);
+  if (st == STATUS_GOOD) return true;
+  if (st == ERR_NODEV || st == ERR_TIMEOUT) member_fail(m);
+  return false;
+}
+
+/** Repair every row the write-command buffer names, then empty it. */
+function repair(): void {
+  let loaded = wcb_load();
+  if (loaded == 0) return;
+  for (let w: u32 = 0; w < wcb_slots_max; w++) {
+    if (wcb_state(w) == 0) continue;
+    let first = wcb_lba(w) / <u64>geo_data();
+    let last_row = (wcb_lba(w) + <u64>wcb_blocks(w) - 1) / <u64>geo_data();
+    for (let r = first; r <= last_row && r < geo_rows(); r++) repair_row(r);
+    wcb_remove(w);
+  }
+  // The rows are consistent now: the ring says nothing is pending.
+  wcb_persist();
+}
+
+function repair_row(r: u64): void {
+  let n = geo_members();
+  let d = geo_data();
+  let p = geo_parity_member(r);
+  let torn: u32 = 0;   // bit per data index
+  for (let m: u32 = 0; m < n; m++) {
+    let buf = array_work_base + m * block_bytes;
+    zero(buf, block_bytes);
+    if (!member_ok(m)) continue;
+    let k = data_index(r, m);
+    if (k < d && list_has(r * <u64>d + <u64>k)) continue; // listed: zeros
+    cdb_rw16(sync_cdb, OP_READ_16, r, 1, false);
+    let st = disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, false);
+    if (st == STATUS_GOOD) continue;
+    zero(buf, block_bytes);
+    if (st == ERR_NODEV || st == ERR_TIMEOUT) { member_fail(m); continue; }
+    if (k < d) torn |= 1 << k; // a data block that would not read: torn
+  }
+  // A data block on a missing member cannot be known.
+  for (let k: u32 = 0; k < d; k++) if (!member_ok(geo_data_member(r, k))) torn |= 1 << k;
+  for (let k: u32 = 0; k < d; k++) {
+    if ((torn & (1 << k)) == 0) continue;
+    let alba = r * <u64>d + <u64>k;
+    if (list_has(alba)) continue;
+    torn_records++;
+    hal_log(LOG_ARRAY_TORN, <i32>alba, <i32>geo_data_member(r, k));
+    list_add(alba);
+    let m = geo_data_member(r, k);
+    if (!member_ok(m)) continue;
+    // The known pattern (zeros, already in its buffer), then the mark.
+    let buf = array_work_base + m * block_bytes;
+    cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
+    disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, true);
+    cdb_write_long_uncor(sync_cdb, <u32>r);
+    disk_exec_patient(m, sync_cdb, 10, 0, 0, false);
+  }
+  if (member_ok(p)) {
+    let par = array_work_base + p * block_bytes;
+    zero(par, block_bytes);
+    for (let m: u32 = 0; m < n; m++) {
+      if (m == p) continue;
+      let src = array_work_base + m * block_bytes;
+      for (let b: u32 = 0; b < block_bytes; b += 8) store<u64>(par + b, load<u64>(par + b) ^ load<u64>(src + b));
+    }
+    cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
+    if (disk_exec_patient(p, sync_cdb, 16, par, block_bytes, true) != STATUS_GOOD) member_fail(p);
+  }
+  repaired_rows++;
+  hal_log(LOG_ARRAY_REPAIRED, <i32>r, <i32>torn);
+}
+
+/** Which data block of row r member m holds (d for the parity). */
+function data_index(r: u64, m: u32): u32 {
+  let d = geo_data();
+  for (let k: u32 = 0; k < d; k++) if (geo_data_member(r, k) == m) return k;
+  return d;
+}

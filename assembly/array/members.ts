@@ -1,0 +1,158 @@
+// The array's members (one per bus ID 0..n−1): which answer, which failed, and the
+// array's list of blocks it cannot give back. A member fails for good on a selection
+// time-out, on three commands in a row aborted past their deadline, or on three
+// errors in a row that are not transient; the labels of the others then say so, so a
+// failed disk that answers again is not trusted (it comes back only by a rebuild).
+
+import { array_members_base, array_member_bytes, array_list_base, array_list_max } from "../layout";
+import { hal_log } from "../base/hal";
+import { HOST_SELECTION_TIMEOUT } from "../base/abi";
+import { STATUS_BUSY, KEY_UNIT_ATTENTION, KEY_NOT_READY } from "../base/scsi";
+import { LOG_ARRAY_MEMBER_FAILED } from "../base/errors";
+import { geo_members, geo_level, geo_rows, stripe_unit_blocks } from "./geometry";
+import { ml_build } from "./member_label";
+
+/** Commands aborted past their deadline in a row, and errors that are not transient
+ * in a row, before a member is failed. */
+@inline const member_timeouts_max: u8 = 3;
+@inline const member_errors_max: u8 = 3;
+
+@inline export const NOTE_RETRY: u8 = 0;
+@inline export const NOTE_DEAD: u8 = 1;
+
+// Member record: @0 ok u8 | @1 time-outs u8 | @2 errors u8 | @4 label LBA u32
+@inline function at(m: u32): usize { return array_members_base + m * array_member_bytes; }
+@inline export function member_ok(m: u32): bool { return m < geo_members() && load<u8>(at(m)) != 0; }
+@inline export function member_label_lba(m: u32): u64 { return <u64>load<u32>(at(m), 4); }
+
+let failed_mask: u32 = 0;
+let dirty = false;
+let label_seq: u32 = 0;
+let array_id: u64 = 0;
+let list_n: u32 = 0;
+
+export function members_init(id: u64): void {
+  for (let m: u32 = 0; m < 8; m++) store<u64>(at(m), 0);
+  failed_mask = 0;
+  dirty = false;
+  label_seq = 0;
+  list_n = 0;
+  array_id = id;
+}
+
+/** Assembly: member m answers, its label at label_lba. */
+export function member_set(m: u32, ok: bool, label_lba: u64): void {
+  store<u8>(at(m), ok ? 1 : 0);
+  store<u8>(at(m), 0, 1);
+  store<u8>(at(m), 0, 2);
+  store<u32>(at(m), <u32>label_lba, 4);
+}
+
+@inline export function members_failed_mask(): u32 { return failed_mask; }
+export function members_set_state(failed: u32, seq: u32): void { failed_mask = failed; label_seq = seq; }
+@inline export function members_label_seq(): u32 { return label_seq; }
+
+/** Members missing (failed or absent). */
+export function members_missing(): u32 {
+  let n: u32 = 0;
+  for (let m: u32 = 0; m < geo_members(); m++) if (!member_ok(m)) n++;
+  return n;
+}
+
+/** The array gives every block back while at most one member is missing. */
+export function array_usable(): bool { return geo_members() > 0 && members_missing() <= 1; }
+
+/** Fail member m: it is out until a rebuild; the labels say so before the next
+ * command. */
+export function member_fail(m: u32): void {
+  if (m >= geo_members()) return;
+  if (load<u8>(at(m)) != 0) hal_log(LOG_ARRAY_MEMBER_FAILED, <i32>m, <i32>members_missing());
+  store<u8>(at(m), 0);
+  failed_mask |= 1 << m;
+  dirty = true;
+}
+
+export function member_note_good(m: u32): void {
+  if (m >= 8) return;
+  store<u8>(at(m), 0, 1);
+  store<u8>(at(m), 0, 2);
+}
+
+/** A member command that did not succeed and was not a medium error: transient
+ * (retry the command) or the member is gone. */
+export function member_note_error(m: u32, host: u8, status: u8, key: u8, straddled: bool, aborted: bool): u8 {
+  if (m >= 8) return NOTE_RETRY;
+  if (straddled) return NOTE_RETRY; // the disks lost power with us
+  if (host == HOST_SELECTION_TIMEOUT) return NOTE_DEAD;
+  if (host != 0) {
+    if (!aborted) return NOTE_RETRY; // a bus reset
+    let t = load<u8>(at(m), 1) + 1;
+    store<u8>(at(m), t, 1);
+    return t >= member_timeouts_max ? NOTE_DEAD : NOTE_RETRY;
+  }
+  if (status == STATUS_BUSY || key == KEY_UNIT_ATTENTION || key == KEY_NOT_READY) return NOTE_RETRY;
+  let e = load<u8>(at(m), 2) + 1;
+  store<u8>(at(m), e, 2);
+  return e >= member_errors_max ? NOTE_DEAD : NOTE_RETRY;
+}
+
+// ---- the labels ------------------------------------------------------------------------
+
+@inline export function labels_dirty(): bool { return dirty; }
+@inline export function set_labels_dirty(): void { dirty = true; }
+
+/** Build the next label (slot set per member when it is written). */
+export function labels_prepare(): void {
+  label_seq++;
+  ml_build(array_id, geo_level(), geo_members(), geo_rows(), stripe_unit_blocks, label_seq, failed_mask,
+    array_list_base, list_n);
+  dirty = false;
+}
+
+/** The labels went out (to the members that are still live). */
+export function labels_written(): void {}
+
+// ---- the list: array blocks that cannot be given back -----------------------------------
+
+@inline function list_at(i: u32): usize { return array_list_base + (i << 3); }
+@inline export function list_count(): u32 { return list_n; }
+@inline export function list_lba(i: u32): u64 { return load<u64>(list_at(i)); }
+
+export function list_has(lba: u64): bool {
+  for (let i: u32 = 0; i < list_n; i++) if (load<u64>(list_at(i)) == lba) return true;
+  return false;
+}
+
+/** Add a block (the caller writes the labels). false if the list is full. */
+export function list_add(lba: u64): bool {
+  if (list_has(lba)) return true;
+  if (list_n >= array_list_max) return false;
+  store<u64>(list_at(list_n), lba);
+  list_n++;
+  dirty = true;
+  return true;
+}
+
+/** Remove [lba, lba+n) from the list; true if anything was (labels to write). */
+export function list_remove_range(lba: u64, n: u32): bool {
+  let removed = false;
+  let i: u32 = 0;
+  while (i < list_n) {
+    let l = load<u64>(list_at(i));
+    if (l >= lba && l < lba + <u64>n) {
+      list_n--;
+      store<u64>(list_at(i), load<u64>(list_at(list_n)));
+      removed = true;
+    } else i++;
+  }
+  return removed;
+}
+
+/** Load the list from the label in member_label_base (assembly). */
+export function list_load(count: u32, lbas: usize): void {
+  list_n = 0;
+  for (let i: u32 = 0; i < count && i < array_list_max; i++) {
+    store<u64>(list_at(i), load<u64>(lbas + (i << 3)));
+    list_n++;
+  }
+}

@@ -1,0 +1,72 @@
+// The host's own view of the array (seed 003): where an array block lives on the
+// member disks, written from docs/SPEC.md "Array geometry" and not from the firmware,
+// and the independent parity checker that reads the raw disks.
+
+import type { Board } from "./board.js";
+import { BLOCK_BYTES } from "./devices/disk_media.js";
+
+export class ArrayMap {
+  readonly level: number;
+  readonly members: number;
+  readonly rows: number;
+  constructor(readonly board: Board) {
+    this.level = board.cfg.raid;
+    this.members = board.cfg.disks - board.cfg.spares;
+    // Each member's last block is its member label; the others are rows.
+    this.rows = board.cfg.disk.blocks - 1;
+  }
+
+  get enabled(): boolean { return this.level === 3 || this.level === 4 || this.level === 5; }
+  get dataPerRow(): number { return this.members - 1; }
+
+  parityMember(row: number): number {
+    return this.level === 5 ? this.members - 1 - (row % this.members) : this.members - 1;
+  }
+  dataMember(row: number, k: number): number {
+    return this.level === 5 ? (this.parityMember(row) + 1 + k) % this.members : k;
+  }
+  /** Array block → (member, disk LBA). */
+  locate(lba: number): { member: number; diskLba: number; row: number } {
+    const row = Math.floor(lba / this.dataPerRow);
+    return { member: this.dataMember(row, lba % this.dataPerRow), diskLba: row, row };
+  }
+
+  /** Members the firmware has failed (its own report), which the checker skips. */
+  failedMask(): number {
+    const fw = this.board.mcu.fw;
+    if (!fw || typeof fw.array_stat !== "function") return 0;
+    return (fw.array_stat as (i: number) => number)(7) >>> 0;
+  }
+
+  /** Rows whose parity disagrees with their data on the disks' media (what would be
+   * there after a power loss now). Unreadable sectors count as zeros, the pattern the
+   * firmware writes under a mark. Rows with a member the firmware failed are skipped:
+   * that member's content is not the array's any more. */
+  parityMismatches(rows: Iterable<number>, failed = this.failedMask()): number[] {
+    const bad: number[] = [];
+    const acc = new Uint8Array(BLOCK_BYTES);
+    for (const row of rows) {
+      if (failed !== 0) {
+        let skip = false;
+        for (let m = 0; m < this.members; m++) if (failed & (1 << m)) skip = true;
+        if (skip) continue;
+      }
+      acc.fill(0);
+      for (let m = 0; m < this.members; m++) {
+        const d = this.board.disks[m]?.durable(row);
+        if (d) for (let i = 0; i < BLOCK_BYTES; i++) acc[i] ^= d[i];
+      }
+      if (acc.some((x) => x !== 0)) bad.push(row);
+    }
+    return bad;
+  }
+
+  /** Rows that array blocks [lba, lba+n) touch. */
+  rowsOf(lba: number, n: number): number[] {
+    const out: number[] = [];
+    if (n <= 0) return out;
+    const first = Math.floor(lba / this.dataPerRow), last = Math.floor((lba + n - 1) / this.dataPerRow);
+    for (let r = first; r <= last; r++) out.push(r);
+    return out;
+  }
+}
