@@ -55,7 +55,9 @@
 //   0x1DA00 ├──────────────────────────────┤
 //           │ members    8 × 8 B          │ array members: state, error counts
 //   0x1DA40 ├──────────────────────────────┤
-//           │ free       1.4 KiB           │ unassigned
+//           │ zero block 512 B             │ what a marked array block holds
+//   0x1DC40 ├──────────────────────────────┤
+//           │ free       0.9 KiB           │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
 //   0x20000 └──────────────────────────────┘
@@ -247,10 +249,14 @@ if (nv_seed_buf + 8 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: n
 @inline export const array_member_bytes: u32 = 8;
 @inline export const array_members_room: u32 = 8;
 
+/** A block of zeros: the pattern an array block gets when it is marked unreadable
+ * (its row's parity counts it as zeros). Zeroed at boot, never written. */
+@inline export const array_zero_base: u32 = 0x1DA40;
+
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x1DA40;
-@inline export const free_bytes: u32 = 0x005C0;
+@inline export const free_base: u32 = 0x1DC40;
+@inline export const free_bytes: u32 = 0x003C0;
 
 // ---- stack -----------------------------------------------------------------------
 
@@ -285,7 +291,8 @@ if (array_ops_base + array_ops_max * array_op_bytes > array_list_base) ERROR("la
 if (array_list_base + array_list_max * 8 > array_work_base) ERROR("layout: array list overlaps array work");
 if (array_work_base + array_work_blocks * block_bytes > member_label_base) ERROR("layout: array work overlaps member label");
 if (member_label_base + block_bytes > array_members_base) ERROR("layout: member label overlaps members");
-if (array_members_base + array_members_room * array_member_bytes > free_base) ERROR("layout: members overlap free");
+if (array_members_base + array_members_room * array_member_bytes > array_zero_base) ERROR("layout: members overlap the zero block");
+if (array_zero_base + block_bytes > free_base) ERROR("layout: the zero block overlaps free");
 if (cache_blocks_max > 255) ERROR("layout: cache indices are u8 (0xFF = none)");
 if (free_base + free_bytes > stack_base) ERROR("layout: free overlaps stack");
 if (stack_base + stack_bytes > memory_bytes) ERROR("layout: stack past the end of memory");
@@ -297,7 +304,7 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
 export function layout_region_count(): i32 {
-  return 25;
+  return 26;
 }
 
 export function layout_region_base(i: i32): u32 {
@@ -325,8 +332,9 @@ export function layout_region_base(i: i32): u32 {
     case 20: return array_work_base;
     case 21: return member_label_base;
     case 22: return array_members_base;
-    case 23: return free_base;
-    case 24: return stack_base;
+    case 23: return array_zero_base;
+    case 24: return free_base;
+    case 25: return stack_base;
   }
   return 0;
 }
@@ -356,8 +364,9 @@ export function layout_region_bytes(i: i32): u32 {
     case 20: return array_work_blocks * block_bytes;
     case 21: return block_bytes;
     case 22: return array_members_room * array_member_bytes;
-    case 23: return free_bytes;
-    case 24: return stack_bytes;
+    case 23: return block_bytes;
+    case 24: return free_bytes;
+    case 25: return stack_bytes;
   }
   return 0;
 }

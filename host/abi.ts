@@ -83,4 +83,6 @@ export const LOG_NAMES: Record<number, string> = {
   44: "array row repaired",
   45: "array torn record",
   46: "array ready",
+  47: "array command restarted",
+  48: "array command failed",
 };

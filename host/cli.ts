@@ -132,7 +132,7 @@ export function main(argv: string[]): number {
   if (command === "torture") {
     const variant = values.variant as Variant | undefined;
     if (variant !== undefined && !VARIANTS.includes(variant)) fail(`unknown variant "${variant}"`);
-    return torture(variant,
+    return torture(variant, raidOpt(values.raid),
       intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
       intOpt(values.cuts, "cuts", 0, 10_000_000, 200),
       values.json ?? false, !values.quiet, !values["no-sweep"], values["sweep-only"] ?? false,
@@ -262,16 +262,16 @@ function bench(json: boolean): number {
   return 0;
 }
 
-function torture(variant: Variant | undefined, seed: number, cuts: number, json: boolean, progress: boolean, sweep: boolean,
+function torture(variant: Variant | undefined, raid: number, seed: number, cuts: number, json: boolean, progress: boolean, sweep: boolean,
   sweepOnly: boolean, sweepK: number | undefined, sweepStep: number): number {
   const tty = process.stderr.isTTY;
-  if (!json) console.log(`holdup torture: seed ${seed}, ${sweepOnly ? 0 : cuts} random cuts${sweep ? ", save sweep" : ""}`);
+  if (!json) console.log(`holdup torture: seed ${seed}, ${sweepOnly ? 0 : cuts} random cuts${sweep ? ", save sweep" : ""}, ${raid ? `RAID ${raid}` : "no array"}`);
   const onProgress = progress ? (p: TortureProgress) => {
     const line = `${p.stage} ${p.done}/${p.total}: ${p.cuts} cuts, lost ${p.lost_writes}, corrupt ${p.corrupt_reads}, traps ${p.traps}`;
     if (tty) process.stderr.write(`\r${line}\x1b[K`); else if (p.done % 10 === 0 || p.done === p.total) process.stderr.write(`${line}\n`);
   } : undefined;
   const r = runTorture(loadTortureModules(), {
-    seed, cuts: sweepOnly ? 0 : cuts, variant, sweep: sweep || sweepOnly, sweep_step: sweepStep, sweep_only_k: sweepK, onProgress,
+    seed, cuts: sweepOnly ? 0 : cuts, variant, raid, sweep: sweep || sweepOnly, sweep_step: sweepStep, sweep_only_k: sweepK, onProgress,
   });
   if (tty && progress) process.stderr.write("\n");
   const bad = r.failures.length > 0;
@@ -284,7 +284,8 @@ function torture(variant: Variant | undefined, seed: number, cuts: number, json:
   traps            ${r.traps} (stalls ${r.stalls})
   detected errors  ${r.detected_errors} (of which acknowledged blocks reported lost: ${r.detected_losses}, explained by a fault beyond the design: ${r.excused_losses}; image losses reported: ${r.reported_image_losses})
   disk faults      ${r.disk_fault_losses} blocks a disk's misdirected write corrupted (the disk's, not the controller's)
-  media checked    ${r.media_checked} blocks on the disks after SYNCHRONIZE CACHE
+  media checked    ${r.media_checked} blocks on the disks after SYNCHRONIZE CACHE${raid ? `
+  array            parity mismatches ${r.parity_mismatches}, rows repaired ${r.repaired_stripes}, torn records ${r.torn_records}, unreadable blocks ${r.unreadable_blocks}` : ""}
   failed runs      ${r.failed_runs} of ${r.runs}
   sweep            ${r.sweep_runs} runs, ${r.sweep_cuts_with_loss_reported} with a loss the controller reported, ${r.sweep_lost_writes} silent
   ride-throughs    ${r.ride_throughs}, recuts during restore ${r.recuts}, host decisions ${r.host_decisions}, boots ${r.boots}`);

@@ -30,6 +30,8 @@ export interface TortureOptions {
   cuts: number;
   /** Every random run uses this variant (default: the seed picks it). */
   variant?: Variant;
+  /** The board runs an array of this RAID level (0: one LUN per disk). */
+  raid?: number;
   /** Run the save sweep (every k, after and during the k-th page write). */
   sweep: boolean;
   /** Sweep only every `sweep_step`-th k (1: every k). */
@@ -81,6 +83,12 @@ export interface TortureReport {
   sweep_runs: number;
   sweep_cuts_with_loss_reported: number;
   sweep_lost_writes: number;
+  /** The array's figures summed over the runs (run_report.ts). */
+  parity_mismatches: number;
+  repaired_stripes: number;
+  torn_records: number;
+  host_reissued: number;
+  unreadable_blocks: number;
   failures: Failure[];
 }
 
@@ -90,7 +98,17 @@ export function variantOf(seed: number): Variant {
 }
 
 /** Scenario options for a variant (and whether it runs on the fine-preemption build). */
-export function variantOptions(v: Variant, seed = 0): { fine: boolean; options: Partial<RunOptions> } {
+export function variantOptions(v: Variant, seed = 0, raid = 0): { fine: boolean; options: Partial<RunOptions> } {
+  const o = variantOptionsNoArray(v, seed, raid);
+  if (raid) {
+    // The array: the reference board's four disks as members, and a spare.
+    const board = o.options.board ?? {};
+    o.options = { ...o.options, board: { ...board, raid, spares: 1, disks: 5 } };
+  }
+  return o;
+}
+
+function variantOptionsNoArray(v: Variant, seed: number, raid: number): { fine: boolean; options: Partial<RunOptions> } {
   let stuck = 0;
   let swapped: [number, number] | null = null;
   switch (v) {
@@ -139,15 +157,15 @@ export function variantOptions(v: Variant, seed = 0): { fine: boolean; options: 
         options: { recut_prob: 0.6, recut_window_ms: 1500, workload: { off_min_ms: 1, off_max_ms: 800 } },
       };
     case "swarm": {
-      const p = swarmPlan(seed);
+      const p = swarmPlan(seed, raid);
       return { fine: p.fine, options: p.options };
     }
   }
 }
 
 /** The command that reproduces one random run. */
-export function reproduceRun(seed: number, v: Variant): string {
-  return `holdup torture --seed ${seed} --cuts ${CUTS_PER_RUN} --variant ${v} --no-sweep`;
+export function reproduceRun(seed: number, v: Variant, raid = 0): string {
+  return `holdup torture --seed ${seed} --cuts ${CUTS_PER_RUN} --variant ${v} --no-sweep --raid ${raid || "none"}`;
 }
 
 export function runTorture(m: TortureModules, o: TortureOptions): TortureReport {
@@ -156,7 +174,8 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
     traps: 0, stalls: 0, detected_losses: 0, excused_losses: 0, unexcused_losses: 0, disk_fault_losses: 0,
     reported_image_losses: 0, ride_throughs: 0, recuts: 0, host_decisions: 0, boots: 0, violations: 0,
     media_checked: 0, runs: 0, failed_runs: 0, cuts_by_variant: {}, sweep_runs: 0,
-    sweep_cuts_with_loss_reported: 0, sweep_lost_writes: 0, failures: [],
+    sweep_cuts_with_loss_reported: 0, sweep_lost_writes: 0, parity_mismatches: 0, repaired_stripes: 0,
+    torn_records: 0, host_reissued: 0, unreadable_blocks: 0, failures: [],
   };
   const add = (r: RunReport) => {
     t.runs++;
@@ -176,6 +195,11 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
     t.boots += r.boots;
     t.violations += r.violations.length;
     t.media_checked += r.media_checked;
+    t.parity_mismatches += r.parity_mismatches;
+    t.repaired_stripes += r.repaired_stripes;
+    t.torn_records += r.torn_records;
+    t.host_reissued += r.host_reissued;
+    t.unreadable_blocks += r.unreadable_blocks;
   };
   const attempt = (what: string, reproduce: string, fn: () => RunReport): RunReport | null => {
     try {
@@ -199,8 +223,8 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
   for (let i = 0; i < runs; i++) {
     const seed = (o.seed + i) >>> 0;
     const v = o.variant ?? variantOf(seed);
-    const { fine, options } = variantOptions(v, seed);
-    const r = attempt(`random run ${i + 1} (${v}${fine ? ", preempt every store" : ""})`, reproduceRun(seed, v),
+    const { fine, options } = variantOptions(v, seed, o.raid ?? 0);
+    const r = attempt(`random run ${i + 1} (${v}${fine ? ", preempt every store" : ""})`, reproduceRun(seed, v, o.raid ?? 0),
       () => runScenario(fine ? m.fine : m.metered, { seed, cuts: CUTS_PER_RUN, ...options }));
     if (r) {
       add(r);
@@ -222,9 +246,10 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
       for (const torn of [false, true]) {
         const seed = (o.seed * 131 + k * 2 + (torn ? 1 : 0)) >>> 0;
         const r = attempt(`sweep: save cut ${torn ? "during" : "after"} page ${k}`,
-          `holdup torture --seed ${o.seed} --sweep-only --sweep-k ${k}`,
+          `holdup torture --seed ${o.seed} --sweep-only --sweep-k ${k} --raid ${o.raid || "none"}`,
           () => runScenario(m.metered, {
             seed, cuts: 1,
+            board: o.raid ? { raid: o.raid, spares: 1, disks: 5 } : undefined,
             // The supply stays off longer than any save, so the forced brown-out decides.
             workload: { read_fraction: 0, write_long_fraction: 0, cut_window_ms: 400, off_min_ms: 3000, off_max_ms: 3500 },
             setup: (b) => b.cutSaveAfterPages(k, torn),

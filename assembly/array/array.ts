@@ -20,7 +20,7 @@
 
 import {
   array_ops_base, array_ops_max, array_op_bytes, array_work_base, array_work_blocks, block_bytes,
-  tags_max, wcb_slots_max, member_label_base,
+  tags_max, wcb_slots_max, member_label_base, array_zero_base,
 } from "../layout";
 import { hal_now_us, hal_log } from "../base/hal";
 import {
@@ -37,14 +37,14 @@ import {
   ASC_WRITE_ERROR, be16, be32, be64, zero, sense_build, sense_set_info, sense_key_of,
 } from "../base/scsi";
 import { RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL } from "../base/abi";
-import { HOST_OK, HOST_SELECTION_TIMEOUT, OK, ERR_BUSY, ERR_INVAL } from "../base/errors";
+import { HOST_OK, OK, ERR_BUSY, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK } from "../base/errors";
 import {
   geo_row, geo_index, geo_data, geo_members, geo_blocks, geo_level, geo_data_member,
   geo_parity_member, RAID_3,
 } from "./geometry";
 import {
   member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
-  labels_prepare, labels_written, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD,
+  labels_prepare, labels_written, set_labels_dirty, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD,
 } from "./members";
 import { ml_set_slot } from "./member_label";
 import { wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks } from "./wcb";
@@ -67,11 +67,12 @@ import { wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks } from
 
 @inline const K_READ: u8 = 1;
 @inline const K_WRITE: u8 = 2;
-@inline const K_MARK: u8 = 3;   // WRITE LONG, WR_UNCOR
 @inline const K_NOP: u8 = 4;    // SYNCHRONIZE CACHE, TEST UNIT READY: all writes are FUA
 @inline const K_BAD: u8 = 5;
 
 @inline const F_SG: u8 = 1;
+/** A WRITE LONG: the block gets the zero pattern, then goes on the list. */
+@inline const F_MARK: u8 = 2;
 
 @inline function op_at(i: u32): usize { return array_ops_base + i * array_op_bytes; }
 @inline function op_state(i: u32): u8 { return load<u8>(op_at(i)); }
@@ -99,6 +100,7 @@ let stat_restarts: u32 = 0;
 @inline export function array_restarts(): u32 { return stat_restarts; }
 
 export function array_ops_init(): void {
+  zero(array_zero_base, block_bytes);
   for (let i: u32 = 0; i < array_ops_max; i++) store<u8>(op_at(i), OP_FREE);
   cur = NONE;
 }
@@ -114,6 +116,7 @@ export function array_submit(tag: u32, data: usize, bytes: u32, sg: usize, sg_n:
   let kind = K_BAD;
   let lba: u64 = 0;
   let blocks: u32 = 0;
+  let mark = false;
   if (opc == OP_READ_16 || opc == OP_WRITE_16) {
     lba = be64(cdb + 2); blocks = be32(cdb + 10);
     kind = opc == OP_READ_16 ? K_READ : K_WRITE;
@@ -121,15 +124,21 @@ export function array_submit(tag: u32, data: usize, bytes: u32, sg: usize, sg_n:
     lba = <u64>be32(cdb + 2); blocks = be16(cdb + 7);
     kind = opc == OP_READ_10 ? K_READ : K_WRITE;
   } else if (opc == OP_WRITE_LONG_10) {
+    // Marking a block: it is written with the zero pattern like any write (its row's
+    // parity follows), then listed. A listed block reads MEDIUM ERROR and counts as
+    // zeros wherever its row is computed.
     lba = <u64>be32(cdb + 2); blocks = 1;
-    kind = (load<u8>(cdb, 1) & 0x40) != 0 ? K_MARK : K_BAD;
+    kind = (load<u8>(cdb, 1) & 0x40) != 0 ? K_WRITE : K_BAD;
+    mark = kind == K_WRITE;
+    data = array_zero_base;
+    sg_n = 0;
   } else if (opc == OP_SYNCHRONIZE_CACHE_10 || opc == OP_TEST_UNIT_READY || opc == OP_START_STOP_UNIT) {
     kind = K_NOP;
   }
   let p = op_at(slot);
   store<u8>(p, kind, 1);
   store<u8>(p, <u8>tag, 2);
-  store<u8>(p, sg_n > 0 ? F_SG : 0, 3);
+  store<u8>(p, (sg_n > 0 ? F_SG : 0) | (mark ? F_MARK : 0), 3);
   store<u16>(p, <u16>blocks, 4);
   store<u8>(p, <u8>sg_n, 6);
   store<u64>(p, lba, 8);
@@ -282,12 +291,6 @@ function step(): void {
     }
     if (labels_dirty()) { labels_start(); phase = PH_LABELS_FIRST; return; }
     if (kind == K_NOP) { finish_good(); return; }
-    if (kind == K_MARK) {
-      if (!list_has(lba) && !list_add(lba)) { finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, lba); return; }
-      labels_start();
-      phase = PH_LABELS;
-      return;
-    }
     if (kind == K_READ) { read_start(); return; }
     write_start();
     return;
@@ -317,6 +320,9 @@ function step(): void {
  * torn or half-done, the rest of each row is not). */
 function restart(): void {
   stat_restarts++;
+  // Labels cut short go again (the list or a failure they carry is not on the disks).
+  if (phase == PH_LABELS || phase == PH_LABELS_FIRST) set_labels_dirty();
+  hal_log(LOG_ARRAY_RESTART, <i32>op_lba(cur), <i32>phase);
   if (++restarts > restarts_max) {
     finish_check(KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, NONE64);
     return;
@@ -569,6 +575,16 @@ function chunk_after_write(): void {
   }
   chunk_row += <u64>chunk_rows();
   if (chunk_row <= last_row()) { chunk_start(); return; }
+  if ((op_flags(cur) & F_MARK) != 0) {
+    // The zero pattern is in place and in its row's parity: list the block.
+    if (!list_has(op_lba(cur)) && !list_add(op_lba(cur))) {
+      finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, op_lba(cur));
+      return;
+    }
+    labels_start();
+    phase = PH_LABELS;
+    return;
+  }
   // Listed blocks written anew are readable again once the labels say so.
   if (list_remove_range(op_lba(cur), op_blocks(cur))) {
     labels_start();
@@ -608,6 +624,7 @@ function finish(status: u8): void {
 function finish_good(): void { finish(STATUS_GOOD); }
 
 function finish_check(key: u8, asc: u16, info_lba: u64): void {
+  hal_log(LOG_ARRAY_CHECK, <i32>op_lba(cur), (<i32>key << 16) | <i32>asc);
   if (cur_wcb != NONE) cur_wcb = NONE; // the entry stays: its rows are suspect
   let res = tag_result(cur_op_caller());
   sense_build(res + RES_SENSE, key, asc, -1, -1);

@@ -50,9 +50,12 @@ export function array_configured(): bool {
   return lvl == <i32>RAID_3 || lvl == <i32>RAID_4 || lvl == <i32>RAID_5;
 }
 
-/** Member label contents found at probe, per member: 0 none/foreign, 1 ours, 2 blank. */
-let found_ours: u32 = 0;
-let found_blank: u32 = 0;
+/** How the last assembly ended. */
+@inline const ARR_NONE: u8 = 0;    // no array on these disks (foreign, or not all blank)
+@inline const ARR_OK: u8 = 1;      // assembled (degraded if one member is missing)
+@inline const ARR_HELD: u8 = 2;    // members of ours in the wrong slots: a technician's turn
+@inline const ARR_FAILED: u8 = 3;  // two members or more gone
+let assembled: u8 = ARR_NONE;
 
 /** Probe the members, assemble (or build) the array, repair it, and present it as
  * LUN 0. Returns the LUN count (1, or 0 if there is no array to present). */
@@ -63,16 +66,35 @@ export function array_probe(store_id: u64): u32 {
   array_ops_init();
   repaired_rows = 0;
   torn_records = 0;
+  assembled = assemble(store_id);
+  if (assembled == ARR_NONE) return 0;
+  // The array's last block is the volume's own label, as a disk's is. A held array
+  // answers its commands with errors until NV ACTION RECHECK assembles it.
+  lun_set(0, array_target, assembled == ARR_FAILED ? LUN_FAILED : LUN_READY, geo_blocks() - 1);
+  return 1;
+}
+
+/** NV ACTION RECHECK, before the volume's label is read again: an array that was
+ * held (its members in each other's slots) is assembled again, the disks being back
+ * where they belong. */
+export function array_recheck(store_id: u64): void {
+  if (assembled != ARR_HELD) return;
+  members_init(store_id);
+  let a = assemble(store_id);
+  if (a == ARR_OK || a == ARR_HELD) assembled = a;
+}
+
+function assemble(store_id: u64): u8 {
   let want_level = <u32>hal_config(CONFIG_RAID);
   let want_n = <u32>hal_config(CONFIG_MEMBERS);
-  if (want_n < members_min || want_n > members_max) return 0;
+  if (want_n < members_min || want_n > members_max) return ARR_NONE;
 
   // Every bus ID that could be a member: its label, kept if it is the newest.
   let best_seq: u32 = 0;
   let have_best = false;
   let level: u32 = 0, n: u32 = 0, rows: u64 = 0, failed: u32 = 0;
   let last = new_u64s();
-  found_ours = 0; found_blank = 0;
+  let ours: u32 = 0, blank: u32 = 0, misplaced: u32 = 0;
   let min_last: u64 = 0;
   for (let m: u32 = 0; m < members_max; m++) {
     let l = disk_probe_one(m);
@@ -83,9 +105,10 @@ export function array_probe(store_id: u64): u32 {
     if (disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) continue;
     let c = ml_check(store_id);
     hal_log(LOG_ARRAY_MEMBER, <i32>m, <i32>c);
-    if (c == ML_BLANK) { found_blank |= 1 << m; continue; }
-    if (c != ML_OURS || ml_slot() != m || ml_unit() != stripe_unit_blocks) continue;
-    found_ours |= 1 << m;
+    if (c == ML_BLANK) { blank |= 1 << m; continue; }
+    if (c != ML_OURS || ml_unit() != stripe_unit_blocks) continue;
+    if (ml_slot() != m) { misplaced |= 1 << m; continue; }
+    ours |= 1 << m;
     if (!have_best || ml_seq() > best_seq) {
       have_best = true;
       best_seq = ml_seq();
@@ -95,8 +118,9 @@ export function array_probe(store_id: u64): u32 {
   }
 
   if (!have_best) {
+    if (misplaced != 0) return ARR_NONE; // ours, every one elsewhere: nothing to go by
     // No array yet: build one if every member is blank.
-    for (let m: u32 = 0; m < want_n; m++) if ((found_blank & (1 << m)) == 0) return 0;
+    for (let m: u32 = 0; m < want_n; m++) if ((blank & (1 << m)) == 0) return ARR_NONE;
     level = want_level; n = want_n; rows = min_last; failed = 0;
     geo_set(level, n, rows);
     for (let m: u32 = 0; m < n; m++) member_set(m, true, load<u64>(last + (m << 3)));
@@ -104,31 +128,35 @@ export function array_probe(store_id: u64): u32 {
     labels_prepare();
     for (let m: u32 = 0; m < n; m++) write_member_label(m);
     hal_log(LOG_ARRAY_CREATED, <i32>level, <i32>n);
-  } else {
-    if (n < members_min || n > members_max || (level != RAID_3 && level != RAID_4 && level != RAID_5)) return 0;
-    geo_set(level, n, rows);
-    members_set_state(failed, best_seq);
-    for (let m: u32 = 0; m < n; m++) {
-      let l = load<u64>(last + (m << 3));
-      // Ours, in its slot, not failed by the others, and big enough.
-      let ok = (found_ours & (1 << m)) != 0 && (failed & (1 << m)) == 0 && l >= rows;
-      member_set(m, ok, l);
-      if (!ok && (failed & (1 << m)) == 0) member_fail(m);
-    }
+    hal_log(LOG_ARRAY_READY, <i32>geo_level(), 0);
+    return ARR_OK;
   }
-  if (!array_usable()) {
-    lun_set(0, array_target, LUN_FAILED, geo_blocks() - 1);
-    return 1;
+  if (n < members_min || n > members_max || (level != RAID_3 && level != RAID_4 && level != RAID_5)) return ARR_NONE;
+  geo_set(level, n, rows);
+  members_set_state(failed, best_seq);
+  let missing: u32 = 0;
+  for (let m: u32 = 0; m < n; m++) {
+    let l = load<u64>(last + (m << 3));
+    // Ours, in its slot, not failed by the others, and big enough.
+    let ok = (ours & (1 << m)) != 0 && (failed & (1 << m)) == 0 && l >= rows;
+    member_set(m, ok, l);
+    if (!ok) missing++;
   }
+  if (missing > 1) {
+    // Members of ours in the wrong slots: nothing is written until they are back.
+    if (misplaced != 0) return ARR_HELD;
+    return ARR_FAILED;
+  }
+  // One member missing at most: the array runs without it, and says so in the labels
+  // (a disk that comes back is not trusted until it is rebuilt).
+  for (let m: u32 = 0; m < n; m++) if (!member_ok(m) && (failed & (1 << m)) == 0) member_fail(m);
   repair();
   if (labels_dirty()) {
     labels_prepare();
     for (let m: u32 = 0; m < n; m++) if (member_ok(m)) write_member_label(m);
   }
   hal_log(LOG_ARRAY_READY, <i32>geo_level(), <i32>members_failed_mask());
-  // The array's last block is the volume's own label, as a disk's is.
-  lun_set(0, array_target, LUN_READY, geo_blocks() - 1);
-  return 1;
+  return ARR_OK;
 }
 
 /** Scratch for the members' last LBAs (the work buffer's last block: not in use at

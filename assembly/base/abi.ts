@@ -94,3 +94,5 @@
 @inline export const LOG_ARRAY_REPAIRED: i32 = 44;
 @inline export const LOG_ARRAY_TORN: i32 = 45;
 @inline export const LOG_ARRAY_READY: i32 = 46;
+@inline export const LOG_ARRAY_RESTART: i32 = 47;
+@inline export const LOG_ARRAY_CHECK: i32 = 48;

@@ -47,6 +47,8 @@ import {
   LUN_FAILED, ID_OK, ID_BLANK, ID_NO_DISK, luns_max,
 } from "../state";
 import { label_read, label_begin, label_write } from "../base/label";
+import { array_target } from "../array/array";
+import { array_recheck } from "../array/assemble";
 import { ur_init, ur_load_label } from "./unreadable";
 import { load_image, mark_lost, lost_unmarked, lost_give_up_unusable, restore_lost_records } from "./restore";
 import {
@@ -215,6 +217,7 @@ export function nv_after_probe(): void {
 /** Read the LUN's label: its identity (a disk that stopped answering fails the
  * LUN) and its unreadable list. */
 function read_label(lun: u32): void {
+  if (lun_target(lun) == array_target) array_recheck(store_id);
   let id = label_read(lun_target(lun), lun_blocks(lun), store_id);
   if (id == ID_NO_DISK) {
     lun_set_state(lun, LUN_FAILED);
