@@ -34,7 +34,7 @@ import {
   OP_TEST_UNIT_READY, OP_START_STOP_UNIT, STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_BUSY,
   KEY_MEDIUM_ERROR, KEY_HARDWARE_ERROR, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, KEY_NOT_READY,
   ASC_UNRECOVERED_READ_ERROR, ASC_LUN_FAILURE, ASC_INVALID_OPCODE, ASC_LBA_OUT_OF_RANGE,
-  ASC_WRITE_ERROR, be16, be32, be64, zero, sense_build, sense_set_info, sense_key_of,
+  ASC_WRITE_ERROR, be16, be32, be64, zero, copy, sense_build, sense_set_info, sense_key_of,
 } from "../base/scsi";
 import { RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL } from "../base/abi";
 import { HOST_OK, OK, ERR_BUSY, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK } from "../base/errors";
@@ -44,10 +44,13 @@ import {
 } from "./geometry";
 import {
   member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
-  labels_prepare, labels_written, set_labels_dirty, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD,
+  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD,
 } from "./members";
 import { ml_set_slot } from "./member_label";
-import { wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks } from "./wcb";
+import {
+  wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_ring_seq, wcb_save_hidden,
+  wcb_hidden_find, wcb_readd,
+} from "./wcb";
 
 /** The bus ID the rest of the firmware addresses the array by (the bus has 0..7). */
 @inline export const array_target: u32 = 8;
@@ -191,6 +194,7 @@ let force_rmw = false;
 @inline const PH_CHUNK_WRITE: u8 = 4;
 @inline const PH_LABELS: u8 = 5;
 @inline const PH_LABELS_FIRST: u8 = 6;
+@inline const PH_LABELS_MARK: u8 = 7;
 
 /** Rows one chunk of a write covers: each needs its data blocks and its parity in
  * the work buffer. */
@@ -302,6 +306,13 @@ function step(): void {
     phase = PH_START;
     return;
   }
+  if (phase == PH_LABELS_MARK) {
+    if (met_retry) { restart(); return; }
+    if (labels_next()) return;
+    labels_written();
+    chunk_start();
+    return;
+  }
   if (phase == PH_READ) { read_after(); return; }
   if (phase == PH_RECON) { recon_after(); return; }
   if (phase == PH_CHUNK_READ) { chunk_compute_and_write(); return; }
@@ -321,7 +332,7 @@ function step(): void {
 function restart(): void {
   stat_restarts++;
   // Labels cut short go again (the list or a failure they carry is not on the disks).
-  if (phase == PH_LABELS || phase == PH_LABELS_FIRST) set_labels_dirty();
+  if (phase == PH_LABELS || phase == PH_LABELS_FIRST || phase == PH_LABELS_MARK) set_labels_dirty();
   hal_log(LOG_ARRAY_RESTART, <i32>op_lba(cur), <i32>phase);
   if (++restarts > restarts_max) {
     finish_check(KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, NONE64);
@@ -433,12 +444,22 @@ function row_pending(r: u64): bool {
 @inline const M_RMW: u8 = 1;
 @inline const M_RCW: u8 = 2;
 @inline const M_NOPARITY: u8 = 3;
-/** Per row of the chunk: its mode, two bits each. */
+@inline const M_HIDDEN: u8 = 4;
+/** Per row of the chunk: its mode, four bits each, and for an M_HIDDEN row the data
+ * index of its hidden block. */
 let row_modes: u32 = 0;
-@inline function row_mode(ri: u32): u8 { return <u8>((row_modes >>> (ri * 2)) & 3); }
+let hidden_ks: u32 = 0;
+@inline function row_mode(ri: u32): u8 { return <u8>((row_modes >>> (ri * 4)) & 15); }
 @inline function set_row_mode(ri: u32, mode: u8): void {
-  row_modes = (row_modes & ~(<u32>3 << (ri * 2))) | (<u32>mode << (ri * 2));
+  row_modes = (row_modes & ~(<u32>15 << (ri * 4))) | (<u32>mode << (ri * 4));
 }
+@inline function hidden_k(ri: u32): u32 { return (hidden_ks >>> (ri * 4)) & 15; }
+/** Rows of the running command (bit per row from its first) whose hidden block is on
+ * the EEPROM already, and the ring sequence of its entries page. */
+let hidden_saved: u32 = 0;
+let cur_wcb_seq: u32 = 0;
+let cur_wcb_persisted = false;
+if (array_work_blocks > 8) ERROR("array: chunk rows fit four bits each in a u32");
 
 function write_start(): void {
   let i = cur;
@@ -446,10 +467,26 @@ function write_start(): void {
     let w = wcb_add(op_lba(i), op_blocks(i));
     if (w >= wcb_slots_max) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
     cur_wcb = w;
+    cur_wcb_persisted = false;
+    hidden_saved = 0;
   }
-  // The entry is on the EEPROM before the first member write, in every mode.
-  if (wcb_persist() != OK) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
+  // The entry is on the EEPROM before the first member write, in every mode (once:
+  // a restart keeps the page, so the hidden blocks saved after it stay newer).
+  if (!cur_wcb_persisted) {
+    if (wcb_persist() != OK) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
+    cur_wcb_persisted = true;
+    cur_wcb_seq = wcb_ring_seq();
+  }
   chunk_row = geo_row(op_lba(i));
+  if ((op_flags(i) & F_MARK) != 0 && !list_has(op_lba(i))) {
+    // A mark lists the block first (the labels durable), then writes the pattern: cut
+    // between the two, the boot's repair writes the pattern of every listed block of
+    // the rows it repairs. The other order would leave zeros that read back as data.
+    if (!list_add(op_lba(i))) { finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, op_lba(i)); return; }
+    labels_start();
+    phase = PH_LABELS_MARK;
+    return;
+  }
   chunk_start();
 }
 
@@ -474,6 +511,7 @@ function row_span(r: u64): void {
 
 function chunk_start(): void {
   clear_met();
+  let mark = (op_flags(cur) & F_MARK) != 0;
   let rows = chunk_rows();
   let lr = last_row();
   let d = geo_data();
@@ -484,28 +522,52 @@ function chunk_start(): void {
     let changed = k_hi - k_lo + 1;
     let p = geo_parity_member(r);
     let mode = M_FULL;
+    let first = r * <u64>d;
+    let hk: u32 = d;
     if (!member_ok(p)) mode = M_NOPARITY;
     else if (changed < d) {
       // Read-modify-write reads the changed blocks and the parity; reconstruct-write
-      // the unchanged ones. Each needs its reads on live members.
+      // the unchanged ones. Each needs its reads on live members (a listed block
+      // needs none: it counts as zeros).
       let rmw_ok = true, rcw_ok = true;
       for (let k: u32 = 0; k < d; k++) {
         let live = member_ok(geo_data_member(r, k));
         if (k >= k_lo && k <= k_hi) { if (!live) rmw_ok = false; }
-        else if (!live) rcw_ok = false;
+        else if (!live && !list_has(first + <u64>k)) { rcw_ok = false; hk = k; }
       }
-      if (force_rcw && rcw_ok) mode = M_RCW;
+      if (hk < d && rmw_ok) mode = M_HIDDEN;
+      else if (force_rcw && rcw_ok) mode = M_RCW;
       else if (force_rmw && rmw_ok) mode = M_RMW;
       else if (rmw_ok && (!rcw_ok || changed + 1 < d - changed)) mode = M_RMW;
       else if (rcw_ok) mode = M_RCW;
       else { finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, op_lba(cur)); return; }
     }
     set_row_mode(ri, mode);
-    let first = r * <u64>d;
-    if (mode == M_RMW) {
+    hidden_ks = (hidden_ks & ~(<u32>15 << (ri * 4))) | (hk << (ri * 4));
+    if (mode == M_HIDDEN) {
+      // A block on the missing member that this update does not write: its row's
+      // parity alone holds it. Read the rest of the row; the first time, also the
+      // parity and the blocks about to change, so the hidden block can be computed
+      // and saved before anything is written.
+      let saved = (hidden_saved & (1 << <u32>(r - geo_row(op_lba(cur))))) != 0;
+      if (!saved) read_or_zero(p, r, NONE64, work_parity(ri), ri * 8 + 7);
+      for (let k: u32 = 0; k < d; k++) {
+        if (k == hk) continue;
+        let changing = k >= k_lo && k <= k_hi;
+        if (changing && saved) continue;
+        let m = geo_data_member(r, k);
+        if (changing && mark) mio(m, r, work_data(ri, k), false, ri * 8 + k);
+        else read_or_zero(m, r, first + <u64>k, work_data(ri, k), ri * 8 + k);
+      }
+    } else if (mode == M_RMW) {
       stat_rmw_rows++;
       read_or_zero(p, r, NONE64, work_parity(ri), ri * 8 + 7);
-      for (let k = k_lo; k <= k_hi; k++) read_or_zero(geo_data_member(r, k), r, first + <u64>k, work_data(ri, k), ri * 8 + k);
+      for (let k = k_lo; k <= k_hi; k++) {
+        // A block being marked is listed already, but its disk still holds its data.
+        let m = geo_data_member(r, k);
+        if (mark) mio(m, r, work_data(ri, k), false, ri * 8 + k);
+        else read_or_zero(m, r, first + <u64>k, work_data(ri, k), ri * 8 + k);
+      }
     } else if (mode == M_RCW) {
       stat_rcw_rows++;
       for (let k: u32 = 0; k < d; k++) {
@@ -541,6 +603,12 @@ function chunk_compute_and_write(): void {
   let lr = last_row();
   let d = geo_data();
   let base = op_lba(i);
+  // Hidden blocks are on the EEPROM before any write of the chunk goes out.
+  for (let ri: u32 = 0; ri < rows; ri++) {
+    let r = chunk_row + <u64>ri;
+    if (r > lr) break;
+    if (row_mode(ri) == M_HIDDEN && !hidden_ready(ri, r, r * <u64>d)) return;
+  }
   for (let ri: u32 = 0; ri < rows; ri++) {
     let r = chunk_row + <u64>ri;
     if (r > lr) break;
@@ -548,12 +616,12 @@ function chunk_compute_and_write(): void {
     let first = r * <u64>d;
     let mode = row_mode(ri);
     let par = work_parity(ri);
-    if (mode == M_FULL || mode == M_RCW) zero(par, block_bytes);
+    if (mode == M_FULL || mode == M_RCW || mode == M_HIDDEN) zero(par, block_bytes);
     for (let k: u32 = 0; k < d; k++) {
       let changed = k >= k_lo && k <= k_hi;
       let newd = changed ? op_addr(i, <u32>(first + <u64>k - base)) : 0;
       if (mode == M_RMW && changed) { xor_into(par, work_data(ri, k)); xor_into(par, newd); }
-      else if (mode == M_RCW) xor_into(par, changed ? newd : work_data(ri, k));
+      else if (mode == M_RCW || mode == M_HIDDEN) xor_into(par, changed ? newd : work_data(ri, k));
       else if (mode == M_FULL) xor_into(par, newd);
     }
     for (let k = k_lo; k <= k_hi; k++) {
@@ -563,6 +631,26 @@ function chunk_compute_and_write(): void {
     if (mode != M_NOPARITY) mio(geo_parity_member(r), r, par, true, ri * 8 + 7);
   }
   phase = PH_CHUNK_WRITE;
+}
+
+/** An M_HIDDEN row before its writes: its hidden block in work_data(ri, k), saved on
+ * the EEPROM (computed from the row as read, the first time; read back from the ring
+ * after a restart). false if the command restarted or failed instead. */
+function hidden_ready(ri: u32, r: u64, first: u64): bool {
+  let hk = hidden_k(ri);
+  let dst = work_data(ri, hk);
+  let bit: u32 = 1 << <u32>(r - geo_row(op_lba(cur)));
+  if ((hidden_saved & bit) != 0) {
+    if (wcb_hidden_find(r, dst, cur_wcb_seq)) return true;
+    finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, first + <u64>hk);
+    return false;
+  }
+  copy(dst, work_parity(ri), block_bytes);
+  let d = geo_data();
+  for (let k: u32 = 0; k < d; k++) if (k != hk) xor_into(dst, work_data(ri, k));
+  if (wcb_save_hidden(r, dst) != OK) { restart(); return false; }
+  hidden_saved |= bit;
+  return true;
 }
 
 function chunk_after_write(): void {
@@ -575,16 +663,7 @@ function chunk_after_write(): void {
   }
   chunk_row += <u64>chunk_rows();
   if (chunk_row <= last_row()) { chunk_start(); return; }
-  if ((op_flags(cur) & F_MARK) != 0) {
-    // The zero pattern is in place and in its row's parity: list the block.
-    if (!list_has(op_lba(cur)) && !list_add(op_lba(cur))) {
-      finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, op_lba(cur));
-      return;
-    }
-    labels_start();
-    phase = PH_LABELS;
-    return;
-  }
+  if ((op_flags(cur) & F_MARK) != 0) { write_done(); return; }
   // Listed blocks written anew are readable again once the labels say so.
   if (list_remove_range(op_lba(cur), op_blocks(cur))) {
     labels_start();
@@ -596,6 +675,15 @@ function chunk_after_write(): void {
 
 function write_done(): void {
   wcb_remove(cur_wcb);
+  // Degraded, the ring must not name a row that is done: the boot's repair of it could
+  // not tell its block on the missing member (read back from parity here) from one
+  // an update left half-computed, and would list it. So the ring hears of the end
+  // before the command completes; whole, the repair of a done row is harmless.
+  if (members_missing() > 0 && wcb_persist() != OK) {
+    cur_wcb = wcb_readd(cur_wcb, op_lba(cur), op_blocks(cur));
+    restart();
+    return;
+  }
   cur_wcb = NONE;
   finish_good();
 }

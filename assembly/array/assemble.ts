@@ -32,7 +32,10 @@ import {
   labels_prepare, list_add, list_has, list_load, array_usable, member_label_lba, labels_dirty,
 } from "./members";
 import { member_label_base } from "../layout";
-import { wcb_init, wcb_load, wcb_state, wcb_lba, wcb_blocks, wcb_remove, wcb_persist } from "./wcb";
+import {
+  wcb_init, wcb_load, wcb_state, wcb_lba, wcb_blocks, wcb_remove, wcb_persist, wcb_hidden_find,
+  wcb_loaded_seq,
+} from "./wcb";
 import { array_ops_init, array_target } from "./array";
 import { wcb_slots_max } from "../layout";
 import { lun_set, LUN_READY, LUN_FAILED, LUN_ABSENT, luns_max, lun_set_identity } from "../state";
@@ -41,6 +44,10 @@ import { label_read } from "../base/label";
 /** What the boot's repair did, for NV STATUS and the host's report. */
 let repaired_rows: u32 = 0;
 let torn_records: u32 = 0;
+/** Hidden blocks (on a missing member, not being written) the repair took from the
+ * write-command buffer. */
+let hidden_used: u32 = 0;
+@inline export function array_hidden_used(): u32 { return hidden_used; }
 @inline export function array_repaired_rows(): u32 { return repaired_rows; }
 @inline export function array_torn_records(): u32 { return torn_records; }
 
@@ -198,7 +205,13 @@ function repair_row(r: u64): void {
     zero(buf, block_bytes);
     if (!member_ok(m)) continue;
     let k = data_index(r, m);
-    if (k < d && list_has(r * <u64>d + <u64>k)) continue; // listed: zeros
+    if (k < d && list_has(r * <u64>d + <u64>k)) {
+      // Listed: it holds the zero pattern, or will once this write lands (a mark cut
+      // between its listing and its pattern).
+      cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
+      disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, true);
+      continue;
+    }
     cdb_rw16(sync_cdb, OP_READ_16, r, 1, false);
     let st = disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, false);
     if (st == STATUS_GOOD) continue;
@@ -206,8 +219,14 @@ function repair_row(r: u64): void {
     if (st == ERR_NODEV || st == ERR_TIMEOUT) { member_fail(m); continue; }
     if (k < d) torn |= 1 << k; // a data block that would not read: torn
   }
-  // A data block on a missing member cannot be known.
-  for (let k: u32 = 0; k < d; k++) if (!member_ok(geo_data_member(r, k))) torn |= 1 << k;
+  // A data block on a missing member: saved on the EEPROM if the update did not write
+  // it (its row's parity may be half-updated), else it cannot be known.
+  for (let k: u32 = 0; k < d; k++) {
+    let m = geo_data_member(r, k);
+    if (member_ok(m) || list_has(r * <u64>d + <u64>k)) continue;
+    if (wcb_hidden_find(r, array_work_base + m * block_bytes, wcb_loaded_seq())) { hidden_used++; continue; }
+    torn |= 1 << k;
+  }
   for (let k: u32 = 0; k < d; k++) {
     if ((torn & (1 << k)) == 0) continue;
     let alba = r * <u64>d + <u64>k;
