@@ -103,6 +103,11 @@ export class Oracle {
   excuse: string | null = null;
   /** LUNs whose disk is dead: their blocks may be unreadable, excused. */
   readonly deadLuns = new Set<number>();
+  /** Array members that died with the power (a second fault at the cut): a block of
+   * theirs that an update had in flight cannot be known; reported, excused. */
+  readonly deadMembers = new Set<number>();
+  /** Is (lun, lba) on a member in deadMembers? (The scenario knows the geometry.) */
+  onDeadMember: (lun: number, lba: number) => boolean = () => false;
 
   private key(lun: number, lba: number): number { return lun * 2 ** 32 + lba; }
   /** HOLDUP_TRACE_BLOCK="lun:lba": print what the oracle learns about one block. */
@@ -228,8 +233,12 @@ export class Oracle {
       return "unchecked";
     }
     this.stats.detected_losses++;
-    if (this.excuse) this.stats.excused_losses++;
-    this.problem(`detected loss: lun ${lun} lba ${lba} reported unreadable, may hold ${this.show(s)}${this.excuse ? ` (excused: ${this.excuse})` : ""}`);
+    if (this.excuse || this.onDeadMember(lun, lba)) {
+      this.stats.excused_losses++;
+      this.narrow(s, [{ v: UNREADABLE, end: -Infinity, acked: true, op: 0 }], this.now());
+      return "detected";
+    }
+    this.problem(`detected loss: lun ${lun} lba ${lba} reported unreadable, may hold ${this.show(s)}`);
     this.narrow(s, [{ v: UNREADABLE, end: -Infinity, acked: true, op: 0 }], this.now());
     return "detected";
   }
@@ -245,7 +254,7 @@ export class Oracle {
     s.unknown = true;
     this.stats.detected_errors++;
     this.stats.detected_losses++;
-    if (this.deadLuns.has(lun) || this.excuse) {
+    if (this.deadLuns.has(lun) || this.excuse || this.onDeadMember(lun, lba)) {
       this.stats.excused_losses++;
       return "detected";
     }

@@ -80,6 +80,8 @@ class Run {
     this.oracle.now = () => this.board.now_ns;
     this.array = new ArrayMap(this.board);
     this.work.array = this.array;
+    this.oracle.onDeadMember = (lun, lba) =>
+      this.array.enabled && lun === 0 && this.oracle.deadMembers.has(this.array.locate(lba).member);
     this.oracle.diskFault = (lun, lba) => (this.board.disks[lun]?.misdirected ?? []).some(([a, b]) => a === lba || b === lba);
   }
 

@@ -133,8 +133,11 @@ export function swarmPlan(seed: number, raid = 0): SwarmPlan {
 function killDisk(c: CutContext, when: string, array: boolean): void {
   const lun = c.rng.int(c.board.disks.length);
   const disk = c.board.disks[lun];
-  // An array loses nothing to one dead disk; a disk that is its own LUN loses its blocks.
+  // A disk that is its own LUN loses its blocks. An array loses nothing to one dead
+  // disk, but a member dying with the power is a second fault at the cut: its blocks
+  // in rows an update had in flight are reported.
   if (!array) c.oracle.deadLuns.add(lun);
+  else c.oracle.deadMembers.add(lun);
   if (when === "off") { disk.faults.dead = true; return; }
   if (when === "hang") { disk.faults.hang = true; return; }
   const inner = c.board.onLog;
