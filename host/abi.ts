@@ -85,4 +85,5 @@ export const LOG_NAMES: Record<number, string> = {
   46: "array ready",
   47: "array command restarted",
   48: "array command failed",
+  49: "array ring write failed",
 };

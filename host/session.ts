@@ -52,7 +52,9 @@ export class Session {
         });
       } else {
         this.host.submit(s.lun, s.cdb, s.dataOut ?? null, s.dataIn ?? 0, (r) => {
-          if (r.lost) return; // the boot resumes the script
+          // A command the controller took down with it: the boot resumes the script
+          // (with null), whether the script cut the power or something else did.
+          if (r.lost) { waitingBoot = true; return; }
           step(r);
         });
       }

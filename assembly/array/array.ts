@@ -37,14 +37,15 @@ import {
   ASC_WRITE_ERROR, be16, be32, be64, zero, copy, sense_build, sense_set_info, sense_key_of,
 } from "../base/scsi";
 import { RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL } from "../base/abi";
-import { HOST_OK, OK, ERR_BUSY, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK } from "../base/errors";
+import { HOST_OK, OK, ERR_BUSY, ERR_IO, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK } from "../base/errors";
+import { intent_in_use, set_intent_in_use, intent_build, intent_lba } from "./intent";
 import {
   geo_row, geo_index, geo_data, geo_members, geo_blocks, geo_level, geo_data_member,
   geo_parity_member, RAID_3,
 } from "./geometry";
 import {
   member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
-  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD,
+  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD, NOTE_REFUSED,
 } from "./members";
 import { ml_set_slot } from "./member_label";
 import {
@@ -180,6 +181,8 @@ let chunk_row: u64 = 0;
 let met_retry = false;
 let met_medium: u32 = 0;   // bit per io number
 let met_dead = false;
+/** A member refused a command (ILLEGAL REQUEST): the command fails, never a retry. */
+let met_refused = false;
 /** Read: blocks (bit per block of the command) still to reconstruct. */
 let recon_mask: u32 = 0;
 let recon_block: u32 = 0;
@@ -195,6 +198,7 @@ let force_rmw = false;
 @inline const PH_LABELS: u8 = 5;
 @inline const PH_LABELS_FIRST: u8 = 6;
 @inline const PH_LABELS_MARK: u8 = 7;
+@inline const PH_INTENT: u8 = 8;
 
 /** Rows one chunk of a write covers: each needs its data blocks and its parity in
  * the work buffer. */
@@ -260,6 +264,7 @@ function member_done(t: u32): void {
   }
   let note = member_note_error(m, host, status, key, straddled, aborted);
   if (note == NOTE_DEAD) { member_fail(m); met_dead = true; }
+  else if (note == NOTE_REFUSED) met_refused = true;
   else met_retry = true;
 }
 
@@ -278,7 +283,7 @@ function mio(m: u32, disk_lba: u64, buf: usize, write: bool, io: u32): bool {
   return true;
 }
 
-@inline function clear_met(): void { met_retry = false; met_medium = 0; met_dead = false; }
+@inline function clear_met(): void { met_retry = false; met_medium = 0; met_dead = false; met_refused = false; }
 
 function step(): void {
   let i = cur;
@@ -288,7 +293,8 @@ function step(): void {
     if (kind == K_BAD) { finish_check(KEY_ILLEGAL_REQUEST, ASC_INVALID_OPCODE, NONE64); return; }
     if (!array_usable()) { finish_check(KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, NONE64); return; }
     let lba = op_lba(i), n = op_blocks(i);
-    if (kind != K_NOP && (n == 0 || n > array_op_blocks_max || lba + <u64>n > geo_blocks())) {
+    let size = geo_blocks();
+    if (kind != K_NOP && (n == 0 || n > array_op_blocks_max || lba >= size || <u64>n > size - lba)) {
       if (n == 0) { finish_good(); return; }
       finish_check(KEY_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE, NONE64);
       return;
@@ -297,6 +303,10 @@ function step(): void {
     if (kind == K_NOP) { finish_good(); return; }
     if (kind == K_READ) { read_start(); return; }
     write_start();
+    return;
+  }
+  if (met_refused && phase != PH_START) {
+    finish_check(KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, NONE64);
     return;
   }
   if (phase == PH_LABELS_FIRST) {
@@ -311,6 +321,14 @@ function step(): void {
     if (labels_next()) return;
     labels_written();
     chunk_start();
+    return;
+  }
+  if (phase == PH_INTENT) {
+    if (met_retry || met_dead) { restart(); return; }
+    cur_wcb_persisted = true;
+    cur_wcb_seq = wcb_ring_seq();
+    phase = PH_START;
+    write_start();
     return;
   }
   if (phase == PH_READ) { read_after(); return; }
@@ -473,7 +491,14 @@ function write_start(): void {
   // The entry is on the EEPROM before the first member write, in every mode (once:
   // a restart keeps the page, so the hidden blocks saved after it stay newer).
   if (!cur_wcb_persisted) {
-    if (wcb_persist() != OK) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
+    let r = intent_in_use() ? ERR_IO : wcb_persist();
+    if (r == ERR_IO) {
+      // The EEPROM takes no more pages: the entries go on the members' intent blocks.
+      set_intent_in_use();
+      intent_start();
+      return;
+    }
+    if (r != OK) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
     cur_wcb_persisted = true;
     cur_wcb_seq = wcb_ring_seq();
   }
@@ -640,16 +665,34 @@ function hidden_ready(ri: u32, r: u64, first: u64): bool {
   let hk = hidden_k(ri);
   let dst = work_data(ri, hk);
   let bit: u32 = 1 << <u32>(r - geo_row(op_lba(cur)));
+  // With the EEPROM gone the hidden block cannot be kept: the update goes on (a cut
+  // now is a second fault on top of the EEPROM's; the block would be reported).
+  if (intent_in_use()) {
+    // Read whole before anything was written: the row gives it. After a restart the
+    // row may be half-updated: the block cannot be known, and is listed (zeros).
+    if (restarts == 0) return compute_hidden(ri, hk, dst);
+    list_add(first + <u64>hk);
+    zero(dst, block_bytes);
+    return true;
+  }
   if ((hidden_saved & bit) != 0) {
     if (wcb_hidden_find(r, dst, cur_wcb_seq)) return true;
     finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, first + <u64>hk);
     return false;
   }
+  compute_hidden(ri, hk, dst);
+  let saved = wcb_save_hidden(r, dst);
+  if (saved == ERR_IO) { set_intent_in_use(); return true; }
+  if (saved != OK) { restart(); return false; }
+  hidden_saved |= bit;
+  return true;
+}
+
+/** The hidden block from the row as read: old parity XOR the other old data. */
+function compute_hidden(ri: u32, hk: u32, dst: usize): bool {
   copy(dst, work_parity(ri), block_bytes);
   let d = geo_data();
   for (let k: u32 = 0; k < d; k++) if (k != hk) xor_into(dst, work_data(ri, k));
-  if (wcb_save_hidden(r, dst) != OK) { restart(); return false; }
-  hidden_saved |= bit;
   return true;
 }
 
@@ -679,7 +722,7 @@ function write_done(): void {
   // not tell its block on the missing member (read back from parity here) from one
   // an update left half-computed, and would list it. So the ring hears of the end
   // before the command completes; whole, the repair of a done row is harmless.
-  if (members_missing() > 0 && wcb_persist() != OK) {
+  if (members_missing() > 0 && !intent_in_use() && wcb_persist() != OK) {
     cur_wcb = wcb_readd(cur_wcb, op_lba(cur), op_blocks(cur));
     restart();
     return;
@@ -731,6 +774,18 @@ function labels_start(): void {
   labels_prepare();
   label_member = 0;
   labels_next();
+}
+
+/** Write the intent block (the pending entries) to every live member at once (one
+ * buffer, the same content), with FUA. */
+function intent_start(): void {
+  clear_met();
+  intent_build();
+  let n = geo_members();
+  for (let m: u32 = 0; m < n; m++) {
+    if (member_ok(m)) mio(m, intent_lba(member_label_lba(m)), member_label_base, true, 48 + m);
+  }
+  phase = PH_INTENT;
 }
 
 /** Member whose label goes next. */

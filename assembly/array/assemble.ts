@@ -25,11 +25,12 @@ import {
 } from "./geometry";
 import {
   ml_check, ml_level, ml_members, ml_slot, ml_rows, ml_unit, ml_seq, ml_failed, ml_list_count,
-  ml_set_slot, ML_OURS, ML_BLANK,
+  ml_set_slot, ml_id, ML_OURS, ML_BLANK, ML_OTHER,
 } from "./member_label";
 import {
   members_init, member_set, member_ok, member_fail, members_set_state, members_failed_mask,
   labels_prepare, list_add, list_has, list_load, array_usable, member_label_lba, labels_dirty,
+  members_rebrand,
 } from "./members";
 import { member_label_base } from "../layout";
 import {
@@ -37,8 +38,10 @@ import {
   wcb_loaded_seq,
 } from "./wcb";
 import { array_ops_init, array_target } from "./array";
+import { intent_build, intent_check, intent_take, intent_lba, intent_in_use, set_intent_in_use } from "./intent";
+import { OK } from "../base/errors";
 import { wcb_slots_max } from "../layout";
-import { lun_set, LUN_READY, LUN_FAILED, LUN_ABSENT, luns_max, lun_set_identity } from "../state";
+import { lun_set, LUN_READY, LUN_FAILED, LUN_ABSENT, luns_max, ID_OK, ID_FOREIGN, ID_WRONG_SLOT } from "../state";
 import { label_read } from "../base/label";
 
 /** What the boot's repair did, for NV STATUS and the host's report. */
@@ -63,6 +66,15 @@ export function array_configured(): bool {
 @inline const ARR_HELD: u8 = 2;    // members of ours in the wrong slots: a technician's turn
 @inline const ARR_FAILED: u8 = 3;  // two members or more gone
 let assembled: u8 = ARR_NONE;
+/** Why a held array is held, as the volume's identity (state.ts ID_*): its members in
+ * each other's slots, or every member another store's (the controller's EEPROM was
+ * replaced or lost its store id). */
+let held_identity: u8 = ID_OK;
+/** Held for another store's id: the id its members carry (NV ACTION REPLAY adopts it). */
+let other_id: u64 = 0;
+
+/** The volume's identity while the array is held, or ID_OK. */
+export function array_held_identity(): u8 { return assembled == ARR_HELD ? held_identity : ID_OK; }
 
 /** Probe the members, assemble (or build) the array, repair it, and present it as
  * LUN 0. Returns the LUN count (1, or 0 if there is no array to present). */
@@ -91,6 +103,19 @@ export function array_recheck(store_id: u64): void {
   if (a == ARR_OK || a == ARR_HELD) assembled = a;
 }
 
+/** NV ACTION REPLAY on an array held for another store's id: take its members as
+ * ours (their labels get our id), then assemble it. */
+export function array_adopt(store_id: u64): void {
+  if (assembled != ARR_HELD || held_identity != ID_FOREIGN) return;
+  members_init(other_id);
+  if (assemble(other_id) != ARR_OK) return;
+  members_rebrand(store_id);
+  labels_prepare();
+  for (let m: u32 = 0; m < geo_members(); m++) if (member_ok(m)) write_member_label(m);
+  members_init(store_id);
+  assembled = assemble(store_id);
+}
+
 function assemble(store_id: u64): u8 {
   let want_level = <u32>hal_config(CONFIG_RAID);
   let want_n = <u32>hal_config(CONFIG_MEMBERS);
@@ -101,7 +126,9 @@ function assemble(store_id: u64): u8 {
   let have_best = false;
   let level: u32 = 0, n: u32 = 0, rows: u64 = 0, failed: u32 = 0;
   let last = new_u64s();
-  let ours: u32 = 0, blank: u32 = 0, misplaced: u32 = 0;
+  let ours: u32 = 0, blank: u32 = 0, misplaced: u32 = 0, others: u32 = 0;
+  let other: u64 = 0;
+  let o_level: u32 = 0, o_n: u32 = 0, o_rows: u64 = 0;
   let min_last: u64 = 0;
   for (let m: u32 = 0; m < members_max; m++) {
     let l = disk_probe_one(m);
@@ -113,6 +140,14 @@ function assemble(store_id: u64): u8 {
     let c = ml_check(store_id);
     hal_log(LOG_ARRAY_MEMBER, <i32>m, <i32>c);
     if (c == ML_BLANK) { blank |= 1 << m; continue; }
+    if (c == ML_OTHER && ml_slot() == m) {
+      if (others == 0 || ml_id() == other) {
+        others |= 1 << m;
+        other = ml_id();
+        o_level = ml_level(); o_n = ml_members(); o_rows = ml_rows();
+      }
+      continue;
+    }
     if (c != ML_OURS || ml_unit() != stripe_unit_blocks) continue;
     if (ml_slot() != m) { misplaced |= 1 << m; continue; }
     ours |= 1 << m;
@@ -124,11 +159,23 @@ function assemble(store_id: u64): u8 {
     }
   }
 
+  held_identity = ID_OK;
   if (!have_best) {
     if (misplaced != 0) return ARR_NONE; // ours, every one elsewhere: nothing to go by
+    // Every member of one other array, each in its slot: held until the host says
+    // (REPLAY takes it as ours).
+    let all_other = true;
+    for (let m: u32 = 0; m < want_n; m++) if ((others & (1 << m)) == 0) all_other = false;
+    if (all_other && o_n >= members_min && o_n <= members_max && o_rows > 0) {
+      other_id = other;
+      held_identity = ID_FOREIGN;
+      geo_set(o_level, o_n, o_rows);
+      return ARR_HELD;
+    }
     // No array yet: build one if every member is blank.
     for (let m: u32 = 0; m < want_n; m++) if ((blank & (1 << m)) == 0) return ARR_NONE;
-    level = want_level; n = want_n; rows = min_last; failed = 0;
+    // Each member's last block is its label, the one before it its intent block.
+    level = want_level; n = want_n; rows = min_last - 1; failed = 0;
     geo_set(level, n, rows);
     for (let m: u32 = 0; m < n; m++) member_set(m, true, load<u64>(last + (m << 3)));
     members_set_state(0, 0);
@@ -151,7 +198,7 @@ function assemble(store_id: u64): u8 {
   }
   if (missing > 1) {
     // Members of ours in the wrong slots: nothing is written until they are back.
-    if (misplaced != 0) return ARR_HELD;
+    if (misplaced != 0) { held_identity = ID_WRONG_SLOT; return ARR_HELD; }
     return ARR_FAILED;
   }
   // One member missing at most: the array runs without it, and says so in the labels
@@ -180,9 +227,12 @@ function write_member_label(m: u32): bool {
   return false;
 }
 
-/** Repair every row the write-command buffer names, then empty it. */
+/** Repair every row the write-command buffer names (the ring's entries, and the
+ * members' intent blocks'), then empty it. */
 function repair(): void {
   let loaded = wcb_load();
+  let intents = intents_load();
+  loaded += intents;
   if (loaded == 0) return;
   for (let w: u32 = 0; w < wcb_slots_max; w++) {
     if (wcb_state(w) == 0) continue;
@@ -191,8 +241,34 @@ function repair(): void {
     for (let r = first; r <= last_row && r < geo_rows(); r++) repair_row(r);
     wcb_remove(w);
   }
-  // The rows are consistent now: the ring says nothing is pending.
-  wcb_persist();
+  // The rows are consistent now: the ring (and the intent blocks) say nothing is
+  // pending.
+  if (wcb_persist() != OK) set_intent_in_use();
+  if (intents > 0 || intent_in_use()) {
+    intent_build();
+    for (let m: u32 = 0; m < geo_members(); m++) {
+      if (!member_ok(m)) continue;
+      cdb_rw16(sync_cdb, OP_WRITE_16, intent_lba(member_label_lba(m)), 1, true);
+      disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, true);
+    }
+  }
+}
+
+/** The newest good intent block of the live members: its entries join the buffer. */
+function intents_load(): u32 {
+  let best: u32 = 0, best_m: u32 = members_max;
+  for (let m: u32 = 0; m < geo_members(); m++) {
+    if (!member_ok(m)) continue;
+    cdb_rw16(sync_cdb, OP_READ_16, intent_lba(member_label_lba(m)), 1, false);
+    if (disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) continue;
+    let seq = intent_check();
+    if (seq > best) { best = seq; best_m = m; }
+  }
+  if (best_m == members_max) return 0;
+  cdb_rw16(sync_cdb, OP_READ_16, intent_lba(member_label_lba(best_m)), 1, false);
+  if (disk_exec_patient(best_m, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) return 0;
+  if (intent_check() == 0) return 0;
+  return intent_take();
 }
 
 function repair_row(r: u64): void {

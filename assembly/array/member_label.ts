@@ -25,6 +25,12 @@ if (ml_list_at + array_list_max * 8 > ml_crc_at) ERROR("member label: the list f
 
 @inline const b: usize = member_label_base;
 
+/** The array id of the label just read (after ml_check said it is ours or another
+ * array's). */
+@inline export function ml_id(): u64 { return load<u64>(b, 16); }
+/** Another array's label: well-formed, another id. */
+@inline export const ML_OTHER: u8 = 3;
+
 /** Classify the label just read into member_label_base for array `id`. */
 export function ml_check(id: u64): u8 {
   let blank = true;
@@ -34,7 +40,7 @@ export function ml_check(id: u64): u8 {
   if (blank) return ML_BLANK;
   if (load<u64>(b) != ml_magic || load<u32>(b, 8) != ml_version) return ML_FOREIGN;
   if (crc32c(b, ml_crc_at, 0) != load<u32>(b + ml_crc_at)) return ML_FOREIGN;
-  if (load<u64>(b, 16) != id) return ML_FOREIGN;
+  if (load<u64>(b, 16) != id) return ML_OTHER;
   return ML_OURS;
 }
 

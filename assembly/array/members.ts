@@ -7,7 +7,7 @@
 import { array_members_base, array_member_bytes, array_list_base, array_list_max } from "../layout";
 import { hal_log } from "../base/hal";
 import { HOST_SELECTION_TIMEOUT } from "../base/abi";
-import { STATUS_BUSY, KEY_UNIT_ATTENTION, KEY_NOT_READY } from "../base/scsi";
+import { STATUS_BUSY, KEY_UNIT_ATTENTION, KEY_NOT_READY, KEY_ILLEGAL_REQUEST } from "../base/scsi";
 import { LOG_ARRAY_MEMBER_FAILED } from "../base/errors";
 import { geo_members, geo_level, geo_rows, stripe_unit_blocks } from "./geometry";
 import { ml_build } from "./member_label";
@@ -19,6 +19,7 @@ import { ml_build } from "./member_label";
 
 @inline export const NOTE_RETRY: u8 = 0;
 @inline export const NOTE_DEAD: u8 = 1;
+@inline export const NOTE_REFUSED: u8 = 2;
 
 // Member record: @0 ok u8 | @1 time-outs u8 | @2 errors u8 | @4 label LBA u32
 @inline function at(m: u32): usize { return array_members_base + m * array_member_bytes; }
@@ -39,6 +40,9 @@ export function members_init(id: u64): void {
   list_n = 0;
   array_id = id;
 }
+
+/** The array takes another id (NV ACTION REPLAY of another store's array). */
+export function members_rebrand(id: u64): void { array_id = id; }
 
 /** Assembly: member m answers, its label at label_lba. */
 export function member_set(m: u32, ok: bool, label_lba: u64): void {
@@ -91,6 +95,9 @@ export function member_note_error(m: u32, host: u8, status: u8, key: u8, straddl
     return t >= member_timeouts_max ? NOTE_DEAD : NOTE_RETRY;
   }
   if (status == STATUS_BUSY || key == KEY_UNIT_ATTENTION || key == KEY_NOT_READY) return NOTE_RETRY;
+  // The member refused the command itself (a block past its end): the command is
+  // wrong, not the disk.
+  if (key == KEY_ILLEGAL_REQUEST) return NOTE_REFUSED;
   let e = load<u8>(at(m), 2) + 1;
   store<u8>(at(m), e, 2);
   return e >= member_errors_max ? NOTE_DEAD : NOTE_RETRY;

@@ -16,7 +16,8 @@ import {
 import { seal_page, read_checked, page_seed, page_header_bytes, page_payload_bytes, image_pages } from "../nv/image";
 import { eeprom_write_verify } from "../base/eeprom";
 import { zero, copy } from "../base/scsi";
-import { OK, ERR_INTERRUPTED, ERR_IO, ERR_BUSY } from "../base/errors";
+import { OK, ERR_INTERRUPTED, ERR_IO, LOG_ARRAY_RING_FAILED } from "../base/errors";
+import { hal_log } from "../base/hal";
 import { st_power_epoch } from "../state";
 
 /** EEPROM pages of the ring: after the largest image (334 pages for 128 blocks),
@@ -118,6 +119,7 @@ function ring_write(page: usize, epoch: i32): i32 {
     let r = eeprom_write_verify(nv_main_cmd, phys * nv_page_bytes, page, nv_main_verify, epoch);
     ring_writes++;
     if (r == OK) return OK;
+    hal_log(LOG_ARRAY_RING_FAILED, <i32>phys, r);
     if (r == ERR_INTERRUPTED) return r;
   }
   return ERR_IO;

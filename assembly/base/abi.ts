@@ -96,3 +96,4 @@
 @inline export const LOG_ARRAY_READY: i32 = 46;
 @inline export const LOG_ARRAY_RESTART: i32 = 47;
 @inline export const LOG_ARRAY_CHECK: i32 = 48;
+@inline export const LOG_ARRAY_RING_FAILED: i32 = 49;

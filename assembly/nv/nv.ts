@@ -48,7 +48,7 @@ import {
 } from "../state";
 import { label_read, label_begin, label_write } from "../base/label";
 import { array_target } from "../array/array";
-import { array_recheck } from "../array/assemble";
+import { array_recheck, array_adopt, array_held_identity } from "../array/assemble";
 import { ur_init, ur_load_label } from "./unreadable";
 import { load_image, mark_lost, lost_unmarked, lost_give_up_unusable, restore_lost_records } from "./restore";
 import {
@@ -217,7 +217,15 @@ export function nv_after_probe(): void {
 /** Read the LUN's label: its identity (a disk that stopped answering fails the
  * LUN) and its unreadable list. */
 function read_label(lun: u32): void {
-  if (lun_target(lun) == array_target) array_recheck(store_id);
+  if (lun_target(lun) == array_target) {
+    array_recheck(store_id);
+    let held = array_held_identity();
+    if (held != ID_OK) {
+      lun_set_identity(lun, held);
+      hal_log(LOG_IDENTITY, <i32>lun, held);
+      return;
+    }
+  }
   let id = label_read(lun_target(lun), lun_blocks(lun), store_id);
   if (id == ID_NO_DISK) {
     lun_set_state(lun, LUN_FAILED);
@@ -230,6 +238,10 @@ function read_label(lun: u32): void {
 }
 
 function bind(lun: u32): void {
+  if (lun_target(lun) == array_target) {
+    array_adopt(store_id);
+    if (array_held_identity() != ID_OK) return;
+  }
   label_begin(lun_target(lun), store_id);
   if (label_write(lun_target(lun), lun_blocks(lun)) == OK) {
     lun_set_identity(lun, ID_OK);
