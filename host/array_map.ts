@@ -12,9 +12,9 @@ export class ArrayMap {
   constructor(readonly board: Board) {
     this.level = board.cfg.raid;
     this.members = board.cfg.disks - board.cfg.spares;
-    // Each member's last block is its member label, the one before it its intent
-    // block; the others are rows.
-    this.rows = board.cfg.disk.blocks - 2;
+    // Each member's last two blocks are its label's copies, the one before them its
+    // intent block; the others are rows.
+    this.rows = board.cfg.disk.blocks - 3;
   }
 
   get enabled(): boolean { return this.level === 3 || this.level === 4 || this.level === 5; }

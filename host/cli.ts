@@ -7,7 +7,7 @@ import { EEPROM_PARTS } from "./devices/eeprom.js";
 import type { DiskFaults } from "./devices/disk.js";
 import type { Board } from "./board.js";
 import { runBench, BenchReport } from "./bench.js";
-import { runFuzz } from "./fuzz.js";
+import { runFuzz, arrayShape, DISKS_SHAPE } from "./fuzz.js";
 import { runTorture, TortureProgress, CUTS_PER_RUN, VARIANTS, Variant } from "./torture.js";
 
 const HELP = `holdup — storage-controller firmware and its board emulator
@@ -125,7 +125,7 @@ export function main(argv: string[]): number {
   if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}"`);
   if (command === "bench") return bench(values.json ?? false);
   if (command === "fuzz") {
-    return fuzz(intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
+    return fuzz(raidOpt(values.raid), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
       intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
       values.json ?? false, !values.quiet);
   }
@@ -299,12 +299,12 @@ function torture(variant: Variant | undefined, raid: number, seed: number, cuts:
   return bad ? 1 : 0;
 }
 
-function fuzz(seed: number, seeds: number, cdbs: number, json: boolean, progress: boolean): number {
+function fuzz(raid: number, seed: number, seeds: number, cdbs: number, json: boolean, progress: boolean): number {
   if (!json) console.log(`holdup fuzz: seeds ${seed}..${seed + seeds - 1}, ${cdbs} CDBs each`);
   let mismatches = 0, traps = 0, violations = 0, total = 0;
   const first: string[] = [];
   for (let i = 0; i < seeds; i++) {
-    const r = runFuzz(loadMetered(), (seed + i) >>> 0, cdbs);
+    const r = runFuzz(loadMetered(), (seed + i) >>> 0, cdbs, raid ? arrayShape(raid) : DISKS_SHAPE);
     total += r.cdbs;
     mismatches += r.mismatches.length;
     traps += r.traps;

@@ -10,14 +10,23 @@ import {
   STATUS, Sense, putBe32, putBe16, putBe64, parseSense,
 } from "./scsi/spc.js";
 
-/** Blocks a LUN presents: the disk's, less its label block. */
-const CAPACITY = 2 * 1024 * 1024 - 1;
-const LUNS = 4;
+/** What the controller presents: LUNs 0..luns-1 of `capacity` blocks each. */
+export interface FuzzShape { luns: number; capacity: number; raid: number }
+/** Four disks as LUNs: each the disk's blocks less its label block. */
+export const DISKS_SHAPE: FuzzShape = { luns: 4, capacity: 2 * 1024 * 1024 - 1, raid: 0 };
+/** An array of four disks as LUN 0: rows (each member's blocks less its two label
+ * copies and its intent block) × 3 data blocks, less the volume's label block. */
+export function arrayShape(raid: number): FuzzShape {
+  return { luns: 1, capacity: (2 * 1024 * 1024 - 3) * 3 - 1, raid };
+}
 const MAX_BLOCKS = 8;
+/** Blocks an array can list as unreadable (assembly/layout.ts array_list_max). */
+const ARRAY_LIST_MAX = 56;
 
 interface Expect { status: number; sense?: Sense; inquiryPq3?: boolean; senseData?: Sense }
 
-export function randomCdb(rng: Rng): { lun: number; c: Uint8Array; dataOut: Uint8Array | null } {
+export function randomCdb(rng: Rng, shape = DISKS_SHAPE): { lun: number; c: Uint8Array; dataOut: Uint8Array | null } {
+  const CAPACITY = shape.capacity, LUNS = shape.luns;
   const ops = [...SUPPORTED_OPS];
   const op = rng.chance(0.75) ? rng.pick(ops) : rng.int(256);
   const group = cdbGroupBytes(op) || 6 + rng.int(11);
@@ -33,6 +42,10 @@ export function randomCdb(rng: Rng): { lun: number; c: Uint8Array; dataOut: Uint
     if (op === OP.READ_16 || op === OP.WRITE_16) { c[1] &= 0x18; putBe64(c, 2, BigInt(lba)); putBe32(c, 10, blocks); }
     if (op === OP.SYNCHRONIZE_CACHE_10 || op === OP.WRITE_LONG_10) { putBe32(c, 2, lba); putBe16(c, 7, blocks); }
     if (op === OP.WRITE_LONG_10 && rng.chance(0.7)) c[1] = 0x40;
+    // An array lists its marks (ARRAY_LIST_MAX of them) until the blocks are written
+    // again, which a write-back cache does later: marks go to a pool small enough that
+    // the list never fills, so every answer stays predictable.
+    if (op === OP.WRITE_LONG_10 && shape.raid) putBe32(c, 2, (lba % 40) * 1009);
     if (op === OP.SERVICE_ACTION_IN_16 && rng.chance(0.7)) { c[1] = 0x10; putBe64(c, 2, 0n); }
     if (op === OP.READ_CAPACITY_10 && rng.chance(0.7)) putBe32(c, 2, 0);
     if (op === OP.INQUIRY && rng.chance(0.5)) { c[1] = rng.int(2); c[2] = rng.pick([0, 0x80, 0x83, 0xb0, 0x42]); }
@@ -49,7 +62,8 @@ export function randomCdb(rng: Rng): { lun: number; c: Uint8Array; dataOut: Uint
 }
 
 /** What the firmware must answer, in its documented order of checks. */
-export function expected(lun: number, c: Uint8Array, dataOut: Uint8Array | null, uncor: Set<number>): Expect {
+export function expected(lun: number, c: Uint8Array, dataOut: Uint8Array | null, uncor: Set<number>, shape = DISKS_SHAPE): Expect {
+  const CAPACITY = shape.capacity, LUNS = shape.luns;
   const len = c.length;
   const lenV = checkLength(len);
   if (lenV && !lenV.ok) return { status: STATUS.CHECK_CONDITION, sense: lenV.sense };
@@ -70,7 +84,14 @@ export function expected(lun: number, c: Uint8Array, dataOut: Uint8Array | null,
     return { status: STATUS.CHECK_CONDITION, sense: { key: KEY.ABORTED_COMMAND, asc: ASC.DATA_PHASE_ERROR } };
   }
   const key = (i: number) => lun * CAPACITY + lba + i;
-  if (cmd.op === OP.WRITE_LONG_10) uncor.add(key(0));
+  if (cmd.op === OP.WRITE_LONG_10) {
+    // An array keeps its marks in a list of ARRAY_LIST_MAX blocks (its member labels);
+    // a mark past that fails and marks nothing.
+    if (shape.raid && !uncor.has(key(0)) && uncor.size >= ARRAY_LIST_MAX) {
+      return { status: STATUS.CHECK_CONDITION, sense: { key: KEY.MEDIUM_ERROR, asc: ASC.WRITE_ERROR } };
+    }
+    uncor.add(key(0));
+  }
   if (cmd.write) for (let i = 0; i < cmd.blocks; i++) uncor.delete(key(i));
   if ((cmd.op === OP.READ_10 || cmd.op === OP.READ_16)) {
     for (let i = 0; i < cmd.blocks; i++) {
@@ -98,9 +119,10 @@ export interface FuzzReport {
 
 /** Send `n` random CDBs (after clearing each LUN's unit attention), one at a time,
  * to a fresh board seeded with `seed`, and check every answer. */
-export function runFuzz(module: WebAssembly.Module, seed: number, n: number): FuzzReport {
+export function runFuzz(module: WebAssembly.Module, seed: number, n: number, shape = DISKS_SHAPE): FuzzReport {
   const rng = new Rng(seed);
-  const board = new Board(module, { seed });
+  const LUNS = shape.luns;
+  const board = new Board(module, shape.raid ? { seed, raid: shape.raid, spares: 1, disks: 5 } : { seed });
   const host = new HostAdapter(board, 1);
   const cmds: Array<{ lun: number; c: Uint8Array; dataOut: Uint8Array | null; dataIn: number }> = [];
   const exp: Expect[] = [];
@@ -110,12 +132,12 @@ export function runFuzz(module: WebAssembly.Module, seed: number, n: number): Fu
     exp.push({ status: STATUS.CHECK_CONDITION, sense: { key: KEY.UNIT_ATTENTION, asc: ASC.POWER_ON_RESET } });
   }
   for (let i = 0; i < n; i++) {
-    const { lun, c, dataOut } = randomCdb(rng);
+    const { lun, c, dataOut } = randomCdb(rng, shape);
     // The slot's length field is the data-out length for a write (0 if the host sends
     // none) and the buffer size for anything else: 4 KiB, or now and then less.
     const write = c[0] === OP.WRITE_10 || c[0] === OP.WRITE_16;
     cmds.push({ lun, c, dataOut, dataIn: write ? 0 : rng.chance(0.9) ? 4096 : rng.int(4097) });
-    exp.push(expected(lun, c, dataOut, uncor));
+    exp.push(expected(lun, c, dataOut, uncor, shape));
   }
   const results: HostResult[] = [];
   let next = 0;

@@ -42,7 +42,8 @@ test("member labels carry the geometry (docs/SPEC.md): level, array id, members,
     ids.add(v.getBigUint64(16, true));
     assert.equal(v.getUint32(24, true), 4, "members");
     assert.equal(v.getUint32(28, true), m, "slot");
-    assert.equal(Number(v.getBigUint64(32, true)), blocks - 2, "rows (the last block is the label, the one before it the intent block)");
+    assert.equal(Number(v.getBigUint64(32, true)), blocks - 3, "rows (label copies A and B, the intent block)");
+    assert.deepEqual(s.board.disks[m].durable(blocks - 2), d, "copy B as A");
     assert.equal(v.getUint32(40, true), 1, "stripe unit");
   }
   assert.equal(ids.size, 1, "one array id on every member");

@@ -1,7 +1,7 @@
 // Random CDBs on several seeds: no trap, and the status and sense the rules require.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runFuzz } from "../host/fuzz.js";
+import { runFuzz, arrayShape } from "../host/fuzz.js";
 import { loadMetered } from "../host/firmware.js";
 
 test("random CDBs on 6 seeds (30,000 in all): no trap, and the status and sense the rules require", () => {
@@ -21,4 +21,17 @@ test("random CDBs on 6 seeds (30,000 in all): no trap, and the status and sense 
     assert.ok(seen.has(k), `no command drew sense ${k}`);
   }
   assert.ok(good > 3000 && check > 3000, `good ${good}, check ${check}`);
+});
+
+test("random CDBs on the array's LUN (RAID 5, 10,000): no trap, and the status and sense the rules require", () => {
+  const seen = new Set<string>();
+  for (const seed of [7, 8]) {
+    const r = runFuzz(loadMetered(), seed, 5000, arrayShape(5));
+    assert.deepEqual(r.mismatches, [], `seed ${seed}`);
+    assert.equal(r.traps, 0);
+    assert.deepEqual(r.violations, []);
+    for (const k of r.seen) seen.add(k);
+  }
+  // WRITE LONG then READ: MEDIUM ERROR from the array's own list.
+  for (const k of ["5/2100", "5/2500", "3/1100"]) assert.ok(seen.has(k), `no command drew sense ${k}`);
 });

@@ -45,7 +45,7 @@ import {
 } from "./geometry";
 import {
   member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
-  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, NOTE_DEAD, NOTE_REFUSED,
+  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, member_label_copy_lba, NOTE_DEAD, NOTE_REFUSED,
 } from "./members";
 import { ml_set_slot } from "./member_label";
 import {
@@ -767,8 +767,9 @@ function finish_check(key: u8, asc: u16, info_lba: u64): void {
 @inline function cur_op_caller(): u32 { return op_caller(cur); }
 
 /** Write the member labels (the failed members, the list) to every live member,
- * one after the other (each with its slot, from the one buffer), with FUA; a member
- * that dies meanwhile is left out and the labels go again before the next command. */
+ * one after the other (each with its slot, from the one buffer), with FUA: copy A on
+ * every member, then copy B, so a cut leaves one good copy everywhere. A member that
+ * dies meanwhile is left out and the labels go again before the next command. */
 function labels_start(): void {
   clear_met();
   labels_prepare();
@@ -794,11 +795,12 @@ let label_member: u32 = 0;
 /** Issue the next member's label write; false when every member has had its turn. */
 function labels_next(): bool {
   let n = geo_members();
-  while (label_member < n) {
-    let m = label_member++;
+  while (label_member < 2 * n) {
+    let k = label_member++;
+    let m = k % n;
     if (!member_ok(m)) continue;
     ml_set_slot(m);
-    mio(m, member_label_lba(m), member_label_base, true, 32 + m);
+    mio(m, member_label_copy_lba(m, k / n), member_label_base, true, 32 + m);
     return true;
   }
   return false;

@@ -16,7 +16,7 @@ import {
   disk_probe_one, disk_exec_patient, cdb_rw16, cdb_write_long_uncor, sync_cdb, sync_sense,
 } from "../base/initiator";
 import {
-  OP_READ_16, OP_WRITE_16, STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_MEDIUM_ERROR, zero, sense_key_of,
+  OP_READ_16, OP_WRITE_16, STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_MEDIUM_ERROR, zero, copy, sense_key_of,
 } from "../base/scsi";
 import { ERR_NODEV, ERR_TIMEOUT, LOG_ARRAY_MEMBER, LOG_ARRAY_CREATED, LOG_ARRAY_REPAIRED, LOG_ARRAY_TORN, LOG_ARRAY_READY } from "../base/errors";
 import {
@@ -25,12 +25,12 @@ import {
 } from "./geometry";
 import {
   ml_check, ml_level, ml_members, ml_slot, ml_rows, ml_unit, ml_seq, ml_failed, ml_list_count,
-  ml_set_slot, ml_id, ML_OURS, ML_BLANK, ML_OTHER,
+  ml_set_slot, ml_id, ML_OURS, ML_BLANK, ML_OTHER, ML_NONE,
 } from "./member_label";
 import {
   members_init, member_set, member_ok, member_fail, members_set_state, members_failed_mask,
   labels_prepare, list_add, list_has, list_load, array_usable, member_label_lba, labels_dirty,
-  members_rebrand,
+  members_rebrand, members_missing, member_label_copy_lba, member_tail_blocks,
 } from "./members";
 import { member_label_base } from "../layout";
 import {
@@ -72,6 +72,15 @@ let assembled: u8 = ARR_NONE;
 let held_identity: u8 = ID_OK;
 /** Held for another store's id: the id its members carry (NV ACTION REPLAY adopts it). */
 let other_id: u64 = 0;
+
+/** The array's state for ARRAY STATUS: 0 none, 1 optimal, 2 degraded, 3 held (members
+ * out of place, or another store's), 4 failed (two members or more gone). */
+export function array_state(): u8 {
+  if (assembled == ARR_NONE) return 0;
+  if (assembled == ARR_HELD) return 3;
+  if (assembled == ARR_FAILED || !array_usable()) return 4;
+  return members_missing() > 0 ? 2 : 1;
+}
 
 /** The volume's identity while the array is held, or ID_OK. */
 export function array_held_identity(): u8 { return assembled == ARR_HELD ? held_identity : ID_OK; }
@@ -135,9 +144,8 @@ function assemble(store_id: u64): u8 {
     store<u64>(last + (m << 3), l);
     if (l == 0) continue;
     if (m < want_n && (min_last == 0 || l < min_last)) min_last = l;
-    cdb_rw16(sync_cdb, OP_READ_16, l, 1, false);
-    if (disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) continue;
-    let c = ml_check(store_id);
+    let c = read_member_label(m, l, store_id);
+    if (c == ML_NONE) continue;
     hal_log(LOG_ARRAY_MEMBER, <i32>m, <i32>c);
     if (c == ML_BLANK) { blank |= 1 << m; continue; }
     if (c == ML_OTHER && ml_slot() == m) {
@@ -175,7 +183,7 @@ function assemble(store_id: u64): u8 {
     // No array yet: build one if every member is blank.
     for (let m: u32 = 0; m < want_n; m++) if ((blank & (1 << m)) == 0) return ARR_NONE;
     // Each member's last block is its label, the one before it its intent block.
-    level = want_level; n = want_n; rows = min_last - 1; failed = 0;
+    level = want_level; n = want_n; rows = min_last + 1 - member_tail_blocks; failed = 0;
     geo_set(level, n, rows);
     for (let m: u32 = 0; m < n; m++) member_set(m, true, load<u64>(last + (m << 3)));
     members_set_state(0, 0);
@@ -217,14 +225,44 @@ function assemble(store_id: u64): u8 {
  * boot). */
 @inline function new_u64s(): usize { return array_work_base + 7 * block_bytes; }
 
-/** Write the label prepared in member_label_base to member m (FUA). */
+/** Write the label prepared in member_label_base to both copies on member m (FUA),
+ * A then B: a cut tears one copy at most. */
 function write_member_label(m: u32): bool {
   ml_set_slot(m);
-  cdb_rw16(sync_cdb, OP_WRITE_16, member_label_lba(m), 1, true);
-  let st = disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, true);
-  if (st == STATUS_GOOD) return true;
-  if (st == ERR_NODEV || st == ERR_TIMEOUT) member_fail(m);
-  return false;
+  for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
+    cdb_rw16(sync_cdb, OP_WRITE_16, member_label_copy_lba(m, copy_n), 1, true);
+    let st = disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, true);
+    if (st == STATUS_GOOD) continue;
+    if (st == ERR_NODEV || st == ERR_TIMEOUT) member_fail(m);
+    return false;
+  }
+  return true;
+}
+
+/** Read member m's two label copies (its last block is `last`) and leave the better
+ * in member_label_base: a good one over a torn or blank one, the newer of two good
+ * ones. Returns ml_check's answer for it, or ML_NONE if neither could be read. */
+function read_member_label(m: u32, last: u64, id: u64): u8 {
+  let spare = array_work_base + 6 * block_bytes;
+  let c_b = ML_NONE;
+  let seq_b: u32 = 0;
+  cdb_rw16(sync_cdb, OP_READ_16, last - 1, 1, false);
+  if (disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, false) == STATUS_GOOD) {
+    c_b = ml_check(id);
+    seq_b = ml_seq();
+    copy(spare, member_label_base, block_bytes);
+  }
+  cdb_rw16(sync_cdb, OP_READ_16, last, 1, false);
+  let c_a = ML_NONE;
+  if (disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, false) == STATUS_GOOD) c_a = ml_check(id);
+  let a_good = c_a == ML_OURS || c_a == ML_OTHER;
+  let b_good = c_b == ML_OURS || c_b == ML_OTHER;
+  if (b_good && (!a_good || seq_b > ml_seq())) {
+    copy(member_label_base, spare, block_bytes);
+    return c_b;
+  }
+  if (c_a == ML_NONE && c_b == ML_BLANK) return ML_BLANK;
+  return c_a;
 }
 
 /** Repair every row the write-command buffer names (the ring's entries, and the

@@ -1,7 +1,7 @@
 // The write-command buffer's fallback on the members themselves: when the EEPROM no
 // longer takes the ring's pages (every try fails its verify), the pending entries go
 // to an intent block on every live member instead, with FUA, before the update's
-// first write. Each member's intent block is the block before its member label.
+// first write. Each member's intent block is the block before its label's copies.
 //   @0 "HOLDUPWI" | @8 sequence u32 | @12 count u32 | @16 entries (16 bytes each, as
 //   in RAM, wcb.ts) | @508 CRC-32C of bytes 0..507
 // The boot reads them all; the newest good one adds its entries to the ring's.
@@ -22,8 +22,8 @@ let ring_broken = false;
 @inline export function intent_in_use(): bool { return ring_broken; }
 @inline export function set_intent_in_use(): void { ring_broken = true; }
 
-/** The intent block is the block before the member label. */
-@inline export function intent_lba(label_lba: u64): u64 { return label_lba - 1; }
+/** The intent block is the block before the member label's two copies. */
+@inline export function intent_lba(label_lba: u64): u64 { return label_lba - 2; }
 
 /** Build the intent block (the pending entries) in member_label_base. */
 export function intent_build(): void {

@@ -1,4 +1,5 @@
-// Member labels: the last block of every member disk says which array it belongs to,
+// Member labels: the last two blocks of every member disk (copies A and B, written
+// one after the other, so a cut tears one at most) say which array it belongs to,
 // where, and what the array knows that no single disk can (docs/SPEC.md "Member
 // label"): the geometry, the members that failed, and the array blocks that cannot be
 // given back. Every live member carries the same label but for its slot; the copy
@@ -22,6 +23,8 @@ if (ml_list_at + array_list_max * 8 > ml_crc_at) ERROR("member label: the list f
 @inline export const ML_OURS: u8 = 0;
 @inline export const ML_BLANK: u8 = 1;
 @inline export const ML_FOREIGN: u8 = 2;
+/** Neither copy could be read. */
+@inline export const ML_NONE: u8 = 4;
 
 @inline const b: usize = member_label_base;
 

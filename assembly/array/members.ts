@@ -24,7 +24,13 @@ import { ml_build } from "./member_label";
 // Member record: @0 ok u8 | @1 time-outs u8 | @2 errors u8 | @4 label LBA u32
 @inline function at(m: u32): usize { return array_members_base + m * array_member_bytes; }
 @inline export function member_ok(m: u32): bool { return m < geo_members() && load<u8>(at(m)) != 0; }
+/** A member's last block: its label, copy A. */
 @inline export function member_label_lba(m: u32): u64 { return <u64>load<u32>(at(m), 4); }
+/** Copy A is the last block, copy B the one before it. */
+@inline export function member_label_copy_lba(m: u32, copy_n: u32): u64 { return member_label_lba(m) - <u64>copy_n; }
+/** Blocks at each member's end that are not rows: label copies A and B, the intent
+ * block (array/intent.ts). */
+@inline export const member_tail_blocks: u32 = 3;
 
 let failed_mask: u32 = 0;
 let dirty = false;

@@ -21,6 +21,7 @@
  * decision about it (docs/HAL.md). */
 @inline export const OP_NV_STATUS: u8 = 0xc0;
 @inline export const OP_NV_ACTION: u8 = 0xc1;
+@inline export const OP_ARRAY_STATUS: u8 = 0xc2;
 
 // ---- status (SAM-5) ----------------------------------------------------------------
 @inline export const STATUS_GOOD: u8 = 0x00;

@@ -10,7 +10,7 @@ import {
   OP_MODE_SENSE_10, OP_READ_16, OP_WRITE_16, OP_SERVICE_ACTION_IN_16, SA_READ_CAPACITY_16,
   STATUS_GOOD, STATUS_BUSY, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, ASC_INVALID_OPCODE,
   ASC_LUN_NOT_SUPPORTED, ASC_POWER_ON_RESET, FIELD_NONE, sense_fixed_bytes, OP_NV_STATUS,
-  OP_NV_ACTION, be16, be32, be64, zero, cdb_group_bytes, sense_build,
+  OP_NV_ACTION, OP_ARRAY_STATUS, be16, be32, be64, zero, cdb_group_bytes, sense_build,
 } from "../base/scsi";
 import {
   st_lun_count, lun_state, lun_ua_pending, lun_clear_ua, LUN_ABSENT, set_slot_busy,
@@ -24,6 +24,7 @@ import { request_sense, inquiry, mode_sense, read_capacity10, read_capacity16, n
 import { lun_ok, read_write, sync_cache, write_long, host_slot_due, host_slot_clean_poll } from "./rw";
 
 export { host_tag_done, last_write_ms } from "./rw";
+import { array_status } from "./array_page";
 
 /** Known opcodes; everything else is INVALID COMMAND OPERATION CODE. */
 function opcode_supported(op: u8): bool {
@@ -32,7 +33,7 @@ function opcode_supported(op: u8): bool {
     case OP_MODE_SENSE_6: case OP_START_STOP_UNIT: case OP_READ_CAPACITY_10:
     case OP_READ_10: case OP_WRITE_10: case OP_SYNCHRONIZE_CACHE_10:
     case OP_WRITE_LONG_10: case OP_MODE_SENSE_10: case OP_READ_16: case OP_WRITE_16:
-    case OP_SERVICE_ACTION_IN_16: case OP_NV_STATUS: case OP_NV_ACTION:
+    case OP_SERVICE_ACTION_IN_16: case OP_NV_STATUS: case OP_NV_ACTION: case OP_ARRAY_STATUS:
       return true;
   }
   return false;
@@ -40,7 +41,7 @@ function opcode_supported(op: u8): bool {
 
 /** CDB length: by group code, and 10 for our two vendor-specific commands. */
 function cdb_bytes(op: u8): u32 {
-  if (op == OP_NV_STATUS || op == OP_NV_ACTION) return 10;
+  if (op == OP_NV_STATUS || op == OP_NV_ACTION || op == OP_ARRAY_STATUS) return 10;
   return cdb_group_bytes(op);
 }
 
@@ -122,6 +123,7 @@ export function host_command_start(slot: u32, retry: bool): void {
     case OP_SYNCHRONIZE_CACHE_10: { sync_cache(slot, lun, cdb); return; }
     case OP_WRITE_LONG_10: { write_long(slot, lun, cdb); return; }
     case OP_NV_STATUS: { nv_status(slot, cdb); return; }
+    case OP_ARRAY_STATUS: { array_status(slot, cdb); return; }
     case OP_NV_ACTION: {
       let action = load<u8>(cdb, 1);
       if (action < ACTION_REPLAY || action > ACTION_RECHECK) { fail_field(slot, 1, FIELD_NONE); return; }

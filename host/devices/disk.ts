@@ -215,7 +215,7 @@ export class Disk {
     const c = job.cdb;
     const op = c[0];
     const reply = (r: DiskResult) => this.finish(job, t, r, null);
-    const vendor = op === OP.NV_STATUS || op === OP.NV_ACTION;
+    const vendor = op === OP.NV_STATUS || op === OP.NV_ACTION || op === OP.ARRAY_STATUS;
     const verdict = vendor
       ? { ok: false as const, sense: { key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] as [number, number] } }
       : checkLength(c.length) ?? checkOpcode(c, c.length);

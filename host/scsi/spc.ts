@@ -22,6 +22,7 @@ export const OP = {
   /** Vendor-specific (group 6), 10-byte CDBs of the controller (docs/HAL.md). */
   NV_STATUS: 0xc0,
   NV_ACTION: 0xc1,
+  ARRAY_STATUS: 0xc2,
 } as const;
 export const NV_ACTION = { REPLAY: 1, DISCARD: 2, RECHECK: 3 } as const;
 export const SA_READ_CAPACITY_16 = 0x10;
@@ -91,7 +92,7 @@ export function senseName(s: Sense): string {
 
 /** CDB length from the group code (SPC-4 4.2.5.1); 0 for groups we do not accept. */
 export function cdbGroupBytes(op: number): number {
-  if (op === OP.NV_STATUS || op === OP.NV_ACTION) return 10;
+  if (op === OP.NV_STATUS || op === OP.NV_ACTION || op === OP.ARRAY_STATUS) return 10;
   const g = op >> 5;
   return g === 0 ? 6 : g === 1 || g === 2 ? 10 : g === 4 ? 16 : g === 5 ? 12 : 0;
 }
@@ -216,7 +217,7 @@ export function checkFields(
       cmd.immed = (cdb[1] & 0x02) !== 0;
       if (!inRange(cmd.lba, BigInt(cmd.blocks))) return outOfRange();
       break;
-    case OP.NV_STATUS:
+    case OP.NV_STATUS: case OP.ARRAY_STATUS:
       cmd.alloc = be16(cdb, 7);
       break;
     case OP.NV_ACTION:
@@ -268,6 +269,7 @@ export const cdb = {
   },
   nvStatus: (alloc = 64) => { const c = new Uint8Array(10); c[0] = OP.NV_STATUS; putBe16(c, 7, alloc); return c; },
   nvAction: (action: number) => { const c = new Uint8Array(10); c[0] = OP.NV_ACTION; c[1] = action; return c; },
+  arrayStatus: (alloc = 1024) => { const c = new Uint8Array(10); c[0] = OP.ARRAY_STATUS; putBe16(c, 7, alloc); return c; },
   modeSense6: (page = 0x08, alloc = 255, pc = 0) => {
     const c = new Uint8Array(6); c[0] = OP.MODE_SENSE_6; c[2] = (pc << 6) | page; c[4] = alloc; return c;
   },
@@ -279,6 +281,26 @@ export interface NvStatus {
   lost_records: number; budget: number; nv_blocks: number; holdup_ms: number; page_us: number;
   identity: number[]; store_id: bigint;
 }
+/** ARRAY STATUS (C2h), docs/HAL.md. */
+export interface ArrayStatus {
+  level: number; members: number; state: number; intent_blocks: boolean; failed_mask: number;
+  rows: number; repaired_rows: number; torn_records: number; hidden_blocks: number;
+  ring_writes: number; unreadable: Array<{ lun: number; lba: number; blocks: number }>;
+}
+export function parseArrayStatus(d: Uint8Array): ArrayStatus {
+  const n = d.length >= 36 ? be32(d, 32) : 0;
+  const unreadable: ArrayStatus["unreadable"] = [];
+  for (let i = 0; i < n && 48 + i * 16 + 16 <= d.length; i++) {
+    const r = 48 + i * 16;
+    unreadable.push({ lun: d[r], blocks: be32(d, r + 4), lba: Number(be64(d, r + 8)) });
+  }
+  return {
+    level: d[0], members: d[1], state: d[2], intent_blocks: d[3] !== 0, failed_mask: be32(d, 4),
+    rows: Number(be64(d, 8)), repaired_rows: be32(d, 16), torn_records: be32(d, 20),
+    hidden_blocks: be32(d, 24), ring_writes: be32(d, 28), unreadable,
+  };
+}
+
 export function parseNvStatus(d: Uint8Array): NvStatus {
   return {
     image: d[0], mode: d[1], generation: be32(d, 4), blocks: be32(d, 8), corrected: be32(d, 12),
