@@ -146,6 +146,18 @@ export class Oracle {
     return { op, data };
   }
 
+  /** The host sends op again (its secondary re-issues a write whose outcome it never
+   * saw, or one the controller reported it could not complete): the same data, from
+   * now. Returns the op for end(). */
+  reissue(op: Op, now_ns: number): Op {
+    const again: Op = { ...op, sub_ns: now_ns };
+    for (let i = 0; i < op.n; i++) {
+      this.state(op.lun, op.lba + i).cands.push({ v: op.uncor ? UNREADABLE : op.id, end: Infinity, acked: false, op: op.id });
+      if (this.watch) this.trace(op.lun, op.lba + i, `op ${op.id} re-issued at ${now_ns}`);
+    }
+    return again;
+  }
+
   /** The op ended: acknowledged (GOOD), refused (BUSY: never ran), or unknown (failed,
    * or lost with the controller: it may have landed, whole or torn). */
   end(op: Op, outcome: "acked" | "refused" | "unknown", now_ns: number): void {
@@ -159,8 +171,9 @@ export class Oracle {
       if (outcome === "acked") {
         s.unknown = false;
         s.epoch = true;
-        // Everything that ended before this write went out is overwritten.
-        this.narrow(s, s.cands.filter((c) => c.op === op.id || c.end > op.sub_ns), now_ns);
+        // Everything that ended before this write went out is overwritten (an earlier
+        // attempt of the same op that may have torn the block too).
+        this.narrow(s, s.cands.filter((c) => (c.op === op.id && (op.uncor || c.v !== UNREADABLE)) || c.end > op.sub_ns), now_ns);
       }
       if (this.watch) this.trace(op.lun, op.lba + i, `op ${op.id}${op.uncor ? " (uncor)" : ""} sent ${op.sub_ns} ${outcome} at ${now_ns}`);
     }

@@ -33,6 +33,10 @@ export interface RunOptions {
    * gap up to flap_ms long, the last dip as the workload says. */
   dips?: (rng: Rng) => number;
   flap_ms?: number;
+  /** Chance, per workload, that the host's primary processor dies at a random
+   * instant of it (writes in flight): the secondary takes over after 5 ms and
+   * re-issues every write whose outcome it does not know (host_pair.ts). */
+  primary_death_prob?: number;
   /** Called with the board before it boots: inject faults here. */
   setup?: (board: Board, oracle?: Oracle) => void;
   /** A fault beyond the design is in effect for the whole run (the save sweep's short

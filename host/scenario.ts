@@ -10,6 +10,7 @@ import { Oracle } from "./oracle.js";
 import { Rng } from "./rng.js";
 import { Workload, WorkloadSpec, DEFAULT_WORKLOAD, Lun } from "./workload.js";
 import { ArrayMap } from "./array_map.js";
+import { parseArrayStatus } from "./scsi/spc.js";
 import { ReadBack, retries_max } from "./readback.js";
 import { cdb, KEY, ASC, STATUS, be64, NV_ACTION, parseNvStatus } from "./scsi/spc.js";
 
@@ -20,7 +21,7 @@ export { verdict } from "./run_report.js";
 export type { RunOptions, CutContext, RunProgress, RunReport } from "./run_report.js";
 import type { RunOptions, RunReport, CutContext } from "./run_report.js";
 
-type Phase = "probe" | "verify" | "workload" | "cut" | "drain" | "off" | "final" | "done";
+type Phase = "probe" | "reissue" | "verify" | "workload" | "cut" | "drain" | "off" | "final" | "done";
 
 /** A run fails as stalled after this long without progress, and as too slow after
  * run_ms_per_cut for each cut (and one more) in all. */
@@ -162,7 +163,7 @@ class Run {
       if (--pending > 0) return;
       this.work.luns = found.filter((x) => x.blocks > 0 && !this.unavailable.has(x.lun));
       if (!this.work.luns.length && !this.cutsDone) throw new Error("host: the controller presents no usable LUN");
-      if (this.cutsDone > 0) this.verify(gen); else this.startWorkload(gen, this.opts.cuts > 0);
+      if (this.cutsDone > 0) this.reissueReported(gen); else this.startWorkload(gen, this.opts.cuts > 0);
     };
     if (!pending) { pending = 1; next(); return; }
     for (const l of found) this.readyLun(l, gen, next, 0);
@@ -219,6 +220,30 @@ class Run {
 
   // ---- verify: read back every block ever written ---------------------------------------
 
+  /** After a controller power loss: ask the array which records it could not complete
+   * (ARRAY STATUS) and re-issue the writes the host checkpointed for them, then read
+   * everything back. */
+  reissueReported(gen: number): void {
+    if (!this.array.enabled || this.unavailable.has(0)) { this.verify(gen); return; }
+    this.phase = "reissue";
+    this.send(0, cdb.arrayStatus(4096), 4096, gen, (r) => {
+      if (r.status !== STATUS.GOOD) { this.verify(gen); return; }
+      const listed = parseArrayStatus(r.data).unreadable;
+      const todo = this.work.pair.unknown(listed);
+      const next = (): void => {
+        if (gen !== this.board.generation) return;
+        const c = todo.shift();
+        if (!c) { this.verify(gen); return; }
+        this.work.reissue(c, (res) => {
+          if (res.lost) return;
+          if (res.status === STATUS.BUSY) { this.work.pair.again(c); todo.unshift(c); this.board.clock.after(5e6, "host retry", next); return; }
+          next();
+        });
+      };
+      next();
+    });
+  }
+
   verify(gen: number): void {
     this.phase = "verify";
     this.progress();
@@ -274,6 +299,12 @@ class Run {
       return;
     }
     const at = this.board.now_ns + (0.001 + this.rng.float() * this.w.cut_window_ms) * 1e6;
+    if (this.opts.primary_death_prob && this.faultRng.chance(this.opts.primary_death_prob)) {
+      const death = this.board.now_ns + this.faultRng.float() * (at - this.board.now_ns);
+      this.board.clock.at(death, "host: the primary dies", () => {
+        if (this.phase === "workload" && gen === this.board.generation) this.work.primaryDies(5);
+      });
+    }
     const off = (this.w.off_min_ms + this.rng.float() * (this.w.off_max_ms - this.w.off_min_ms)) * 1e6;
     const end = this.planCut(at, off);
     this.board.clock.at(at, "host sees the cut", () => {
@@ -412,7 +443,7 @@ class Run {
       parity_mismatches: this.parityMismatches,
       repaired_stripes: this.repairedStripes,
       torn_records: this.tornRecords,
-      host_reissued: 0,
+      host_reissued: this.work.pair.stats.reissued,
       unreadable_blocks: this.array.enabled && fw ? (fw.array_stat as (i: number) => number)(8) : 0,
       acked_writes: s.acked_writes,
       acked_blocks: s.acked_blocks,

@@ -68,6 +68,7 @@ export function swarmPlan(seed: number, raid = 0): SwarmPlan {
   // (Not with a dead disk: the technician's swap back would move the dead one.)
   const swaps = knob("disk_swaps", deadDiskAt === 0 && rng.chance(0.1));
   const fine = knob("preempt_every_store", rng.chance(0.5));
+  const primaryDeath = knob("primary_death_prob", pick(rng, [0, 0, 0.3]));
 
   let stuck = 0;
   let swapped: [number, number] | null = null;
@@ -75,6 +76,7 @@ export function swarmPlan(seed: number, raid = 0): SwarmPlan {
     workload,
     board,
     recut_prob: recutProb,
+    primary_death_prob: primaryDeath,
     recut_at: recutAt === "window" ? undefined : recutAt,
     dips: (r) => (r.chance(flapProb) ? 2 + r.int(4) : 1),
     flap_ms: flapMs,

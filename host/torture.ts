@@ -11,7 +11,7 @@ import { NV_ACTION } from "./scsi/spc.js";
 import { image_pages_for } from "./nvformat.js";
 import { swarmPlan } from "./swarm.js";
 
-export const VARIANTS = ["plain", "eeprom-faults", "disk-swaps", "refail", "swarm"] as const;
+export const VARIANTS = ["plain", "eeprom-faults", "disk-swaps", "refail", "swarm", "host-failover"] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 /** Cuts per random run; a failure names the run's seed, which reproduces it alone. */
@@ -160,6 +160,10 @@ function variantOptionsNoArray(v: Variant, seed: number, raid: number): { fine: 
       const p = swarmPlan(seed, raid);
       return { fine: p.fine, options: p.options };
     }
+    case "host-failover":
+      // The host's primary processor dies mid-workload, writes in flight; the
+      // secondary re-issues what it checkpointed.
+      return { fine: false, options: { primary_death_prob: 0.6 } };
   }
 }
 

@@ -8,6 +8,8 @@ import type { ArrayMap } from "./array_map.js";
 import type { Board } from "./board.js";
 import type { HostAdapter, HostResult } from "./host.js";
 import { Oracle, BLOCK, UNREADABLE, identify } from "./oracle.js";
+import type { Op } from "./oracle.js";
+import { HostPair, Checkpoint } from "./host_pair.js";
 import { Rng } from "./rng.js";
 import { cdb, KEY, STATUS, Sense } from "./scsi/spc.js";
 
@@ -69,6 +71,14 @@ export class Workload {
   readonly stats = { commands: 0, media_checked: 0 };
   /** The array's geometry, when the board runs one (checkMedia reads its members). */
   array: ArrayMap | null = null;
+  /** The host's two processors: every write is checkpointed to the secondary first. */
+  readonly pair = new HostPair();
+  /** Writes the secondary sends again before new work (after the primary died). */
+  private reissueQueue: Checkpoint[] = [];
+  /** Bumped when the primary dies: completions of commands it sent are not heard. */
+  private primaryGen = 0;
+  /** Writes in flight, by op id (the primary's death ends them unknown). */
+  private inflight = new Map<number, Op>();
 
   constructor(private readonly board: Board, private readonly host: HostAdapter,
     private readonly oracle: Oracle, private readonly w: WorkloadSpec, private readonly rng: Rng) {}
@@ -86,6 +96,47 @@ export class Workload {
     this.outstanding = 0;
     this.busy.clear();
     this.gen = -1;
+    this.inflight.clear();
+  }
+
+  /** The primary host processor dies: what it had in flight, it never hears of. The
+   * secondary takes over after takeover_ms: it re-issues every checkpointed write whose
+   * outcome is unknown, then goes on with the workload. */
+  primaryDies(takeover_ms: number): void {
+    this.primaryGen++;
+    this.pair.stats.primary_deaths++;
+    for (const op of this.inflight.values()) this.oracle.end(op, "unknown", this.board.now_ns);
+    this.inflight.clear();
+    this.pair.allLost();
+    this.outstanding = 0;
+    this.busy.clear();
+    const gen = this.gen;
+    this.board.clock.after(takeover_ms * 1e6, "host: the secondary takes over", () => {
+      if (gen !== this.gen || gen !== this.board.generation) return;
+      this.reissueQueue.push(...this.pair.unknown());
+      for (let i = 0; i < this.w.queue_depth; i++) this.issue();
+    });
+  }
+
+  /** Send a checkpointed write again (same data, same op); cb when it ends. */
+  reissue(c: Checkpoint, cb: (r: HostResult) => void): void {
+    const again = this.oracle.reissue(c.op, this.board.now_ns);
+    c.op = again;
+    this.pair.reissuing(c);
+    this.sendWrite(again, c.data, cb);
+  }
+
+  /** A write goes out (checkpointed already); its outcome goes to the oracle and the
+   * pair, then to cb. */
+  private sendWrite(op: Op, data: Uint8Array, cb: (r: HostResult) => void): void {
+    const pg = this.primaryGen;
+    this.inflight.set(op.id, op);
+    this.host.submit(op.lun, cdb.rw16(true, op.lba, op.n), data, 0, (res) => {
+      if (pg !== this.primaryGen) return; // the primary that sent it is gone
+      this.inflight.delete(op.id);
+      this.ended(op, res);
+      cb(res);
+    });
   }
 
   private key(lun: number, lba: number): number { return lun * 2 ** 32 + lba; }
@@ -109,6 +160,19 @@ export class Workload {
   private issue(): void {
     const gen = this.gen;
     if (!this.running || gen !== this.board.generation || this.outstanding >= this.w.queue_depth || !this.luns.length) return;
+    const re = this.reissueQueue.shift();
+    if (re) {
+      this.outstanding++;
+      this.stats.commands++;
+      this.reissue(re, (res) => {
+        if (gen !== this.gen) return;
+        if (res.status === STATUS.BUSY) { this.pair.again(re); this.reissueQueue.push(re); }
+        this.outstanding--;
+        if (this.running) this.issue();
+        else if (this.outstanding === 0) this.onDrained?.();
+      });
+      return;
+    }
     const l = this.luns[this.rng.int(this.luns.length)];
     const r = this.pickRange(l);
     if (!r) { this.board.clock.after(1e6, "host backoff", () => this.issue()); return; }
@@ -116,10 +180,12 @@ export class Workload {
     for (let i = 0; i < n; i++) this.busy.add(this.key(l.lun, lba + i));
     this.outstanding++;
     this.stats.commands++;
+    const pg = this.primaryGen;
     const done = () => {
       // A command the adapter held through a reboot completes in the next firmware
-      // generation: the counters were reset then (lost()), it is not counted again.
-      if (gen !== this.gen) return;
+      // generation: the counters were reset then (lost()), it is not counted again;
+      // nor is one the dead primary sent.
+      if (gen !== this.gen || pg !== this.primaryGen) return;
       for (let i = 0; i < n; i++) this.busy.delete(this.key(l.lun, lba + i));
       this.outstanding--;
       if (gen !== this.board.generation) return;
@@ -140,13 +206,15 @@ export class Workload {
       });
     } else {
       const { op, data } = this.oracle.begin(l.lun, lba, n, sub_ns);
-      this.host.submit(l.lun, cdb.rw16(true, lba, n), data, 0, (res) => { this.ended(op, res); done(); });
+      this.pair.checkpoint(op, data!);
+      this.sendWrite(op, data!, () => done());
     }
   }
 
-  private ended(op: import("./oracle.js").Op, r: HostResult): void {
+  private ended(op: Op, r: HostResult): void {
     const outcome = r.lost ? "unknown" : r.status === STATUS.GOOD ? "acked" : r.status === STATUS.BUSY ? "refused" : "unknown";
     this.oracle.end(op, outcome, this.board.now_ns);
+    if (outcome === "unknown") this.pair.lost(op); else this.pair.retire(op);
   }
 
   private checkRead(lun: number, lba: number, n: number, r: HostResult, sub_ns: number): void {
