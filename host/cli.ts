@@ -32,8 +32,14 @@ options for run:
                  the same seed gives the same cycles, trace and result
   --cuts N       power cuts, each followed by a reboot and a full read-back (default 3)
   --json         print one JSON object as the last line (keys: seed, acked_writes,
-                 lost_writes, corrupt_reads, power_cuts, cycles, virtual_ms, ...)
-  --disks N      disks on the bus (default 4)
+                 lost_writes, corrupt_reads, power_cuts, cycles, virtual_ms,
+                 parity_mismatches, repaired_stripes, torn_records, host_reissued,
+                 unreadable_blocks, ...)
+  --raid L       none (every disk its own LUN), 3, 4 or 5 (default 5: the disks as
+                 one array, LUN 0; docs/DESIGN.md "The array")
+  --spares N     hot spares after the array's disks (default 1; not with none)
+  --fail-disk ID[@MS]  the disk at bus ID dies at MS ms of virtual time (default 0)
+  --disks N      disks on the bus (default 4; with an array, its members)
   --eeprom PART  EEPROM part: ${Object.keys(EEPROM_PARTS).join(", ")} (default 25LC1024)
   --cap-pct N    supercap capacity left after ageing, percent (default 100)
   --qd N         host queue depth, 1..4 (default ${DEFAULT_WORKLOAD.queue_depth})
@@ -65,9 +71,11 @@ options for torture:
   --sweep-only   only the save sweep
   --sweep-k K    sweep only k = K (to reproduce one sweep failure)
   --sweep-step S sweep every S-th k (default 1)
+  --raid L       none, 3, 4 or 5 (default 5), as for run; four members and a spare
   --quiet        no progress line
 
 options for fuzz:
+  --raid L       the LUNs to fuzz: none (default: four disks) or 3, 4, 5 (the array)
   --seed N       first seed (default: a random seed, printed); seed i is N+i
   --seeds K      seeds to run (default 1)
   --cdbs N       random CDBs per seed (default 50000)
@@ -125,7 +133,7 @@ export function main(argv: string[]): number {
   if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}"`);
   if (command === "bench") return bench(values.json ?? false);
   if (command === "fuzz") {
-    return fuzz(raidOpt(values.raid), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
+    return fuzz(raidOpt(values.raid, 0), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
       intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
       values.json ?? false, !values.quiet);
   }
@@ -218,9 +226,10 @@ export function main(argv: string[]): number {
   return bad ? 1 : 0;
 }
 
-/** --raid none|3|4|5 (default 0 = none for now: see README "Arrays"). */
-function raidOpt(v: string | undefined): number {
-  if (v === undefined || v === "none") return 0;
+/** --raid none|3|4|5 (default 5: the disks as one array). */
+function raidOpt(v: string | undefined, dflt = 5): number {
+  if (v === undefined) return dflt;
+  if (v === "none") return 0;
   if (v === "3" || v === "4" || v === "5") return Number(v);
   fail(`--raid: none, 3, 4 or 5, not "${v}"`);
 }

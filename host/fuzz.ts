@@ -46,6 +46,7 @@ export function randomCdb(rng: Rng, shape = DISKS_SHAPE): { lun: number; c: Uint
     // again, which a write-back cache does later: marks go to a pool small enough that
     // the list never fills, so every answer stays predictable.
     if (op === OP.WRITE_LONG_10 && shape.raid) putBe32(c, 2, (lba % 40) * 1009);
+    if (op === OP.READ_16 && shape.raid && rng.chance(0.3)) putBe64(c, 2, BigInt((lba % 40) * 1009));
     if (op === OP.SERVICE_ACTION_IN_16 && rng.chance(0.7)) { c[1] = 0x10; putBe64(c, 2, 0n); }
     if (op === OP.READ_CAPACITY_10 && rng.chance(0.7)) putBe32(c, 2, 0);
     if (op === OP.INQUIRY && rng.chance(0.5)) { c[1] = rng.int(2); c[2] = rng.pick([0, 0x80, 0x83, 0xb0, 0x42]); }

@@ -57,3 +57,19 @@ test("swarm seeds that once failed stay clean", () => {
     assert.ok(r.cuts >= 20 && r.acked_writes > 0, `seed ${seed}: ${r.cuts} cuts`);
   }
 });
+
+test("1,000 random power cuts on arrays (RAID 5, 4, 3; every variant): nothing lost, parity right, no trap", () => {
+  const m = loadTortureModules();
+  let cuts = 0;
+  for (const [raid, seed, n] of [[5, 9100, 400], [4, 9200, 300], [3, 9300, 300]] as const) {
+    const r = runTorture(m, { seed, cuts: n, sweep: false, raid });
+    const why = r.failures.map((f) => `${f.what}: ${f.detail} (${f.reproduce})`).join("\n");
+    assert.deepEqual(r.failures, [], why);
+    assert.equal(r.lost_writes + r.corrupt_reads + r.traps + r.stalls + r.violations, 0, why);
+    assert.equal(r.parity_mismatches, 0, why);
+    assert.equal(r.unexcused_losses, 0, why);
+    assert.ok(r.repaired_stripes > 0, `RAID ${raid}: the cuts left rows to repair`);
+    cuts += r.cuts;
+  }
+  assert.ok(cuts >= 1000, `${cuts} cuts`);
+});
