@@ -13,13 +13,14 @@ import {
   OWNER_DESTAGE,
 } from "./base/tags";
 import { disks_probe } from "./base/initiator";
-import { array_configured, array_probe, array_repaired_rows, array_torn_records } from "./array/assemble";
+import { array_configured, array_probe, array_repaired_rows, array_torn_records, array_active } from "./array/assemble";
+import { eeprom_wait_idle } from "./base/eeprom";
 import {
   array_poll, array_busy, array_rmw_rows, array_rcw_rows, array_full_rows, array_reconstructed,
   array_restarts,
 } from "./array/array";
 import { members_failed_mask, list_count } from "./array/members";
-import { wcb_ring_writes } from "./array/wcb";
+import { wcb_ring_writes, wcb_isr_save } from "./array/wcb";
 import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target/target";
 import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
@@ -203,6 +204,12 @@ export function irq_pfail(): void {
       set_slot_rung(slot, false);
       host_command_busy(slot);
     }
+  }
+  // The array's write-command buffer first (one page): the rows it names are the
+  // ones the boot repairs.
+  if (array_active()) {
+    eeprom_wait_idle(0);
+    wcb_isr_save();
   }
   for (let attempt: u32 = 0; attempt < save_attempts_max; attempt++) {
     if (nv_power_fail() != SAVE_ABORTED) break;

@@ -49,9 +49,10 @@ import {
 } from "./members";
 import { ml_set_slot } from "./member_label";
 import {
-  wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_ring_seq, wcb_save_hidden,
+  wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_seq, wcb_save_hidden,
   wcb_hidden_find, wcb_readd,
 } from "./wcb";
+import { nv_writeback_allowed } from "../nv/nv";
 
 /** The bus ID the rest of the firmware addresses the array by (the bus has 0..7). */
 @inline export const array_target: u32 = 8;
@@ -326,7 +327,6 @@ function step(): void {
   if (phase == PH_INTENT) {
     if (met_retry || met_dead) { restart(); return; }
     cur_wcb_persisted = true;
-    cur_wcb_seq = wcb_ring_seq();
     phase = PH_START;
     write_start();
     return;
@@ -473,9 +473,8 @@ let hidden_ks: u32 = 0;
 }
 @inline function hidden_k(ri: u32): u32 { return (hidden_ks >>> (ri * 4)) & 15; }
 /** Rows of the running command (bit per row from its first) whose hidden block is on
- * the EEPROM already, and the ring sequence of its entries page. */
+ * the EEPROM already; whether its entry is. */
 let hidden_saved: u32 = 0;
-let cur_wcb_seq: u32 = 0;
 let cur_wcb_persisted = false;
 if (array_work_blocks > 8) ERROR("array: chunk rows fit four bits each in a u32");
 
@@ -490,6 +489,9 @@ function write_start(): void {
   }
   // The entry is on the EEPROM before the first member write, in every mode (once:
   // a restart keeps the page, so the hidden blocks saved after it stay newer).
+  // With write-back on, the hold-up covers the power-fail handler's save of the
+  // buffer (first, before the image): nothing to write now.
+  if (!cur_wcb_persisted && nv_writeback_allowed() && !intent_in_use()) cur_wcb_persisted = true;
   if (!cur_wcb_persisted) {
     let r = intent_in_use() ? ERR_IO : wcb_persist();
     if (r == ERR_IO) {
@@ -500,7 +502,6 @@ function write_start(): void {
     }
     if (r != OK) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
     cur_wcb_persisted = true;
-    cur_wcb_seq = wcb_ring_seq();
   }
   chunk_row = geo_row(op_lba(i));
   if ((op_flags(i) & F_MARK) != 0 && !list_has(op_lba(i))) {
@@ -676,12 +677,12 @@ function hidden_ready(ri: u32, r: u64, first: u64): bool {
     return true;
   }
   if ((hidden_saved & bit) != 0) {
-    if (wcb_hidden_find(r, dst, cur_wcb_seq)) return true;
+    if (wcb_hidden_find(r, dst, wcb_seq(cur_wcb))) return true;
     finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, first + <u64>hk);
     return false;
   }
   compute_hidden(ri, hk, dst);
-  let saved = wcb_save_hidden(r, dst);
+  let saved = wcb_save_hidden(r, dst, wcb_seq(cur_wcb));
   if (saved == ERR_IO) { set_intent_in_use(); return true; }
   if (saved != OK) { restart(); return false; }
   hidden_saved |= bit;
@@ -722,8 +723,9 @@ function write_done(): void {
   // not tell its block on the missing member (read back from parity here) from one
   // an update left half-computed, and would list it. So the ring hears of the end
   // before the command completes; whole, the repair of a done row is harmless.
-  if (members_missing() > 0 && !intent_in_use() && wcb_persist() != OK) {
-    cur_wcb = wcb_readd(cur_wcb, op_lba(cur), op_blocks(cur));
+  let seq = wcb_seq(cur_wcb);
+  if (members_missing() > 0 && !nv_writeback_allowed() && !intent_in_use() && wcb_persist() != OK) {
+    cur_wcb = wcb_readd(cur_wcb, op_lba(cur), op_blocks(cur), seq);
     restart();
     return;
   }

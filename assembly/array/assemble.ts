@@ -35,7 +35,7 @@ import {
 import { member_label_base } from "../layout";
 import {
   wcb_init, wcb_load, wcb_state, wcb_lba, wcb_blocks, wcb_remove, wcb_persist, wcb_hidden_find,
-  wcb_loaded_seq,
+  wcb_seq,
 } from "./wcb";
 import { array_ops_init, array_target } from "./array";
 import { intent_build, intent_check, intent_take, intent_lba, intent_in_use, set_intent_in_use } from "./intent";
@@ -81,6 +81,10 @@ export function array_state(): u8 {
   if (assembled == ARR_FAILED || !array_usable()) return 4;
   return members_missing() > 0 ? 2 : 1;
 }
+
+/** Is an array assembled (its write-command buffer live: the power-fail handler saves
+ * it, the save budget counts its page)? */
+export function array_active(): bool { return assembled == ARR_OK; }
 
 /** The volume's identity while the array is held, or ID_OK. */
 export function array_held_identity(): u8 { return assembled == ARR_HELD ? held_identity : ID_OK; }
@@ -276,7 +280,7 @@ function repair(): void {
     if (wcb_state(w) == 0) continue;
     let first = wcb_lba(w) / <u64>geo_data();
     let last_row = (wcb_lba(w) + <u64>wcb_blocks(w) - 1) / <u64>geo_data();
-    for (let r = first; r <= last_row && r < geo_rows(); r++) repair_row(r);
+    for (let r = first; r <= last_row && r < geo_rows(); r++) repair_row(r, wcb_seq(w));
     wcb_remove(w);
   }
   // The rows are consistent now: the ring (and the intent blocks) say nothing is
@@ -309,7 +313,7 @@ function intents_load(): u32 {
   return intent_take();
 }
 
-function repair_row(r: u64): void {
+function repair_row(r: u64, seq: u32): void {
   let n = geo_members();
   let d = geo_data();
   let p = geo_parity_member(r);
@@ -338,7 +342,7 @@ function repair_row(r: u64): void {
   for (let k: u32 = 0; k < d; k++) {
     let m = geo_data_member(r, k);
     if (member_ok(m) || list_has(r * <u64>d + <u64>k)) continue;
-    if (wcb_hidden_find(r, array_work_base + m * block_bytes, wcb_loaded_seq())) { hidden_used++; continue; }
+    if (wcb_hidden_find(r, array_work_base + m * block_bytes, seq)) { hidden_used++; continue; }
     torn |= 1 << k;
   }
   for (let k: u32 = 0; k < d; k++) {

@@ -63,7 +63,7 @@ export function intent_take(): u32 {
     let src = b + wi_entries_at + j * wcb_slot_bytes;
     let blocks = <u32>load<u16>(src, 2);
     if (blocks == 0) continue;
-    if (wcb_add(load<u64>(src, 8), blocks) < wcb_slots_max) taken++;
+    if (wcb_add(load<u64>(src, 8), blocks, load<u32>(src, 4)) < wcb_slots_max) taken++;
   }
   return taken;
 }

@@ -15,6 +15,7 @@
 
 import { hal_cap_mv, hal_cap_brownout_mv, hal_cap_learn, hal_now_us, hal_log } from "../base/hal";
 import { image_pages } from "./image";
+import { array_active } from "../array/assemble";
 import { cache_blocks_max } from "../layout";
 import { LOG_LEARN, LOG_BUDGET } from "../base/errors";
 import { eeprom_t_page_bound_us, eeprom_t_wc_bound_us } from "../base/eeprom";
@@ -138,7 +139,9 @@ export function holdup_us(): i64 {
 /** Time to save `blocks` blocks at most, µs: a write cycle of the main loop's to wait
  * for, then every page at its bound. */
 @inline export function save_us(blocks: u32): i64 {
-  return <i64>image_pages(blocks) * <i64>eeprom_t_page_bound_us() + <i64>eeprom_t_wc_bound_us() + save_fixed_us;
+  // With an array, the handler writes the write-command buffer's page first.
+  let pages = image_pages(blocks) + (array_active() ? 1 : 0);
+  return <i64>pages * <i64>eeprom_t_page_bound_us() + <i64>eeprom_t_wc_bound_us() + save_fixed_us;
 }
 
 /** The most blocks whose save fits in the margin of the present hold-up. 0 also
