@@ -13,7 +13,10 @@ import {
   OWNER_DESTAGE,
 } from "./base/tags";
 import { disks_probe } from "./base/initiator";
-import { array_configured, array_probe, array_repaired_rows, array_torn_records, array_active } from "./array/assemble";
+import {
+  array_configured, array_probe, array_repaired_rows, array_torn_records, array_active, array_repair_blocks,
+  array_repair_us,
+} from "./array/assemble";
 import { eeprom_wait_idle } from "./base/eeprom";
 import {
   array_poll, array_busy, array_rmw_rows, array_rcw_rows, array_full_rows, array_reconstructed,
@@ -236,7 +239,8 @@ export function destages(): u32 { return destage_command_count(); }
 export function destaged_blocks(): u32 { return destage_block_count(); }
 /** The array (seed 003): rows repaired and torn records found at the last boot, rows
  * written by read-modify-write, reconstruct-write and whole, blocks reconstructed,
- * commands restarted, failed members (bit mask), listed blocks, ring page writes. */
+ * commands restarted, failed members (bit mask), listed blocks, ring page writes,
+ * blocks the last repair read and wrote, and its time in µs. */
 export function array_stat(i: u32): u32 {
   switch (i) {
     case 0: return array_repaired_rows();
@@ -249,6 +253,8 @@ export function array_stat(i: u32): u32 {
     case 7: return members_failed_mask();
     case 8: return list_count();
     case 9: return wcb_ring_writes();
+    case 10: return array_repair_blocks();
+    case 11: return array_repair_us();
   }
   return 0;
 }

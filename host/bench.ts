@@ -10,11 +10,12 @@ import { Rng } from "./rng.js";
 import { readBuild } from "./firmware.js";
 import { BLOCK_BYTES, Disk, DEFAULT_DISK } from "./devices/disk.js";
 import { VirtualClock } from "./clock.js";
+import { benchArray, ArrayBench } from "./bench_array.js";
 
 const require = createRequire(import.meta.url);
 const CRC32_SHEETJS: { buf(data: Uint8Array, seed?: number): number } = require("crc-32");
 
-export interface BenchReport {
+export interface BenchReport extends Partial<ArrayBench> {
   isr_latency_cycles: number;
   save_ms: number;
   save_bound_ms: number;
@@ -212,12 +213,15 @@ export function benchAck(module: WebAssembly.Module, seed = 9) {
   return { ack_us_writeback: one(100, true), ack_us_writethrough: one(1, false) };
 }
 
-export function runBench(module: WebAssembly.Module): BenchReport {
+/** Every figure: the write cache's on the disks as LUNs, the array's (unless raid is
+ * 0) on an array of that level. */
+export function runBench(module: WebAssembly.Module, raid = 5): BenchReport {
   return {
     ...benchSaveRestore(module),
     ...benchCycles(),
     ...benchThroughput(),
     ...benchDestage(module),
     ...benchAck(module),
+    ...(raid ? benchArray(module, raid) : {}),
   };
 }

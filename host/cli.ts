@@ -51,12 +51,16 @@ options for run:
   -h, --help     this text
 
 options for bench:
+  --raid L       the array's figures on RAID L (default 5; none skips them)
   --json         print one JSON object as the last line (keys: isr_latency_cycles,
                  save_ms, save_bound_ms, restore_ms, restore_bound_ms,
                  crc32c_cycles_per_byte, secded_encode_cycles_per_byte,
                  secded_decode_cycles_per_byte, crc32c_wasm_gbps, crc32_node_zlib_gbps,
                  crc32_sheetjs_gbps, destage_seek_ms_elevator, destage_seek_ms_fifo,
-                 ack_us_writeback, ack_us_writethrough, ...)
+                 ack_us_writeback, ack_us_writethrough, repair_blocks, repair_ms,
+                 repair_blocks_bitmap64m, repair_blocks_fullscan, write_mb_s_fullstripe,
+                 write_mb_s_rmw, write_mb_s_bound, wcb_eeprom_writes_per_host_write,
+                 eeprom_life_days_at_100wps, ...)
 
 options for torture:
   --seed N       first seed (default: a random seed, printed); run i uses seed N+i
@@ -131,7 +135,7 @@ export function main(argv: string[]): number {
   if (values.help || command === "help") { console.log(HELP); return 0; }
   if (!["run", "bench", "torture", "fuzz"].includes(command)) fail(`unknown command "${command}"`);
   if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}"`);
-  if (command === "bench") return bench(values.json ?? false);
+  if (command === "bench") return bench(values.json ?? false, raidOpt(values.raid));
   if (command === "fuzz") {
     return fuzz(raidOpt(values.raid, 0), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
       intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
@@ -251,8 +255,8 @@ export function scheduleDiskFailure(board: Board, id: number, ms: number): void 
   });
 }
 
-function bench(json: boolean): number {
-  const r: BenchReport = runBench(loadMetered());
+function bench(json: boolean, raid: number): number {
+  const r: BenchReport = runBench(loadMetered(), raid);
   if (!json) {
     const f = (x: number, d = 2) => x.toFixed(d);
     console.log(`holdup bench (metered firmware, reference board; figures in virtual time unless marked)
@@ -266,6 +270,16 @@ function bench(json: boolean): number {
   CRC in V8 (wall clock)         firmware CRC-32C ${f(r.crc32c_wasm_gbps)} Gbit/s, zlib.crc32 ${f(r.crc32_node_zlib_gbps)} Gbit/s, crc-32 (SheetJS) ${f(r.crc32_sheetjs_gbps)} Gbit/s
   destage seek, 64 random blocks elevator ${f(r.destage_seek_ms_elevator)} ms, FIFO ${f(r.destage_seek_ms_fifo)} ms (FIFO/elevator ${f(r.destage_seek_ms_fifo / r.destage_seek_ms_elevator)})
   4 KiB write ack at QD 1        write-back ${f(r.ack_us_writeback, 1)} us, write-through ${f(r.ack_us_writethrough, 1)} us (${f(r.ack_us_writethrough / r.ack_us_writeback, 1)}x)`);
+    if (r.raid) {
+      const a = r as Required<BenchReport>;
+      console.log(`
+  RAID ${a.raid} of four 1 GiB disks
+  repair after a cut, writes in flight  ${a.repair_blocks} blocks (${a.repair_rows} rows) in ${f(a.repair_ms, 1)} ms
+    md bitmap, 64 MiB chunks            ${a.repair_blocks_bitmap64m} blocks (${f(a.repair_blocks_bitmap64m / a.repair_blocks, 0)}x ours)
+    full parity scan                    ${a.repair_blocks_fullscan} blocks (${f(a.repair_blocks_fullscan / a.repair_blocks, 0)}x ours)
+  write-through, QD 4                   full rows ${f(a.write_mb_s_fullstripe, 3)} MB/s, random 4 KiB ${f(a.write_mb_s_rmw, 3)} MB/s; the members' media rate ${f(a.write_mb_s_bound, 0)} MB/s (full rows/bound ${f(a.write_mb_s_fullstripe / a.write_mb_s_bound, 4)})
+  write-command buffer, no hold-up      ${f(a.wcb_eeprom_writes_per_host_write, 3)} EEPROM page writes per host write: the ring's 128 pages last ${f(a.eeprom_life_days_at_100wps, 1)} days at 100 writes/s`);
+    }
   }
   if (json) console.log(JSON.stringify(r));
   return 0;

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { benchSaveRestore, benchCycles, benchDestage, benchAck } from "../host/bench.js";
 import { loadMetered } from "../host/firmware.js";
+import { benchRepair } from "../host/bench_array.js";
 
 test("the save of a full cache is within 5% of its physical bound; the restore within 3x", () => {
   const r = benchSaveRestore(loadMetered());
@@ -23,4 +24,11 @@ test("the elevator seeks less than FIFO; write-back acks faster than write-throu
   assert.ok(d.destage_seek_ms_fifo > 2 * d.destage_seek_ms_elevator, JSON.stringify(d));
   const a = benchAck(loadMetered());
   assert.ok(a.ack_us_writeback * 10 < a.ack_us_writethrough, JSON.stringify(a));
+});
+
+test("the array's repair after a cut touches exactly the rows in flight: far below an md bitmap's resync and a full scan", () => {
+  const r = benchRepair(loadMetered(), 5);
+  assert.ok(r.repair_rows > 0 && r.repair_blocks > 0, JSON.stringify(r));
+  assert.ok(r.repair_blocks_fullscan / r.repair_blocks >= 1000, JSON.stringify(r));
+  assert.ok(r.repair_blocks_bitmap64m / r.repair_blocks >= 10, JSON.stringify(r));
 });

@@ -11,7 +11,7 @@
 // back every acknowledged block of those rows, which takes them off the list.
 
 import { array_work_base, block_bytes, array_list_max } from "../layout";
-import { hal_log, hal_config, CONFIG_RAID, CONFIG_MEMBERS } from "../base/hal";
+import { hal_log, hal_config, hal_now_us, CONFIG_RAID, CONFIG_MEMBERS } from "../base/hal";
 import {
   disk_probe_one, disk_exec_patient, cdb_rw16, cdb_write_long_uncor, sync_cdb, sync_sense,
 } from "../base/initiator";
@@ -47,6 +47,11 @@ import { label_read } from "../base/label";
 /** What the boot's repair did, for NV STATUS and the host's report. */
 let repaired_rows: u32 = 0;
 let torn_records: u32 = 0;
+/** Blocks the last repair read and wrote, and how long it took (µs). */
+let repair_blocks: u32 = 0;
+let repair_us: u32 = 0;
+@inline export function array_repair_blocks(): u32 { return repair_blocks; }
+@inline export function array_repair_us(): u32 { return repair_us; }
 /** Hidden blocks (on a missing member, not being written) the repair took from the
  * write-command buffer. */
 let hidden_used: u32 = 0;
@@ -272,10 +277,12 @@ function read_member_label(m: u32, last: u64, id: u64): u8 {
 /** Repair every row the write-command buffer names (the ring's entries, and the
  * members' intent blocks'), then empty it. */
 function repair(): void {
+  let t0 = hal_now_us();
+  repair_blocks = 0;
   let loaded = wcb_load();
   let intents = intents_load();
   loaded += intents;
-  if (loaded == 0) return;
+  if (loaded == 0) { repair_us = <u32>(hal_now_us() - t0); return; }
   for (let w: u32 = 0; w < wcb_slots_max; w++) {
     if (wcb_state(w) == 0) continue;
     let first = wcb_lba(w) / <u64>geo_data();
@@ -283,6 +290,7 @@ function repair(): void {
     for (let r = first; r <= last_row && r < geo_rows(); r++) repair_row(r, wcb_seq(w));
     wcb_remove(w);
   }
+  repair_us = <u32>(hal_now_us() - t0);
   // The rows are consistent now: the ring (and the intent blocks) say nothing is
   // pending.
   if (wcb_persist() != OK) set_intent_in_use();
@@ -332,6 +340,7 @@ function repair_row(r: u64, seq: u32): void {
     }
     cdb_rw16(sync_cdb, OP_READ_16, r, 1, false);
     let st = disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, false);
+    repair_blocks++;
     if (st == STATUS_GOOD) continue;
     zero(buf, block_bytes);
     if (st == ERR_NODEV || st == ERR_TIMEOUT) { member_fail(m); continue; }
@@ -358,6 +367,7 @@ function repair_row(r: u64, seq: u32): void {
     let buf = array_work_base + m * block_bytes;
     cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
     disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, true);
+    repair_blocks++;
     cdb_write_long_uncor(sync_cdb, <u32>r);
     disk_exec_patient(m, sync_cdb, 10, 0, 0, false);
   }
@@ -371,6 +381,7 @@ function repair_row(r: u64, seq: u32): void {
     }
     cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
     if (disk_exec_patient(p, sync_cdb, 16, par, block_bytes, true) != STATUS_GOOD) member_fail(p);
+    repair_blocks++;
   }
   repaired_rows++;
   hal_log(LOG_ARRAY_REPAIRED, <i32>r, <i32>torn);
