@@ -86,4 +86,6 @@ export const LOG_NAMES: Record<number, string> = {
   47: "array command restarted",
   48: "array command failed",
   49: "array ring write failed",
+  50: "array hidden block saved",
+  51: "array update",
 };

@@ -10,7 +10,7 @@ import { Rng } from "./rng.js";
 import { readBuild } from "./firmware.js";
 import { BLOCK_BYTES, Disk, DEFAULT_DISK } from "./devices/disk.js";
 import { VirtualClock } from "./clock.js";
-import { benchArray, ArrayBench } from "./bench_array.js";
+import { benchArray, ArrayBench, ArrayBenchOptions } from "./bench_array.js";
 
 const require = createRequire(import.meta.url);
 const CRC32_SHEETJS: { buf(data: Uint8Array, seed?: number): number } = require("crc-32");
@@ -215,13 +215,13 @@ export function benchAck(module: WebAssembly.Module, seed = 9) {
 
 /** Every figure: the write cache's on the disks as LUNs, the array's (unless raid is
  * 0) on an array of that level. */
-export function runBench(module: WebAssembly.Module, raid = 5): BenchReport {
+export function runBench(module: WebAssembly.Module, raid = 5, array: ArrayBenchOptions = {}): BenchReport {
   return {
     ...benchSaveRestore(module),
     ...benchCycles(),
     ...benchThroughput(),
     ...benchDestage(module),
     ...benchAck(module),
-    ...(raid ? benchArray(module, raid) : {}),
+    ...(raid ? benchArray(module, raid, array) : {}),
   };
 }

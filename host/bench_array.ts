@@ -28,6 +28,24 @@ export interface ArrayBench {
 }
 
 const MEMBERS = 4;
+
+export interface ArrayBenchOptions {
+  /** Hot spares after the members (default 1). */
+  spares?: number;
+  /** A disk that dies at a virtual instant of every run. */
+  failDisk?: { id: number; ms: number } | null;
+}
+
+/** The board of every array figure. */
+function arrayBoard(seed: number, raid: number, o: ArrayBenchOptions, capacity_pct = 100) {
+  const spares = o.spares ?? 1;
+  return { seed, raid, spares, disks: MEMBERS + spares, power: { capacity_pct } };
+}
+
+function failLater(b: Board, o: ArrayBenchOptions): void {
+  const fd = o.failDisk;
+  if (fd) b.clock.at(fd.ms * 1e6, `disk ${fd.id} fails`, () => { if (b.disks[fd.id]) b.disks[fd.id].faults.dead = true; });
+}
 /** An md bitmap chunk of 64 MiB covers this many rows (blocks per member). */
 const BITMAP_CHUNK_ROWS = (64 * 1024 * 1024) / 512;
 /** The ring's pages (array/wcb.ts ring_pages). */
@@ -39,9 +57,10 @@ function stat(b: Board, i: number): number {
 
 /** Write-back on, writes streaming at queue depth 4, then the power is cut at a member
  * write (updates in flight); after the boot, what the repair did. */
-export function benchRepair(module: WebAssembly.Module, raid: number, seed = 21) {
-  const s = new Session(module, { seed, raid, spares: 1, disks: MEMBERS + 1 }, 4);
+export function benchRepair(module: WebAssembly.Module, raid: number, seed = 21, o: ArrayBenchOptions = {}) {
+  const s = new Session(module, arrayBoard(seed, raid, o), 4);
   const b = s.board;
+  failLater(b, o);
   const map = new ArrayMap(b);
   const rng = new Rng(seed);
   let armed = false, rows = 0, blocks = 0, us = 0;
@@ -91,9 +110,10 @@ export function benchRepair(module: WebAssembly.Module, raid: number, seed = 21)
  * members), queue depth 4: `bytes` of writes from `next()`; MB/s, and the ring's
  * page writes per host write. */
 function writeRate(module: WebAssembly.Module, raid: number, seed: number,
-  next: (i: number, map: ArrayMap) => { lba: number; n: number }, count: number) {
-  const s = new Session(module, { seed, raid, spares: 1, disks: MEMBERS + 1, power: { capacity_pct: 1 } }, 4);
+  next: (i: number, map: ArrayMap) => { lba: number; n: number }, count: number, o: ArrayBenchOptions) {
+  const s = new Session(module, arrayBoard(seed, raid, o, 1), 4);
   const b = s.board;
+  failLater(b, o);
   const map = new ArrayMap(b);
   let t0 = 0, t1 = 0, acked = 0, ringWrites0 = 0, ringWrites = 0, bytes = 0;
   let sent = 0, done = 0;
@@ -119,13 +139,13 @@ function writeRate(module: WebAssembly.Module, raid: number, seed: number,
   return { mb_s: bytes / 1e6 / ((t1 - t0) / 1e9), acked, ringWrites };
 }
 
-export function benchArray(module: WebAssembly.Module, raid = 5): ArrayBench {
-  const rep = benchRepair(module, raid);
+export function benchArray(module: WebAssembly.Module, raid = 5, o: ArrayBenchOptions = {}): ArrayBench {
+  const rep = benchRepair(module, raid, 21, o);
   const d = MEMBERS - 1;
   // Sequential full rows: six blocks (two rows of three) per write, row-aligned.
-  const full = writeRate(module, raid, 31, (i) => ({ lba: i * 2 * d, n: 2 * d }), 400);
+  const full = writeRate(module, raid, 31, (i) => ({ lba: i * 2 * d, n: 2 * d }), 400, o);
   const rng = new Rng(32);
-  const rmw = writeRate(module, raid, 32, (_i, map) => ({ lba: rng.int(map.rows * d - 8), n: 8 }), 400);
+  const rmw = writeRate(module, raid, 32, (_i, map) => ({ lba: rng.int(map.rows * d - 8), n: 8 }), 400, o);
   const perWrite = (full.ringWrites + rmw.ringWrites) / Math.max(1, full.acked + rmw.acked);
   const lifeDays = perWrite > 0 ? (PART_25LC1024.endurance_cycles * RING_PAGES) / (perWrite * 100) / 86400 : Infinity;
   return {

@@ -52,6 +52,8 @@ options for run:
 
 options for bench:
   --raid L       the array's figures on RAID L (default 5; none skips them)
+  --spares N     hot spares after the four members (default 1)
+  --fail-disk ID[@MS]  the disk at bus ID dies at MS ms of each array figure's run
   --json         print one JSON object as the last line (keys: isr_latency_cycles,
                  save_ms, save_bound_ms, restore_ms, restore_bound_ms,
                  crc32c_cycles_per_byte, secded_encode_cycles_per_byte,
@@ -76,6 +78,8 @@ options for torture:
   --sweep-k K    sweep only k = K (to reproduce one sweep failure)
   --sweep-step S sweep every S-th k (default 1)
   --raid L       none, 3, 4 or 5 (default 5), as for run; four members and a spare
+  --spares N     hot spares after the members (default 1)
+  --fail-disk ID[@MS]  in every run, the disk at bus ID dies at MS ms
   --quiet        no progress line
 
 options for fuzz:
@@ -135,7 +139,9 @@ export function main(argv: string[]): number {
   if (values.help || command === "help") { console.log(HELP); return 0; }
   if (!["run", "bench", "torture", "fuzz"].includes(command)) fail(`unknown command "${command}"`);
   if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}"`);
-  if (command === "bench") return bench(values.json ?? false, raidOpt(values.raid));
+  if (command === "bench") {
+    return bench(values.json ?? false, raidOpt(values.raid), intOpt(values.spares, "spares", 0, 2, 1), failDiskOpt(values["fail-disk"]));
+  }
   if (command === "fuzz") {
     return fuzz(raidOpt(values.raid, 0), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
       intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
@@ -144,6 +150,7 @@ export function main(argv: string[]): number {
   if (command === "torture") {
     const variant = values.variant as Variant | undefined;
     if (variant !== undefined && !VARIANTS.includes(variant)) fail(`unknown variant "${variant}"`);
+    tortureArray = { spares: intOpt(values.spares, "spares", 0, 2, 1), failDisk: failDiskOpt(values["fail-disk"]) };
     return torture(variant, raidOpt(values.raid),
       intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
       intOpt(values.cuts, "cuts", 0, 10_000_000, 200),
@@ -255,8 +262,8 @@ export function scheduleDiskFailure(board: Board, id: number, ms: number): void 
   });
 }
 
-function bench(json: boolean, raid: number): number {
-  const r: BenchReport = runBench(loadMetered(), raid);
+function bench(json: boolean, raid: number, spares: number, failDisk: { id: number; ms: number } | null): number {
+  const r: BenchReport = runBench(loadMetered(), raid, { spares, failDisk });
   if (!json) {
     const f = (x: number, d = 2) => x.toFixed(d);
     console.log(`holdup bench (metered firmware, reference board; figures in virtual time unless marked)
@@ -285,6 +292,9 @@ function bench(json: boolean, raid: number): number {
   return 0;
 }
 
+/** torture's --spares and --fail-disk. */
+let tortureArray: { spares: number; failDisk: { id: number; ms: number } | null } = { spares: 1, failDisk: null };
+
 function torture(variant: Variant | undefined, raid: number, seed: number, cuts: number, json: boolean, progress: boolean, sweep: boolean,
   sweepOnly: boolean, sweepK: number | undefined, sweepStep: number): number {
   const tty = process.stderr.isTTY;
@@ -295,6 +305,7 @@ function torture(variant: Variant | undefined, raid: number, seed: number, cuts:
   } : undefined;
   const r = runTorture(loadTortureModules(), {
     seed, cuts: sweepOnly ? 0 : cuts, variant, raid, sweep: sweep || sweepOnly, sweep_step: sweepStep, sweep_only_k: sweepK, onProgress,
+    spares: tortureArray.spares, fail_disk: tortureArray.failDisk ?? undefined,
   });
   if (tty && progress) process.stderr.write("\n");
   const bad = r.failures.length > 0;
@@ -310,7 +321,7 @@ function torture(variant: Variant | undefined, raid: number, seed: number, cuts:
   media checked    ${r.media_checked} blocks on the disks after SYNCHRONIZE CACHE${raid ? `
   array            parity mismatches ${r.parity_mismatches}, rows repaired ${r.repaired_stripes}, torn records ${r.torn_records}, unreadable blocks ${r.unreadable_blocks}` : ""}
   failed runs      ${r.failed_runs} of ${r.runs}
-  sweep            ${r.sweep_runs} runs, ${r.sweep_cuts_with_loss_reported} with a loss the controller reported, ${r.sweep_lost_writes} silent
+  sweep            ${r.sweep_runs} runs, ${r.sweep_cuts_with_loss_reported} with a loss the controller reported, ${r.sweep_lost_writes} silent${raid ? `; the array's: ${r.array_sweep_runs} cuts of one update, after each member write` : ""}
   ride-throughs    ${r.ride_throughs}, recuts during restore ${r.recuts}, host decisions ${r.host_decisions}, boots ${r.boots}`);
     for (const f of r.failures.slice(0, 10)) console.log(`  FAILED ${f.what}: ${f.detail}\n    reproduce: ${f.reproduce}`);
     console.log(bad ? "\nFAILED" : "\nOK: nothing acknowledged was lost or served wrong.");

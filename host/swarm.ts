@@ -64,7 +64,10 @@ export function swarmPlan(seed: number, raid = 0): SwarmPlan {
   const ageAt = knob("age_cut", rng.chance(0.25) ? 1 + rng.int(10) : 0);
   const agePct = knob("age_pct", pick(rng, [5, 10, 15]));
   const recutProb = knob("recut_prob", pick(rng, [0, 0.3, 0.6]));
-  const recutAt = knob("recut_at", pick(rng, ["window", "load start", "restore loaded", "restore done"]));
+  // With an array, a second cut may also come during the boot's parity repair.
+  const recutAt = knob("recut_at", pick(rng, raid
+    ? ["window", "load start", "restore loaded", "array row repaired"]
+    : ["window", "load start", "restore loaded", "restore done"]));
   // (Not with a dead disk: the technician's swap back would move the dead one.)
   const swaps = knob("disk_swaps", deadDiskAt === 0 && rng.chance(0.1));
   const fine = knob("preempt_every_store", rng.chance(0.5));

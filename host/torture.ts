@@ -10,6 +10,7 @@ import { FirmwareFault } from "./board.js";
 import { NV_ACTION } from "./scsi/spc.js";
 import { image_pages_for } from "./nvformat.js";
 import { swarmPlan } from "./swarm.js";
+import { arraySweep } from "./array_sweep.js";
 
 export const VARIANTS = ["plain", "eeprom-faults", "disk-swaps", "refail", "swarm", "host-failover"] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -30,8 +31,12 @@ export interface TortureOptions {
   cuts: number;
   /** Every random run uses this variant (default: the seed picks it). */
   variant?: Variant;
-  /** The board runs an array of this RAID level (0: one LUN per disk). */
+  /** The board runs an array of this RAID level (0: one LUN per disk), with this many
+   * spares (default 1). */
   raid?: number;
+  spares?: number;
+  /** Every run: this disk dies at this virtual instant (ms). */
+  fail_disk?: { id: number; ms: number };
   /** Run the save sweep (every k, after and during the k-th page write). */
   sweep: boolean;
   /** Sweep only every `sweep_step`-th k (1: every k). */
@@ -83,6 +88,8 @@ export interface TortureReport {
   sweep_runs: number;
   sweep_cuts_with_loss_reported: number;
   sweep_lost_writes: number;
+  /** Cuts of the array's sweep (array_sweep.ts): one update, cut after each member write. */
+  array_sweep_runs: number;
   /** The array's figures summed over the runs (run_report.ts). */
   parity_mismatches: number;
   repaired_stripes: number;
@@ -98,12 +105,12 @@ export function variantOf(seed: number): Variant {
 }
 
 /** Scenario options for a variant (and whether it runs on the fine-preemption build). */
-export function variantOptions(v: Variant, seed = 0, raid = 0): { fine: boolean; options: Partial<RunOptions> } {
+export function variantOptions(v: Variant, seed = 0, raid = 0, spares = 1): { fine: boolean; options: Partial<RunOptions> } {
   const o = variantOptionsNoArray(v, seed, raid);
   if (raid) {
-    // The array: the reference board's four disks as members, and a spare.
+    // The array: the reference board's four disks as members, and the spares.
     const board = o.options.board ?? {};
-    o.options = { ...o.options, board: { ...board, raid, spares: 1, disks: 5 } };
+    o.options = { ...o.options, board: { ...board, raid, spares, disks: 4 + spares } };
   }
   return o;
 }
@@ -178,7 +185,7 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
     traps: 0, stalls: 0, detected_losses: 0, excused_losses: 0, unexcused_losses: 0, disk_fault_losses: 0,
     reported_image_losses: 0, ride_throughs: 0, recuts: 0, host_decisions: 0, boots: 0, violations: 0,
     media_checked: 0, runs: 0, failed_runs: 0, cuts_by_variant: {}, sweep_runs: 0,
-    sweep_cuts_with_loss_reported: 0, sweep_lost_writes: 0, parity_mismatches: 0, repaired_stripes: 0,
+    sweep_cuts_with_loss_reported: 0, sweep_lost_writes: 0, array_sweep_runs: 0, parity_mismatches: 0, repaired_stripes: 0,
     torn_records: 0, host_reissued: 0, unreadable_blocks: 0, failures: [],
   };
   const add = (r: RunReport) => {
@@ -227,7 +234,18 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
   for (let i = 0; i < runs; i++) {
     const seed = (o.seed + i) >>> 0;
     const v = o.variant ?? variantOf(seed);
-    const { fine, options } = variantOptions(v, seed, o.raid ?? 0);
+    const { fine, options } = variantOptions(v, seed, o.raid ?? 0, o.spares ?? 1);
+    if (o.fail_disk) {
+      const fd = o.fail_disk, setup0 = options.setup;
+      options.setup = (b, oracle) => {
+        setup0?.(b, oracle);
+        b.clock.at(fd.ms * 1e6, `disk ${fd.id} fails`, () => { if (b.disks[fd.id]) b.disks[fd.id].faults.dead = true; });
+        // Its LUN's blocks with no array; with one, its blocks that updates had in flight
+        // when it died with the power (a second fault), and only those are reported.
+        if (!o.raid) oracle?.deadLuns.add(fd.id);
+        else oracle?.deadMembers.add(fd.id);
+      };
+    }
     const r = attempt(`random run ${i + 1} (${v}${fine ? ", preempt every store" : ""})`, reproduceRun(seed, v, o.raid ?? 0),
       () => runScenario(fine ? m.fine : m.metered, { seed, cuts: CUTS_PER_RUN, ...options }));
     if (r) {
@@ -237,6 +255,16 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
     o.onProgress?.({ stage: "random", done: i + 1, total: runs, cuts: t.cuts, lost_writes: t.lost_writes, corrupt_reads: t.corrupt_reads, traps: t.traps });
   }
 
+  if (o.sweep && o.raid && !o.sweep_only_k) {
+    // The array's sweep: one update cut after each of its member writes.
+    const a = arraySweep(m.metered, o.raid, o.seed);
+    t.array_sweep_runs += a.cuts;
+    for (const f of a.failures) {
+      t.failed_runs++;
+      t.failures.push({ what: "array sweep", reproduce: `holdup torture --seed ${o.seed} --sweep-only --raid ${o.raid}`, detail: f });
+    }
+    o.onProgress?.({ stage: "sweep", done: a.runs, total: a.runs, cuts: t.cuts, lost_writes: t.lost_writes, corrupt_reads: t.corrupt_reads, traps: t.traps });
+  }
   if (o.sweep) {
     // Every k up to the pages of a save of a full budget (on the reference board about
     // 45 blocks, ~110 pages).
@@ -253,7 +281,7 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
           `holdup torture --seed ${o.seed} --sweep-only --sweep-k ${k} --raid ${o.raid || "none"}`,
           () => runScenario(m.metered, {
             seed, cuts: 1,
-            board: o.raid ? { raid: o.raid, spares: 1, disks: 5 } : undefined,
+            board: o.raid ? { raid: o.raid, spares: o.spares ?? 1, disks: 4 + (o.spares ?? 1) } : undefined,
             // The supply stays off longer than any save, so the forced brown-out decides.
             workload: { read_fraction: 0, write_long_fraction: 0, cut_window_ms: 400, off_min_ms: 3000, off_max_ms: 3500 },
             setup: (b) => b.cutSaveAfterPages(k, torn),

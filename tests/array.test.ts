@@ -8,6 +8,7 @@ import { loadMetered } from "../host/firmware.js";
 import { runScenario } from "../host/scenario.js";
 import { verdict } from "../host/run_report.js";
 import { ArrayMap } from "../host/array_map.js";
+import { arraySweep } from "../host/array_sweep.js";
 import { cdb, STATUS, KEY, NV_ACTION } from "../host/scsi/spc.js";
 import { senseInfo } from "../host/workload.js";
 import { scheduleDiskFailure } from "../host/cli.js";
@@ -206,4 +207,12 @@ test("NV STATUS still answers on the array's LUN", () => {
     ok = st !== null;
   })());
   assert.ok(ok);
+});
+
+test("the array's sweep: one update cut after each member write (full row, one block, two; write-back and -through; degraded too)", () => {
+  for (const raid of [5, 3]) {
+    const r = arraySweep(loadMetered(), raid, 3);
+    assert.deepEqual(r.failures, []);
+    assert.ok(r.cuts >= 30, `RAID ${raid}: ${r.cuts} cuts`);
+  }
 });

@@ -37,7 +37,7 @@ import {
   ASC_WRITE_ERROR, be16, be32, be64, zero, copy, sense_build, sense_set_info, sense_key_of,
 } from "../base/scsi";
 import { RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL } from "../base/abi";
-import { HOST_OK, OK, ERR_BUSY, ERR_IO, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK } from "../base/errors";
+import { HOST_OK, OK, ERR_BUSY, ERR_IO, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK, LOG_ARRAY_HIDDEN_SAVED, LOG_ARRAY_UPDATE } from "../base/errors";
 import { intent_in_use, set_intent_in_use, intent_build, intent_lba } from "./intent";
 import {
   geo_row, geo_index, geo_data, geo_members, geo_blocks, geo_level, geo_data_member,
@@ -50,7 +50,7 @@ import {
 import { ml_set_slot } from "./member_label";
 import {
   wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_seq, wcb_save_hidden,
-  wcb_hidden_find, wcb_readd,
+  wcb_hidden_find, wcb_readd, wcb_flags, WCB_DEGRADED,
 } from "./wcb";
 import { nv_writeback_allowed } from "../nv/nv";
 
@@ -481,11 +481,12 @@ if (array_work_blocks > 8) ERROR("array: chunk rows fit four bits each in a u32"
 function write_start(): void {
   let i = cur;
   if (cur_wcb == NONE) {
-    let w = wcb_add(op_lba(i), op_blocks(i));
+    let w = wcb_add(op_lba(i), op_blocks(i), 0, members_missing() > 0 ? WCB_DEGRADED : 0);
     if (w >= wcb_slots_max) { retry_at_ms = <u32>(hal_now_us() / 1000) + retry_backoff_ms; return; }
     cur_wcb = w;
     cur_wcb_persisted = false;
     hidden_saved = 0;
+    hal_log(LOG_ARRAY_UPDATE, <i32>op_lba(i), <i32>(op_blocks(i) | (<u32>wcb_flags(w) << 16)));
   }
   // The entry is on the EEPROM before the first member write, in every mode (once:
   // a restart keeps the page, so the hidden blocks saved after it stay newer).
@@ -683,6 +684,7 @@ function hidden_ready(ri: u32, r: u64, first: u64): bool {
   }
   compute_hidden(ri, hk, dst);
   let saved = wcb_save_hidden(r, dst, wcb_seq(cur_wcb));
+  hal_log(LOG_ARRAY_HIDDEN_SAVED, <i32>r, saved);
   if (saved == ERR_IO) { set_intent_in_use(); return true; }
   if (saved != OK) { restart(); return false; }
   hidden_saved |= bit;

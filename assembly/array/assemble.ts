@@ -35,7 +35,7 @@ import {
 import { member_label_base } from "../layout";
 import {
   wcb_init, wcb_load, wcb_state, wcb_lba, wcb_blocks, wcb_remove, wcb_persist, wcb_hidden_find,
-  wcb_seq,
+  wcb_seq, wcb_flags, WCB_FROM_INTENT, WCB_DEGRADED,
 } from "./wcb";
 import { array_ops_init, array_target } from "./array";
 import { intent_build, intent_check, intent_take, intent_lba, intent_in_use, set_intent_in_use } from "./intent";
@@ -189,15 +189,24 @@ function assemble(store_id: u64): u8 {
       geo_set(o_level, o_n, o_rows);
       return ARR_HELD;
     }
-    // No array yet: build one if every member is blank.
-    for (let m: u32 = 0; m < want_n; m++) if ((blank & (1 << m)) == 0) return ARR_NONE;
-    // Each member's last block is its label, the one before it its intent block.
+    // No array yet: build one if every member is blank — or all but one, which does
+    // not answer at all (the array starts degraded, that member failed).
+    let absent = want_n;
+    for (let m: u32 = 0; m < want_n; m++) {
+      if ((blank & (1 << m)) != 0) continue;
+      if (load<u64>(last + (m << 3)) != 0 || absent != want_n) return ARR_NONE;
+      absent = m;
+    }
+    if (min_last == 0) return ARR_NONE;
+    // Each member's last two blocks are its label's copies, the one before them its
+    // intent block.
     level = want_level; n = want_n; rows = min_last + 1 - member_tail_blocks; failed = 0;
     geo_set(level, n, rows);
-    for (let m: u32 = 0; m < n; m++) member_set(m, true, load<u64>(last + (m << 3)));
+    for (let m: u32 = 0; m < n; m++) member_set(m, m != absent, m != absent ? load<u64>(last + (m << 3)) : 0);
     members_set_state(0, 0);
+    if (absent < n) member_fail(absent);
     labels_prepare();
-    for (let m: u32 = 0; m < n; m++) write_member_label(m);
+    for (let m: u32 = 0; m < n; m++) if (member_ok(m)) write_member_label(m);
     hal_log(LOG_ARRAY_CREATED, <i32>level, <i32>n);
     hal_log(LOG_ARRAY_READY, <i32>geo_level(), 0);
     return ARR_OK;
@@ -287,7 +296,10 @@ function repair(): void {
     if (wcb_state(w) == 0) continue;
     let first = wcb_lba(w) / <u64>geo_data();
     let last_row = (wcb_lba(w) + <u64>wcb_blocks(w) - 1) / <u64>geo_data();
-    for (let r = first; r <= last_row && r < geo_rows(); r++) repair_row(r, wcb_seq(w));
+    for (let r = first; r <= last_row && r < geo_rows(); r++) {
+      let f = wcb_flags(w);
+      repair_row(r, wcb_seq(w), wcb_lba(w), wcb_blocks(w), (f & WCB_FROM_INTENT) == 0 && (f & WCB_DEGRADED) != 0);
+    }
     wcb_remove(w);
   }
   repair_us = <u32>(hal_now_us() - t0);
@@ -321,38 +333,71 @@ function intents_load(): u32 {
   return intent_take();
 }
 
-function repair_row(r: u64, seq: u32): void {
+/** Repair row r of update `seq`, which wrote array blocks [lba, lba + blocks). */
+function repair_row(r: u64, seq: u32, lba: u64, blocks: u32, saves_hidden: bool): void {
   let n = geo_members();
   let d = geo_data();
   let p = geo_parity_member(r);
   let torn: u32 = 0;   // bit per data index
+  let listed: u32 = 0; // bit per data index
+  let parity_read = false;
   for (let m: u32 = 0; m < n; m++) {
     let buf = array_work_base + m * block_bytes;
     zero(buf, block_bytes);
     if (!member_ok(m)) continue;
     let k = data_index(r, m);
-    if (k < d && list_has(r * <u64>d + <u64>k)) {
-      // Listed: it holds the zero pattern, or will once this write lands (a mark cut
-      // between its listing and its pattern).
-      cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
-      disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, true);
-      continue;
-    }
     cdb_rw16(sync_cdb, OP_READ_16, r, 1, false);
     let st = disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, false);
     repair_blocks++;
-    if (st == STATUS_GOOD) continue;
+    if (k < d && list_has(r * <u64>d + <u64>k)) {
+      // Listed: it holds the zero pattern (marked unreadable on top, it reads as an
+      // error), or still its old data if a mark was cut between its listing and its
+      // pattern: as it reads, it is what the row's parity holds now.
+      listed |= 1 << k;
+      if (st != STATUS_GOOD) zero(buf, block_bytes);
+      if (st == ERR_NODEV || st == ERR_TIMEOUT) member_fail(m);
+      continue;
+    }
+    if (st == STATUS_GOOD) { if (m == p) parity_read = true; continue; }
     zero(buf, block_bytes);
     if (st == ERR_NODEV || st == ERR_TIMEOUT) { member_fail(m); continue; }
     if (k < d) torn |= 1 << k; // a data block that would not read: torn
   }
-  // A data block on a missing member: saved on the EEPROM if the update did not write
-  // it (its row's parity may be half-updated), else it cannot be known.
+  // A data block on a missing member that the update did not write (its row's
+  // parity alone holds it): saved on the EEPROM before the row's first write, if the
+  // member was missing when the update began. Not saved then, the row was not written
+  // yet (the save comes first), so its parity holds it still — unless the row shows a
+  // torn block. A member that went missing during the update (a second fault), an
+  // update whose buffer was on the intent blocks (no hidden block is saved there), or
+  // a block the update wrote: it cannot be known (the cache's restore writes it again
+  // if it was acknowledged).
   for (let k: u32 = 0; k < d; k++) {
     let m = geo_data_member(r, k);
-    if (member_ok(m) || list_has(r * <u64>d + <u64>k)) continue;
-    if (wcb_hidden_find(r, array_work_base + m * block_bytes, seq)) { hidden_used++; continue; }
+    let alba = r * <u64>d + <u64>k;
+    if (member_ok(m) || list_has(alba)) continue;
+    let dst = array_work_base + m * block_bytes;
+    if (wcb_hidden_find(r, dst, seq)) { hidden_used++; continue; }
+    let written = alba >= lba && alba < lba + <u64>blocks;
+    if (!written && saves_hidden && torn == 0 && parity_read) {
+      for (let o: u32 = 0; o < n; o++) {
+        if (o == m) continue;
+        let src = array_work_base + o * block_bytes;
+        for (let b: u32 = 0; b < block_bytes; b += 8) store<u64>(dst + b, load<u64>(dst + b) ^ load<u64>(src + b));
+      }
+      continue;
+    }
     torn |= 1 << k;
+  }
+  // Listed blocks get the zero pattern now (the parity below counts them as zeros).
+  for (let k: u32 = 0; k < d; k++) {
+    if ((listed & (1 << k)) == 0) continue;
+    let m = geo_data_member(r, k);
+    let buf = array_work_base + m * block_bytes;
+    zero(buf, block_bytes);
+    if (!member_ok(m)) continue;
+    cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
+    disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, true);
+    repair_blocks++;
   }
   for (let k: u32 = 0; k < d; k++) {
     if ((torn & (1 << k)) == 0) continue;

@@ -9,7 +9,7 @@
 import { member_label_base, block_bytes, wcb_slots_max, wcb_slot_bytes, wcb_base } from "../layout";
 import { crc32c } from "../base/crc32c";
 import { zero, copy } from "../base/scsi";
-import { wcb_state, wcb_add } from "./wcb";
+import { wcb_state, wcb_add, WCB_FROM_INTENT } from "./wcb";
 
 @inline const wi_magic: u64 = 0x49575055444c4f48; // "HOLDUPWI" little-endian
 @inline const wi_entries_at: u32 = 16;
@@ -63,7 +63,7 @@ export function intent_take(): u32 {
     let src = b + wi_entries_at + j * wcb_slot_bytes;
     let blocks = <u32>load<u16>(src, 2);
     if (blocks == 0) continue;
-    if (wcb_add(load<u64>(src, 8), blocks, load<u32>(src, 4)) < wcb_slots_max) taken++;
+    if (wcb_add(load<u64>(src, 8), blocks, load<u32>(src, 4), load<u8>(src, 1) | WCB_FROM_INTENT) < wcb_slots_max) taken++;
   }
   return taken;
 }

@@ -54,6 +54,13 @@ import { st_power_epoch } from "../state";
 @inline export function wcb_lba(i: u32): u64 { return load<u64>(at(i), 8); }
 @inline export function wcb_blocks(i: u32): u32 { return load<u16>(at(i), 2); }
 @inline export function wcb_seq(i: u32): u32 { return load<u32>(at(i), 4); }
+/** Entry flag: it came from an intent block (the EEPROM was out: no hidden block was
+ * saved for it). */
+@inline export const WCB_FROM_INTENT: u8 = 1;
+/** Entry flag: a member was missing when the update began (so it saves the hidden
+ * block of every row before writing the row). */
+@inline export const WCB_DEGRADED: u8 = 2;
+@inline export function wcb_flags(i: u32): u8 { return load<u8>(at(i), 1); }
 
 /** Sequence of the last ring page written or found. */
 let ring_seq: u32 = 0;
@@ -81,12 +88,12 @@ export function wcb_pending(): u32 {
 
 /** Record an update in RAM (seq 0: a new one); the index, or wcb_slots_max if there is
  * no room for one more that a ring page can carry. */
-export function wcb_add(lba: u64, blocks: u32, seq: u32 = 0): u32 {
+export function wcb_add(lba: u64, blocks: u32, seq: u32 = 0, flags: u8 = 0): u32 {
   if (wcb_pending() >= wcb_persist_max) return wcb_slots_max;
   for (let i: u32 = 0; i < wcb_slots_max; i++) {
     if (wcb_state(i) != WCB_FREE) continue;
     let p = at(i);
-    store<u8>(p, 0, 1);
+    store<u8>(p, flags, 1);
     store<u16>(p, <u16>blocks, 2);
     store<u32>(p, seq != 0 ? seq : next_entry_seq++, 4);
     store<u64>(p, lba, 8);
@@ -191,7 +198,7 @@ export function wcb_save_hidden(row: u64, src: usize, seq: u32): i32 {
 }
 
 /** The newest complete hidden block saved for `row` by update `seq`, into dst. false
- * if there is none. */
+ * (and dst zeros) if there is none. */
 export function wcb_hidden_find(row: u64, dst: usize, seq: u32): bool {
   let best_group: u32 = 0;
   let found: u32 = 0; // bit per part of best_group
@@ -211,7 +218,10 @@ export function wcb_hidden_find(row: u64, dst: usize, seq: u32): bool {
     copy(dst + off, pl + hidden_header_bytes, n);
     found |= 1 << part;
   }
-  return best_group != 0 && found == (1 << hidden_parts) - 1;
+  if (best_group != 0 && found == (1 << hidden_parts) - 1) return true;
+  // Pieces of a group a cut left incomplete were copied on the way: dst is zeros again.
+  zero(dst, block_bytes);
+  return false;
 }
 
 /** Boot: find the newest good entries page and load its entries as pending (with
@@ -255,7 +265,7 @@ export function wcb_load(): u32 {
     let blocks = <u32>load<u16>(src, 2);
     let seq = load<u32>(src, 4);
     if (blocks == 0 || seq == 0) continue;
-    if (wcb_add(load<u64>(src, 8), blocks, seq) < wcb_slots_max) loaded++;
+    if (wcb_add(load<u64>(src, 8), blocks, seq, load<u8>(src, 1)) < wcb_slots_max) loaded++;
   }
   return loaded;
 }

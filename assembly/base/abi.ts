@@ -97,3 +97,5 @@
 @inline export const LOG_ARRAY_RESTART: i32 = 47;
 @inline export const LOG_ARRAY_CHECK: i32 = 48;
 @inline export const LOG_ARRAY_RING_FAILED: i32 = 49;
+@inline export const LOG_ARRAY_HIDDEN_SAVED: i32 = 50;
+@inline export const LOG_ARRAY_UPDATE: i32 = 51;
