@@ -9,7 +9,7 @@ import { runScenario } from "../host/scenario.js";
 import { verdict } from "../host/run_report.js";
 import { ArrayMap } from "../host/array_map.js";
 import { arraySweep } from "../host/array_sweep.js";
-import { cdb, STATUS, KEY, NV_ACTION } from "../host/scsi/spc.js";
+import { cdb, STATUS, KEY, NV_ACTION, parseArrayStatus } from "../host/scsi/spc.js";
 import { senseInfo } from "../host/workload.js";
 import { scheduleDiskFailure } from "../host/cli.js";
 import type { Board } from "../host/board.js";
@@ -198,15 +198,26 @@ test("two members in each other's slots: the array waits (nothing written) until
   assert.ok(r[4].data.every((x) => x === 0x44));
 });
 
-test("NV STATUS still answers on the array's LUN", () => {
+test("NV STATUS and ARRAY STATUS on the array's LUN: optimal, then degraded with the failed member", () => {
   const s = new Session(loadMetered(), { seed: 13, ...ARRAY }, 1);
-  let ok = false;
+  const b = s.board;
+  const seen: number[] = [];
+  let arr: ReturnType<typeof parseArrayStatus> | null = null;
   s.run((function* (): Script {
     yield* untilReady(0);
+    seen.push((yield* nvStatus(0)).array_state);
+    b.disks[2].faults.dead = true;
+    yield { lun: 0, cdb: cdb.rw16(true, 0, 8), dataOut: block(1, 8) };
+    yield { lun: 0, cdb: cdb.syncCache10(0, 0) };
     const st = yield* nvStatus(0);
-    ok = st !== null;
+    seen.push(st.array_state, st.array_failed);
+    arr = parseArrayStatus((yield { lun: 0, cdb: cdb.arrayStatus(1024), dataIn: 1024 })!.data);
   })());
-  assert.ok(ok);
+  assert.deepEqual(seen, [1, 2, 1 << 2]);
+  assert.equal(arr!.level, 5);
+  assert.equal(arr!.members, 4);
+  assert.equal(arr!.state, 2);
+  assert.equal(arr!.failed_mask, 1 << 2);
 });
 
 test("the array's sweep: one update cut after each member write (full row, one block, two; write-back and -through; degraded too)", () => {

@@ -280,6 +280,8 @@ export interface NvStatus {
   image: number; mode: number; generation: number; blocks: number; corrected: number;
   lost_records: number; budget: number; nv_blocks: number; holdup_ms: number; page_us: number;
   identity: number[]; store_id: bigint;
+  /** The array (0 with --raid none): state as in ARRAY STATUS, failed members, listed blocks. */
+  array_state: number; array_failed: number; array_listed: number;
 }
 /** ARRAY STATUS (C2h), docs/HAL.md. */
 export interface ArrayStatus {
@@ -306,5 +308,6 @@ export function parseNvStatus(d: Uint8Array): NvStatus {
     image: d[0], mode: d[1], generation: be32(d, 4), blocks: be32(d, 8), corrected: be32(d, 12),
     lost_records: be32(d, 16), budget: be32(d, 20), nv_blocks: be32(d, 24), holdup_ms: be32(d, 28),
     page_us: be32(d, 32), identity: [...d.subarray(36, 44)], store_id: be64(d, 44),
+    array_state: d[52] ?? 0, array_failed: d[53] ?? 0, array_listed: d.length >= 56 ? (d[54] << 8) | d[55] : 0,
   };
 }
