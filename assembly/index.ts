@@ -24,6 +24,7 @@ import {
 } from "./array/array";
 import { members_failed_mask, list_count } from "./array/members";
 import { wcb_ring_writes, wcb_isr_save } from "./array/wcb";
+import { rebuild_permille } from "./array/rebuild";
 import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target/target";
 import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
@@ -240,7 +241,8 @@ export function destaged_blocks(): u32 { return destage_block_count(); }
 /** The array (seed 003): rows repaired and torn records found at the last boot, rows
  * written by read-modify-write, reconstruct-write and whole, blocks reconstructed,
  * commands restarted, failed members (bit mask), listed blocks, ring page writes,
- * blocks the last repair read and wrote, and its time in µs. */
+ * blocks the last repair read and wrote, and its time in µs, the rebuild's progress
+ * per mille (1000: none under way). */
 export function array_stat(i: u32): u32 {
   switch (i) {
     case 0: return array_repaired_rows();
@@ -255,6 +257,7 @@ export function array_stat(i: u32): u32 {
     case 9: return wcb_ring_writes();
     case 10: return array_repair_blocks();
     case 11: return array_repair_us();
+    case 12: return rebuild_permille();
   }
   return 0;
 }

@@ -47,16 +47,18 @@
 //   0x1C540 ├──────────────────────────────┤
 //           │ array ops  8 × 32 B          │ array commands queued/running (array/)
 //   0x1C640 ├──────────────────────────────┤
-//           │ array list 56 × 8 B          │ array blocks that are unreadable
+//           │ array list 56 × 8 B          │ array blocks that are unreadable (53 used)
 //   0x1C800 ├──────────────────────────────┤
 //           │ array work 8 × 512 B         │ parity and old-data buffers of an update
 //   0x1D800 ├──────────────────────────────┤
 //           │ member lbl 512 B             │ the array's member label buffer
 //   0x1DA00 ├──────────────────────────────┤
-//           │ members    8 × 8 B          │ array members: state, error counts
+//           │ members    8 × 8 B           │ array members: state, error counts
 //   0x1DA40 ├──────────────────────────────┤
+//           │ bus        64 B              │ slot → bus ID; each bus ID's last LBA
+//   0x1DA80 ├──────────────────────────────┤
 //           │ zero block 512 B             │ what a marked array block holds
-//   0x1DC40 ├──────────────────────────────┤
+//   0x1DC80 ├──────────────────────────────┤
 //           │ free       0.9 KiB           │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
@@ -236,7 +238,7 @@ if (nv_seed_buf + 8 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: n
 /** Array blocks that cannot be given back (torn records, marked blocks): array LBA
  * u64 each; the member labels keep the same list (array/member_label.ts). */
 @inline export const array_list_base: u32 = 0x1C640;
-@inline export const array_list_max: u32 = 56;
+@inline export const array_list_max: u32 = 53;
 /** An update's buffers: per row of the update, its data blocks as read (old data or
  * the rest of the row) and its parity (array/array.ts). */
 @inline export const array_work_base: u32 = 0x1C800;
@@ -249,14 +251,18 @@ if (nv_seed_buf + 8 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: n
 @inline export const array_member_bytes: u32 = 8;
 @inline export const array_members_room: u32 = 8;
 
+/** The array's bus: @0 the bus ID of each slot u8 × 8, @16 each bus ID's last LBA
+ * u32 × 8 (found at assembly: where member labels go, and the spares' sizes). */
+@inline export const array_bus_base: u32 = 0x1DA40;
+@inline export const array_bus_bytes: u32 = 64;
 /** A block of zeros: the pattern an array block gets when it is marked unreadable
  * (its row's parity counts it as zeros). Zeroed at boot, never written. */
-@inline export const array_zero_base: u32 = 0x1DA40;
+@inline export const array_zero_base: u32 = 0x1DA80;
 
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x1DC40;
-@inline export const free_bytes: u32 = 0x003C0;
+@inline export const free_base: u32 = 0x1DC80;
+@inline export const free_bytes: u32 = 0x00380;
 
 // ---- stack -----------------------------------------------------------------------
 
@@ -291,7 +297,8 @@ if (array_ops_base + array_ops_max * array_op_bytes > array_list_base) ERROR("la
 if (array_list_base + array_list_max * 8 > array_work_base) ERROR("layout: array list overlaps array work");
 if (array_work_base + array_work_blocks * block_bytes > member_label_base) ERROR("layout: array work overlaps member label");
 if (member_label_base + block_bytes > array_members_base) ERROR("layout: member label overlaps members");
-if (array_members_base + array_members_room * array_member_bytes > array_zero_base) ERROR("layout: members overlap the zero block");
+if (array_members_base + array_members_room * array_member_bytes > array_bus_base) ERROR("layout: members overlap the bus table");
+if (array_bus_base + array_bus_bytes > array_zero_base) ERROR("layout: the bus table overlaps the zero block");
 if (array_zero_base + block_bytes > free_base) ERROR("layout: the zero block overlaps free");
 if (cache_blocks_max > 255) ERROR("layout: cache indices are u8 (0xFF = none)");
 if (free_base + free_bytes > stack_base) ERROR("layout: free overlaps stack");
@@ -304,7 +311,7 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
 export function layout_region_count(): i32 {
-  return 26;
+  return 27;
 }
 
 export function layout_region_base(i: i32): u32 {
@@ -332,9 +339,10 @@ export function layout_region_base(i: i32): u32 {
     case 20: return array_work_base;
     case 21: return member_label_base;
     case 22: return array_members_base;
-    case 23: return array_zero_base;
-    case 24: return free_base;
-    case 25: return stack_base;
+    case 23: return array_bus_base;
+    case 24: return array_zero_base;
+    case 25: return free_base;
+    case 26: return stack_base;
   }
   return 0;
 }
@@ -364,9 +372,10 @@ export function layout_region_bytes(i: i32): u32 {
     case 20: return array_work_blocks * block_bytes;
     case 21: return block_bytes;
     case 22: return array_members_room * array_member_bytes;
-    case 23: return block_bytes;
-    case 24: return free_bytes;
-    case 25: return stack_bytes;
+    case 23: return array_bus_bytes;
+    case 24: return block_bytes;
+    case 25: return free_bytes;
+    case 26: return stack_bytes;
   }
   return 0;
 }

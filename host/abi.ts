@@ -88,4 +88,5 @@ export const LOG_NAMES: Record<number, string> = {
   49: "array ring write failed",
   50: "array hidden block saved",
   51: "array update",
+  52: "array rebuild",
 };

@@ -21,7 +21,7 @@ export function arrayShape(raid: number): FuzzShape {
 }
 const MAX_BLOCKS = 8;
 /** Blocks an array can list as unreadable (assembly/layout.ts array_list_max). */
-const ARRAY_LIST_MAX = 56;
+const ARRAY_LIST_MAX = 53;
 
 interface Expect { status: number; sense?: Sense; inquiryPq3?: boolean; senseData?: Sense }
 

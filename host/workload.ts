@@ -244,7 +244,7 @@ export class Workload {
         // The block's member disk, unless the firmware failed that member.
         const at = array.locate(lba + i);
         if (failed & (1 << at.member)) continue;
-        data = this.board.disks[at.member].durable(at.diskLba);
+        data = this.board.disks[array.memberDisk(at.member)].durable(at.diskLba);
       } else data = disk.durable(lba + i);
       const v = data ? identify(lun, lba + i, data) : UNREADABLE;
       this.stats.media_checked++;

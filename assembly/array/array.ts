@@ -45,9 +45,11 @@ import {
 } from "./geometry";
 import {
   member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
-  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, member_label_copy_lba, NOTE_DEAD, NOTE_REFUSED,
+  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, member_label_copy_lba, NOTE_DEAD, NOTE_REFUSED, member_live, member_target,
+  rebuild_slot,
 } from "./members";
 import { ml_set_slot } from "./member_label";
+import { REBUILD_OWNER, rebuild_done, rebuild_in_step, rebuild_yields, rebuild_poll, rebuild_due } from "./rebuild";
 import {
   wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_seq, wcb_save_hidden,
   wcb_hidden_find, wcb_readd, wcb_flags, WCB_DEGRADED,
@@ -215,14 +217,22 @@ export function array_poll(): bool {
   let worked = false;
   for (let t: u32 = 0; t < tags_max; t++) {
     if (!tag_busy(t) || !tag_done(t) || tag_owner_kind(t) != OWNER_ARRAY) continue;
-    member_done(t);
+    if (tag_owner_id(t) == REBUILD_OWNER) rebuild_done(t);
+    else member_done(t);
     worked = true;
   }
   if (cur == NONE) {
+    // Between commands: a rebuild step may be out, or due (commands and steps take
+    // turns).
+    if (rebuild_in_step()) return worked;
     let best = NONE;
     for (let i: u32 = 0; i < array_ops_max; i++) {
       if (op_state(i) != OP_QUEUED) continue;
       if (best == NONE || <i32>(op_arrival(i) - op_arrival(best)) < 0) best = i;
+    }
+    if (!rebuild_yields(best != NONE)) {
+      if (rebuild_poll()) worked = true;
+      return worked;
     }
     if (best == NONE) return worked;
     cur = best;
@@ -240,9 +250,10 @@ export function array_poll(): bool {
   return true;
 }
 
-/** Is a command queued or running (the main loop keeps its timer ticking)? */
+/** Is a command queued or running, or a rebuild due (the main loop keeps its timer
+ * ticking)? */
 export function array_busy(): bool {
-  if (cur != NONE) return true;
+  if (cur != NONE || rebuild_in_step() || rebuild_due()) return true;
   for (let i: u32 = 0; i < array_ops_max; i++) if (op_state(i) != OP_FREE) return true;
   return false;
 }
@@ -275,7 +286,7 @@ function mio(m: u32, disk_lba: u64, buf: usize, write: bool, io: u32): bool {
   if (t == TAG_NONE) { met_retry = true; return false; }
   tag_set_member_io(t, m, io);
   cdb_rw16(tag_cdb(t), write ? OP_WRITE_16 : OP_READ_16, disk_lba, 1, write);
-  if (disk_submit(t, m, 16, buf, block_bytes, write) != OK) {
+  if (disk_submit(t, member_target(m), 16, buf, block_bytes, write) != OK) {
     tag_free(t);
     met_retry = true;
     return false;
@@ -376,7 +387,7 @@ function read_start(): void {
     let a = lba + <u64>k;
     let r = geo_row(a);
     let m = geo_data_member(r, geo_index(a));
-    if (!member_ok(m)) { recon_mask |= 1 << k; continue; }
+    if (!member_live(m, r)) { recon_mask |= 1 << k; continue; }
     mio(m, r, op_addr(i, k), false, k);
   }
   phase = PH_READ;
@@ -391,7 +402,7 @@ function read_after(): void {
     let n = op_blocks(i);
     for (let k: u32 = 0; k < n; k++) {
       let a = op_lba(i) + <u64>k;
-      if (!member_ok(geo_data_member(geo_row(a), geo_index(a)))) recon_mask |= 1 << k;
+      if (!member_live(geo_data_member(geo_row(a), geo_index(a)), geo_row(a))) recon_mask |= 1 << k;
     }
   }
   recon_next();
@@ -414,7 +425,7 @@ function recon_next(): void {
   let slot: u32 = 0;
   for (let m: u32 = 0; m < n; m++) {
     if (m == mine) continue;
-    if (!member_ok(m)) { finish_check(KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR, a); return; }
+    if (!member_live(m, r)) { finish_check(KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR, a); return; }
     zero(work(slot), block_bytes);
     let other = member_block_lba(r, m);
     // A listed block counts as zeros in its row's parity and is not read.
@@ -551,14 +562,14 @@ function chunk_start(): void {
     let mode = M_FULL;
     let first = r * <u64>d;
     let hk: u32 = d;
-    if (!member_ok(p)) mode = M_NOPARITY;
+    if (!member_live(p, r)) mode = M_NOPARITY;
     else if (changed < d) {
       // Read-modify-write reads the changed blocks and the parity; reconstruct-write
       // the unchanged ones. Each needs its reads on live members (a listed block
       // needs none: it counts as zeros).
       let rmw_ok = true, rcw_ok = true;
       for (let k: u32 = 0; k < d; k++) {
-        let live = member_ok(geo_data_member(r, k));
+        let live = member_live(geo_data_member(r, k), r);
         if (k >= k_lo && k <= k_hi) { if (!live) rmw_ok = false; }
         else if (!live && !list_has(first + <u64>k)) { rcw_ok = false; hk = k; }
       }
@@ -653,7 +664,7 @@ function chunk_compute_and_write(): void {
     }
     for (let k = k_lo; k <= k_hi; k++) {
       let m = geo_data_member(r, k);
-      if (member_ok(m)) mio(m, r, op_addr(i, <u32>(first + <u64>k - base)), true, ri * 8 + k);
+      if (member_live(m, r)) mio(m, r, op_addr(i, <u32>(first + <u64>k - base)), true, ri * 8 + k);
     }
     if (mode != M_NOPARITY) mio(geo_parity_member(r), r, par, true, ri * 8 + 7);
   }
@@ -802,7 +813,7 @@ function labels_next(): bool {
   while (label_member < 2 * n) {
     let k = label_member++;
     let m = k % n;
-    if (!member_ok(m)) continue;
+    if (!member_ok(m) && m != rebuild_slot()) continue; // the spare being rebuilt too
     ml_set_slot(m);
     mio(m, member_label_copy_lba(m, k / n), member_label_base, true, 32 + m);
     return true;

@@ -25,12 +25,14 @@ import {
 } from "./geometry";
 import {
   ml_check, ml_level, ml_members, ml_slot, ml_rows, ml_unit, ml_seq, ml_failed, ml_list_count,
-  ml_set_slot, ml_id, ML_OURS, ML_BLANK, ML_OTHER, ML_NONE,
+  ml_set_slot, ml_id, ml_target, ml_rebuild_slot, ml_rebuild_rows, ml_list_at, ML_OURS, ML_BLANK,
+  ML_OTHER, ML_NONE, ML_FOREIGN, ML_NO_REBUILD,
 } from "./member_label";
 import {
   members_init, member_set, member_ok, member_fail, members_set_state, members_failed_mask,
   labels_prepare, list_add, list_has, list_load, array_usable, member_label_lba, labels_dirty,
-  members_rebrand, members_missing, member_label_copy_lba, member_tail_blocks,
+  members_rebrand, members_missing, member_label_copy_lba, member_tail_blocks, member_target,
+  set_member_target, set_bus_last, bus_last, set_rebuild, rebuild_slot, member_live, set_spares, spares_mask,
 } from "./members";
 import { member_label_base } from "../layout";
 import {
@@ -38,6 +40,7 @@ import {
   wcb_seq, wcb_flags, WCB_FROM_INTENT, WCB_DEGRADED,
 } from "./wcb";
 import { array_ops_init, array_target } from "./array";
+import { rebuild_enable } from "./rebuild";
 import { intent_build, intent_check, intent_take, intent_lba, intent_in_use, set_intent_in_use } from "./intent";
 import { OK } from "../base/errors";
 import { wcb_slots_max } from "../layout";
@@ -108,6 +111,7 @@ export function array_probe(store_id: u64): u32 {
   // The array's last block is the volume's own label, as a disk's is. A held array
   // answers its commands with errors until NV ACTION RECHECK assembles it.
   lun_set(0, array_target, assembled == ARR_FAILED ? LUN_FAILED : LUN_READY, geo_blocks() - 1);
+  if (assembled == ARR_OK) rebuild_enable();
   return 1;
 }
 
@@ -119,6 +123,7 @@ export function array_recheck(store_id: u64): void {
   members_init(store_id);
   let a = assemble(store_id);
   if (a == ARR_OK || a == ARR_HELD) assembled = a;
+  if (assembled == ARR_OK) rebuild_enable();
 }
 
 /** NV ACTION REPLAY on an array held for another store's id: take its members as
@@ -132,6 +137,7 @@ export function array_adopt(store_id: u64): void {
   for (let m: u32 = 0; m < geo_members(); m++) if (member_ok(m)) write_member_label(m);
   members_init(store_id);
   assembled = assemble(store_id);
+  if (assembled == ARR_OK) rebuild_enable();
 }
 
 function assemble(store_id: u64): u8 {
@@ -139,46 +145,58 @@ function assemble(store_id: u64): u8 {
   let want_n = <u32>hal_config(CONFIG_MEMBERS);
   if (want_n < members_min || want_n > members_max) return ARR_NONE;
 
-  // Every bus ID that could be a member: its label, kept if it is the newest.
+  // Every bus ID: its disk's size, its label (kind and slot); the newest label of
+  // ours decides the array (geometry, where each slot lives, failures, a rebuild).
   let best_seq: u32 = 0;
   let have_best = false;
   let level: u32 = 0, n: u32 = 0, rows: u64 = 0, failed: u32 = 0;
+  let rb: u32 = ML_NO_REBUILD;
+  let rb_rows: u64 = 0;
   let last = new_u64s();
-  let ours: u32 = 0, blank: u32 = 0, misplaced: u32 = 0, others: u32 = 0;
+  let kind = last + 64;   // u8 per bus ID: ML_* (ML_NONE: no disk or no label read)
+  let slot_of = last + 72; // u8 per bus ID: the slot its label names
+  let targets = last + 80; // u8 per slot: the bus ID (from the newest label)
+  let blank: u32 = 0, others: u32 = 0;
   let other: u64 = 0;
   let o_level: u32 = 0, o_n: u32 = 0, o_rows: u64 = 0;
   let min_last: u64 = 0;
-  for (let m: u32 = 0; m < members_max; m++) {
-    let l = disk_probe_one(m);
-    store<u64>(last + (m << 3), l);
+  for (let t: u32 = 0; t < members_max; t++) {
+    store<u8>(kind + t, ML_NONE);
+    let l = disk_probe_one(t);
+    store<u64>(last + (t << 3), l);
+    set_bus_last(t, l);
     if (l == 0) continue;
-    if (m < want_n && (min_last == 0 || l < min_last)) min_last = l;
-    let c = read_member_label(m, l, store_id);
+    if (t < want_n && (min_last == 0 || l < min_last)) min_last = l;
+    let c = read_member_label(t, l, store_id);
+    store<u8>(kind + t, c);
     if (c == ML_NONE) continue;
-    hal_log(LOG_ARRAY_MEMBER, <i32>m, <i32>c);
-    if (c == ML_BLANK) { blank |= 1 << m; continue; }
-    if (c == ML_OTHER && ml_slot() == m) {
+    hal_log(LOG_ARRAY_MEMBER, <i32>t, <i32>c);
+    if (c == ML_BLANK) { blank |= 1 << t; continue; }
+    store<u8>(slot_of + t, <u8>ml_slot());
+    if (c == ML_OTHER && ml_slot() == t) {
       if (others == 0 || ml_id() == other) {
-        others |= 1 << m;
+        others |= 1 << t;
         other = ml_id();
         o_level = ml_level(); o_n = ml_members(); o_rows = ml_rows();
       }
       continue;
     }
-    if (c != ML_OURS || ml_unit() != stripe_unit_blocks) continue;
-    if (ml_slot() != m) { misplaced |= 1 << m; continue; }
-    ours |= 1 << m;
+    if (c != ML_OURS || ml_unit() != stripe_unit_blocks) { store<u8>(kind + t, ML_FOREIGN); continue; }
     if (!have_best || ml_seq() > best_seq) {
       have_best = true;
       best_seq = ml_seq();
       level = ml_level(); n = ml_members(); rows = ml_rows(); failed = ml_failed();
-      list_load(ml_list_count(), member_label_base + 56);
+      rb = ml_rebuild_slot(); rb_rows = ml_rebuild_rows();
+      for (let k: u32 = 0; k < 8; k++) store<u8>(targets + k, <u8>ml_target(k));
+      list_load(ml_list_count(), ml_list_at());
     }
   }
 
   held_identity = ID_OK;
   if (!have_best) {
-    if (misplaced != 0) return ARR_NONE; // ours, every one elsewhere: nothing to go by
+    for (let t: u32 = 0; t < members_max; t++) {
+      if (load<u8>(kind + t) == ML_OURS) return ARR_NONE; // ours, none usable: nothing to go by
+    }
     // Every member of one other array, each in its slot: held until the host says
     // (REPLAY takes it as ours).
     let all_other = true;
@@ -205,38 +223,66 @@ function assemble(store_id: u64): u8 {
     for (let m: u32 = 0; m < n; m++) member_set(m, m != absent, m != absent ? load<u64>(last + (m << 3)) : 0);
     members_set_state(0, 0);
     if (absent < n) member_fail(absent);
+    find_spares(n, rows);
     labels_prepare();
     for (let m: u32 = 0; m < n; m++) if (member_ok(m)) write_member_label(m);
     hal_log(LOG_ARRAY_CREATED, <i32>level, <i32>n);
-    hal_log(LOG_ARRAY_READY, <i32>geo_level(), 0);
+    hal_log(LOG_ARRAY_READY, <i32>geo_level(), <i32>members_failed_mask());
     return ARR_OK;
   }
   if (n < members_min || n > members_max || (level != RAID_3 && level != RAID_4 && level != RAID_5)) return ARR_NONE;
   geo_set(level, n, rows);
   members_set_state(failed, best_seq);
+  // Each slot on the bus ID the labels give it: ours, naming that slot, not failed by
+  // the others, and big enough. A slot being rebuilt is on its spare (not live yet).
   let missing: u32 = 0;
+  let placed: u32 = 0; // bus IDs that hold their slot
   for (let m: u32 = 0; m < n; m++) {
-    let l = load<u64>(last + (m << 3));
-    // Ours, in its slot, not failed by the others, and big enough.
-    let ok = (ours & (1 << m)) != 0 && (failed & (1 << m)) == 0 && l >= rows;
+    let t = <u32>load<u8>(targets + m);
+    if (t >= members_max) t = m;
+    set_member_target(m, t);
+    let l = load<u64>(last + (t << 3));
+    let here = load<u8>(kind + t) == ML_OURS && <u32>load<u8>(slot_of + t) == m && l >= rows + <u64>member_tail_blocks - 1;
+    if (here) placed |= 1 << t;
+    let ok = here && (failed & (1 << m)) == 0;
     member_set(m, ok, l);
+    if (m == rb && here && (failed & (1 << m)) != 0) set_rebuild(m, rb_rows);
     if (!ok) missing++;
+  }
+  let misplaced = false;
+  for (let t: u32 = 0; t < members_max; t++) {
+    if (load<u8>(kind + t) == ML_OURS && (placed & (1 << t)) == 0) misplaced = true;
   }
   if (missing > 1) {
     // Members of ours in the wrong slots: nothing is written until they are back.
-    if (misplaced != 0) { held_identity = ID_WRONG_SLOT; return ARR_HELD; }
+    if (misplaced) { held_identity = ID_WRONG_SLOT; return ARR_HELD; }
     return ARR_FAILED;
   }
   // One member missing at most: the array runs without it, and says so in the labels
   // (a disk that comes back is not trusted until it is rebuilt).
   for (let m: u32 = 0; m < n; m++) if (!member_ok(m) && (failed & (1 << m)) == 0) member_fail(m);
+  find_spares(n, rows);
   repair();
   if (labels_dirty()) {
     labels_prepare();
-    for (let m: u32 = 0; m < n; m++) if (member_ok(m)) write_member_label(m);
+    for (let m: u32 = 0; m < n; m++) if (member_ok(m) || m == rebuild_slot()) write_member_label(m);
   }
-  hal_log(LOG_ARRAY_READY, <i32>geo_level(), <i32>members_failed_mask());
+  hal_log(LOG_ARRAY_READY, <i32>geo_level(), <i32>(members_failed_mask() | (spares_mask() << 8)));
   return ARR_OK;
+}
+
+/** Hot spares: blank disks on bus IDs no slot lives at, big enough for the rows. */
+function find_spares(n: u32, rows: u64): void {
+  let mask: u32 = 0;
+  for (let t: u32 = 0; t < members_max; t++) {
+    let used = false;
+    for (let m: u32 = 0; m < n; m++) if (member_target(m) == t) used = true;
+    if (used || bus_last(t) < rows + <u64>member_tail_blocks - 1) continue;
+    cdb_rw16(sync_cdb, OP_READ_16, bus_last(t), 1, false);
+    if (disk_exec_patient(t, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) continue;
+    if (ml_check(0) == ML_BLANK) mask |= 1 << t;
+  }
+  set_spares(mask);
 }
 
 /** Scratch for the members' last LBAs (the work buffer's last block: not in use at
@@ -249,7 +295,7 @@ function write_member_label(m: u32): bool {
   ml_set_slot(m);
   for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
     cdb_rw16(sync_cdb, OP_WRITE_16, member_label_copy_lba(m, copy_n), 1, true);
-    let st = disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, true);
+    let st = disk_exec_patient(member_target(m), sync_cdb, 16, member_label_base, block_bytes, true);
     if (st == STATUS_GOOD) continue;
     if (st == ERR_NODEV || st == ERR_TIMEOUT) member_fail(m);
     return false;
@@ -311,7 +357,7 @@ function repair(): void {
     for (let m: u32 = 0; m < geo_members(); m++) {
       if (!member_ok(m)) continue;
       cdb_rw16(sync_cdb, OP_WRITE_16, intent_lba(member_label_lba(m)), 1, true);
-      disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, true);
+      disk_exec_patient(member_target(m), sync_cdb, 16, member_label_base, block_bytes, true);
     }
   }
 }
@@ -322,13 +368,13 @@ function intents_load(): u32 {
   for (let m: u32 = 0; m < geo_members(); m++) {
     if (!member_ok(m)) continue;
     cdb_rw16(sync_cdb, OP_READ_16, intent_lba(member_label_lba(m)), 1, false);
-    if (disk_exec_patient(m, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) continue;
+    if (disk_exec_patient(member_target(m), sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) continue;
     let seq = intent_check();
     if (seq > best) { best = seq; best_m = m; }
   }
   if (best_m == members_max) return 0;
   cdb_rw16(sync_cdb, OP_READ_16, intent_lba(member_label_lba(best_m)), 1, false);
-  if (disk_exec_patient(best_m, sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) return 0;
+  if (disk_exec_patient(member_target(best_m), sync_cdb, 16, member_label_base, block_bytes, false) != STATUS_GOOD) return 0;
   if (intent_check() == 0) return 0;
   return intent_take();
 }
@@ -344,10 +390,10 @@ function repair_row(r: u64, seq: u32, lba: u64, blocks: u32, saves_hidden: bool)
   for (let m: u32 = 0; m < n; m++) {
     let buf = array_work_base + m * block_bytes;
     zero(buf, block_bytes);
-    if (!member_ok(m)) continue;
+    if (!member_live(m, r)) continue;
     let k = data_index(r, m);
     cdb_rw16(sync_cdb, OP_READ_16, r, 1, false);
-    let st = disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, false);
+    let st = disk_exec_patient(member_target(m), sync_cdb, 16, buf, block_bytes, false);
     repair_blocks++;
     if (k < d && list_has(r * <u64>d + <u64>k)) {
       // Listed: it holds the zero pattern (marked unreadable on top, it reads as an
@@ -374,7 +420,7 @@ function repair_row(r: u64, seq: u32, lba: u64, blocks: u32, saves_hidden: bool)
   for (let k: u32 = 0; k < d; k++) {
     let m = geo_data_member(r, k);
     let alba = r * <u64>d + <u64>k;
-    if (member_ok(m) || list_has(alba)) continue;
+    if (member_live(m, r) || list_has(alba)) continue;
     let dst = array_work_base + m * block_bytes;
     if (wcb_hidden_find(r, dst, seq)) { hidden_used++; continue; }
     let written = alba >= lba && alba < lba + <u64>blocks;
@@ -394,9 +440,9 @@ function repair_row(r: u64, seq: u32, lba: u64, blocks: u32, saves_hidden: bool)
     let m = geo_data_member(r, k);
     let buf = array_work_base + m * block_bytes;
     zero(buf, block_bytes);
-    if (!member_ok(m)) continue;
+    if (!member_live(m, r)) continue;
     cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
-    disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, true);
+    disk_exec_patient(member_target(m), sync_cdb, 16, buf, block_bytes, true);
     repair_blocks++;
   }
   for (let k: u32 = 0; k < d; k++) {
@@ -407,16 +453,16 @@ function repair_row(r: u64, seq: u32, lba: u64, blocks: u32, saves_hidden: bool)
     hal_log(LOG_ARRAY_TORN, <i32>alba, <i32>geo_data_member(r, k));
     list_add(alba);
     let m = geo_data_member(r, k);
-    if (!member_ok(m)) continue;
+    if (!member_live(m, r)) continue;
     // The known pattern (zeros, already in its buffer), then the mark.
     let buf = array_work_base + m * block_bytes;
     cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
-    disk_exec_patient(m, sync_cdb, 16, buf, block_bytes, true);
+    disk_exec_patient(member_target(m), sync_cdb, 16, buf, block_bytes, true);
     repair_blocks++;
     cdb_write_long_uncor(sync_cdb, <u32>r);
-    disk_exec_patient(m, sync_cdb, 10, 0, 0, false);
+    disk_exec_patient(member_target(m), sync_cdb, 10, 0, 0, false);
   }
-  if (member_ok(p)) {
+  if (member_live(p, r)) {
     let par = array_work_base + p * block_bytes;
     zero(par, block_bytes);
     for (let m: u32 = 0; m < n; m++) {
@@ -425,7 +471,7 @@ function repair_row(r: u64, seq: u32, lba: u64, blocks: u32, saves_hidden: bool)
       for (let b: u32 = 0; b < block_bytes; b += 8) store<u64>(par + b, load<u64>(par + b) ^ load<u64>(src + b));
     }
     cdb_rw16(sync_cdb, OP_WRITE_16, r, 1, true);
-    if (disk_exec_patient(p, sync_cdb, 16, par, block_bytes, true) != STATUS_GOOD) member_fail(p);
+    if (disk_exec_patient(member_target(p), sync_cdb, 16, par, block_bytes, true) != STATUS_GOOD) member_fail(p);
     repair_blocks++;
   }
   repaired_rows++;

@@ -4,7 +4,9 @@
 // errors in a row that are not transient; the labels of the others then say so, so a
 // failed disk that answers again is not trusted (it comes back only by a rebuild).
 
-import { array_members_base, array_member_bytes, array_list_base, array_list_max } from "../layout";
+import {
+  array_members_base, array_member_bytes, array_list_base, array_list_max, array_bus_base,
+} from "../layout";
 import { hal_log } from "../base/hal";
 import { HOST_SELECTION_TIMEOUT } from "../base/abi";
 import { STATUS_BUSY, KEY_UNIT_ATTENTION, KEY_NOT_READY, KEY_ILLEGAL_REQUEST } from "../base/scsi";
@@ -24,6 +26,44 @@ import { ml_build } from "./member_label";
 // Member record: @0 ok u8 | @1 time-outs u8 | @2 errors u8 | @4 label LBA u32
 @inline function at(m: u32): usize { return array_members_base + m * array_member_bytes; }
 @inline export function member_ok(m: u32): bool { return m < geo_members() && load<u8>(at(m)) != 0; }
+
+// ---- where each slot lives, and the rebuild ----------------------------------------------
+
+/** The bus ID member (slot) m lives at: m, until a rebuild moved it to a spare. */
+@inline export function member_target(m: u32): u32 { return load<u8>(array_bus_base + (m & 7)); }
+@inline export function set_member_target(m: u32, t: u32): void { store<u8>(array_bus_base + (m & 7), <u8>t); }
+/** The slot→bus table, a byte per slot (for the labels). */
+@inline export function member_targets(): usize { return array_bus_base; }
+/** The last LBA of the disk at bus ID t, as the assembly found it (0: none). */
+@inline export function bus_last(t: u32): u64 { return <u64>load<u32>(array_bus_base + 16 + ((t & 7) << 2)); }
+@inline export function set_bus_last(t: u32, l: u64): void { store<u32>(array_bus_base + 16 + ((t & 7) << 2), <u32>l); }
+
+/** The slot being rebuilt onto a spare (NONE: none), and the rows done so far: those
+ * rows of the slot are on the spare and count as live. */
+@inline export const REBUILD_NONE: u32 = 0xff;
+let rb_slot: u32 = REBUILD_NONE;
+let rb_rows: u64 = 0;
+@inline export function rebuild_slot(): u32 { return rb_slot; }
+@inline export function rebuild_rows(): u64 { return rb_rows; }
+export function set_rebuild(slot: u32, rows: u64): void { rb_slot = slot; rb_rows = rows; }
+@inline export function set_rebuild_rows(rows: u64): void { rb_rows = rows; }
+
+/** Hot spares: bus IDs of blank disks no slot lives at (assembly). */
+let spares: u32 = 0;
+export function set_spares(mask: u32): void { spares = mask; }
+@inline export function spares_mask(): u32 { return spares; }
+/** Take a spare for a rebuild: its bus ID, or REBUILD_NONE. */
+export function take_spare(): u32 {
+  if (spares == 0) return REBUILD_NONE;
+  let t = <u32>ctz(spares);
+  spares &= ~(1 << t);
+  return t;
+}
+
+/** Does member m hold row r (it is live, or being rebuilt and past r)? */
+@inline export function member_live(m: u32, r: u64): bool {
+  return member_ok(m) || (m == rb_slot && r < rb_rows);
+}
 /** A member's last block: its label, copy A. */
 @inline export function member_label_lba(m: u32): u64 { return <u64>load<u32>(at(m), 4); }
 /** Copy A is the last block, copy B the one before it. */
@@ -40,11 +80,36 @@ let list_n: u32 = 0;
 
 export function members_init(id: u64): void {
   for (let m: u32 = 0; m < 8; m++) store<u64>(at(m), 0);
+  for (let m: u32 = 0; m < 8; m++) set_member_target(m, m);
+  rb_slot = REBUILD_NONE;
+  rb_rows = 0;
   failed_mask = 0;
   dirty = false;
   label_seq = 0;
   list_n = 0;
   array_id = id;
+}
+
+/** The rebuild of slot m is done: it is a member again, its failure forgotten. */
+export function member_rebuilt(m: u32, label_lba: u64): void {
+  store<u8>(at(m), 1);
+  store<u8>(at(m), 0, 1);
+  store<u8>(at(m), 0, 2);
+  store<u32>(at(m), <u32>label_lba, 4);
+  failed_mask &= ~(1 << m);
+  rb_slot = REBUILD_NONE;
+  rb_rows = 0;
+  dirty = true;
+}
+
+/** Rebuild slot m onto the spare at bus ID t: from now on its rows count as live as
+ * they are done, and its labels go to t. */
+export function member_start_rebuild(m: u32, t: u32): void {
+  set_member_target(m, t);
+  store<u32>(at(m), <u32>bus_last(t), 4);
+  rb_slot = m;
+  rb_rows = 0;
+  dirty = true;
 }
 
 /** The array takes another id (NV ACTION REPLAY of another store's array). */
@@ -76,6 +141,8 @@ export function array_usable(): bool { return geo_members() > 0 && members_missi
  * command. */
 export function member_fail(m: u32): void {
   if (m >= geo_members()) return;
+  // The spare of a rebuild died: the rebuild stops, the slot stays failed.
+  if (m == rb_slot) { rb_slot = REBUILD_NONE; rb_rows = 0; dirty = true; }
   if (load<u8>(at(m)) != 0) hal_log(LOG_ARRAY_MEMBER_FAILED, <i32>m, <i32>members_missing());
   store<u8>(at(m), 0);
   failed_mask |= 1 << m;
@@ -118,7 +185,7 @@ export function member_note_error(m: u32, host: u8, status: u8, key: u8, straddl
 export function labels_prepare(): void {
   label_seq++;
   ml_build(array_id, geo_level(), geo_members(), geo_rows(), stripe_unit_blocks, label_seq, failed_mask,
-    array_list_base, list_n);
+    array_list_base, list_n, member_targets(), rb_slot, rb_rows);
   dirty = false;
 }
 

@@ -99,3 +99,4 @@
 @inline export const LOG_ARRAY_RING_FAILED: i32 = 49;
 @inline export const LOG_ARRAY_HIDDEN_SAVED: i32 = 50;
 @inline export const LOG_ARRAY_UPDATE: i32 = 51;
+@inline export const LOG_ARRAY_REBUILD: i32 = 52;

@@ -5,7 +5,9 @@ import { array_list_max } from "../layout";
 import { be16, put_be16, put_be32, put_be64, zero } from "../base/scsi";
 import { finish, slot_data, min_u32 } from "./slot";
 import { geo_level, geo_members, geo_rows } from "../array/geometry";
-import { members_failed_mask, members_missing, array_usable, list_count, list_lba } from "../array/members";
+import {
+  members_failed_mask, list_count, list_lba, rebuild_slot, rebuild_rows, member_target, REBUILD_NONE,
+} from "../array/members";
 import { array_configured, array_repaired_rows, array_torn_records, array_hidden_used, array_state } from "../array/assemble";
 import { wcb_ring_writes } from "../array/wcb";
 import { intent_in_use } from "../array/intent";
@@ -32,6 +34,9 @@ export function array_status(slot: u32, cdb: usize): void {
     put_be32(d + 24, array_hidden_used());
     put_be32(d + 28, wcb_ring_writes());
     put_be32(d + 32, n);
+    store<u8>(d + 36, <u8>rebuild_slot());
+    store<u8>(d + 37, rebuild_slot() != REBUILD_NONE ? <u8>member_target(rebuild_slot()) : 0xff);
+    put_be64(d + 40, rebuild_slot() != REBUILD_NONE ? rebuild_rows() : 0);
     for (let i: u32 = 0; i < n; i++) {
       let r = d + array_status_header_bytes + i * array_status_record_bytes;
       store<u8>(r, 0);           // LUN: the array is LUN 0

@@ -22,6 +22,7 @@ import { eeprom_t_page_bound_us } from "../base/eeprom";
 import { finish, fail, fail_field, slot_data, min_u32 } from "./slot";
 import { array_configured, array_state } from "../array/assemble";
 import { members_failed_mask, list_count } from "../array/members";
+import { rebuild_permille } from "../array/rebuild";
 
 /** Largest transfer per command, in blocks (reported in the Block Limits VPD page). */
 @inline export const max_transfer_blocks: u32 = mailbox_data_bytes / block_bytes;
@@ -214,5 +215,6 @@ export function nv_status(slot: u32, cdb: usize): void {
   store<u8>(d + 52, array_configured() ? array_state() : 0);
   store<u8>(d + 53, array_configured() ? <u8>members_failed_mask() : 0);
   put_be16(d + 54, array_configured() ? list_count() : 0);
+  put_be16(d + 56, array_configured() ? rebuild_permille() : 1000);
   finish(slot, STATUS_GOOD, min_u32(be16(cdb + 7), 64));
 }

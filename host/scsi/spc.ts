@@ -282,6 +282,8 @@ export interface NvStatus {
   identity: number[]; store_id: bigint;
   /** The array (0 with --raid none): state as in ARRAY STATUS, failed members, listed blocks. */
   array_state: number; array_failed: number; array_listed: number;
+  /** The rebuild's progress, per mille (1000: none under way). */
+  array_rebuild_permille: number;
 }
 /** ARRAY STATUS (C2h), docs/HAL.md. */
 export interface ArrayStatus {
@@ -309,5 +311,6 @@ export function parseNvStatus(d: Uint8Array): NvStatus {
     lost_records: be32(d, 16), budget: be32(d, 20), nv_blocks: be32(d, 24), holdup_ms: be32(d, 28),
     page_us: be32(d, 32), identity: [...d.subarray(36, 44)], store_id: be64(d, 44),
     array_state: d[52] ?? 0, array_failed: d[53] ?? 0, array_listed: d.length >= 56 ? (d[54] << 8) | d[55] : 0,
+    array_rebuild_permille: d.length >= 58 ? (d[56] << 8) | d[57] : 1000,
   };
 }
