@@ -106,7 +106,8 @@ export class Oracle {
   /** Array members that died with the power (a second fault at the cut): a block of
    * theirs that an update had in flight cannot be known; reported, excused. */
   readonly deadMembers = new Set<number>();
-  /** Is (lun, lba) on a member in deadMembers? (The scenario knows the geometry.) */
+  /** Is (lun, lba) on a member in deadMembers? (The scenario knows the geometry.) With
+   * two members dead (a --fail-disk and the swarm's), the whole array is beyond RAID. */
   onDeadMember: (lun: number, lba: number) => boolean = () => false;
 
   private key(lun: number, lba: number): number { return lun * 2 ** 32 + lba; }

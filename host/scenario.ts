@@ -82,7 +82,8 @@ class Run {
     this.array = new ArrayMap(this.board);
     this.work.array = this.array;
     this.oracle.onDeadMember = (lun, lba) =>
-      this.array.enabled && lun === 0 && this.oracle.deadMembers.has(this.array.locate(lba).member);
+      this.array.enabled && lun === 0 &&
+      (this.oracle.deadMembers.size >= 2 || this.oracle.deadMembers.has(this.array.locate(lba).member));
     this.oracle.diskFault = (lun, lba) => (this.board.disks[lun]?.misdirected ?? []).some(([a, b]) => a === lba || b === lba);
   }
 

@@ -175,8 +175,9 @@ function variantOptionsNoArray(v: Variant, seed: number, raid: number): { fine: 
 }
 
 /** The command that reproduces one random run. */
-export function reproduceRun(seed: number, v: Variant, raid = 0): string {
-  return `holdup torture --seed ${seed} --cuts ${CUTS_PER_RUN} --variant ${v} --no-sweep --raid ${raid || "none"}`;
+export function reproduceRun(seed: number, v: Variant, raid = 0, spares = 1, failDisk?: { id: number; ms: number }): string {
+  return `holdup torture --seed ${seed} --cuts ${CUTS_PER_RUN} --variant ${v} --no-sweep --raid ${raid || "none"}` +
+    (raid && spares !== 1 ? ` --spares ${spares}` : "") + (failDisk ? ` --fail-disk ${failDisk.id}@${failDisk.ms}` : "");
 }
 
 export function runTorture(m: TortureModules, o: TortureOptions): TortureReport {
@@ -246,7 +247,7 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
         else oracle?.deadMembers.add(fd.id);
       };
     }
-    const r = attempt(`random run ${i + 1} (${v}${fine ? ", preempt every store" : ""})`, reproduceRun(seed, v, o.raid ?? 0),
+    const r = attempt(`random run ${i + 1} (${v}${fine ? ", preempt every store" : ""})`, reproduceRun(seed, v, o.raid ?? 0, o.spares ?? 1, o.fail_disk),
       () => runScenario(fine ? m.fine : m.metered, { seed, cuts: CUTS_PER_RUN, ...options }));
     if (r) {
       add(r);
