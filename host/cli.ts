@@ -62,7 +62,8 @@ options for bench:
                  ack_us_writeback, ack_us_writethrough, repair_blocks, repair_ms,
                  repair_blocks_bitmap64m, repair_blocks_fullscan, write_mb_s_fullstripe,
                  write_mb_s_rmw, write_mb_s_bound, wcb_eeprom_writes_per_host_write,
-                 eeprom_life_days_at_100wps, ...)
+                 eeprom_life_days_at_100wps, rebuild_ms, rebuild_bound_ms,
+                 rebuild_disk_mib, ...)
 
 options for torture:
   --seed N       first seed (default: a random seed, printed); run i uses seed N+i
@@ -184,7 +185,7 @@ export function main(argv: string[]): number {
   if (!json) console.log(`holdup run: seed ${seed}, ${cuts} power cuts, ${shape}, EEPROM ${eeprom}${faultNote}`);
   const onProgress = showProgress ? (p: RunProgress) => {
     const line = `[${p.virtual_ms.toFixed(1).padStart(9)} ms] cut ${p.cut}/${p.cuts} ${p.phase.padEnd(8)} ` +
-      `acked ${p.acked_writes} lost ${p.lost_writes} corrupt ${p.corrupt_reads}`;
+      `acked ${p.acked_writes} lost ${p.lost_writes} corrupt ${p.corrupt_reads}` + (p.array ? ` array ${p.array}` : "");
     if (tty) process.stderr.write(`\r${line}\x1b[K`);
     else process.stderr.write(`${line}\n`);
   } : undefined;
@@ -285,7 +286,8 @@ function bench(json: boolean, raid: number, spares: number, failDisk: { id: numb
     md bitmap, 64 MiB chunks            ${a.repair_blocks_bitmap64m} blocks (${f(a.repair_blocks_bitmap64m / a.repair_blocks, 0)}x ours)
     full parity scan                    ${a.repair_blocks_fullscan} blocks (${f(a.repair_blocks_fullscan / a.repair_blocks, 0)}x ours)
   write-through, QD 4                   full rows ${f(a.write_mb_s_fullstripe, 3)} MB/s, random 4 KiB ${f(a.write_mb_s_rmw, 3)} MB/s; the members' media rate ${f(a.write_mb_s_bound, 0)} MB/s (full rows/bound ${f(a.write_mb_s_fullstripe / a.write_mb_s_bound, 4)})
-  write-command buffer, no hold-up      ${f(a.wcb_eeprom_writes_per_host_write, 3)} EEPROM page writes per host write: the ring's 128 pages last ${f(a.eeprom_life_days_at_100wps, 1)} days at 100 writes/s`);
+  write-command buffer, no hold-up      ${f(a.wcb_eeprom_writes_per_host_write, 3)} EEPROM page writes per host write: the ring's 128 pages last ${f(a.eeprom_life_days_at_100wps, 1)} days at 100 writes/s
+  rebuild onto the spare                ${f(a.rebuild_ms, 0)} ms for a ${a.rebuild_disk_mib} MiB member; bound ${f(a.rebuild_bound_ms, 1)} ms (bound/actual ${f(a.rebuild_bound_ms / a.rebuild_ms, 4)})`);
     }
   }
   if (json) console.log(JSON.stringify(r));

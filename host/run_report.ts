@@ -55,6 +55,8 @@ export interface CutContext {
 }
 
 export interface RunProgress {
+  /** The array: "" (none, or whole), "degraded", or "rebuild N%". */
+  array?: string;
   phase: string;
   cut: number;
   cuts: number;

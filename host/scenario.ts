@@ -91,7 +91,16 @@ class Run {
 
   progress(): void {
     const s = this.oracle.stats;
+    const fw = this.board.mcu.fw;
+    let array = "";
+    if (this.array.enabled && fw) {
+      const stat = fw.array_stat as (i: number) => number;
+      const permille = stat(12), failed = stat(7);
+      if (permille < 1000) array = `rebuild ${(permille / 10).toFixed(1)}%`;
+      else if (failed) array = "degraded";
+    }
     this.opts.onProgress?.({
+      array,
       phase: this.phase, cut: this.cutsDone, cuts: this.opts.cuts, acked_writes: s.acked_writes,
       lost_writes: s.lost_writes, corrupt_reads: s.corrupt_reads, virtual_ms: this.board.now_ns / 1e6,
     });
