@@ -49,6 +49,12 @@ import {
   rebuild_slot,
 } from "./members";
 import { ml_set_slot } from "./member_label";
+import {
+  ops_init, op_free, op_state, op_kind, op_caller, op_flags, op_blocks, op_lba, op_arrival, op_addr,
+  OP_FREE, OP_QUEUED, K_READ, K_WRITE, K_NOP, K_BAD, F_MARK,
+} from "./ops";
+export { array_submit } from "./ops";
+import { xor_into } from "./parity";
 import { REBUILD_OWNER, rebuild_done, rebuild_in_step, rebuild_yields, rebuild_poll, rebuild_due } from "./rebuild";
 import {
   wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_seq, wcb_save_hidden,
@@ -65,34 +71,10 @@ import { nv_writeback_allowed } from "../nv/nv";
 /** Restarts of one command before it fails: 30 s of a disk spinning up. */
 @inline const restarts_max: u32 = 600;
 
-// ---- the command records ----------------------------------------------------------
-// @0 state u8 | @1 kind u8 | @2 caller tag u8 | @3 flags u8 | @4 blocks u16 |
-// @6 sg entries u8 | @8 array LBA u64 | @16 data or sg address u32 | @20 arrival u32
-
-@inline const OP_FREE: u8 = 0;
-@inline const OP_QUEUED: u8 = 1;
-
-@inline const K_READ: u8 = 1;
-@inline const K_WRITE: u8 = 2;
-@inline const K_NOP: u8 = 4;    // SYNCHRONIZE CACHE, TEST UNIT READY: all writes are FUA
-@inline const K_BAD: u8 = 5;
-
-@inline const F_SG: u8 = 1;
-/** A WRITE LONG: the block gets the zero pattern, then goes on the list. */
-@inline const F_MARK: u8 = 2;
-
-@inline function op_at(i: u32): usize { return array_ops_base + i * array_op_bytes; }
-@inline function op_state(i: u32): u8 { return load<u8>(op_at(i)); }
-@inline function op_kind(i: u32): u8 { return load<u8>(op_at(i), 1); }
-@inline function op_caller(i: u32): u32 { return load<u8>(op_at(i), 2); }
-@inline function op_flags(i: u32): u8 { return load<u8>(op_at(i), 3); }
-@inline function op_blocks(i: u32): u32 { return load<u16>(op_at(i), 4); }
-@inline function op_sg_n(i: u32): u32 { return load<u8>(op_at(i), 6); }
-@inline function op_lba(i: u32): u64 { return load<u64>(op_at(i), 8); }
-@inline function op_data(i: u32): usize { return <usize>load<u32>(op_at(i), 16); }
-@inline function op_arrival(i: u32): u32 { return load<u32>(op_at(i), 20); }
-
-let arrivals: u32 = 0;
+export function array_ops_init(): void {
+  ops_init();
+  cur = NONE;
+}
 
 /** Figures for the host (debug exports). */
 let stat_rmw_rows: u32 = 0;
@@ -105,70 +87,6 @@ let stat_restarts: u32 = 0;
 @inline export function array_full_rows(): u32 { return stat_full_rows; }
 @inline export function array_reconstructed(): u32 { return stat_reconstructed; }
 @inline export function array_restarts(): u32 { return stat_restarts; }
-
-export function array_ops_init(): void {
-  zero(array_zero_base, block_bytes);
-  for (let i: u32 = 0; i < array_ops_max; i++) store<u8>(op_at(i), OP_FREE);
-  cur = NONE;
-}
-
-/** A command for the array on `tag` (its CDB at tag_cdb): queue it. data/bytes for a
- * linear buffer, or sg/sg_n for a scatter-gather list. OK, or ERR_BUSY. */
-export function array_submit(tag: u32, data: usize, bytes: u32, sg: usize, sg_n: u32): i32 {
-  let slot = NONE;
-  for (let i: u32 = 0; i < array_ops_max; i++) if (op_state(i) == OP_FREE) { slot = i; break; }
-  if (slot == NONE) return ERR_BUSY;
-  let cdb = tag_cdb(tag);
-  let opc = load<u8>(cdb);
-  let kind = K_BAD;
-  let lba: u64 = 0;
-  let blocks: u32 = 0;
-  let mark = false;
-  if (opc == OP_READ_16 || opc == OP_WRITE_16) {
-    lba = be64(cdb + 2); blocks = be32(cdb + 10);
-    kind = opc == OP_READ_16 ? K_READ : K_WRITE;
-  } else if (opc == OP_READ_10 || opc == OP_WRITE_10) {
-    lba = <u64>be32(cdb + 2); blocks = be16(cdb + 7);
-    kind = opc == OP_READ_10 ? K_READ : K_WRITE;
-  } else if (opc == OP_WRITE_LONG_10) {
-    // Marking a block: it is written with the zero pattern like any write (its row's
-    // parity follows), then listed. A listed block reads MEDIUM ERROR and counts as
-    // zeros wherever its row is computed.
-    lba = <u64>be32(cdb + 2); blocks = 1;
-    kind = (load<u8>(cdb, 1) & 0x40) != 0 ? K_WRITE : K_BAD;
-    mark = kind == K_WRITE;
-    data = array_zero_base;
-    sg_n = 0;
-  } else if (opc == OP_SYNCHRONIZE_CACHE_10 || opc == OP_TEST_UNIT_READY || opc == OP_START_STOP_UNIT) {
-    kind = K_NOP;
-  }
-  let p = op_at(slot);
-  store<u8>(p, kind, 1);
-  store<u8>(p, <u8>tag, 2);
-  store<u8>(p, (sg_n > 0 ? F_SG : 0) | (mark ? F_MARK : 0), 3);
-  store<u16>(p, <u16>blocks, 4);
-  store<u8>(p, <u8>sg_n, 6);
-  store<u64>(p, lba, 8);
-  store<u32>(p, <u32>(sg_n > 0 ? sg : data), 16);
-  store<u32>(p, arrivals++, 20);
-  tag_set_virtual(tag);
-  store<u8>(p, OP_QUEUED);
-  return OK;
-}
-
-/** Address of block k (0..blocks−1) of command i's data. */
-function op_addr(i: u32, k: u32): usize {
-  if ((op_flags(i) & F_SG) == 0) return op_data(i) + <usize>(k * block_bytes);
-  let sg = op_data(i);
-  let off = k * block_bytes;
-  let n = op_sg_n(i);
-  for (let e: u32 = 0; e < n; e++) {
-    let len = load<u32>(sg + e * 8, 4);
-    if (off < len) return <usize>load<u32>(sg + e * 8) + <usize>off;
-    off -= len;
-  }
-  return 0;
-}
 
 // ---- the running command ----------------------------------------------------------
 
@@ -748,10 +666,6 @@ function write_done(): void {
 
 // ---- completion ---------------------------------------------------------------------
 
-function xor_into(dst: usize, src: usize): void {
-  for (let b: u32 = 0; b < block_bytes; b += 8) store<u64>(dst + b, load<u64>(dst + b) ^ load<u64>(src + b));
-}
-
 function finish(status: u8): void {
   let i = cur;
   let t = op_caller(i);
@@ -760,7 +674,7 @@ function finish(status: u8): void {
   store<u32>(res + RES_RESIDUAL, 0);
   if (status == STATUS_GOOD) store<u8>(res + RES_SENSE_LEN, 0);
   store<u8>(res + RES_STATUS, status);
-  store<u8>(op_at(i), OP_FREE);
+  op_free(i);
   cur = NONE;
   phase = PH_START;
   pending = 0;

@@ -27,6 +27,7 @@ import {
   set_labels_dirty, spares_mask, NOTE_DEAD, REBUILD_NONE,
 } from "./members";
 import { ml_set_slot } from "./member_label";
+import { xor_into } from "./parity";
 import { member_label_base } from "../layout";
 
 /** The tag owner id of the rebuild's member commands (array commands use 0..7). */
@@ -143,15 +144,21 @@ function write_step(): bool {
   return io(rebuild_slot(), rebuild_rows(), acc(), rows_now, true);
 }
 
-/** A member command of the rebuild (k blocks, FUA for writes). */
+/** A member command of the rebuild (k blocks, FUA for writes); false if none went out
+ * (the step is then given up, and tried again). */
 function io(m: u32, row: u64, buf: usize, k: u32, write: bool): bool {
+  if (submit(m, row, buf, k, write)) return true;
+  phase = RB_IDLE;
+  return false;
+}
+
+function submit(m: u32, lba: u64, buf: usize, k: u32, write: bool): bool {
   let t = tag_alloc(OWNER_ARRAY, REBUILD_OWNER);
-  if (t == TAG_NONE) { phase = RB_IDLE; return false; }
+  if (t == TAG_NONE) return false;
   tag_set_member_io(t, m, 0);
-  cdb_rw16(tag_cdb(t), write ? OP_WRITE_16 : OP_READ_16, row, k, write);
+  cdb_rw16(tag_cdb(t), write ? OP_WRITE_16 : OP_READ_16, lba, k, write);
   if (disk_submit(t, member_target(m), 16, buf, k * block_bytes, write) != OK) {
     tag_free(t);
-    phase = RB_IDLE;
     return false;
   }
   pending++;
@@ -189,9 +196,7 @@ function advance(): void {
     return;
   }
   if (phase == RB_READ) {
-    for (let b: u32 = 0; b < rows_now * block_bytes; b += 8) {
-      store<u64>(acc() + b, load<u64>(acc() + b) ^ load<u64>(tmp() + b));
-    }
+    xor_into(acc(), tmp(), rows_now * block_bytes);
     reader++;
     read_next();
     return;
@@ -230,21 +235,8 @@ function labels_next(): bool {
     let k = label_k++;
     let m = k % n;
     if (!member_ok(m) && m != rebuild_slot()) continue;
-    ml_set_slot(m);
-    if (io_label(m, member_label_copy_lba(m, k / n))) return true;
+    ml_set_slot(m); // the bus takes the data at submit, so one buffer serves them all
+    if (submit(m, member_label_copy_lba(m, k / n), member_label_base, 1, true)) return true;
   }
   return false;
-}
-
-function io_label(m: u32, lba: u64): bool {
-  let t = tag_alloc(OWNER_ARRAY, REBUILD_OWNER);
-  if (t == TAG_NONE) return false;
-  tag_set_member_io(t, m, 0);
-  cdb_rw16(tag_cdb(t), OP_WRITE_16, lba, 1, true);
-  if (disk_submit(t, member_target(m), 16, member_label_base, block_bytes, true) != OK) {
-    tag_free(t);
-    return false;
-  }
-  pending++;
-  return true;
 }
