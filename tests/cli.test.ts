@@ -89,3 +89,20 @@ test("holdup bench --json prints the documented keys last", () => {
     assert.ok(Number.isFinite(j[k]) && j[k] > 0, `${k} = ${j[k]}`);
   }
 });
+
+test("holdup run: --raid 5 is the default (one LUN, the array's JSON keys); --raid none, 4 and 3; --fail-disk; bad values exit 2", () => {
+  const keys = ["parity_mismatches", "repaired_stripes", "torn_records", "host_reissued", "unreadable_blocks"];
+  for (const args of [[], ["--raid", "4", "--fail-disk", "2@800"], ["--raid", "3", "--spares", "0"]]) {
+    const r = holdup("run", "--seed", "12", "--cuts", "2", "--json", "--quiet", ...args);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const j = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    for (const k of keys) assert.ok(k in j, `key ${k} (${args.join(" ")})`);
+    assert.equal(j.luns, 1);
+    assert.equal(j.parity_mismatches, 0);
+  }
+  const none = JSON.parse(holdup("run", "--seed", "12", "--cuts", "1", "--json", "--quiet", "--raid", "none").stdout.trim().split("\n").pop()!);
+  assert.equal(none.luns, 4);
+  assert.equal(holdup("run", "--raid", "6").status, 2);
+  assert.equal(holdup("run", "--fail-disk", "9").status, 2);
+  assert.equal(holdup("run", "--fail-disk", "1@x").status, 2);
+});
