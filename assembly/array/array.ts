@@ -58,7 +58,7 @@ import { xor_into } from "./parity";
 import { REBUILD_OWNER, rebuild_done, rebuild_in_step, rebuild_yields, rebuild_poll, rebuild_due } from "./rebuild";
 import {
   wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_seq, wcb_save_hidden,
-  wcb_hidden_find, wcb_readd, wcb_flags, WCB_DEGRADED,
+  wcb_hidden_find, wcb_readd, wcb_flags, wcb_row_pending, WCB_DEGRADED,
 } from "./wcb";
 import { nv_writeback_allowed } from "../nv/nv";
 
@@ -375,15 +375,7 @@ function member_block_lba(r: u64, m: u32): u64 {
 
 /** Is row r part of an update that is not known to be done (other than the running
  * command's own)? */
-function row_pending(r: u64): bool {
-  for (let w: u32 = 0; w < wcb_slots_max; w++) {
-    if (wcb_state(w) == 0 || w == cur_wcb) continue;
-    let first = geo_row(wcb_lba(w));
-    let last = geo_row(wcb_lba(w) + <u64>wcb_blocks(w) - 1);
-    if (r >= first && r <= last) return true;
-  }
-  return false;
-}
+@inline function row_pending(r: u64): bool { return wcb_row_pending(r, geo_data(), cur_wcb); }
 
 // ---- writes -------------------------------------------------------------------------
 

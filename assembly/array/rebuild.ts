@@ -24,8 +24,9 @@ import {
   member_ok, member_fail, member_note_error, member_note_good, member_target, rebuild_slot,
   rebuild_rows, set_rebuild_rows, member_rebuilt, member_start_rebuild, take_spare, bus_last,
   members_failed_mask, members_missing, labels_prepare, labels_written, member_label_copy_lba,
-  set_labels_dirty, spares_mask, NOTE_DEAD, REBUILD_NONE,
+  set_labels_dirty, spares_mask, list_add, NOTE_DEAD, REBUILD_NONE,
 } from "./members";
+import { wcb_row_pending } from "./wcb";
 import { ml_set_slot } from "./member_label";
 import { xor_into } from "./parity";
 import { member_label_base } from "../layout";
@@ -122,6 +123,18 @@ export function rebuild_poll(): bool {
   }
   let left = geo_rows() - r;
   rows_now = left < <u64>step_rows ? <u32>left : step_rows;
+  // A row an update left unfinished (a command that failed) has parity that may not
+  // match its data: the slot's data block there cannot be computed, and is listed
+  // (reads answer MEDIUM ERROR; the host writes it again). Its parity block can.
+  let slot = rebuild_slot();
+  let d = geo_data();
+  for (let i: u32 = 0; i < rows_now; i++) {
+    let row = r + <u64>i;
+    if (!wcb_row_pending(row, d)) continue;
+    for (let k: u32 = 0; k < d; k++) {
+      if (geo_data_member(row, k) == slot) list_add(row * <u64>d + <u64>k);
+    }
+  }
   zero(acc(), rows_now * block_bytes);
   reader = 0;
   met_retry = false;

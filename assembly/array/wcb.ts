@@ -80,6 +80,18 @@ export function wcb_init(store_id: u64): void {
   version++;
 }
 
+/** Is row r part of an update that is not known to be done (its parity may not match
+ * its data)? `rows_per`: data blocks per row. */
+export function wcb_row_pending(r: u64, rows_per: u32, except: u32 = wcb_slots_max): bool {
+  for (let w: u32 = 0; w < wcb_slots_max; w++) {
+    if (wcb_state(w) != WCB_PENDING || w == except) continue;
+    let first = wcb_lba(w) / <u64>rows_per;
+    let last = (wcb_lba(w) + <u64>wcb_blocks(w) - 1) / <u64>rows_per;
+    if (r >= first && r <= last) return true;
+  }
+  return false;
+}
+
 export function wcb_pending(): u32 {
   let n: u32 = 0;
   for (let i: u32 = 0; i < wcb_slots_max; i++) if (wcb_state(i) == WCB_PENDING) n++;
