@@ -25,6 +25,7 @@ import {
 import { members_failed_mask, list_count } from "./array/members";
 import { wcb_ring_writes, wcb_isr_save } from "./array/wcb";
 import { rebuild_permille } from "./array/rebuild";
+import { intent_in_use } from "./array/intent";
 import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target/target";
 import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
@@ -211,7 +212,9 @@ export function irq_pfail(): void {
   }
   // The array's write-command buffer first (one page): the rows it names are the
   // ones the boot repairs.
-  if (array_active()) {
+  // (Not while the EEPROM takes no page: updates put their entries on the members'
+  // intent blocks then, before their first write.)
+  if (array_active() && !intent_in_use()) {
     eeprom_wait_idle(0);
     wcb_isr_save();
   }
