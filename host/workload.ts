@@ -105,17 +105,20 @@ export class Workload {
   primaryDies(takeover_ms: number): void {
     this.primaryGen++;
     this.pair.stats.primary_deaths++;
-    for (const op of this.inflight.values()) this.oracle.end(op, "unknown", this.board.now_ns);
-    this.inflight.clear();
     this.pair.allLost();
     this.outstanding = 0;
     this.busy.clear();
     const gen = this.gen;
-    this.board.clock.after(takeover_ms * 1e6, "host: the secondary takes over", () => {
+    // The secondary fences the dead primary first: it takes over once the adapter has
+    // finished every command the primary had sent (their outcomes go unheard), so no
+    // re-issue or new write can be overtaken by an old one still in the controller.
+    const takeover = () => {
       if (gen !== this.gen || gen !== this.board.generation) return;
+      if (this.host.inFlight > 0) { this.board.clock.after(1e6, "host: the secondary waits", takeover); return; }
       this.reissueQueue.push(...this.pair.unknown());
       for (let i = 0; i < this.w.queue_depth; i++) this.issue();
-    });
+    };
+    this.board.clock.after(takeover_ms * 1e6, "host: the secondary takes over", takeover);
   }
 
   /** Send a checkpointed write again (same data, same op); cb when it ends. */
@@ -132,8 +135,12 @@ export class Workload {
     const pg = this.primaryGen;
     this.inflight.set(op.id, op);
     this.host.submit(op.lun, cdb.rw16(true, op.lba, op.n), data, 0, (res) => {
-      if (pg !== this.primaryGen) return; // the primary that sent it is gone
       this.inflight.delete(op.id);
+      if (pg !== this.primaryGen) {
+        // The primary that sent it is gone: the write ended now, unheard.
+        this.oracle.end(op, "unknown", this.board.now_ns);
+        return;
+      }
       this.ended(op, res);
       cb(res);
     });
@@ -175,7 +182,11 @@ export class Workload {
     }
     const l = this.luns[this.rng.int(this.luns.length)];
     const r = this.pickRange(l);
-    if (!r) { this.board.clock.after(1e6, "host backoff", () => this.issue()); return; }
+    if (!r) {
+      const pg = this.primaryGen;
+      this.board.clock.after(1e6, "host backoff", () => { if (pg === this.primaryGen) this.issue(); });
+      return;
+    }
     const { lba, n } = r;
     for (let i = 0; i < n; i++) this.busy.add(this.key(l.lun, lba + i));
     this.outstanding++;

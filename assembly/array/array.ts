@@ -46,7 +46,7 @@ import {
 import {
   member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
   labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, member_label_copy_lba, NOTE_DEAD, NOTE_REFUSED, member_live, member_target,
-  rebuild_slot,
+  rebuild_slot, rebuild_rows, rebuild_confirmed, REBUILD_NONE,
 } from "./members";
 import { ml_set_slot } from "./member_label";
 import {
@@ -393,6 +393,9 @@ let hidden_ks: u32 = 0;
   row_modes = (row_modes & ~(<u32>15 << (ri * 4))) | (<u32>mode << (ri * 4));
 }
 @inline function hidden_k(ri: u32): u32 { return (hidden_ks >>> (ri * 4)) & 15; }
+/** Per row of the chunk: the data index of a rebuilt block to save first (shadow_index). */
+let shadow_ks: u32 = 0;
+@inline function shadow_k(ri: u32): u32 { return (shadow_ks >>> (ri * 4)) & 15; }
 /** Rows of the running command (bit per row from its first) whose hidden block is on
  * the EEPROM already; whether its entry is. */
 let hidden_saved: u32 = 0;
@@ -472,6 +475,7 @@ function chunk_start(): void {
     let mode = M_FULL;
     let first = r * <u64>d;
     let hk: u32 = d;
+    let sk: u32 = d;
     if (!member_live(p, r)) mode = M_NOPARITY;
     else if (changed < d) {
       // Read-modify-write reads the changed blocks and the parity; reconstruct-write
@@ -483,7 +487,13 @@ function chunk_start(): void {
         if (k >= k_lo && k <= k_hi) { if (!live) rmw_ok = false; }
         else if (!live && !list_has(first + <u64>k)) { rcw_ok = false; hk = k; }
       }
+      // A row the rebuild has done since its progress was last recorded: the spare's
+      // block counts as live now, but after a cut the boot would take it for missing.
+      // If this update leaves it alone, it is read (reconstruct-write) and saved like
+      // a hidden block before the row is written.
+      sk = shadow_index(r, first);
       if (hk < d && rmw_ok) mode = M_HIDDEN;
+      else if (sk < d && rcw_ok) mode = M_RCW;
       else if (force_rcw && rcw_ok) mode = M_RCW;
       else if (force_rmw && rmw_ok) mode = M_RMW;
       else if (rmw_ok && (!rcw_ok || changed + 1 < d - changed)) mode = M_RMW;
@@ -492,6 +502,8 @@ function chunk_start(): void {
     }
     set_row_mode(ri, mode);
     hidden_ks = (hidden_ks & ~(<u32>15 << (ri * 4))) | (hk << (ri * 4));
+    if (mode != M_RCW) sk = d;
+    shadow_ks = (shadow_ks & ~(<u32>15 << (ri * 4))) | (sk << (ri * 4));
     if (mode == M_HIDDEN) {
       // A block on the missing member that this update does not write: its row's
       // parity alone holds it. Read the rest of the row; the first time, also the
@@ -551,11 +563,13 @@ function chunk_compute_and_write(): void {
   let lr = last_row();
   let d = geo_data();
   let base = op_lba(i);
-  // Hidden blocks are on the EEPROM before any write of the chunk goes out.
+  // Hidden blocks (and rebuilt blocks the boot would not take for live) are on the
+  // EEPROM before any write of the chunk goes out.
   for (let ri: u32 = 0; ri < rows; ri++) {
     let r = chunk_row + <u64>ri;
     if (r > lr) break;
     if (row_mode(ri) == M_HIDDEN && !hidden_ready(ri, r, r * <u64>d)) return;
+    if (shadow_k(ri) < d && !shadow_saved(ri, r)) return;
   }
   for (let ri: u32 = 0; ri < rows; ri++) {
     let r = chunk_row + <u64>ri;
@@ -606,6 +620,33 @@ function hidden_ready(ri: u32, r: u64, first: u64): bool {
   compute_hidden(ri, hk, dst);
   let saved = wcb_save_hidden(r, dst, wcb_seq(cur_wcb));
   hal_log(LOG_ARRAY_HIDDEN_SAVED, <i32>r, saved);
+  if (saved == ERR_IO) { set_intent_in_use(); return true; }
+  if (saved != OK) { restart(); return false; }
+  hidden_saved |= bit;
+  return true;
+}
+
+/** The data index of the rebuilt block in row r that a cut would leave unknown to the
+ * boot (d if none): the rebuild's slot holds data there, done but not yet recorded,
+ * and not listed. The caller checks it is not one the update writes. */
+function shadow_index(r: u64, first: u64): u32 {
+  let d = geo_data();
+  let slot = rebuild_slot();
+  if (slot == REBUILD_NONE || r < rebuild_confirmed() || r >= rebuild_rows()) return d;
+  for (let k: u32 = 0; k < d; k++) {
+    if (geo_data_member(r, k) != slot) continue;
+    if (k >= k_lo && k <= k_hi) return d;
+    return list_has(first + <u64>k) ? d : k;
+  }
+  return d;
+}
+
+/** Save row r's rebuilt block (read by the reconstruct-write) like a hidden block.
+ * false if the command restarted instead. */
+function shadow_saved(ri: u32, r: u64): bool {
+  let bit: u32 = 1 << <u32>(r - geo_row(op_lba(cur)));
+  if ((hidden_saved & bit) != 0 || intent_in_use()) return true;
+  let saved = wcb_save_hidden(r, work_data(ri, shadow_k(ri)), wcb_seq(cur_wcb));
   if (saved == ERR_IO) { set_intent_in_use(); return true; }
   if (saved != OK) { restart(); return false; }
   hidden_saved |= bit;

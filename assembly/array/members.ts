@@ -45,7 +45,14 @@ let rb_slot: u32 = REBUILD_NONE;
 let rb_rows: u64 = 0;
 @inline export function rebuild_slot(): u32 { return rb_slot; }
 @inline export function rebuild_rows(): u64 { return rb_rows; }
-export function set_rebuild(slot: u32, rows: u64): void { rb_slot = slot; rb_rows = rows; }
+export function set_rebuild(slot: u32, rows: u64): void { rb_slot = slot; rb_rows = rows; rb_confirmed = rows; }
+/** Rows of the rebuild that a completed label write records (a boot resumes at least
+ * from there), and the count the labels being written carry. Rows done past it are
+ * live now but would not be after a cut: an update of one saves the rebuilt block
+ * first, as it saves a hidden block (array.ts). */
+let rb_confirmed: u64 = 0;
+let rb_prepared: u64 = 0;
+@inline export function rebuild_confirmed(): u64 { return rb_confirmed; }
 @inline export function set_rebuild_rows(rows: u64): void { rb_rows = rows; }
 
 /** Hot spares: bus IDs of blank disks no slot lives at (assembly). */
@@ -109,6 +116,7 @@ export function member_start_rebuild(m: u32, t: u32): void {
   store<u32>(at(m), <u32>bus_last(t), 4);
   rb_slot = m;
   rb_rows = 0;
+  rb_confirmed = 0;
   dirty = true;
 }
 
@@ -183,6 +191,7 @@ export function member_note_error(m: u32, host: u8, status: u8, key: u8, straddl
 
 /** Build the next label (slot set per member when it is written). */
 export function labels_prepare(): void {
+  rb_prepared = rb_rows;
   label_seq++;
   ml_build(array_id, geo_level(), geo_members(), geo_rows(), stripe_unit_blocks, label_seq, failed_mask,
     array_list_base, list_n, member_targets(), rb_slot, rb_rows);
@@ -190,7 +199,9 @@ export function labels_prepare(): void {
 }
 
 /** The labels went out (to the members that are still live). */
-export function labels_written(): void {}
+export function labels_written(): void {
+  if (rb_prepared > rb_confirmed) rb_confirmed = rb_prepared;
+}
 
 // ---- the list: array blocks that cannot be given back -----------------------------------
 
