@@ -9,8 +9,7 @@ import { HostAdapter, HostResult } from "./host.js";
 import { Oracle } from "./oracle.js";
 import { Rng } from "./rng.js";
 import { Workload, WorkloadSpec, DEFAULT_WORKLOAD, Lun } from "./workload.js";
-import { ArrayMap } from "./array_map.js";
-import { parseArrayStatus } from "./scsi/spc.js";
+import { ArrayRun } from "./array_run.js";
 import { ReadBack, retries_max } from "./readback.js";
 import { cdb, KEY, ASC, STATUS, be64, NV_ACTION, parseNvStatus } from "./scsi/spc.js";
 
@@ -67,7 +66,7 @@ class Run {
   /** LUNs the host cannot use this boot (failed, or gone). */
   unavailable = new Set<number>();
   readonly reader: ReadBack;
-  readonly array: ArrayMap;
+  readonly array: ArrayRun;
 
   constructor(module: WebAssembly.Module, readonly opts: RunOptions) {
     this.w = { ...DEFAULT_WORKLOAD, ...opts.workload };
@@ -79,11 +78,7 @@ class Run {
     this.reader = new ReadBack(this.board, this.host, this.oracle, this.w, this.unavailable);
     this.oracle.excuse = opts.excuse ?? null;
     this.oracle.now = () => this.board.now_ns;
-    this.array = new ArrayMap(this.board);
-    this.work.array = this.array;
-    this.oracle.onDeadMember = (lun, lba) =>
-      this.array.enabled && lun === 0 &&
-      (this.oracle.deadMembers.size >= 2 || this.oracle.deadMembers.has(this.array.locate(lba).member));
+    this.array = new ArrayRun(this.board, this.oracle, this.work);
     this.oracle.diskFault = (lun, lba) => (this.board.disks[lun]?.misdirected ?? []).some(([a, b]) => a === lba || b === lba);
   }
 
@@ -91,16 +86,8 @@ class Run {
 
   progress(): void {
     const s = this.oracle.stats;
-    const fw = this.board.mcu.fw;
-    let array = "";
-    if (this.array.enabled && fw) {
-      const stat = fw.array_stat as (i: number) => number;
-      const permille = stat(12), failed = stat(7);
-      if (permille < 1000) array = `rebuild ${(permille / 10).toFixed(1)}%`;
-      else if (failed) array = "degraded";
-    }
     this.opts.onProgress?.({
-      array,
+      array: this.array.progressWord(),
       phase: this.phase, cut: this.cutsDone, cuts: this.opts.cuts, acked_writes: s.acked_writes,
       lost_writes: s.lost_writes, corrupt_reads: s.corrupt_reads, virtual_ms: this.board.now_ns / 1e6,
     });
@@ -165,7 +152,7 @@ class Run {
   }
 
   readyLuns(found: Lun[], gen: number): void {
-    this.noteArrayBoot();
+    this.array.noteBoot();
     let pending = found.length;
     for (let lun = 0; lun < 8; lun++) if (!found.some((l) => l.lun === lun)) this.unavailable.add(lun);
     this.board.trace(`host: LUNs found ${found.map((l) => l.lun).join(",")}`);
@@ -236,22 +223,7 @@ class Run {
   reissueReported(gen: number): void {
     if (!this.array.enabled || this.unavailable.has(0)) { this.verify(gen); return; }
     this.phase = "reissue";
-    this.send(0, cdb.arrayStatus(4096), 4096, gen, (r) => {
-      if (r.status !== STATUS.GOOD) { this.verify(gen); return; }
-      const listed = parseArrayStatus(r.data).unreadable;
-      const todo = this.work.pair.unknown(listed);
-      const next = (): void => {
-        if (gen !== this.board.generation) return;
-        const c = todo.shift();
-        if (!c) { this.verify(gen); return; }
-        this.work.reissue(c, (res) => {
-          if (res.lost) return;
-          if (res.status === STATUS.BUSY) { this.work.pair.again(c); todo.unshift(c); this.board.clock.after(5e6, "host retry", next); return; }
-          next();
-        });
-      };
-      next();
-    });
+    this.array.reissueReported(gen, (l, c, n, g, cb) => this.send(l, c, n, g, cb), () => this.verify(gen));
   }
 
   verify(gen: number): void {
@@ -277,7 +249,7 @@ class Run {
     this.phase = "final";
     const luns = this.work.luns.map((l) => l.lun);
     let pending = luns.length;
-    const done = () => { if (--pending <= 0) { this.checkParity(); this.phase = "done"; this.progress(); } };
+    const done = () => { if (--pending <= 0) { this.array.checkParity(); this.phase = "done"; this.progress(); } };
     if (!pending) { pending = 1; done(); return; }
     for (const lun of luns) {
       this.send(lun, cdb.syncCache10(0, 0), 0, gen, (r) => {
@@ -419,42 +391,15 @@ class Run {
     this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(this.board.generation));
   }
 
-  /** Array figures summed over the boots (read once per boot, when it is ready). */
-  private arrayBootSeen = -1;
-  repairedStripes = 0;
-  tornRecords = 0;
-  parityMismatches = 0;
-
-  /** The firmware's array figures for this boot, once. */
-  noteArrayBoot(): void {
-    const fw = this.board.mcu.fw;
-    if (!this.array.enabled || !fw || this.arrayBootSeen === this.board.generation) return;
-    this.arrayBootSeen = this.board.generation;
-    const stat = fw.array_stat as (i: number) => number;
-    this.repairedStripes += stat(0);
-    this.tornRecords += stat(1);
-  }
-
-  /** The independent check of every row ever written (after a flush of every LUN). */
-  checkParity(): void {
-    if (!this.array.enabled) return;
-    const rows = new Set<number>();
-    for (const [lun, lba] of this.oracle.writtenBlocks()) if (lun === 0) for (const r of this.array.rowsOf(lba, 1)) rows.add(r);
-    const bad = this.array.parityMismatches(rows);
-    this.parityMismatches = bad.length;
-    for (const r of bad.slice(0, 5)) this.oracle.problems.push(`parity: row ${r} disagrees with its data on the disks`);
-  }
-
   report(): RunReport {
     const b = this.board, s = this.oracle.stats;
-    const fw = b.mcu.fw;
     return {
       seed: this.opts.seed,
-      parity_mismatches: this.parityMismatches,
-      repaired_stripes: this.repairedStripes,
-      torn_records: this.tornRecords,
+      parity_mismatches: this.array.parityMismatches,
+      repaired_stripes: this.array.repairedStripes,
+      torn_records: this.array.tornRecords,
       host_reissued: this.work.pair.stats.reissued,
-      unreadable_blocks: this.array.enabled && fw ? (fw.array_stat as (i: number) => number)(8) : 0,
+      unreadable_blocks: this.array.unreadableBlocks(),
       acked_writes: s.acked_writes,
       acked_blocks: s.acked_blocks,
       lost_writes: s.lost_writes,
