@@ -254,7 +254,9 @@ class Run {
     for (const lun of luns) {
       this.send(lun, cdb.syncCache10(0, 0), 0, gen, (r) => {
         if (r.status === STATUS.GOOD) {
-          for (const [l, lba] of this.oracle.writtenBlocks()) if (l === lun) this.work.checkMedia(lun, lba, 1);
+          const lbas: number[] = [];
+          for (const [l, lba] of this.oracle.writtenBlocks()) if (l === lun) lbas.push(lba);
+          this.work.checkMediaBlocks(lun, lbas);
         }
         done();
       });

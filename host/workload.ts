@@ -244,22 +244,30 @@ export class Workload {
    * block, a value the block may hold (blocks that may read MEDIUM ERROR, and those
    * the controller lists as unreadable in its labels, are skipped). */
   checkMedia(lun: number, lba: number, n: number): void {
+    const lbas: number[] = [];
+    for (let i = 0; i < n; i++) lbas.push(lba + i);
+    this.checkMediaBlocks(lun, lbas);
+  }
+
+  /** checkMedia for any set of blocks of one LUN (the array's layout read once). */
+  checkMediaBlocks(lun: number, lbas: Iterable<number>): void {
     const array = this.array?.enabled ? this.array : null;
     const disk = this.board.disks[lun];
     if (!disk && !array) return;
     const failed = array ? array.failedMask() : 0;
-    for (let i = 0; i < n; i++) {
-      if (this.oracle.mayHold(lun, lba + i, UNREADABLE)) continue;
+    const slotDisk = array ? array.layout().targets : [];
+    for (const lba of lbas) {
+      if (this.oracle.mayHold(lun, lba, UNREADABLE)) continue;
       let data: Uint8Array | null;
       if (array) {
         // The block's member disk, unless the firmware failed that member.
-        const at = array.locate(lba + i);
+        const at = array.locate(lba);
         if (failed & (1 << at.member)) continue;
-        data = this.board.disks[array.memberDisk(at.member)].durable(at.diskLba);
-      } else data = disk.durable(lba + i);
-      const v = data ? identify(lun, lba + i, data) : UNREADABLE;
+        data = this.board.disks[slotDisk[at.member]].durable(at.diskLba);
+      } else data = disk.durable(lba);
+      const v = data ? identify(lun, lba, data) : UNREADABLE;
       this.stats.media_checked++;
-      this.oracle.checkMedia(lun, lba + i, v);
+      this.oracle.checkMedia(lun, lba, v);
     }
   }
 }

@@ -19,25 +19,22 @@
 // the array goes on without it, its blocks reconstructed from the others.
 
 import {
-  array_ops_base, array_ops_max, array_op_bytes, array_work_base, array_work_blocks, block_bytes,
-  tags_max, wcb_slots_max, member_label_base, array_zero_base,
+  array_ops_max, array_work_base, array_work_blocks, block_bytes, tags_max, wcb_slots_max, member_label_base,
 } from "../layout";
 import { hal_now_us, hal_log } from "../base/hal";
 import {
   tag_alloc, tag_free, tag_cdb, tag_result, tag_status, tag_host_status, tag_sense, tag_done,
   tag_busy, tag_owner_kind, tag_owner_id, tag_set_done, tag_set_member_io, tag_member, tag_io,
-  tag_straddled_power, tag_aborted, tag_set_virtual, OWNER_ARRAY, TAG_NONE,
+  tag_straddled_power, tag_aborted, OWNER_ARRAY, TAG_NONE,
 } from "../base/tags";
 import { disk_submit, cdb_rw16 } from "../base/initiator";
 import {
-  OP_READ_16, OP_WRITE_16, OP_READ_10, OP_WRITE_10, OP_WRITE_LONG_10, OP_SYNCHRONIZE_CACHE_10,
-  OP_TEST_UNIT_READY, OP_START_STOP_UNIT, STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_BUSY,
-  KEY_MEDIUM_ERROR, KEY_HARDWARE_ERROR, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, KEY_NOT_READY,
-  ASC_UNRECOVERED_READ_ERROR, ASC_LUN_FAILURE, ASC_INVALID_OPCODE, ASC_LBA_OUT_OF_RANGE,
-  ASC_WRITE_ERROR, be16, be32, be64, zero, copy, sense_build, sense_set_info, sense_key_of,
+  OP_READ_16, OP_WRITE_16, STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_MEDIUM_ERROR, KEY_HARDWARE_ERROR,
+  KEY_ILLEGAL_REQUEST, ASC_UNRECOVERED_READ_ERROR, ASC_LUN_FAILURE, ASC_INVALID_OPCODE,
+  ASC_LBA_OUT_OF_RANGE, ASC_WRITE_ERROR, zero, copy, sense_build, sense_set_info, sense_key_of,
 } from "../base/scsi";
 import { RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL } from "../base/abi";
-import { HOST_OK, OK, ERR_BUSY, ERR_IO, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK, LOG_ARRAY_HIDDEN_SAVED, LOG_ARRAY_UPDATE } from "../base/errors";
+import { HOST_OK, OK, ERR_IO, LOG_ARRAY_RESTART, LOG_ARRAY_CHECK, LOG_ARRAY_HIDDEN_SAVED, LOG_ARRAY_UPDATE } from "../base/errors";
 import { intent_in_use, set_intent_in_use, intent_build, intent_lba } from "./intent";
 import {
   geo_row, geo_index, geo_data, geo_members, geo_blocks, geo_level, geo_data_member,
@@ -45,8 +42,9 @@ import {
 } from "./geometry";
 import {
   member_ok, member_fail, member_note_error, member_note_good, array_usable, labels_dirty,
-  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add, list_remove_range, member_label_lba, member_label_copy_lba, NOTE_DEAD, NOTE_REFUSED, member_live, member_target,
-  rebuild_slot, rebuild_rows, rebuild_confirmed, REBUILD_NONE,
+  labels_prepare, labels_written, set_labels_dirty, members_missing, list_has, list_add,
+  list_remove_range, member_label_lba, member_label_copy_lba, label_write_next, NOTE_DEAD, NOTE_REFUSED,
+  member_live, member_target, rebuild_slot, rebuild_rows, rebuild_confirmed, REBUILD_NONE,
 } from "./members";
 import { ml_set_slot } from "./member_label";
 import {
@@ -57,8 +55,8 @@ export { array_submit } from "./ops";
 import { xor_into } from "./parity";
 import { REBUILD_OWNER, rebuild_done, rebuild_in_step, rebuild_yields, rebuild_poll, rebuild_due } from "./rebuild";
 import {
-  wcb_add, wcb_remove, wcb_persist, wcb_state, wcb_lba, wcb_blocks, wcb_seq, wcb_save_hidden,
-  wcb_hidden_find, wcb_readd, wcb_flags, wcb_row_pending, WCB_DEGRADED,
+  wcb_add, wcb_remove, wcb_persist, wcb_seq, wcb_save_hidden, wcb_hidden_find, wcb_readd, wcb_flags,
+  wcb_row_pending, WCB_DEGRADED,
 } from "./wcb";
 import { nv_writeback_allowed } from "../nv/nv";
 
@@ -607,9 +605,11 @@ function hidden_ready(ri: u32, r: u64, first: u64): bool {
   if (intent_in_use()) {
     // Read whole before anything was written: the row gives it. After a restart the
     // row may be half-updated: the block cannot be known, and is listed (zeros).
-    if (restarts == 0) return compute_hidden(ri, hk, dst);
-    list_add(first + <u64>hk);
-    zero(dst, block_bytes);
+    if (restarts == 0) compute_hidden(ri, hk, dst);
+    else {
+      list_add(first + <u64>hk);
+      zero(dst, block_bytes);
+    }
     return true;
   }
   if ((hidden_saved & bit) != 0) {
@@ -654,11 +654,10 @@ function shadow_saved(ri: u32, r: u64): bool {
 }
 
 /** The hidden block from the row as read: old parity XOR the other old data. */
-function compute_hidden(ri: u32, hk: u32, dst: usize): bool {
+function compute_hidden(ri: u32, hk: u32, dst: usize): void {
   copy(dst, work_parity(ri), block_bytes);
   let d = geo_data();
   for (let k: u32 = 0; k < d; k++) if (k != hk) xor_into(dst, work_data(ri, k));
-  return true;
 }
 
 function chunk_after_write(): void {
@@ -718,15 +717,13 @@ function finish_good(): void { finish(STATUS_GOOD); }
 
 function finish_check(key: u8, asc: u16, info_lba: u64): void {
   hal_log(LOG_ARRAY_CHECK, <i32>op_lba(cur), (<i32>key << 16) | <i32>asc);
-  if (cur_wcb != NONE) cur_wcb = NONE; // the entry stays: its rows are suspect
-  let res = tag_result(cur_op_caller());
+  cur_wcb = NONE; // the entry stays: its rows are suspect
+  let res = tag_result(op_caller(cur));
   sense_build(res + RES_SENSE, key, asc, -1, -1);
   if (info_lba != NONE64) sense_set_info(res + RES_SENSE, info_lba);
   store<u8>(res + RES_SENSE_LEN, 18);
   finish(STATUS_CHECK_CONDITION);
 }
-
-@inline function cur_op_caller(): u32 { return op_caller(cur); }
 
 /** Write the member labels (the failed members, the list) to every live member,
  * one after the other (each with its slot, from the one buffer), with FUA: copy A on
@@ -756,14 +753,11 @@ let label_member: u32 = 0;
 
 /** Issue the next member's label write; false when every member has had its turn. */
 function labels_next(): bool {
-  let n = geo_members();
-  while (label_member < 2 * n) {
-    let k = label_member++;
-    let m = k % n;
-    if (!member_ok(m) && m != rebuild_slot()) continue; // the spare being rebuilt too
-    ml_set_slot(m);
-    mio(m, member_label_copy_lba(m, k / n), member_label_base, true, 32 + m);
-    return true;
-  }
-  return false;
+  let k = label_write_next(label_member);
+  if (k >= 2 * geo_members()) return false;
+  label_member = k + 1;
+  let m = k % geo_members();
+  ml_set_slot(m); // the bus takes the data at submit, so one buffer serves them all
+  mio(m, member_label_copy_lba(m, k / geo_members()), member_label_base, true, 32 + m);
+  return true;
 }

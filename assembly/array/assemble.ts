@@ -3,44 +3,34 @@
 // and have repair.ts repair exactly the rows the write-command buffer names before the
 // array answers its first command.
 
-import { array_work_base, block_bytes, array_list_max } from "../layout";
-import { hal_log, hal_config, hal_now_us, CONFIG_RAID, CONFIG_MEMBERS } from "../base/hal";
+import { array_work_base, block_bytes, member_label_base } from "../layout";
+import { hal_log, hal_config, CONFIG_RAID, CONFIG_MEMBERS } from "../base/hal";
+import { disk_probe_one, disk_exec_patient, cdb_rw16, sync_cdb } from "../base/initiator";
+import { OP_READ_16, OP_WRITE_16, STATUS_GOOD, copy } from "../base/scsi";
+import { ERR_NODEV, ERR_TIMEOUT, LOG_ARRAY_MEMBER, LOG_ARRAY_CREATED, LOG_ARRAY_READY } from "../base/errors";
 import {
-  disk_probe_one, disk_exec_patient, cdb_rw16, cdb_write_long_uncor, sync_cdb, sync_sense,
-} from "../base/initiator";
-import {
-  OP_READ_16, OP_WRITE_16, STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_MEDIUM_ERROR, zero, copy, sense_key_of,
-} from "../base/scsi";
-import { ERR_NODEV, ERR_TIMEOUT, LOG_ARRAY_MEMBER, LOG_ARRAY_CREATED, LOG_ARRAY_REPAIRED, LOG_ARRAY_TORN, LOG_ARRAY_READY } from "../base/errors";
-import {
-  geo_set, geo_rows, geo_members, geo_data, geo_data_member, geo_parity_member, geo_blocks,
-  geo_level, members_min, members_max, stripe_unit_blocks, RAID_3, RAID_4, RAID_5,
+  geo_set, geo_members, geo_blocks, geo_level, members_min, members_max, stripe_unit_blocks, RAID_3,
+  RAID_4, RAID_5,
 } from "./geometry";
 import {
-  ml_check, ml_level, ml_members, ml_slot, ml_rows, ml_unit, ml_seq, ml_failed, ml_list_count,
-  ml_set_slot, ml_id, ml_target, ml_rebuild_slot, ml_rebuild_rows, ml_list_at, ML_OURS, ML_BLANK,
-  ML_OTHER, ML_NONE, ML_FOREIGN, ML_NO_REBUILD,
+  ml_check, ml_level, ml_members, ml_slot, ml_rows, ml_unit, ml_seq, ml_failed, ml_list_count, ml_set_slot,
+  ml_id, ml_target, ml_rebuild_slot, ml_rebuild_rows, ml_list_at, ML_OURS, ML_BLANK, ML_OTHER, ML_NONE,
+  ML_FOREIGN, ML_NO_REBUILD,
 } from "./member_label";
 import {
-  members_init, member_set, member_ok, member_fail, members_set_state, members_failed_mask,
-  labels_prepare, list_add, list_has, list_load, array_usable, member_label_lba, labels_dirty,
-  members_rebrand, members_missing, member_label_copy_lba, member_tail_blocks, member_target,
-  set_member_target, set_bus_last, bus_last, set_rebuild, rebuild_slot, member_live, set_spares, spares_mask,
+  members_init, member_set, member_ok, member_fail, members_set_state, members_failed_mask, labels_prepare,
+  list_load, array_usable, labels_dirty, members_rebrand, members_missing, member_label_copy_lba,
+  member_tail_blocks, member_target, set_member_target, set_bus_last, bus_last, set_rebuild, rebuild_slot,
+  set_spares, spares_mask,
 } from "./members";
-import { member_label_base } from "../layout";
-import {
-  wcb_init, wcb_load, wcb_state, wcb_lba, wcb_blocks, wcb_remove, wcb_persist, wcb_hidden_find,
-  wcb_seq, wcb_flags, WCB_FROM_INTENT, WCB_DEGRADED,
-} from "./wcb";
+import { wcb_init } from "./wcb";
 import { array_ops_init, array_target } from "./array";
 import { rebuild_enable } from "./rebuild";
 import { repair } from "./repair";
-import { xor_into } from "./parity";
-import { intent_build, intent_check, intent_take, intent_lba, intent_in_use, set_intent_in_use } from "./intent";
-import { OK } from "../base/errors";
-import { wcb_slots_max } from "../layout";
-import { lun_set, LUN_READY, LUN_FAILED, LUN_ABSENT, luns_max, ID_OK, ID_FOREIGN, ID_WRONG_SLOT } from "../state";
-import { label_read } from "../base/label";
+
+import {
+  lun_set, LUN_READY, LUN_FAILED, LUN_ABSENT, luns_max, ID_OK, ID_FOREIGN, ID_WRONG_SLOT,
+} from "../state";
 
 export {
   array_repair_blocks, array_repair_us, array_hidden_used, array_repaired_rows, array_torn_records,

@@ -198,6 +198,19 @@ export function labels_prepare(): void {
   dirty = false;
 }
 
+/** The label writes go copy A on every member, then copy B (a cut tears one copy at
+ * most): write k is copy k / n on slot k mod n. The next write at or after k that has
+ * a disk to go to (a live member, or the spare being rebuilt onto); 2n when none is
+ * left. */
+export function label_write_next(k: u32): u32 {
+  let n = geo_members();
+  for (; k < 2 * n; k++) {
+    let m = k % n;
+    if (member_ok(m) || m == rb_slot) return k;
+  }
+  return 2 * n;
+}
+
 /** The labels went out (to the members that are still live). */
 export function labels_written(): void {
   if (rb_prepared > rb_confirmed) rb_confirmed = rb_prepared;

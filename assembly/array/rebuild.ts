@@ -10,21 +10,23 @@
 // A step runs only between array commands, never beside one (no update of a row
 // overlaps its rebuild), and steps and commands take turns, so neither starves.
 
-import { array_work_base, block_bytes, tags_max } from "../layout";
+import { array_work_base, block_bytes } from "../layout";
 import { hal_log, hal_now_us } from "../base/hal";
 import {
-  tag_alloc, tag_free, tag_cdb, tag_status, tag_host_status, tag_sense, tag_set_member_io,
-  tag_member, tag_straddled_power, tag_aborted, OWNER_ARRAY, TAG_NONE,
+  tag_alloc, tag_free, tag_cdb, tag_status, tag_host_status, tag_sense, tag_set_member_io, tag_member,
+  tag_straddled_power, tag_aborted, OWNER_ARRAY, TAG_NONE,
 } from "../base/tags";
 import { disk_submit, cdb_rw16 } from "../base/initiator";
-import { OP_READ_16, OP_WRITE_16, STATUS_GOOD, STATUS_CHECK_CONDITION, zero, sense_key_of } from "../base/scsi";
+import {
+  OP_READ_16, OP_WRITE_16, STATUS_GOOD, STATUS_CHECK_CONDITION, zero, sense_key_of,
+} from "../base/scsi";
 import { HOST_OK, OK, LOG_ARRAY_REBUILD } from "../base/errors";
 import { geo_members, geo_rows, geo_data, geo_data_member } from "./geometry";
 import {
-  member_ok, member_fail, member_note_error, member_note_good, member_target, rebuild_slot,
-  rebuild_rows, set_rebuild_rows, member_rebuilt, member_start_rebuild, take_spare, bus_last,
-  members_failed_mask, members_missing, labels_prepare, labels_written, member_label_copy_lba,
-  set_labels_dirty, spares_mask, list_add, NOTE_DEAD, REBUILD_NONE,
+  member_ok, member_fail, member_note_error, member_note_good, member_target, rebuild_slot, rebuild_rows,
+  set_rebuild_rows, member_rebuilt, member_start_rebuild, take_spare, bus_last, members_failed_mask,
+  members_missing, labels_prepare, labels_written, member_label_copy_lba, set_labels_dirty, spares_mask,
+  list_add, label_write_next, NOTE_DEAD, REBUILD_NONE,
 } from "./members";
 import { wcb_row_pending } from "./wcb";
 import { ml_set_slot } from "./member_label";
@@ -244,10 +246,9 @@ function labels_start(): void {
 
 function labels_next(): bool {
   let n = geo_members();
-  while (label_k < 2 * n) {
-    let k = label_k++;
+  for (let k = label_write_next(label_k); k < 2 * n; k = label_write_next(label_k)) {
+    label_k = k + 1;
     let m = k % n;
-    if (!member_ok(m) && m != rebuild_slot()) continue;
     ml_set_slot(m); // the bus takes the data at submit, so one buffer serves them all
     if (submit(m, member_label_copy_lba(m, k / n), member_label_base, 1, true)) return true;
   }

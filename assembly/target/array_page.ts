@@ -2,13 +2,15 @@
 // the host writes them again (seed 003 claims 4, 9, 14). docs/HAL.md "ARRAY STATUS".
 
 import { array_list_max } from "../layout";
-import { be16, put_be16, put_be32, put_be64, zero } from "../base/scsi";
+import { be16, put_be32, put_be64, zero } from "../base/scsi";
 import { finish, slot_data, min_u32 } from "./slot";
 import { geo_level, geo_members, geo_rows } from "../array/geometry";
 import {
   members_failed_mask, list_count, list_lba, rebuild_slot, rebuild_rows, member_target, REBUILD_NONE,
 } from "../array/members";
-import { array_configured, array_repaired_rows, array_torn_records, array_hidden_used, array_state } from "../array/assemble";
+import {
+  array_configured, array_repaired_rows, array_torn_records, array_hidden_used, array_state,
+} from "../array/assemble";
 import { wcb_ring_writes } from "../array/wcb";
 import { intent_in_use } from "../array/intent";
 
