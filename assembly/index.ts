@@ -80,21 +80,14 @@ export function poll(): bool {
     host_command_start(slot, false);
     worked = true;
   }
-  for (let tag: u32 = 0; tag < tags_max; tag++) {
-    if (!tag_busy(tag) || !tag_done(tag)) continue;
-    let kind = tag_owner_kind(tag);
-    if (kind == OWNER_HOST) host_tag_done(tag);
-    else if (kind == OWNER_DESTAGE) destage_done(tag);
-    else continue; // a synchronous command (its caller waits) or the array's own
-    worked = true;
-  }
+  // The array first: the commands it completes are then taken in the same pass.
   if (array_poll()) worked = true;
   for (let tag: u32 = 0; tag < tags_max; tag++) {
     if (!tag_busy(tag) || !tag_done(tag)) continue;
     let kind = tag_owner_kind(tag);
     if (kind == OWNER_HOST) host_tag_done(tag);
     else if (kind == OWNER_DESTAGE) destage_done(tag);
-    else continue;
+    else continue; // a synchronous command (its caller waits) or the array's own
     worked = true;
   }
   if (tags_abort_overdue() > 0) worked = true;
