@@ -37,6 +37,10 @@ export interface RunOptions {
    * instant of it (writes in flight): the secondary takes over after 5 ms and
    * re-issues every write whose outcome it does not know (host_pair.ts). */
   primary_death_prob?: number;
+  /** A cut whose instant comes before the workload had a write acknowledged waits for
+   * the first acknowledgement (up to cut_wait_max_ms), so that every cut tests an
+   * acknowledged write (holdup run). The torture keeps cuts at any instant. */
+  cut_after_ack?: boolean;
   /** Called with the board before it boots: inject faults here. */
   setup?: (board: Board, oracle?: Oracle) => void;
   /** A fault beyond the design is in effect for the whole run (the save sweep's short

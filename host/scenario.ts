@@ -30,6 +30,10 @@ const run_ms_per_cut = 600_000;
  * runs this long, at most uncut_runs_max times. */
 const uncut_workload_ms = 1000;
 const uncut_runs_max = 3;
+/** cut_after_ack: how often the host looks for the first acknowledgement, and how long
+ * it waits for one before it cuts anyway. */
+const cut_wait_poll_ms = 0.05;
+const cut_wait_max_ms = 10_000;
 
 /** TEST UNIT READY attempts, 10 ms apart, while the controller spins up or restores. */
 const tur_attempts_max = 3000;
@@ -290,14 +294,32 @@ class Run {
       });
     }
     const off = (this.w.off_min_ms + this.rng.float() * (this.w.off_max_ms - this.w.off_min_ms)) * 1e6;
-    const end = this.planCut(at, off);
-    this.board.clock.at(at, "host sees the cut", () => {
-      this.cutsDone++;
-      this.opts.onCut?.(this.ctx);
-      if (this.phase === "workload") { this.phase = "cut"; this.work.stop(); }
-    });
-    this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(gen));
+    const cutAt = (t: number) => {
+      const end = this.planCut(t, off);
+      this.board.clock.at(t, "host sees the cut", () => {
+        this.cutsDone++;
+        this.opts.onCut?.(this.ctx);
+        if (this.phase === "workload") { this.phase = "cut"; this.work.stop(); }
+      });
+      this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(gen));
+    };
+    if (this.opts.cut_after_ack) this.cutAfterAck(gen, at, cutAt);
+    else cutAt(at);
     this.work.start(gen);
+  }
+
+  /** Cut at `at`, or, if no write of this workload is acknowledged by then, as soon as
+   * one is (checked every cut_wait_poll_ms, for at most cut_wait_max_ms). */
+  cutAfterAck(gen: number, at: number, cut: (t: number) => void): void {
+    const acked0 = this.oracle.stats.acked_writes;
+    const deadline = at + cut_wait_max_ms * 1e6;
+    const check = () => {
+      if (gen !== this.board.generation || this.phase !== "workload") return;
+      const now = this.board.now_ns;
+      if (this.oracle.stats.acked_writes > acked0 || now >= deadline) { cut(now); return; }
+      this.board.clock.at(now + cut_wait_poll_ms * 1e6, "host waits for an ack to cut", check);
+    };
+    this.board.clock.at(at, "host: the cut is due", check);
   }
 
   /** The supply fails at `at`: one dip of `off`, or several short dips first. Returns
