@@ -1,245 +1,54 @@
-// holdup command line: `holdup run` (and `npm start`).
+// holdup command line: `holdup run` (and `npm start`), bench, torture, fuzz, merge.
+// Each command has its own options and help (cli_help.ts); an option another command
+// owns is an error, as is a missing command. With --json, standard output carries the
+// JSON line only and every human line goes to standard error.
 import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
-import { loadMetered, loadTortureModules } from "./firmware.js";
-import { runScenario, RunProgress, RunReport, DEFAULT_WORKLOAD, verdict } from "./scenario.js";
-import { EEPROM_PARTS } from "./devices/eeprom.js";
-import type { DiskFaults } from "./devices/disk.js";
-import type { Board } from "./board.js";
+import { loadMetered } from "./firmware.js";
 import { runBench, BenchReport } from "./bench.js";
 import { runFuzz, arrayShape, DISKS_SHAPE } from "./fuzz.js";
-import { runTorture, TortureProgress, CUTS_PER_RUN, VARIANTS, Variant } from "./torture.js";
+import { mergeJson } from "./torture_report.js";
+import { HELP, HELP_MAIN } from "./cli_help.js";
+import { run, torture } from "./cli_run.js";
 
-const HELP = `holdup — storage-controller firmware and its board emulator
+type OptionSpec = { type: "string" | "boolean"; short?: string };
+export type Values = Record<string, string | boolean | undefined>;
 
-usage: holdup <command> [options]
+const str: OptionSpec = { type: "string" };
+const flag: OptionSpec = { type: "boolean" };
+const COMMON = { help: { type: "boolean", short: "h" } as OptionSpec };
 
-commands:
-  run        boot the firmware on the reference board, drive a host workload to its
-             LUNs, cut the power at random instants, boot again, and check every
-             acknowledged write (the main job; npm start runs it)
-  bench      benchmark figures: save and restore times against their physical
-             bounds, checksum cost, elevator against FIFO destage, ack latency
-  torture    power-loss torture: random cuts with EEPROM faults, disk swaps and cuts
-             during restore, swarm runs that combine every fault, and a sweep that
-             cuts the save after every k-th page
-  fuzz       random CDBs against the controller, each answer checked against the
-             SCSI rules in host/scsi/spc.ts
-  help       this text
-
-options for run:
-  --seed N       seed for every random choice (default: a random seed, printed);
-                 the same seed gives the same cycles, trace and result
-  --cuts N       power cuts, each followed by a reboot and a full read-back (default 3)
-  --json         print one JSON object as the last line (keys: seed, acked_writes,
-                 lost_writes, corrupt_reads, power_cuts, cycles, virtual_ms,
-                 parity_mismatches, repaired_stripes, torn_records, host_reissued,
-                 unreadable_blocks, ...)
-  --raid L       none (every disk its own LUN), 3, 4 or 5 (default 5: the disks as
-                 one array, LUN 0; docs/DESIGN.md "The array")
-  --spares N     hot spares after the array's disks (default 1; not with none)
-  --fail-disk ID[@MS]  the disk at bus ID dies at MS ms of virtual time (default 0)
-  --disks N      disks on the bus (default 4; with an array, its members)
-  --eeprom PART  EEPROM part: ${Object.keys(EEPROM_PARTS).join(", ")} (default 25LC1024)
-  --cap-pct N    supercap capacity left after ageing, percent (default 100)
-  --qd N         host queue depth, 1..4 (default ${DEFAULT_WORKLOAD.queue_depth})
-  --disk-fault F every disk has fault F (a comma-separated list): ignore-fua (it
-                 caches FUA writes, a lying disk: beyond the design, acknowledged
-                 data is lost and the run must fail), no-write-long (it refuses
-                 WRITE LONG), latency (1 command in 20 is 200 ms late)
-  --quiet        no progress line
-  -h, --help     this text
-
-options for bench:
-  --raid L       the array's figures on RAID L (default 5; none skips them)
-  --spares N     hot spares after the four members (default 1)
-  --fail-disk ID[@MS]  the disk at bus ID dies at MS ms of each array figure's run
-  --json         print one JSON object as the last line (keys: isr_latency_cycles,
-                 save_ms, save_bound_ms, restore_ms, restore_bound_ms,
-                 crc32c_cycles_per_byte, secded_encode_cycles_per_byte,
-                 secded_decode_cycles_per_byte, crc32c_wasm_gbps, crc32_node_zlib_gbps,
-                 crc32_sheetjs_gbps, destage_seek_ms_elevator, destage_seek_ms_fifo,
-                 ack_us_writeback, ack_us_writethrough, repair_blocks, repair_ms,
-                 repair_blocks_bitmap64m, repair_blocks_fullscan, write_mb_s_fullstripe,
-                 write_mb_s_rmw, write_mb_s_bound, wcb_eeprom_writes_per_host_write,
-                 eeprom_life_days_at_100wps, rebuild_ms, rebuild_bound_ms,
-                 rebuild_disk_mib, ...)
-
-options for torture:
-  --seed N       first seed (default: a random seed, printed); run i uses seed N+i
-                 and its variant follows from that seed
-  --cuts N       random power cuts in all, in runs of ${CUTS_PER_RUN} (default 200)
-  --variant V    every run uses variant V: ${VARIANTS.join(", ")} (swarm: every
-                 fault knob drawn from the run's seed, half the seeds on the build
-                 that can be preempted before every store)
-  --json         print one JSON object as the last line (keys: cuts, acked_writes,
-                 lost_writes, corrupt_reads, detected_errors, traps, ...)
-  --no-sweep     skip the save sweep
-  --sweep-only   only the save sweep
-  --sweep-k K    sweep only k = K (to reproduce one sweep failure)
-  --sweep-step S sweep every S-th k (default 1)
-  --raid L       none, 3, 4 or 5 (default 5), as for run; four members and a spare
-  --spares N     hot spares after the members (default 1)
-  --fail-disk ID[@MS]  in every run, the disk at bus ID dies at MS ms
-  --quiet        no progress line
-
-options for fuzz:
-  --raid L       the LUNs to fuzz: none (default: four disks) or 3, 4, 5 (the array)
-  --seed N       first seed (default: a random seed, printed); seed i is N+i
-  --seeds K      seeds to run (default 1)
-  --cdbs N       random CDBs per seed (default 50000)
-  --json         print one JSON object as the last line (keys: seeds, cdbs,
-                 mismatches, traps, violations)
-
-exit status: 0 if the guarantee held; 1 if acknowledged data was lost silently or
-served corrupt, a loss was reported that no fault beyond the design explains, a
-device protocol was broken, the firmware trapped, or the run checked no
-acknowledged write; 2 for bad usage.`;
-
-/** The disk faults `run --disk-fault` can give every disk. */
-const DISK_FAULTS: Record<string, (f: DiskFaults) => void> = {
-  "ignore-fua": (f) => { f.ignoreFua = true; },
-  "no-write-long": (f) => { f.noWriteLong = true; },
-  "latency": (f) => { f.latencySpikeProb = 0.05; f.latencySpike_ms = 200; },
+/** Each command's options: what parseArgs accepts (strict) for it. */
+const OPTIONS: Record<string, Record<string, OptionSpec>> = {
+  run: {
+    seed: str, cuts: str, json: flag, disks: str, eeprom: str, "cap-pct": str, qd: str, quiet: flag,
+    "disk-fault": str, raid: str, spares: str, "fail-disk": str,
+  },
+  bench: { json: flag, raid: str, spares: str, "fail-disk": str },
+  torture: {
+    seed: str, cuts: str, json: flag, quiet: flag, variant: str, "no-sweep": flag, "sweep-only": flag,
+    "sweep-k": str, "sweep-step": str, raid: str, spares: str, "fail-disk": str, jobs: str, shard: str,
+  },
+  fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
+  merge: {},
 };
 
-function fail(msg: string): never {
-  console.error(`holdup: ${msg}\n(see holdup --help)`);
+export function fail(msg: string, command?: string): never {
+  console.error(`holdup: ${msg}\n(see holdup ${command ? `${command} ` : ""}--help)`);
   process.exit(2);
 }
 
-function intOpt(v: string | undefined, name: string, lo: number, hi: number, dflt: number): number {
+export function intOpt(v: string | boolean | undefined, name: string, lo: number, hi: number, dflt: number): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v)) fail(`--${name} needs a whole number, got "${v}"`);
+  if (typeof v !== "string" || !/^\d+$/.test(v)) fail(`--${name} needs a whole number, got "${v}"`);
   const n = Number(v);
   if (n < lo || n > hi) fail(`--${name} must be in ${lo}..${hi}`);
   return n;
 }
 
-export function main(argv: string[]): number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        seed: { type: "string" }, cuts: { type: "string" }, json: { type: "boolean" },
-        disks: { type: "string" }, eeprom: { type: "string" }, "cap-pct": { type: "string" },
-        qd: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" },
-        "no-sweep": { type: "boolean" }, "sweep-only": { type: "boolean" },
-        "sweep-k": { type: "string" }, "sweep-step": { type: "string" }, variant: { type: "string" },
-        seeds: { type: "string" }, cdbs: { type: "string" }, "disk-fault": { type: "string" },
-        raid: { type: "string" }, spares: { type: "string" }, "fail-disk": { type: "string" },
-      },
-    });
-  } catch (e) {
-    fail((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  const command = positionals[0] ?? "help";
-  if (values.help || command === "help") { console.log(HELP); return 0; }
-  if (!["run", "bench", "torture", "fuzz"].includes(command)) fail(`unknown command "${command}"`);
-  if (positionals.length > 1) fail(`unexpected argument "${positionals[1]}"`);
-  if (command === "bench") {
-    return bench(values.json ?? false, raidOpt(values.raid), intOpt(values.spares, "spares", 0, 2, 1), failDiskOpt(values["fail-disk"]));
-  }
-  if (command === "fuzz") {
-    return fuzz(raidOpt(values.raid, 0), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
-      intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
-      values.json ?? false, !values.quiet);
-  }
-  if (command === "torture") {
-    const variant = values.variant as Variant | undefined;
-    if (variant !== undefined && !VARIANTS.includes(variant)) fail(`unknown variant "${variant}"`);
-    tortureArray = { spares: intOpt(values.spares, "spares", 0, 2, 1), failDisk: failDiskOpt(values["fail-disk"]) };
-    return torture(variant, raidOpt(values.raid),
-      intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31)),
-      intOpt(values.cuts, "cuts", 0, 10_000_000, 200),
-      values.json ?? false, !values.quiet, !values["no-sweep"], values["sweep-only"] ?? false,
-      values["sweep-k"] === undefined ? undefined : intOpt(values["sweep-k"], "sweep-k", 1, 1000, 1),
-      intOpt(values["sweep-step"], "sweep-step", 1, 1000, 1),
-    );
-  }
-
-  const seed = intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomInt(1, 2 ** 31));
-  const cuts = intOpt(values.cuts, "cuts", 0, 1_000_000, 3);
-  const disks = intOpt(values.disks, "disks", 1, 7, 4);
-  const capPct = intOpt(values["cap-pct"], "cap-pct", 1, 100, 100);
-  const qd = intOpt(values.qd, "qd", 1, 4, DEFAULT_WORKLOAD.queue_depth);
-  const eeprom = values.eeprom ?? "25LC1024";
-  if (!EEPROM_PARTS[eeprom]) fail(`unknown EEPROM part "${eeprom}"`);
-  const diskFaults = (values["disk-fault"] ?? "").split(",").filter((f) => f !== "");
-  for (const f of diskFaults) if (!DISK_FAULTS[f]) fail(`unknown disk fault "${f}" (${Object.keys(DISK_FAULTS).join(", ")})`);
-  const raid = raidOpt(values.raid);
-  const spares = intOpt(values.spares, "spares", 0, 3, raid ? 1 : 0);
-  const failDisk = failDiskOpt(values["fail-disk"]);
-  const json = values.json ?? false;
-  const showProgress = !values.quiet;
-  const tty = process.stderr.isTTY;
-
-  const again = `holdup run --seed ${seed} --cuts ${cuts}` + (diskFaults.length ? ` --disk-fault ${diskFaults.join(",")}` : "") +
-    (values.raid !== undefined ? ` --raid ${values.raid}` : "") + (values.spares !== undefined ? ` --spares ${spares}` : "") +
-    (failDisk ? ` --fail-disk ${values["fail-disk"]}` : "");
-  const faultNote = diskFaults.length ? `, disk faults ${diskFaults.join(", ")}` : "";
-  const shape = raid ? `RAID ${raid} of ${disks} disks and ${spares} spare${spares === 1 ? "" : "s"}` : `${disks} disks`;
-  if (!json) console.log(`holdup run: seed ${seed}, ${cuts} power cuts, ${shape}, EEPROM ${eeprom}${faultNote}`);
-  const onProgress = showProgress ? (p: RunProgress) => {
-    const line = `[${p.virtual_ms.toFixed(1).padStart(9)} ms] cut ${p.cut}/${p.cuts} ${p.phase.padEnd(8)} ` +
-      `acked ${p.acked_writes} lost ${p.lost_writes} corrupt ${p.corrupt_reads}` + (p.array ? ` array ${p.array}` : "");
-    if (tty) process.stderr.write(`\r${line}\x1b[K`);
-    else process.stderr.write(`${line}\n`);
-  } : undefined;
-
-  let report: RunReport;
-  try {
-    report = runScenario(loadMetered(), {
-      seed, cuts, onProgress, workload: { queue_depth: qd },
-      board: { disks: disks + (raid ? spares : 0), raid, spares: raid ? spares : 0, eeprom_part: eeprom, power: { capacity_pct: capPct } },
-      setup: (board) => {
-        for (const d of board.disks) for (const f of diskFaults) DISK_FAULTS[f](d.faults);
-        if (failDisk) scheduleDiskFailure(board, failDisk.id, failDisk.ms);
-      },
-    });
-  } catch (e) {
-    if (tty && showProgress) process.stderr.write("\n");
-    console.error(`holdup run failed: ${(e as Error).message}\nreproduce with: ${again}`);
-    return 1;
-  }
-  if (tty && showProgress) process.stderr.write("\n");
-  const why = verdict(report);
-  const bad = why.length > 0;
-  if (!json || bad) {
-    console.log(`
-  seed             ${report.seed}
-  LUNs             ${report.luns}
-  power cuts       ${report.power_cuts} (${report.boots} boots; ridden through on the cap: ${report.ride_throughs})
-  acked writes     ${report.acked_writes} (${report.acked_blocks} blocks)
-  blocks checked   ${report.checked_blocks}
-  lost writes      ${report.lost_writes}
-  corrupt reads    ${report.corrupt_reads}
-  detected errors  ${report.detected_errors} (reported to the host, never served as data; acknowledged blocks among them: ${report.detected_losses}, explained by a fault beyond the design: ${report.excused_losses})
-  media checked    ${report.media_checked} blocks on the disks after SYNCHRONIZE CACHE${raid ? `
-  array            parity mismatches ${report.parity_mismatches}, rows repaired ${report.repaired_stripes}, torn records ${report.torn_records}, unreadable blocks ${report.unreadable_blocks}` : ""}
-  firmware cycles  ${report.cycles}
-  virtual time     ${report.virtual_ms.toFixed(3)} ms
-  trace hash       ${report.trace_hash}`);
-    for (const v of report.violations.slice(0, 10)) console.log(`  device protocol: ${v}`);
-    for (const f of report.faults) console.log(`  fault: ${f}`);
-    for (const p of report.problems.slice(0, 10)) console.log(`  ${p}`);
-    for (const w of why) console.log(`  FAILED: ${w}`);
-    if (bad) console.log(`\nFAILED — reproduce with: ${again}`);
-    else if (report.uncut_workloads > 0 && report.power_cuts > 0) console.log(`\nOK: every acknowledged write was kept; the ${report.power_cuts} power cuts came before any write was acknowledged, so the writes checked were made after them, uncut.`);
-    else console.log(`\nOK: every acknowledged write survived ${report.power_cuts} power cuts.`);
-  }
-  if (json) {
-    const { violations, faults, problems, ...figures } = report;
-    console.log(JSON.stringify({ ...figures, violations: violations.length, faults: faults.length, problems: problems.length }));
-  }
-  return bad ? 1 : 0;
-}
-
 /** --raid none|3|4|5 (default 5: the disks as one array). */
-function raidOpt(v: string | undefined, dflt = 5): number {
+export function raidOpt(v: string | boolean | undefined, dflt = 5): number {
   if (v === undefined) return dflt;
   if (v === "none") return 0;
   if (v === "3" || v === "4" || v === "5") return Number(v);
@@ -247,27 +56,88 @@ function raidOpt(v: string | undefined, dflt = 5): number {
 }
 
 /** --fail-disk ID[@MS]: the disk at bus ID dies at MS ms of virtual time (default 0). */
-function failDiskOpt(v: string | undefined): { id: number; ms: number } | null {
+export function failDiskOpt(v: string | boolean | undefined): { id: number; ms: number } | null {
   if (v === undefined) return null;
-  const m = /^(\d+)(?:@(\d+(?:\.\d+)?))?$/.exec(v);
+  const m = typeof v === "string" ? /^(\d+)(?:@(\d+(?:\.\d+)?))?$/.exec(v) : null;
   if (!m || Number(m[1]) > 6) fail(`--fail-disk: ID[@MS] with ID 0..6, not "${v}"`);
   return { id: Number(m[1]), ms: m[2] === undefined ? 0 : Number(m[2]) };
 }
 
-/** The disk stops answering at ms (a selection time-out from then on). */
-export function scheduleDiskFailure(board: Board, id: number, ms: number): void {
-  board.clock.at(ms * 1e6, `disk ${id} fails`, () => {
-    const d = board.disks[id];
-    if (d) d.faults.dead = true;
-    board.trace(`disk ${id} failed (--fail-disk)`);
-  });
+export function randomSeed(): number { return randomInt(1, 2 ** 31); }
+
+/** A string option's value that starts with a dash (`--cuts -1`) is taken as its value,
+ * so that the option's own check answers, not parseArgs' "ambiguous". */
+function glueDashValues(argv: string[], opts: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = a.startsWith("--") ? a.slice(2) : null;
+    if (name && opts[name]?.type === "string" && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+      out.push(`${a}=${argv[++i]}`);
+    } else out.push(a);
+  }
+  return out;
+}
+
+export function main(argv: string[]): number | Promise<number> {
+  const command = argv[0];
+  if (command === undefined) { console.error(HELP_MAIN); return 2; }
+  if (command === "--help" || command === "-h") { console.log(HELP_MAIN); return 0; }
+  if (command === "help") {
+    const topic = argv[1];
+    if (topic === undefined) { console.log(HELP_MAIN); return 0; }
+    if (!HELP[topic]) fail(`no command "${topic}"`);
+    console.log(HELP[topic]);
+    return 0;
+  }
+  const spec = OPTIONS[command];
+  if (!spec) fail(`unknown command "${command}"`);
+  const options = { ...spec, ...COMMON };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: glueDashValues(argv.slice(1), options), allowPositionals: command === "merge", strict: true, options });
+  } catch (e) {
+    fail(`${command}: ${(e as Error).message}`, command);
+  }
+  const values = parsed.values as Values;
+  if (values.help) { console.log(HELP[command]); return 0; }
+  switch (command) {
+    case "run": return run(values);
+    case "torture": return torture(values);
+    case "bench":
+      return bench(values.json === true, raidOpt(values.raid), intOpt(values.spares, "spares", 0, 2, 1), failDiskOpt(values["fail-disk"]));
+    case "fuzz":
+      return fuzz(raidOpt(values.raid, 0), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomSeed()),
+        intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
+        values.json === true, !values.quiet);
+    case "merge": return merge(parsed.positionals);
+  }
+  return 2;
+}
+
+/** `holdup merge FILE...`: the last JSON line of each file, added up. */
+function merge(files: string[]): number {
+  if (!files.length) fail("merge needs the files of torture --json runs", "merge");
+  const lines: Record<string, unknown>[] = [];
+  for (const f of files) {
+    let text: string;
+    try { text = readFileSync(f === "-" ? 0 : f, "utf8"); } catch (e) { fail(`merge: cannot read ${f}: ${(e as Error).message}`, "merge"); }
+    const last = text.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+    if (!last) fail(`merge: ${f} has no JSON line`, "merge");
+    try { lines.push(JSON.parse(last)); } catch { fail(`merge: ${f}: the last JSON line does not parse`, "merge"); }
+  }
+  let merged: Record<string, unknown>;
+  try { merged = mergeJson(lines); } catch (e) { fail(`merge: ${(e as Error).message}`, "merge"); }
+  console.log(JSON.stringify(merged));
+  return Number(merged.failures ?? 0) > 0 ? 1 : 0;
 }
 
 function bench(json: boolean, raid: number, spares: number, failDisk: { id: number; ms: number } | null): number {
   const r: BenchReport = runBench(loadMetered(), raid, { spares, failDisk });
-  if (!json) {
+  const say = json ? console.error : console.log;
+  {
     const f = (x: number, d = 2) => x.toFixed(d);
-    console.log(`holdup bench (metered firmware, reference board; figures in virtual time unless marked)
+    say(`holdup bench (metered firmware, reference board; figures in virtual time unless marked)
 
   power-fail interrupt latency   ${r.isr_latency_cycles} cycles (PFAIL# edge to the first EEPROM command)
   save of a full cache           ${f(r.save_ms)} ms for ${r.save_blocks} blocks in ${r.save_pages} pages; bound ${f(r.save_bound_ms)} ms (bound/actual ${f(r.save_bound_ms / r.save_ms, 3)})
@@ -280,7 +150,7 @@ function bench(json: boolean, raid: number, spares: number, failDisk: { id: numb
   4 KiB write ack at QD 1        write-back ${f(r.ack_us_writeback, 1)} us, write-through ${f(r.ack_us_writethrough, 1)} us (${f(r.ack_us_writethrough / r.ack_us_writeback, 1)}x)`);
     if (r.raid) {
       const a = r as Required<BenchReport>;
-      console.log(`
+      say(`
   RAID ${a.raid} of four 1 GiB disks
   repair after a cut, writes in flight  ${a.repair_blocks} blocks (${a.repair_rows} rows) in ${f(a.repair_ms, 1)} ms
     md bitmap, 64 MiB chunks            ${a.repair_blocks_bitmap64m} blocks (${f(a.repair_blocks_bitmap64m / a.repair_blocks, 0)}x ours)
@@ -294,49 +164,9 @@ function bench(json: boolean, raid: number, spares: number, failDisk: { id: numb
   return 0;
 }
 
-/** torture's --spares and --fail-disk. */
-let tortureArray: { spares: number; failDisk: { id: number; ms: number } | null } = { spares: 1, failDisk: null };
-
-function torture(variant: Variant | undefined, raid: number, seed: number, cuts: number, json: boolean, progress: boolean, sweep: boolean,
-  sweepOnly: boolean, sweepK: number | undefined, sweepStep: number): number {
-  const tty = process.stderr.isTTY;
-  if (!json) console.log(`holdup torture: seed ${seed}, ${sweepOnly ? 0 : cuts} random cuts${sweep ? ", save sweep" : ""}, ${raid ? `RAID ${raid}` : "no array"}`);
-  const onProgress = progress ? (p: TortureProgress) => {
-    const line = `${p.stage} ${p.done}/${p.total}: ${p.cuts} cuts, lost ${p.lost_writes}, corrupt ${p.corrupt_reads}, traps ${p.traps}`;
-    if (tty) process.stderr.write(`\r${line}\x1b[K`); else if (p.done % 10 === 0 || p.done === p.total) process.stderr.write(`${line}\n`);
-  } : undefined;
-  const r = runTorture(loadTortureModules(), {
-    seed, cuts: sweepOnly ? 0 : cuts, variant, raid, sweep: sweep || sweepOnly, sweep_step: sweepStep, sweep_only_k: sweepK, onProgress,
-    spares: tortureArray.spares, fail_disk: tortureArray.failDisk ?? undefined,
-  });
-  if (tty && progress) process.stderr.write("\n");
-  const bad = r.failures.length > 0;
-  if (!json || bad) {
-    console.log(`
-  cuts             ${r.cuts} (${Object.entries(r.cuts_by_variant).map(([k, v]) => `${k} ${v}`).join(", ")}; sweep runs ${r.sweep_runs})
-  acked writes     ${r.acked_writes}
-  lost writes      ${r.lost_writes}
-  corrupt reads    ${r.corrupt_reads}
-  traps            ${r.traps} (stalls ${r.stalls})
-  detected errors  ${r.detected_errors} (of which acknowledged blocks reported lost: ${r.detected_losses}, explained by a fault beyond the design: ${r.excused_losses}; image losses reported: ${r.reported_image_losses})
-  disk faults      ${r.disk_fault_losses} blocks a disk's misdirected write corrupted (the disk's, not the controller's)
-  media checked    ${r.media_checked} blocks on the disks after SYNCHRONIZE CACHE${raid ? `
-  array            parity mismatches ${r.parity_mismatches}, rows repaired ${r.repaired_stripes}, torn records ${r.torn_records}, unreadable blocks ${r.unreadable_blocks}` : ""}
-  failed runs      ${r.failed_runs} of ${r.runs}
-  sweep            ${r.sweep_runs} runs, ${r.sweep_cuts_with_loss_reported} with a loss the controller reported, ${r.sweep_lost_writes} silent${raid ? `; the array's: ${r.array_sweep_runs} cuts of one update, after each member write` : ""}
-  ride-throughs    ${r.ride_throughs}, recuts during restore ${r.recuts}, host decisions ${r.host_decisions}, boots ${r.boots}`);
-    for (const f of r.failures.slice(0, 10)) console.log(`  FAILED ${f.what}: ${f.detail}\n    reproduce: ${f.reproduce}`);
-    console.log(bad ? "\nFAILED" : "\nOK: nothing acknowledged was lost or served wrong.");
-  }
-  if (json) {
-    const { failures, ...figures } = r;
-    console.log(JSON.stringify({ ...figures, failures: failures.length }));
-  }
-  return bad ? 1 : 0;
-}
-
 function fuzz(raid: number, seed: number, seeds: number, cdbs: number, json: boolean, progress: boolean): number {
-  if (!json) console.log(`holdup fuzz: seeds ${seed}..${seed + seeds - 1}, ${cdbs} CDBs each`);
+  const say = json ? console.error : console.log;
+  say(`holdup fuzz: seeds ${seed}..${seed + seeds - 1}, ${cdbs} CDBs each`);
   let mismatches = 0, traps = 0, violations = 0, total = 0;
   const first: string[] = [];
   for (let i = 0; i < seeds; i++) {
@@ -349,10 +179,10 @@ function fuzz(raid: number, seed: number, seeds: number, cdbs: number, json: boo
     if (progress) process.stderr.write(`seed ${seed + i}: ${r.cdbs} CDBs, ${r.mismatches.length} mismatches, ${r.traps} traps\n`);
   }
   const bad = mismatches + traps + violations > 0;
-  if (!json || bad) {
-    console.log(`\n  CDBs        ${total} over ${seeds} seeds\n  mismatches  ${mismatches}\n  traps       ${traps}\n  violations  ${violations}`);
-    for (const f of first) console.log(`  ${f}`);
-    console.log(bad ? "\nFAILED" : "\nOK: every answer as the rules say.");
+  {
+    say(`\n  CDBs        ${total} over ${seeds} seeds\n  mismatches  ${mismatches}\n  traps       ${traps}\n  violations  ${violations}`);
+    for (const f of first) say(`  ${f}`);
+    say(bad ? "\nFAILED" : "\nOK: every answer as the rules say.");
   }
   if (json) console.log(JSON.stringify({ seed, seeds, cdbs: total, mismatches, traps, violations }));
   return bad ? 1 : 0;

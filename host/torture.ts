@@ -11,6 +11,7 @@ import { NV_ACTION } from "./scsi/spc.js";
 import { image_pages_for } from "./nvformat.js";
 import { swarmPlan } from "./swarm.js";
 import { arraySweep } from "./array_sweep.js";
+import { TortureReport, emptyReport, addRun } from "./torture_report.js";
 
 export const VARIANTS = ["plain", "eeprom-faults", "disk-swaps", "refail", "swarm", "host-failover"] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -56,48 +57,7 @@ export interface TortureProgress {
   traps: number;
 }
 
-export interface Failure {
-  what: string;
-  reproduce: string;
-  detail: string;
-}
-
-export interface TortureReport {
-  seed: number;
-  cuts: number;
-  acked_writes: number;
-  lost_writes: number;
-  corrupt_reads: number;
-  detected_errors: number;
-  traps: number;
-  stalls: number;
-  detected_losses: number;
-  excused_losses: number;
-  unexcused_losses: number;
-  disk_fault_losses: number;
-  reported_image_losses: number;
-  ride_throughs: number;
-  recuts: number;
-  host_decisions: number;
-  boots: number;
-  violations: number;
-  media_checked: number;
-  runs: number;
-  failed_runs: number;
-  cuts_by_variant: Record<string, number>;
-  sweep_runs: number;
-  sweep_cuts_with_loss_reported: number;
-  sweep_lost_writes: number;
-  /** Cuts of the array's sweep (array_sweep.ts): one update, cut after each member write. */
-  array_sweep_runs: number;
-  /** The array's figures summed over the runs (run_report.ts). */
-  parity_mismatches: number;
-  repaired_stripes: number;
-  torn_records: number;
-  host_reissued: number;
-  unreadable_blocks: number;
-  failures: Failure[];
-}
+export type { Failure, TortureReport } from "./torture_report.js";
 
 /** The variant a random run's seed selects (so the seed alone reproduces it). */
 export function variantOf(seed: number): Variant {
@@ -180,60 +140,81 @@ export function reproduceRun(seed: number, v: Variant, raid = 0, spares = 1, fai
     (raid && spares !== 1 ? ` --spares ${spares}` : "") + (failDisk ? ` --fail-disk ${failDisk.id}@${failDisk.ms}` : "");
 }
 
+/** One independent piece of a torture: a random run (seed + i), the array's sweep, or
+ * one cut of the save sweep. A unit's result depends on the options and the unit only,
+ * so units can run in any order, on any worker or shard. */
+export type Unit =
+  | { kind: "random"; i: number }
+  | { kind: "array-sweep" }
+  | { kind: "sweep"; k: number; torn: boolean };
+
+/** Every unit of a torture, in order. */
+export function tortureUnits(o: TortureOptions): Unit[] {
+  const units: Unit[] = [];
+  const runs = Math.ceil(o.cuts / CUTS_PER_RUN);
+  for (let i = 0; i < runs; i++) units.push({ kind: "random", i });
+  if (o.sweep && o.raid && !o.sweep_only_k) units.push({ kind: "array-sweep" });
+  if (o.sweep) {
+    // Every k up to the pages of a save of a full budget (on the reference board about
+    // 45 blocks, ~110 pages).
+    const kMax = image_pages_for(48) + 2;
+    const step = o.sweep_step ?? 1;
+    const ks: number[] = [];
+    if (o.sweep_only_k) ks.push(o.sweep_only_k);
+    else for (let k = 1; k <= kMax; k += step) ks.push(k);
+    for (const k of ks) for (const torn of [false, true]) units.push({ kind: "sweep", k, torn });
+  }
+  return units;
+}
+
+/** Shard `index` (1-based) of `count`: every count-th unit from the index-th. */
+export function shardOf<T>(units: T[], index: number, count: number): number[] {
+  const picked: number[] = [];
+  for (let u = index - 1; u < units.length; u += count) picked.push(u);
+  return picked;
+}
+
 export function runTorture(m: TortureModules, o: TortureOptions): TortureReport {
-  const t: TortureReport = {
-    seed: o.seed, cuts: 0, acked_writes: 0, lost_writes: 0, corrupt_reads: 0, detected_errors: 0,
-    traps: 0, stalls: 0, detected_losses: 0, excused_losses: 0, unexcused_losses: 0, disk_fault_losses: 0,
-    reported_image_losses: 0, ride_throughs: 0, recuts: 0, host_decisions: 0, boots: 0, violations: 0,
-    media_checked: 0, runs: 0, failed_runs: 0, cuts_by_variant: {}, sweep_runs: 0,
-    sweep_cuts_with_loss_reported: 0, sweep_lost_writes: 0, array_sweep_runs: 0, parity_mismatches: 0, repaired_stripes: 0,
-    torn_records: 0, host_reissued: 0, unreadable_blocks: 0, failures: [],
-  };
-  const add = (r: RunReport) => {
-    t.runs++;
-    t.cuts += r.power_cuts;
-    t.acked_writes += r.acked_writes;
-    t.lost_writes += r.lost_writes;
-    t.corrupt_reads += r.corrupt_reads;
-    t.detected_errors += r.detected_errors;
-    t.detected_losses += r.detected_losses;
-    t.excused_losses += r.excused_losses;
-    t.unexcused_losses += r.detected_losses - r.excused_losses;
-    t.disk_fault_losses += r.disk_fault_losses;
-    t.reported_image_losses += r.reported_image_losses;
-    t.ride_throughs += r.ride_throughs;
-    t.recuts += r.recuts;
-    t.host_decisions += r.host_decisions;
-    t.boots += r.boots;
-    t.violations += r.violations.length;
-    t.media_checked += r.media_checked;
-    t.parity_mismatches += r.parity_mismatches;
-    t.repaired_stripes += r.repaired_stripes;
-    t.torn_records += r.torn_records;
-    t.host_reissued += r.host_reissued;
-    t.unreadable_blocks += r.unreadable_blocks;
-  };
+  const units = tortureUnits(o);
+  return runUnits(m, o, units, units.map((_u, i) => i));
+}
+
+/** Run the units `picked` (indices into `units`) in order. */
+export function runUnits(m: TortureModules, o: TortureOptions, units: Unit[], picked: number[]): TortureReport {
+  const t = emptyReport(o.seed);
+  let done = 0;
+  for (const u of picked) {
+    runUnit(m, o, units[u], u, t);
+    done++;
+    o.onProgress?.({
+      stage: units[u].kind === "random" ? "random" : "sweep", done, total: picked.length,
+      cuts: t.cuts, lost_writes: t.lost_writes, corrupt_reads: t.corrupt_reads, traps: t.traps,
+    });
+  }
+  return t;
+}
+
+function runUnit(m: TortureModules, o: TortureOptions, u: Unit, unit: number, t: TortureReport): void {
   const attempt = (what: string, reproduce: string, fn: () => RunReport): RunReport | null => {
     try {
       const r = fn();
       const why = verdict(r);
       if (why.length) {
         t.failed_runs++;
-        t.failures.push({ what, reproduce, detail: [...why, ...r.problems.slice(0, 4)].join("; ") });
+        t.failures.push({ what, reproduce, detail: [...why, ...r.problems.slice(0, 4)].join("; "), unit });
       }
       return r;
     } catch (e) {
       const trap = e instanceof FirmwareFault;
       if (trap) t.traps++; else t.stalls++;
       t.failed_runs++;
-      t.failures.push({ what, reproduce, detail: String((e as Error).message) });
+      t.failures.push({ what, reproduce, detail: String((e as Error).message), unit });
       return null;
     }
   };
 
-  const runs = Math.ceil(o.cuts / CUTS_PER_RUN);
-  for (let i = 0; i < runs; i++) {
-    const seed = (o.seed + i) >>> 0;
+  if (u.kind === "random") {
+    const seed = (o.seed + u.i) >>> 0;
     const v = o.variant ?? variantOf(seed);
     const { fine, options } = variantOptions(v, seed, o.raid ?? 0, o.spares ?? 1);
     if (o.fail_disk) {
@@ -247,57 +228,40 @@ export function runTorture(m: TortureModules, o: TortureOptions): TortureReport 
         else oracle?.deadMembers.add(fd.id);
       };
     }
-    const r = attempt(`random run ${i + 1} (${v}${fine ? ", preempt every store" : ""})`, reproduceRun(seed, v, o.raid ?? 0, o.spares ?? 1, o.fail_disk),
+    const r = attempt(`random run ${u.i + 1} (${v}${fine ? ", preempt every store" : ""})`, reproduceRun(seed, v, o.raid ?? 0, o.spares ?? 1, o.fail_disk),
       () => runScenario(fine ? m.fine : m.metered, { seed, cuts: CUTS_PER_RUN, ...options }));
     if (r) {
-      add(r);
+      addRun(t, r);
       t.cuts_by_variant[v] = (t.cuts_by_variant[v] ?? 0) + r.power_cuts;
     }
-    o.onProgress?.({ stage: "random", done: i + 1, total: runs, cuts: t.cuts, lost_writes: t.lost_writes, corrupt_reads: t.corrupt_reads, traps: t.traps });
+    return;
   }
-
-  if (o.sweep && o.raid && !o.sweep_only_k) {
+  if (u.kind === "array-sweep") {
     // The array's sweep: one update cut after each of its member writes.
-    const a = arraySweep(m.metered, o.raid, o.seed);
+    const a = arraySweep(m.metered, o.raid ?? 5, o.seed);
     t.array_sweep_runs += a.cuts;
     for (const f of a.failures) {
       t.failed_runs++;
-      t.failures.push({ what: "array sweep", reproduce: `holdup torture --seed ${o.seed} --sweep-only --raid ${o.raid}`, detail: f });
+      t.failures.push({ what: "array sweep", reproduce: `holdup torture --seed ${o.seed} --sweep-only --raid ${o.raid}`, detail: f, unit });
     }
-    o.onProgress?.({ stage: "sweep", done: a.runs, total: a.runs, cuts: t.cuts, lost_writes: t.lost_writes, corrupt_reads: t.corrupt_reads, traps: t.traps });
+    return;
   }
-  if (o.sweep) {
-    // Every k up to the pages of a save of a full budget (on the reference board about
-    // 45 blocks, ~110 pages).
-    const kMax = image_pages_for(48) + 2;
-    const step = o.sweep_step ?? 1;
-    const ks: number[] = [];
-    if (o.sweep_only_k) ks.push(o.sweep_only_k);
-    else for (let k = 1; k <= kMax; k += step) ks.push(k);
-    let done = 0;
-    for (const k of ks) {
-      for (const torn of [false, true]) {
-        const seed = (o.seed * 131 + k * 2 + (torn ? 1 : 0)) >>> 0;
-        const r = attempt(`sweep: save cut ${torn ? "during" : "after"} page ${k}`,
-          `holdup torture --seed ${o.seed} --sweep-only --sweep-k ${k} --raid ${o.raid || "none"}`,
-          () => runScenario(m.metered, {
-            seed, cuts: 1,
-            board: o.raid ? { raid: o.raid, spares: o.spares ?? 1, disks: 4 + (o.spares ?? 1) } : undefined,
-            // The supply stays off longer than any save, so the forced brown-out decides.
-            workload: { read_fraction: 0, write_long_fraction: 0, cut_window_ms: 400, off_min_ms: 3000, off_max_ms: 3500 },
-            setup: (b) => b.cutSaveAfterPages(k, torn),
-            excuse: "the sweep cuts the cap short",
-          }));
-        if (r) {
-          add(r);
-          t.sweep_runs++;
-          t.sweep_lost_writes += r.lost_writes;
-          if (r.detected_losses > 0) t.sweep_cuts_with_loss_reported++;
-        }
-        done++;
-        o.onProgress?.({ stage: "sweep", done, total: ks.length * 2, cuts: t.cuts, lost_writes: t.lost_writes, corrupt_reads: t.corrupt_reads, traps: t.traps });
-      }
-    }
+  const { k, torn } = u;
+  const seed = (o.seed * 131 + k * 2 + (torn ? 1 : 0)) >>> 0;
+  const r = attempt(`sweep: save cut ${torn ? "during" : "after"} page ${k}`,
+    `holdup torture --seed ${o.seed} --sweep-only --sweep-k ${k} --raid ${o.raid || "none"}`,
+    () => runScenario(m.metered, {
+      seed, cuts: 1,
+      board: o.raid ? { raid: o.raid, spares: o.spares ?? 1, disks: 4 + (o.spares ?? 1) } : undefined,
+      // The supply stays off longer than any save, so the forced brown-out decides.
+      workload: { read_fraction: 0, write_long_fraction: 0, cut_window_ms: 400, off_min_ms: 3000, off_max_ms: 3500 },
+      setup: (b) => b.cutSaveAfterPages(k, torn),
+      excuse: "the sweep cuts the cap short",
+    }));
+  if (r) {
+    addRun(t, r);
+    t.sweep_runs++;
+    t.sweep_lost_writes += r.lost_writes;
+    if (r.detected_losses > 0) t.sweep_cuts_with_loss_reported++;
   }
-  return t;
 }

@@ -11,7 +11,7 @@ import { ArrayMap } from "../host/array_map.js";
 import { arraySweep } from "../host/array_sweep.js";
 import { cdb, STATUS, KEY, NV_ACTION, parseArrayStatus } from "../host/scsi/spc.js";
 import { senseInfo } from "../host/workload.js";
-import { scheduleDiskFailure } from "../host/cli.js";
+import { scheduleDiskFailure } from "../host/cli_run.js";
 import type { Board } from "../host/board.js";
 import type { HostResult } from "../host/host.js";
 

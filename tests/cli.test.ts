@@ -2,6 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { ROOT } from "../host/firmware.js";
 
 const holdup = (...args: string[]) =>
@@ -20,16 +22,62 @@ test("holdup run --json prints one JSON object with the documented keys last", (
   assert.equal(j.lost_writes, 0);
 });
 
-test("holdup run --cuts 0 runs the workload uncut and checks it; a cut before any ack is followed by one", () => {
+test("holdup run --cuts 0 runs the workload uncut and checks it; a cut waits for the workload's first ack", () => {
   const r = holdup("run", "--seed", "5", "--cuts", "0", "--json", "--quiet");
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const j = JSON.parse(r.stdout.trim().split("\n").pop()!);
   assert.equal(j.power_cuts, 0);
   assert.ok(j.acked_writes > 0 && j.checked_blocks > 0, r.stdout);
-  // Seed 5's only cut comes 12 ms in, before the first write is acknowledged.
-  const one = holdup("run", "--seed", "5", "--cuts", "1", "--quiet");
+  // Seed 5's only cut is drawn 12 ms in, before the first write is acknowledged: it
+  // waits for one, so the cut tests an acknowledged write, and no uncut workload runs.
+  const one = holdup("run", "--seed", "5", "--cuts", "1", "--quiet", "--json");
   assert.equal(one.status, 0, one.stdout + one.stderr);
-  assert.match(one.stdout, /came before any write was acknowledged/);
+  const k = JSON.parse(one.stdout);
+  assert.equal(k.power_cuts, 1);
+  assert.equal(k.uncut_workloads, 0);
+  assert.ok(k.acked_writes > 0, one.stdout);
+});
+
+test("usage: per-command options and help, unknown options and no command exit 2, --json keeps stdout to the JSON line", () => {
+  assert.equal(holdup().status, 2);
+  assert.equal(holdup("bench", "--seed", "3").status, 2);
+  const t = holdup("torture", "--disks", "3");
+  assert.equal(t.status, 2);
+  assert.match(t.stderr, /Unknown option '--disks'/);
+  const neg = holdup("run", "--cuts", "-1");
+  assert.equal(neg.status, 2);
+  assert.match(neg.stderr, /--cuts needs a whole number, got "-1"/);
+  const h = holdup("torture", "--help");
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /--jobs N/);
+  assert.doesNotMatch(h.stdout, /--eeprom/);
+  assert.match(holdup("help", "run").stdout, /--eeprom/);
+  const bad = holdup("run", "--seed", "3", "--cuts", "1", "--disk-fault", "ignore-fua", "--quiet", "--json");
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stdout.trim().split("\n").length, 1, bad.stdout);
+  assert.ok(JSON.parse(bad.stdout).lost_writes > 0);
+  assert.match(bad.stderr, /FAILED/);
+});
+
+test("holdup torture: the same figures on 1 job, on 2, and as two shards merged", () => {
+  const args = ["torture", "--seed", "4100", "--cuts", "40", "--no-sweep", "--json", "--quiet", "--raid", "none"];
+  const one = holdup(...args, "--jobs", "1");
+  const two = holdup(...args, "--jobs", "2");
+  assert.equal(one.status, 0, one.stderr);
+  assert.equal(two.status, 0, two.stderr);
+  assert.deepEqual(JSON.parse(two.stdout), JSON.parse(one.stdout));
+  const dir = mkdtempSync(join(tmpdir(), "holdup-"));
+  const files = [1, 2].map((i) => {
+    const s = holdup(...args, "--jobs", "1", "--shard", `${i}/2`);
+    assert.equal(s.status, 0, s.stderr);
+    const f = join(dir, `shard${i}.json`);
+    writeFileSync(f, s.stdout);
+    return f;
+  });
+  const m = holdup("merge", ...files);
+  assert.equal(m.status, 0, m.stderr);
+  assert.deepEqual(JSON.parse(m.stdout), JSON.parse(one.stdout));
+  assert.equal(holdup("torture", "--shard", "3/2").status, 2);
 });
 
 test("holdup run prints a progress line and a readable summary", () => {
@@ -50,8 +98,8 @@ test("holdup run exits 1 when acknowledged data is lost silently (disks that cac
   assert.equal(holdup("run", "--disk-fault", "gremlins").status, 2);
 });
 
-test("--help explains every option", () => {
-  const r = holdup("--help");
+test("run --help explains every option", () => {
+  const r = holdup("run", "--help");
   assert.equal(r.status, 0);
   for (const o of ["--seed", "--cuts", "--json", "--disks", "--eeprom", "--cap-pct", "--qd", "--disk-fault", "--quiet"]) {
     assert.ok(r.stdout.includes(o), o);

@@ -1,0 +1,131 @@
+// The help texts of the command line: one per command (holdup CMD --help) and the
+// overview (holdup --help).
+import { EEPROM_PARTS } from "./devices/eeprom.js";
+import { DEFAULT_WORKLOAD } from "./scenario.js";
+import { CUTS_PER_RUN, VARIANTS } from "./torture.js";
+
+const EXIT = `exit status: 0 if the guarantee held; 1 if acknowledged data was lost silently or
+served corrupt, a loss was reported that no fault beyond the design explains, a
+device protocol was broken, the firmware trapped, or the run checked no
+acknowledged write; 2 for bad usage.`;
+
+export const HELP_MAIN = `holdup — storage-controller firmware and its board emulator
+
+usage: holdup <command> [options]
+
+commands:
+  run        boot the firmware on the reference board, drive a host workload to its
+             LUNs, cut the power at random instants, boot again, and check every
+             acknowledged write (the main job; npm start runs it)
+  bench      benchmark figures: save and restore times against their physical
+             bounds, checksum cost, elevator against FIFO destage, ack latency
+  torture    power-loss torture: random cuts with EEPROM faults, disk swaps and cuts
+             during restore, swarm runs that combine every fault, and a sweep that
+             cuts the save after every k-th page
+  fuzz       random CDBs against the controller, each answer checked against the
+             SCSI rules in host/scsi/spc.ts
+  merge      add the JSON lines of torture runs (shards of one run) into one
+  help       this text (holdup help COMMAND: a command's)
+
+  holdup COMMAND --help lists a command's options.
+
+${EXIT}`;
+
+export const HELP: Record<string, string> = {
+  run: `usage: holdup run [options]
+
+Boot the firmware on the reference board, drive a host workload to its LUNs, cut the
+power at random instants (each after the workload has had a write acknowledged), boot
+again, and check every acknowledged write.
+
+  --seed N       seed for every random choice (default: a random seed, printed);
+                 the same seed gives the same cycles, trace and result
+  --cuts N       power cuts, each followed by a reboot and a full read-back (default 3)
+  --json         print one JSON object on standard output, the summary on
+                 standard error (keys: seed, acked_writes,
+                 lost_writes, corrupt_reads, power_cuts, cycles, virtual_ms,
+                 parity_mismatches, repaired_stripes, torn_records, host_reissued,
+                 unreadable_blocks, ...)
+  --raid L       none (every disk its own LUN), 3, 4 or 5 (default 5: the disks as
+                 one array, LUN 0; docs/DESIGN.md "The array")
+  --spares N     hot spares after the array's disks (default 1; not with none)
+  --fail-disk ID[@MS]  the disk at bus ID dies at MS ms of virtual time (default 0)
+  --disks N      disks on the bus (default 4; with an array, its members)
+  --eeprom PART  EEPROM part: ${Object.keys(EEPROM_PARTS).join(", ")} (default 25LC1024)
+  --cap-pct N    supercap capacity left after ageing, percent (default 100)
+  --qd N         host queue depth, 1..4 (default ${DEFAULT_WORKLOAD.queue_depth})
+  --disk-fault F every disk has fault F (a comma-separated list): ignore-fua (it
+                 caches FUA writes, a lying disk: beyond the design, acknowledged
+                 data is lost and the run must fail), no-write-long (it refuses
+                 WRITE LONG), latency (1 command in 20 is 200 ms late)
+  --quiet        no progress line
+
+${EXIT}`,
+  bench: `usage: holdup bench [options]
+
+Benchmark figures in virtual time against their physical bounds.
+
+  --raid L       the array's figures on RAID L (default 5; none skips them)
+  --spares N     hot spares after the four members (default 1)
+  --fail-disk ID[@MS]  the disk at bus ID dies at MS ms of each array figure's run
+  --json         print one JSON object on standard output, the summary on
+                 standard error (keys: isr_latency_cycles,
+                 save_ms, save_bound_ms, restore_ms, restore_bound_ms,
+                 crc32c_cycles_per_byte, secded_encode_cycles_per_byte,
+                 secded_decode_cycles_per_byte, crc32c_wasm_gbps, crc32_node_zlib_gbps,
+                 crc32_sheetjs_gbps, destage_seek_ms_elevator, destage_seek_ms_fifo,
+                 ack_us_writeback, ack_us_writethrough, repair_blocks, repair_ms,
+                 repair_blocks_bitmap64m, repair_blocks_fullscan, write_mb_s_fullstripe,
+                 write_mb_s_rmw, write_mb_s_bound, wcb_eeprom_writes_per_host_write,
+                 eeprom_life_days_at_100wps, rebuild_ms, rebuild_bound_ms,
+                 rebuild_disk_mib, ...)`,
+  torture: `usage: holdup torture [options]
+
+Power-loss torture: random cuts with EEPROM faults, disk swaps and cuts during
+restore, swarm runs that combine every fault, and sweeps that cut after every page
+of a save and after every member write of an array update.
+
+  --seed N       first seed (default: a random seed, printed); run i uses seed N+i
+                 and its variant follows from that seed
+  --cuts N       random power cuts in all, in runs of ${CUTS_PER_RUN} (default 200)
+  --variant V    every run uses variant V: ${VARIANTS.join(", ")} (swarm: every
+                 fault knob drawn from the run's seed, half the seeds on the build
+                 that can be preempted before every store)
+  --json         print one JSON object on standard output, the summary on
+                 standard error (keys: cuts, acked_writes,
+                 lost_writes, corrupt_reads, detected_errors, traps, ...)
+  --no-sweep     skip the save sweep
+  --sweep-only   only the save sweep
+  --sweep-k K    sweep only k = K (to reproduce one sweep failure)
+  --sweep-step S sweep every S-th k (default 1)
+  --raid L       none, 3, 4 or 5 (default 5), as for run; four members and a spare
+  --spares N     hot spares after the members (default 1)
+  --fail-disk ID[@MS]  in every run, the disk at bus ID dies at MS ms
+  --quiet        no progress line
+  --jobs N       worker threads (default: the machine's cores); the result
+                 does not depend on N
+  --shard I/N    run only the I-th of N slices of the runs (every N-th from the I-th),
+                 for a CI matrix or a cluster's job array; add the slices' JSON lines
+                 with holdup merge
+
+${EXIT}`,
+  fuzz: `usage: holdup fuzz [options]
+
+Random CDBs against the controller, each answer checked against the SCSI rules in
+host/scsi/spc.ts.
+
+  --raid L       the LUNs to fuzz: none (default: four disks) or 3, 4, 5 (the array)
+  --seed N       first seed (default: a random seed, printed); seed i is N+i
+  --seeds K      seeds to run (default 1)
+  --cdbs N       random CDBs per seed (default 50000)
+  --json         print one JSON object on standard output, the summary on
+                 standard error (keys: seeds, cdbs,
+                 mismatches, traps, violations)
+
+${EXIT}`,
+  merge: `usage: holdup merge FILE...
+
+Add the JSON lines of torture --json runs (the last JSON line of each file; - reads
+standard input) into one line of the same keys: every count summed, the seed the
+lowest. Exits 1 if the merged runs had a failure.`,
+};
