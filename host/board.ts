@@ -1,4 +1,4 @@
-// The reference board (BOARD.md): the MCU (host/mcu.ts) running the metered firmware,
+// The reference board (docs/BOARD.md): the MCU (host/mcu.ts) running the metered firmware,
 // supply and supercap, SPI EEPROM, a SCSI bus of disks, and the host adapter's
 // mailbox. One virtual clock drives everything; nothing here reads the wall clock.
 // This file wires the devices to the MCU (the device half of the HAL) and models the

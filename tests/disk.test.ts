@@ -21,7 +21,7 @@ function setup() {
 
 const block = (v: number, n = 1) => new Uint8Array(512 * n).fill(v);
 
-test("the seek curve meets BOARD.md: 0.8 ms track-to-track, 8.5 ms average, 16 ms full stroke", () => {
+test("the seek curve meets docs/BOARD.md: 0.8 ms track-to-track, 8.5 ms average, 16 ms full stroke", () => {
   const d = new Disk(0, DEFAULT_DISK, new VirtualClock(), new Rng(1));
   const s = d.seek;
   const N = s.cylinders;

@@ -1,4 +1,4 @@
-// A SCSI disk as BOARD.md describes it: 512-byte blocks, 1 GiB stored sparsely,
+// A SCSI disk as docs/docs/BOARD.md describes it: 512-byte blocks, 1 GiB stored sparsely,
 // 7200 rpm, a seek curve through track-to-track 0.8 ms / average 8.5 ms / full stroke
 // 16 ms (√d for short seeks, linear for long: Ruemmler & Wilkes, "An introduction to
 // disk drive modeling", IEEE Computer 1994, §"Seek time"), 100 MB/s at the media, and

@@ -1,5 +1,5 @@
 // A disk's mechanics and platters, kept apart from its command set and timing
-// (disk.ts): the parameters of BOARD.md's disk, the seek curve, and the sparse sector
+// (disk.ts): the parameters of docs/BOARD.md's disk, the seek curve, and the sparse sector
 // storage with its torn and unreadable marks.
 
 export const BLOCK_BYTES = 512;

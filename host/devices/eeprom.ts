@@ -1,5 +1,5 @@
 // SPI EEPROM: the front end of the parts in eeprom_part.ts (Microchip 25LC1024,
-// DS22064D, and the options BOARD.md offers): chip select, command decoding, WEL/WIP
+// DS22064D, and the options docs/docs/BOARD.md offers): chip select, command decoding, WEL/WIP
 // and timing, over the array (EepromStore). The model checks the firmware's use of the
 // part and records every misuse in `violations`, which the tests require to stay empty.
 

@@ -1,5 +1,5 @@
 // SPI EEPROM parts: the instruction set and status register of the Microchip 25LC1024
-// (DS22064D), the figures of the parts BOARD.md offers as options, and the array
+// (DS22064D), the figures of the parts docs/docs/BOARD.md offers as options, and the array
 // itself (EepromStore: bytes, wear, stuck bits, dead pages), kept apart from the SPI
 // front end and its timing (eeprom.ts), as in avr8js's eeprom.ts.
 
@@ -58,7 +58,7 @@ export const PART_25LC1024: EepromPart = {
   signature: SIGNATURE_25LC1024,
 };
 
-/** ST M95M02 (DS: 256 KiB, 5 MHz at 2.5 V..., 10 ms write cycle), as BOARD.md offers.
+/** ST M95M02 (DS: 256 KiB, 5 MHz at 2.5 V..., 10 ms write cycle), as docs/docs/BOARD.md offers.
  * Modelled with the 25LC1024 command set; its erase commands are not on the part. */
 export const PART_M95M02: EepromPart = {
   ...PART_25LC1024,
@@ -73,7 +73,7 @@ export const PART_M95M02: EepromPart = {
   sector_bytes: 64 * 1024,
 };
 
-/** Cypress FM25V20A FRAM (256 KiB, 40 MHz, no write delay), as BOARD.md offers. */
+/** Cypress FM25V20A FRAM (256 KiB, 40 MHz, no write delay), as docs/docs/BOARD.md offers. */
 export const PART_FM25V20A: EepromPart = {
   ...PART_25LC1024,
   name: "FM25V20A",

@@ -1,5 +1,5 @@
 // Power: the main supply, the PFAIL# pin, and the supercapacitor that holds the MCU
-// and the EEPROM up after the supply fails (BOARD.md "Power").
+// and the EEPROM up after the supply fails (docs/BOARD.md "Power").
 //
 // The cap is an ideal capacitor with a constant load while it carries the board:
 // energy E = C·V²/2 falls at P watts, so from V1 it reaches the brown-out voltage V2
@@ -21,7 +21,7 @@ export interface PowerParams {
   load_w: number;
   /** Time to charge from 0 V to full. */
   recharge_full_ns: number;
-  /** PFAIL# falls this long after the supply drops (BOARD.md: a few µs). */
+  /** PFAIL# falls this long after the supply drops (docs/BOARD.md: a few µs). */
   pfail_delay_ns: number;
 }
 
