@@ -404,9 +404,10 @@ export class Board {
         this.onLog?.(name, a, b);
         if (this.log.length < 10_000) this.log.push(`${(this.clock.now_ns / 1e6).toFixed(3)} ms ${line}`);
       },
-      fault: (line: number, column: number) => {
+      fault: (line: number, column: number, message: number, file: number) => {
         mcu.live(gen);
-        const msg = `firmware assertion failed at line ${line}:${column}`;
+        const text = asString(mcu.mem, message), where = asString(mcu.mem, file);
+        const msg = `firmware assertion failed at ${where ?? "line"} ${line}:${column}${text ? `: ${text}` : ""}`;
         this.faults.push(msg);
         throw new FirmwareFault(msg);
       },
@@ -419,4 +420,15 @@ export class Board {
     dataInLen: number): boolean {
     return this.mailbox.submit(slot, lun, cdb, dataOut, dataInLen);
   }
+}
+
+/** An AssemblyScript string in the firmware's memory (UTF-16LE, its byte length in the
+ * 4 bytes before it, as the object header puts it); null for 0 or a pointer that does
+ * not hold one. */
+export function asString(mem: Uint8Array, ptr: number): string | null {
+  ptr >>>= 0;
+  if (ptr < 4 || ptr > mem.length || ptr % 2) return null;
+  const bytes = new DataView(mem.buffer, mem.byteOffset).getUint32(ptr - 4, true);
+  if (bytes % 2 || bytes > 4096 || ptr + bytes > mem.length) return null;
+  return new TextDecoder("utf-16le").decode(mem.subarray(ptr, ptr + bytes));
 }

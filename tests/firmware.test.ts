@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { newBoard, runCommands } from "./helpers.js";
+import { asString } from "../host/board.js";
 import { cdb, KEY, ASC, STATUS, OP, be32, be64, putBe16 } from "../host/scsi/spc.js";
 
 const block = (v: number, n = 1) => new Uint8Array(512 * n).fill(v);
@@ -205,4 +206,23 @@ test("MODE SENSE (10) with a long allocation length and a truncated INQUIRY", ()
   const r = runCommands(board, host, [...clearUa([0]), { lun: 0, cdb: ms10, dataIn: 1000 }, { lun: 0, cdb: cdb.inquiry(5), dataIn: 5 }]);
   assert.equal(r[1].data.length, 8 + 8 + 20);
   assert.equal(r[2].data.length, 5);
+});
+
+test("a failed assert reaches the host with its text and file: the fault import's strings decode from the firmware's memory", () => {
+  const { board, host } = newBoard();
+  runCommands(board, host, [{ lun: 0, cdb: cdb.tur() }], 5_000);
+  const mem = board.memory;
+  // The one assert in the firmware (target/rw.ts): its text is an AssemblyScript
+  // string in the data segment, where fw_abort passes it to hal.fault.
+  const want = "space was counted";
+  const utf16 = new Uint8Array(want.length * 2);
+  for (let i = 0; i < want.length; i++) utf16[2 * i] = want.charCodeAt(i);
+  let at = -1;
+  for (let p = 0; p + utf16.length <= mem.length && at < 0; p += 2) {
+    if (mem[p] === utf16[0] && utf16.every((b, i) => mem[p + i] === b)) at = p;
+  }
+  assert.ok(at > 0, "the assert's text is in memory");
+  assert.equal(asString(mem, at), want);
+  assert.equal(asString(mem, 0), null);
+  assert.equal(asString(mem, 3), null);
 });

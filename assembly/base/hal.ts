@@ -120,14 +120,17 @@ export declare function hal_config(key: i32): i32;
 @external("hal", "log")
 export declare function hal_log(code: i32, a: i32, b: i32): void;
 
-/** A broken invariant: the board records it and resets the MCU. */
+/** A broken invariant: the board records it and resets the MCU. `message` and `file`
+ * point at the assert's text and source file name (AssemblyScript strings: UTF-16LE,
+ * their byte length in the 4 bytes before them; 0 if there is none), so a port can
+ * print them from its own memory. */
 @external("hal", "fault")
-export declare function hal_fault(line: i32, column: i32): void;
+export declare function hal_fault(line: i32, column: i32, message: i32, file: i32): void;
 
 /** Replaces asc's abort (asconfig.json "use"), so the only imports are the HAL's. */
 export function fw_abort(
   message: usize, fileName: usize, line: u32, column: u32,
 ): void {
-  hal_fault(<i32>line, <i32>column);
+  hal_fault(<i32>line, <i32>column, <i32>message, <i32>fileName);
   unreachable();
 }
