@@ -6,6 +6,7 @@
 // boots a new instance when the supply comes back.
 
 import { VirtualClock, Alarm } from "./clock.js";
+import type { BoardProbe, VcdRecorder } from "./vcd.js";
 import { Mcu, FirmwareExports, FirmwareFault, PowerLost, StopRun, HalFunction, IrqName } from "./mcu.js";
 import { Rng } from "./rng.js";
 import { Eeprom, EEPROM_PARTS, EepromStore } from "./devices/eeprom.js";
@@ -226,9 +227,24 @@ export class Board {
     this.clock.at(at_ns, "supply returns", () => this.supplyReturns());
   }
 
+  /** A logic analyzer on the board's signals (vcd.ts), or null. It only listens. */
+  probe: BoardProbe | null = null;
+
+  attachProbe(p: VcdRecorder): void {
+    this.probe = p;
+    p.capVolts = (t) => this.cap.voltageAt(t);
+    const t = this.clock.now_ns;
+    p.supply(t, this.supplyGood);
+    p.pfail(t, this.pfail);
+    p.mcuPower(t, this.mcuOn);
+    this.mcu.onIrq = (name, pending) => this.probe?.irq(this.clock.now_ns, name, pending);
+    this.bus.onPhase = (target, phase) => this.probe?.scsiPhase(this.clock.now_ns, target, phase);
+  }
+
   private supplyFails(): void {
     if (!this.supplyGood) return;
     this.supplyGood = false;
+    this.probe?.supply(this.clock.now_ns, false);
     this.powerCuts++;
     this.trace("supply fails");
     for (const d of this.disks) d.powerOff();
@@ -239,6 +255,7 @@ export class Board {
     this.clock.after(this.cfg.power.pfail_delay_ns, "PFAIL# falls", () => {
       if (this.supplyGood || !this.mcuOn) return;
       this.pfail = 0;
+      this.probe?.pfail(this.clock.now_ns, 0);
       this.trace("PFAIL# falls");
       this.pfailFell_ns = this.clock.now_ns;
       this.raise("pfail");
@@ -248,6 +265,7 @@ export class Board {
   private supplyReturns(): void {
     if (this.supplyGood) return;
     this.supplyGood = true;
+    this.probe?.supply(this.clock.now_ns, true);
     this.trace("supply returns");
     // The learn load stays on if the firmware left it on; else the charger runs.
     this.cap.setMode(this.learnLoad ? "learning" : "charging", this.clock.now_ns);
@@ -258,11 +276,14 @@ export class Board {
       this.clock.cancel(this.brownoutAlarm);
       this.brownoutAlarm = null;
       this.pfail = 1;
+      this.probe?.pfail(this.clock.now_ns, 1);
       this.raise("pfail");
       return;
     }
     this.pfail = 1;
     this.mcuOn = true;
+    this.probe?.pfail(this.clock.now_ns, 1);
+    this.probe?.mcuPower(this.clock.now_ns, true);
     this.eeprom.powerOn();
   }
 
@@ -299,6 +320,7 @@ export class Board {
     this.clock.cancel(this.brownoutAlarm);
     this.brownoutAlarm = null;
     this.mcuOn = false;
+    this.probe?.mcuPower(this.clock.now_ns, false);
     this.learnLoad = false; // the MCU's pin drops: the learn load goes off
     this.trace(`MCU stops: ${reason}`);
     this.eeprom.powerOff();
@@ -335,12 +357,14 @@ export class Board {
       power_save_done: call(() => {
         this.trace("save done: cap disconnected");
         this.saveDone_ns = this.clock.now_ns;
+        this.probe?.saveDone(this.clock.now_ns);
         if (!this.supplyGood) {
           this.cap.setMode("disconnected", this.clock.now_ns);
           this.brownout("save done");
         }
       }),
       spi_select: call((selected: number) => {
+        this.probe?.spiSelect(this.clock.now_ns, selected !== 0);
         if (selected) {
           if (this.pfail === 0 && this.onEepromCommand) this.onEepromCommand(this.clock.now_ns);
           this.eeprom.select();
@@ -352,7 +376,8 @@ export class Board {
         if (!memRange(addr, len)) { this.violations.push(`spi_write out of memory: ${addr}+${len}`); return; }
         if (!this.spiSelected) this.violations.push("spi_write with CS released: the bytes go nowhere");
         for (let i = 0; i < len; i++) {
-          this.eeprom.transfer(mcu.mem[addr + i]);
+          const miso = this.eeprom.transfer(mcu.mem[addr + i]);
+          this.probe?.spiByte(this.clock.now_ns, this.spiByte_ns, mcu.mem[addr + i], miso);
           this.clock.advanceBy(this.spiByte_ns);
         }
         mcu.setDeadline();
@@ -363,6 +388,7 @@ export class Board {
         if (!this.spiSelected) this.violations.push("spi_read with CS released: reads nothing");
         for (let i = 0; i < len; i++) {
           const v = this.eeprom.transfer(0);
+          this.probe?.spiByte(this.clock.now_ns, this.spiByte_ns, 0, v);
           this.clock.advanceBy(this.spiByte_ns);
           mcu.mem[addr + i] = v;
         }
@@ -370,6 +396,7 @@ export class Board {
       },
       spi_xfer: call((out: number) => {
         const v = this.eeprom.transfer(out);
+        this.probe?.spiByte(this.clock.now_ns, this.spiByte_ns, out, v);
         this.clock.advanceBy(this.spiByte_ns);
         return v;
       }),
@@ -400,6 +427,7 @@ export class Board {
         mcu.live(gen);
         const name = LOG_NAMES[code] ?? `log ${code}`;
         const line = `fw: ${name} ${a} ${b}`;
+        this.probe?.log(this.clock.now_ns, code);
         this.trace(line);
         this.onLog?.(name, a, b);
         if (this.log.length < 10_000) this.log.push(`${(this.clock.now_ns / 1e6).toFixed(3)} ms ${line}`);

@@ -45,6 +45,9 @@ export class DeviceBus {
   private serial = 0;
   readonly stats = { commands: 0, aborts: 0 };
 
+  /** A probe on the bus phases (vcd.ts): 1 when a command goes out, 3 at its status. */
+  onPhase: ((target: number, phase: number) => void) | null = null;
+
   constructor(private readonly clock: VirtualClock, private readonly host: BusHost) {}
 
   /** A new firmware instance: nothing it did not submit is in flight. */
@@ -77,6 +80,7 @@ export class DeviceBus {
     this.inflight.set(tag, f);
     this.stats.commands++;
     this.host.trace(`scsi submit t${target} tag ${tag} op ${cdb[0].toString(16)}`);
+    this.onPhase?.(target, 1);
     const done = (r: DiskResult) => this.complete(gen, tag, f.serial, r);
     const disk = this.targets[target];
     if (!disk) {
@@ -129,6 +133,7 @@ export class DeviceBus {
       new DataView(m.buffer).setUint32(f.resultAddr + RESULT.RESIDUAL, f.snapshot.length - n, true);
     }
     this.host.trace(`scsi done t${f.target} tag ${tag} status ${r.status} host ${r.hostStatus}`);
+    this.onPhase?.(f.target, 3);
     this.host.raiseScsi(tag);
   }
 

@@ -23,12 +23,13 @@ const COMMON = { help: { type: "boolean", short: "h" } as OptionSpec };
 const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   run: {
     seed: str, cuts: str, json: flag, disks: str, eeprom: str, "cap-pct": str, qd: str, quiet: flag,
-    "disk-fault": str, raid: str, spares: str, "fail-disk": str,
+    "disk-fault": str, raid: str, spares: str, "fail-disk": str, vcd: str, "vcd-from": str, "vcd-to": str,
   },
   bench: { json: flag, raid: str, spares: str, "fail-disk": str },
   torture: {
     seed: str, cuts: str, json: flag, quiet: flag, variant: str, "no-sweep": flag, "sweep-only": flag,
     "sweep-k": str, "sweep-step": str, raid: str, spares: str, "fail-disk": str, jobs: str, shard: str,
+    vcd: str, "vcd-from": str, "vcd-to": str,
   },
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},

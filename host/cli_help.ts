@@ -59,6 +59,12 @@ again, and check every acknowledged write.
                  data is lost and the run must fail), no-write-long (it refuses
                  WRITE LONG), latency (1 command in 20 is 200 ms late)
   --quiet        no progress line
+  --vcd FILE     write a logic-analyzer trace (VCD: PulseView, sigrok-cli, GTKWave):
+                 PFAIL#, SUPPLY, VCAP, the SPI bus bit by bit, a phase per SCSI
+                 target, the interrupt lines, FWSTATE (docs/BOARD.md "Probes");
+                 by default the first save only
+  --vcd-from MS  the trace from this virtual instant (with --vcd)
+  --vcd-to MS    the trace up to this virtual instant (with --vcd)
 
 ${EXIT}`,
   bench: `usage: holdup bench [options]
@@ -107,6 +113,8 @@ of a save and after every member write of an array update.
   --shard I/N    run only the I-th of N slices of the runs (every N-th from the I-th),
                  for a CI matrix or a cluster's job array; add the slices' JSON lines
                  with holdup merge
+  --vcd FILE     the trace (as for run) of the first run that failed, run again
+  --vcd-from MS, --vcd-to MS   its window (default: its first save)
 
 ${EXIT}`,
   fuzz: `usage: holdup fuzz [options]

@@ -5,8 +5,10 @@ import { runScenario, RunProgress, RunReport, DEFAULT_WORKLOAD, verdict } from "
 import { EEPROM_PARTS } from "./devices/eeprom.js";
 import type { DiskFaults } from "./devices/disk.js";
 import type { Board } from "./board.js";
-import { TortureProgress, VARIANTS, Variant, tortureUnits, shardOf, TortureOptions } from "./torture.js";
+import { TortureProgress, VARIANTS, Variant, tortureUnits, shardOf, TortureOptions, runUnits } from "./torture.js";
+import { loadTortureModules } from "./firmware.js";
 import { runTortureJobs, defaultJobs } from "./torture_jobs.js";
+import { VcdRecorder, VcdWindow, vcdWindow } from "./vcd.js";
 import { fail, intOpt, raidOpt, failDiskOpt, randomSeed, Values } from "./cli.js";
 
 /** The disk faults `run --disk-fault` can give every disk. */
@@ -31,6 +33,8 @@ export function run(values: Values): number {
   const failDisk = failDiskOpt(values["fail-disk"]);
   const json = values.json === true;
   const say = json ? console.error : console.log;
+  const vcdFile = vcdFileOpt(values);
+  const vcd = vcdFile ? new VcdRecorder(vcdWindowOpt(values), disks + (raid ? spares : 0)) : null;
   const showProgress = !values.quiet;
   const tty = process.stderr.isTTY;
 
@@ -53,6 +57,7 @@ export function run(values: Values): number {
       seed, cuts, onProgress, workload: { queue_depth: qd }, cut_after_ack: true,
       board: { disks: disks + (raid ? spares : 0), raid, spares: raid ? spares : 0, eeprom_part: eeprom, power: { capacity_pct: capPct } },
       setup: (board) => {
+        if (vcd) board.attachProbe(vcd);
         for (const d of board.disks) for (const f of diskFaults) DISK_FAULTS[f](d.faults);
         if (failDisk) scheduleDiskFailure(board, failDisk.id, failDisk.ms);
       },
@@ -63,6 +68,10 @@ export function run(values: Values): number {
     return 1;
   }
   if (tty && showProgress) process.stderr.write("\n");
+  if (vcd && vcdFile) {
+    vcd.write(vcdFile);
+    say(`holdup run: ${vcd.changes} signal changes in ${vcdFile}`);
+  }
   const why = verdict(report);
   const bad = why.length > 0;
   {
@@ -104,6 +113,29 @@ export function scheduleDiskFailure(board: Board, id: number, ms: number): void 
   });
 }
 
+/** --vcd FILE (and its window). */
+function vcdFileOpt(values: Values): string | null {
+  const f = values.vcd;
+  if (f === undefined) {
+    if (values["vcd-from"] !== undefined || values["vcd-to"] !== undefined) fail("--vcd-from and --vcd-to need --vcd FILE");
+    return null;
+  }
+  if (typeof f !== "string" || f === "") fail("--vcd needs a file name");
+  return f;
+}
+
+function vcdWindowOpt(values: Values): VcdWindow {
+  const ms = (name: string): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string" || !/^\d+(\.\d+)?$/.test(v)) fail(`--${name} needs milliseconds, got "${v}"`);
+    return Number(v);
+  };
+  const from = ms("vcd-from"), to = ms("vcd-to");
+  if (from !== undefined && to !== undefined && to <= from) fail("--vcd-to must come after --vcd-from");
+  return vcdWindow(from, to);
+}
+
 /** --shard I/N (default 1/1). */
 function shardOpt(v: string | boolean | undefined): { index: number; count: number } {
   if (v === undefined) return { index: 1, count: 1 };
@@ -143,8 +175,20 @@ export async function torture(values: Values): Promise<number> {
       if (tty) process.stderr.write(`\r${line}\x1b[K`); else if (p.done % 10 === 0 || p.done === p.total) process.stderr.write(`${line}\n`);
     };
   }
+  const vcdFile = vcdFileOpt(values);
   const r = await runTortureJobs(o, picked, jobs);
   if (tty && progress) process.stderr.write("\n");
+  if (vcdFile) {
+    // The first failing run again, on this thread, with the probe on its board.
+    const first = r.failures[0];
+    if (!first) say(`holdup torture: no run failed, so no trace was written to ${vcdFile}`);
+    else {
+      const rec = new VcdRecorder(vcdWindowOpt(values), 4 + (raid ? o.spares ?? 1 : 0));
+      runUnits(loadTortureModules(), { ...o, onProgress: undefined, onBoard: (b) => b.attachProbe(rec) }, units, [first.unit]);
+      rec.write(vcdFile);
+      say(`holdup torture: the trace of "${first.what}" (${first.reproduce}) in ${vcdFile}: ${rec.changes} signal changes`);
+    }
+  }
   const bad = r.failures.length > 0;
   say(`
   cuts             ${r.cuts} (${Object.entries(r.cuts_by_variant).map(([k, v]) => `${k} ${v}`).join(", ")}; sweep runs ${r.sweep_runs})

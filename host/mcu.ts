@@ -113,9 +113,13 @@ export class Mcu {
   }
   shouldStop(): boolean { return this.stopRequested || this.stopCheck(); }
 
+  /** A probe on the interrupt lines (vcd.ts): pending from raise to handler entry. */
+  onIrq: ((name: IrqName, pending: boolean) => void) | null = null;
+
   raise(name: IrqName, arg = 0): void {
     if (!this.fw) return;
     this.pending.push({ name, arg });
+    this.onIrq?.(name, true);
   }
 
   /** A HAL call begins: the caller is the live instance; the clock catches up. */
@@ -173,6 +177,7 @@ export class Mcu {
       }
       if (best < 0) return;
       const irq = this.pending.splice(best, 1)[0];
+      if (this.onIrq && !this.pending.some((p) => p.name === irq.name)) this.onIrq(irq.name, false);
       const saved = this.irqLevel;
       this.irqLevel = IRQ[irq.name];
       this.eventFlag = true;

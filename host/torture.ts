@@ -7,6 +7,7 @@
 
 import { runScenario, RunReport, RunOptions, CutContext, verdict } from "./scenario.js";
 import { FirmwareFault } from "./board.js";
+import type { Board } from "./board.js";
 import { NV_ACTION } from "./scsi/spc.js";
 import { image_pages_for } from "./nvformat.js";
 import { swarmPlan } from "./swarm.js";
@@ -45,6 +46,8 @@ export interface TortureOptions {
   /** Sweep this k alone (to reproduce one failure). */
   sweep_only_k?: number;
   onProgress?: (p: TortureProgress) => void;
+  /** Called with each run's board before it boots (to attach a probe: torture --vcd). */
+  onBoard?: (b: Board) => void;
 }
 
 export interface TortureProgress {
@@ -217,6 +220,10 @@ function runUnit(m: TortureModules, o: TortureOptions, u: Unit, unit: number, t:
     const seed = (o.seed + u.i) >>> 0;
     const v = o.variant ?? variantOf(seed);
     const { fine, options } = variantOptions(v, seed, o.raid ?? 0, o.spares ?? 1);
+    if (o.onBoard) {
+      const onBoard = o.onBoard, setup0 = options.setup;
+      options.setup = (b, oracle) => { onBoard(b); setup0?.(b, oracle); };
+    }
     if (o.fail_disk) {
       const fd = o.fail_disk, setup0 = options.setup;
       options.setup = (b, oracle) => {
@@ -255,7 +262,7 @@ function runUnit(m: TortureModules, o: TortureOptions, u: Unit, unit: number, t:
       board: o.raid ? { raid: o.raid, spares: o.spares ?? 1, disks: 4 + (o.spares ?? 1) } : undefined,
       // The supply stays off longer than any save, so the forced brown-out decides.
       workload: { read_fraction: 0, write_long_fraction: 0, cut_window_ms: 400, off_min_ms: 3000, off_max_ms: 3500 },
-      setup: (b) => b.cutSaveAfterPages(k, torn),
+      setup: (b) => { o.onBoard?.(b); b.cutSaveAfterPages(k, torn); },
       excuse: "the sweep cuts the cap short",
     }));
   if (r) {

@@ -66,6 +66,10 @@ export class Eeprom {
   private pending: PendingWrite | null = null;
   /** Counters for the benchmarks and tests. */
   readonly stats = { pageWrites: 0, bytesRead: 0, commands: 0, tornWrites: 0 };
+  /** Each command as the part decoded it, at CS rise: its opcode and, for commands
+   * with one, the address its 3 address bytes gave (else -1). For trace checks. */
+  onCommand: ((op: number, addr: number) => void) | null = null;
+  private cmdAddr = -1;
   /** Observers of page write cycles (the torture's save sweep counts them). */
   onWriteStart: ((page: number) => void) | null = null;
   onWriteDone: ((page: number) => void) | null = null;
@@ -107,6 +111,7 @@ export class Eeprom {
     this.selected = false;
     const phase = this.phase;
     this.phase = "idle";
+    if (phase !== "cmd") this.onCommand?.(this.cmd, this.cmdAddr);
     if (phase === "ignored" || phase === "cmd") return;
     switch (this.cmd) {
       case CMD_WRITE: {
@@ -142,6 +147,7 @@ export class Eeprom {
         this.addrBytes++;
         if (this.addrBytes === 3) {
           this.addr &= this.part.size_bytes - 1;
+          this.cmdAddr = this.addr;
           if (this.cmd === CMD_READ || this.cmd === CMD_WRITE) this.phase = "data";
           if (this.cmd === CMD_WRITE) this.beginPage();
           if (this.cmd === CMD_PE || this.cmd === CMD_SE) this.phase = "addr_done";
@@ -178,6 +184,7 @@ export class Eeprom {
 
   private command(op: number): number {
     this.cmd = op;
+    this.cmdAddr = -1;
     this.addr = 0;
     this.addrBytes = 0;
     this.dataBytes = 0;
