@@ -7,6 +7,7 @@
 
 import { VirtualClock, Alarm } from "./clock.js";
 import type { BoardProbe, VcdRecorder } from "./vcd.js";
+import { NativeRuntime } from "./native.js";
 import { Mcu, FirmwareExports, FirmwareFault, PowerLost, StopRun, HalFunction, IrqName } from "./mcu.js";
 import { Rng } from "./rng.js";
 import { Eeprom, EEPROM_PARTS, EepromStore } from "./devices/eeprom.js";
@@ -38,6 +39,12 @@ export interface BoardConfig {
   host_irq_latency_ns: number;
   /** Keep a readable trace of events (slower); the hash is kept either way. */
   trace: boolean;
+  /** Where the firmware runs: "v8" (the module, in this process) or "native" (wasm2c's
+   * C of the metered build in build/native/holdup-native, host/native.ts). */
+  runtime: "v8" | "native";
+  /** For the native runtime: which build its runner was compiled from (the V8 runtime
+   * runs the module it is given). */
+  build: "metered" | "release";
 }
 
 /** What callers pass: any field, and any part of the disk and power parameters. */
@@ -59,6 +66,8 @@ export const DEFAULT_BOARD: BoardConfig = {
   host_dma_bytes_per_s: 200e6,
   host_irq_latency_ns: 2_000,
   trace: false,
+  runtime: "v8",
+  build: "metered",
 };
 
 export type { HostCompletion } from "./mailbox.js";
@@ -122,6 +131,7 @@ export class Board {
     this.entropy = this.rng.fork("trng");
     this.ns_per_cycle = 1e9 / this.cfg.cpu_hz;
     this.mcu = new Mcu(this.clock, this.ns_per_cycle, this.entropy, (e) => this.trace(e));
+    if (this.cfg.runtime === "native") this.mcu.native = new NativeRuntime(this.cfg.build);
     const part = EEPROM_PARTS[this.cfg.eeprom_part];
     if (!part) throw new Error(`unknown EEPROM part ${this.cfg.eeprom_part}`);
     this.eeprom = new Eeprom(part, this.clock, this.rng.fork("eeprom"), new EepromStore(part));

@@ -24,6 +24,7 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   run: {
     seed: str, cuts: str, json: flag, disks: str, eeprom: str, "cap-pct": str, qd: str, quiet: flag,
     "disk-fault": str, raid: str, spares: str, "fail-disk": str, vcd: str, "vcd-from": str, "vcd-to": str,
+    runtime: str, build: str,
   },
   bench: { json: flag, raid: str, spares: str, "fail-disk": str },
   torture: {

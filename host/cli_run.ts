@@ -1,6 +1,7 @@
 // holdup run and holdup torture: the options into a scenario (or a torture's units),
 // a progress line on standard error, a summary, the JSON line.
-import { loadMetered } from "./firmware.js";
+import { loadMetered, loadRelease } from "./firmware.js";
+import { nativeAvailable } from "./native.js";
 import { runScenario, RunProgress, RunReport, DEFAULT_WORKLOAD, verdict } from "./scenario.js";
 import { EEPROM_PARTS } from "./devices/eeprom.js";
 import type { DiskFaults } from "./devices/disk.js";
@@ -33,6 +34,11 @@ export function run(values: Values): number {
   const failDisk = failDiskOpt(values["fail-disk"]);
   const json = values.json === true;
   const say = json ? console.error : console.log;
+  const runtime = values.runtime ?? "v8";
+  if (runtime !== "v8" && runtime !== "native") fail(`--runtime: v8 or native, not "${runtime}"`, "run");
+  if (runtime === "native" && !nativeAvailable()) fail("--runtime native needs the native runner: npm run build:native (Debian wabt and gcc)", "run");
+  const build = values.build ?? "metered";
+  if (build !== "metered" && build !== "release") fail(`--build: metered or release, not "${build}"`, "run");
   const vcdFile = vcdFileOpt(values);
   const vcd = vcdFile ? new VcdRecorder(vcdWindowOpt(values), disks + (raid ? spares : 0)) : null;
   const showProgress = !values.quiet;
@@ -53,9 +59,9 @@ export function run(values: Values): number {
 
   let report: RunReport;
   try {
-    report = runScenario(loadMetered(), {
+    report = runScenario(build === "release" ? loadRelease() : loadMetered(), {
       seed, cuts, onProgress, workload: { queue_depth: qd }, cut_after_ack: true,
-      board: { disks: disks + (raid ? spares : 0), raid, spares: raid ? spares : 0, eeprom_part: eeprom, power: { capacity_pct: capPct } },
+      board: { runtime, build, disks: disks + (raid ? spares : 0), raid, spares: raid ? spares : 0, eeprom_part: eeprom, power: { capacity_pct: capPct } },
       setup: (board) => {
         if (vcd) board.attachProbe(vcd);
         for (const d of board.disks) for (const f of diskFaults) DISK_FAULTS[f](d.faults);

@@ -11,6 +11,7 @@
 // count, due alarms run (device completions, the host's doorbells, the power failing),
 // and the handlers of pending interrupts run, by priority.
 
+import type { NativeRuntime } from "./native.js";
 import type { VirtualClock, Alarm } from "./clock.js";
 import type { Rng } from "./rng.js";
 
@@ -86,7 +87,8 @@ export class Mcu {
   start(module: WebAssembly.Module, devices: (gen: number) => Record<string, HalFunction>): void {
     const gen = ++this.gen;
     const hal = { ...this.coreImports(gen), ...devices(gen) };
-    this.fw = new WebAssembly.Instance(module, { hal }).exports as unknown as FirmwareExports;
+    this.fw = this.native ? this.native.instantiate(hal)
+      : new WebAssembly.Instance(module, { hal }).exports as unknown as FirmwareExports;
     this.mem = new Uint8Array(this.fw.memory.buffer);
     this.cyclesSeen = 0n;
     this.pending = [];
@@ -113,6 +115,9 @@ export class Mcu {
   }
   shouldStop(): boolean { return this.stopRequested || this.stopCheck(); }
 
+  /** The firmware runs in this native runner instead of V8 (host/native.ts). */
+  native: NativeRuntime | null = null;
+
   /** A probe on the interrupt lines (vcd.ts): pending from raise to handler entry. */
   onIrq: ((name: IrqName, pending: boolean) => void) | null = null;
 
@@ -136,7 +141,7 @@ export class Mcu {
   /** Set the cycle deadline at which the firmware next calls meter_tick: now if an
    * interrupt can be taken or the run should stop, else at the next alarm. */
   setDeadline(): void {
-    if (!this.fw) return;
+    if (!this.fw || !this.fw.__meter_set_deadline) return;
     let d: bigint;
     if (this.stopRequested || this.dispatchable()) d = this.cyclesSeen;
     else {
@@ -149,6 +154,7 @@ export class Mcu {
 
   /** Bring the clock up to the firmware's cycle count. */
   private sync(): void {
+    if (!this.fw!.__meter_cycles) return; // the release build: no meter
     const c = this.fw!.__meter_cycles();
     const delta = Number(c - this.cyclesSeen);
     this.cyclesSeen = c;
