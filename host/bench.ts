@@ -7,7 +7,9 @@ import * as zlib from "node:zlib";
 import { Session, Script, untilReady, untilWriteBack, nvStatus } from "./session.js";
 import { cdb, STATUS } from "./scsi/spc.js";
 import { Rng } from "./rng.js";
-import { readBuild } from "./firmware.js";
+import { readBuild, BUILD } from "./firmware.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { BLOCK_BYTES, Disk, DEFAULT_DISK } from "./devices/disk.js";
 import { VirtualClock } from "./clock.js";
 import { benchArray, ArrayBench, ArrayBenchOptions } from "./bench_array.js";
@@ -16,6 +18,11 @@ const require = createRequire(import.meta.url);
 const CRC32_SHEETJS: { buf(data: Uint8Array, seed?: number): number } = require("crc-32");
 
 export interface BenchReport extends Partial<ArrayBench> {
+  /** The release firmware as a Cortex-M4 image (port/build-m4.sh, arm-none-eabi-size):
+   * flash (text + data) and RAM (data + bss, the 128 KiB of linear memory and a 16 KiB
+   * stack included); null when the image was not built (no gcc-arm-none-eabi). */
+  port_flash_bytes: number | null;
+  port_ram_bytes: number | null;
   isr_latency_cycles: number;
   save_ms: number;
   save_bound_ms: number;
@@ -223,5 +230,16 @@ export function runBench(module: WebAssembly.Module, raid = 5, array: ArrayBench
     ...benchDestage(module),
     ...benchAck(module),
     ...(raid ? benchArray(module, raid, array) : {}),
+    ...portSize(),
   };
+}
+
+/** build/m4/size.json, written by port/build-m4.sh. */
+function portSize(): { port_flash_bytes: number | null; port_ram_bytes: number | null } {
+  try {
+    const j = JSON.parse(readFileSync(join(BUILD, "m4", "size.json"), "utf8"));
+    return { port_flash_bytes: j.flash_bytes, port_ram_bytes: j.ram_bytes };
+  } catch {
+    return { port_flash_bytes: null, port_ram_bytes: null };
+  }
 }

@@ -65,6 +65,11 @@ again, and check every acknowledged write.
                  by default the first save only
   --vcd-from MS  the trace from this virtual instant (with --vcd)
   --vcd-to MS    the trace up to this virtual instant (with --vcd)
+  --runtime R    v8 (default) or native: wasm2c's C of the firmware compiled by gcc
+                 (npm run build:native), driven over a pipe; the same cycles, trace
+                 and result (docs/PORTING.md)
+  --build B      metered (default: cycles counted) or release (the build a board
+                 flashes: no meter, time is what its HAL calls take)
 
 ${EXIT}`,
   bench: `usage: holdup bench [options]

@@ -136,6 +136,10 @@ test("holdup bench --json prints the documented keys last", () => {
     assert.equal(typeof j[k], "number", k);
     assert.ok(Number.isFinite(j[k]) && j[k] > 0, `${k} = ${j[k]}`);
   }
+  // The Cortex-M4 image (npm run build:m4): code in flash, the 2 pages of linear
+  // memory and the stack in RAM.
+  assert.ok(j.port_flash_bytes > 10_000 && j.port_flash_bytes < 1024 * 1024, `port_flash_bytes ${j.port_flash_bytes}`);
+  assert.ok(j.port_ram_bytes > 131072 && j.port_ram_bytes < 192 * 1024, `port_ram_bytes ${j.port_ram_bytes}`);
 });
 
 test("holdup run: --raid 5 is the default (one LUN, the array's JSON keys); --raid none, 4 and 3; --fail-disk; bad values exit 2", () => {
