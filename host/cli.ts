@@ -11,6 +11,7 @@ import { runFuzz, arrayShape, DISKS_SHAPE } from "./fuzz.js";
 import { mergeJson } from "./torture_report.js";
 import { HELP, HELP_MAIN } from "./cli_help.js";
 import { run, torture } from "./cli_run.js";
+import { serve } from "./cli_serve.js";
 
 type OptionSpec = { type: "string" | "boolean"; short?: string };
 export type Values = Record<string, string | boolean | undefined>;
@@ -34,6 +35,7 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   },
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},
+  serve: { iscsi: str, seed: str, raid: str, spares: str, disks: str, "cut-power-at": str, "off-ms": str, quiet: flag },
 };
 
 export function fail(msg: string, command?: string): never {
@@ -113,6 +115,7 @@ export function main(argv: string[]): number | Promise<number> {
         intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
         values.json === true, !values.quiet);
     case "merge": return merge(parsed.positionals);
+    case "serve": return serve(values);
   }
   return 2;
 }

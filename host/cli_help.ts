@@ -25,6 +25,7 @@ commands:
   fuzz       random CDBs against the controller, each answer checked against the
              SCSI rules in host/scsi/spc.ts
   merge      add the JSON lines of torture runs (shards of one run) into one
+  serve      the controller's LUNs as an iSCSI target for real initiators
   help       this text (holdup help COMMAND: a command's)
 
   holdup COMMAND --help lists a command's options.
@@ -136,6 +137,22 @@ host/scsi/spc.ts.
                  mismatches, traps, violations)
 
 ${EXIT}`,
+  serve: `usage: holdup serve --iscsi HOST:PORT [options]
+
+The emulated controller's LUNs as an iSCSI target (RFC 7143: login without
+authentication, SCSI Command and Response, Data-In, Data-Out with R2T, NOP, text
+(SendTargets), logout, several sessions) named ${"iqn.2026-11.dev.holdup:controller"}, LUN i
+being the controller's LUN i. Virtual time stands still while the board is idle and
+runs as fast as it can while commands are in flight. A power loss closes every
+connection; initiators log in again after the reboot.
+
+  --iscsi HOST:PORT  where to listen (port 0: any free port, printed)
+  --seed N       the board's seed (default: random, printed)
+  --raid L       none, 3, 4 or 5 (default 5), --spares N, --disks N: as for run
+  --cut-power-at MS  cut the supply at this virtual instant
+  --off-ms MS    how long a cut keeps the supply off (default 3000); SIGUSR1 cuts
+                 the power now, for as long
+  --quiet        no log lines on standard error`,
   merge: `usage: holdup merge FILE...
 
 Add the JSON lines of torture --json runs (the last JSON line of each file; - reads

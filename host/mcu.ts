@@ -115,6 +115,11 @@ export class Mcu {
   }
   shouldStop(): boolean { return this.stopRequested || this.stopCheck(); }
 
+  /** Called when the firmware waits for an interrupt and before virtual time moves on:
+   * a host on a real network (host/iscsi) takes its input here, and blocks for it when
+   * it has nothing in flight, so virtual time stands still while the board is idle. */
+  onIdleWait: (() => void) | null = null;
+
   /** The firmware runs in this native runner instead of V8 (host/native.ts). */
   native: NativeRuntime | null = null;
 
@@ -234,6 +239,11 @@ export class Mcu {
         }
         for (let spins = 0; !this.dispatchable(); spins++) {
           if (this.shouldStop()) throw new StopRun();
+          // A live host (holdup serve) may block here for its network, and submit.
+          if (this.onIdleWait) {
+            this.onIdleWait();
+            if (this.dispatchable() || this.shouldStop()) continue;
+          }
           if (!this.clock.runNext()) throw new Error("deadlock: the firmware idles and nothing is scheduled (a stall, not a trap)");
           if (spins > IDLE_SPINS_MAX) throw new Error("board: idle spun too long");
         }

@@ -204,8 +204,24 @@ test("MODE SENSE (10) with a long allocation length and a truncated INQUIRY", ()
   const { board, host } = newBoard();
   const ms10 = new Uint8Array(10); ms10[0] = OP.MODE_SENSE_10; ms10[2] = 0x3f; putBe16(ms10, 7, 1000);
   const r = runCommands(board, host, [...clearUa([0]), { lun: 0, cdb: ms10, dataIn: 1000 }, { lun: 0, cdb: cdb.inquiry(5), dataIn: 5 }]);
-  assert.equal(r[1].data.length, 8 + 8 + 20);
+  assert.equal(r[1].data.length, 8 + 8 + 20 + 12); // header, block descriptor, caching and control pages
+  const d = r[1].data;
+  assert.deepEqual([d[36], d[37]], [0x0a, 0x0a], "the control mode page after the caching page");
   assert.equal(r[2].data.length, 5);
+});
+
+test("INQUIRY claims SAM-5, SPC-4 and SBC-3 in its version descriptors; MODE SENSE page 0Ah alone is the control page", () => {
+  const { board, host } = newBoard();
+  const r = runCommands(board, host, [...clearUa([0]), { lun: 0, cdb: cdb.inquiry(96), dataIn: 96 },
+    { lun: 0, cdb: cdb.modeSense6(0x0a, 255), dataIn: 255 }]);
+  const q = r[1].data;
+  assert.equal(q.length, 74);
+  assert.equal(q[4], 69);
+  assert.deepEqual([...q.subarray(58, 64)], [0x00, 0xa0, 0x04, 0x60, 0x04, 0xc0]);
+  const m = r[2].data;
+  assert.equal(r[2].status, STATUS.GOOD);
+  assert.equal(m.length, 4 + 8 + 12);
+  assert.deepEqual([m[12], m[13]], [0x0a, 0x0a]);
 });
 
 test("a failed assert reaches the host with its text and file: the fault import's strings decode from the firmware's memory", () => {

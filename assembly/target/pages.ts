@@ -64,16 +64,20 @@ export function inquiry(slot: u32, lun: u32, cdb: usize): void {
   let len: u32 = 0;
   if (!evpd) {
     if (page != 0) { fail_field(slot, 2, FIELD_NONE); return; }
-    zero(d, 36);
+    zero(d, 74);
     store<u8>(d, 0x00, 0);  // PQ 0, direct-access block device
     store<u8>(d, 0x06, 2);  // SPC-4
     store<u8>(d, 0x02, 3);  // response data format 2
-    store<u8>(d, 31, 4);    // additional length
+    store<u8>(d, 69, 4);    // additional length
     store<u8>(d, 0x02, 7);  // CMDQUE
     put_ascii(d + 8, "HOLDUP", 8);
     put_ascii(d + 16, "NV WRITE CACHE", 16);
     put_ascii(d + 32, "0.1", 4);
-    len = 36;
+    // Version descriptors (SPC-4 6.4.2, Table 148): SAM-5, SPC-4, SBC-3.
+    put_be16(d + 58, 0x00a0);
+    put_be16(d + 60, 0x0460);
+    put_be16(d + 62, 0x04c0);
+    len = 74;
   } else if (page == 0x00) {
     zero(d, 8);
     store<u8>(d, 4, 3);
@@ -123,6 +127,14 @@ function put_caching_page(p: usize, changeable: bool): void {
   if (!changeable) store<u8>(p, 0x04, 2); // WCE = 1, RCD = 0
 }
 
+/** Control mode page (SPC-4 7.5.8), 12 bytes, all defaults and nothing changeable:
+ * TST 0, D_SENSE 0 (fixed-format sense), QERR 0, SWP 0 (not write protected). */
+function put_control_page(p: usize): void {
+  zero(p, 12);
+  store<u8>(p, 0x0a, 0);
+  store<u8>(p, 0x0a, 1);
+}
+
 export function mode_sense(slot: u32, lun: u32, cdb: usize, ten: bool): void {
   let dbd = (load<u8>(cdb, 1) & 0x08) != 0;
   let pc = load<u8>(cdb, 2) >>> 6;
@@ -133,7 +145,7 @@ export function mode_sense(slot: u32, lun: u32, cdb: usize, ten: bool): void {
     fail(slot, KEY_ILLEGAL_REQUEST, ASC_SAVING_PARAMS_UNSUPPORTED, 2, 7);
     return;
   }
-  if (page != 0x08 && page != 0x3f) { fail_field(slot, 2, 5); return; }
+  if (page != 0x08 && page != 0x0a && page != 0x3f) { fail_field(slot, 2, 5); return; }
   if (subpage != 0 && !(page == 0x3f && subpage == 0xff)) { fail_field(slot, 3, FIELD_NONE); return; }
   let d = slot_data(slot);
   let header: u32 = ten ? 8 : 4;
@@ -150,8 +162,9 @@ export function mode_sense(slot: u32, lun: u32, cdb: usize, ten: bool): void {
     store<u8>(b, <u8>(block_bytes >>> 8), 6);
     store<u8>(b, <u8>block_bytes, 7);
   }
-  put_caching_page(d + header + bd, pc == 1);
-  let total = header + bd + 20;
+  let total = header + bd;
+  if (page == 0x08 || page == 0x3f) { put_caching_page(d + total, pc == 1); total += 20; }
+  if (page == 0x0a || page == 0x3f) { put_control_page(d + total); total += 12; }
   if (ten) {
     put_be16(d, total - 2);
     store<u8>(d, 0x10, 3); // device-specific: DPOFUA

@@ -10,8 +10,9 @@ export function inquiryData(cmd: Command, id: number, max_transfer_blocks: numbe
   let d: Uint8Array;
   const ascii = (s: string, n: number) => new TextEncoder().encode(s.padEnd(n).slice(0, n));
   if (!cmd.evpd) {
-    d = new Uint8Array(36);
-    d[2] = 0x06; d[3] = 0x02; d[4] = 31; d[7] = 0x02;
+    d = new Uint8Array(74);
+    d[2] = 0x06; d[3] = 0x02; d[4] = 69; d[7] = 0x02;
+    putBe16(d, 58, 0x00a0); putBe16(d, 60, 0x0460); putBe16(d, 62, 0x04c0); // SAM-5, SPC-4, SBC-3
     d.set(ascii("EMU", 8), 8);
     d.set(ascii("DISK 1G 7200", 16), 16);
     d.set(ascii("1.0", 4), 32);
@@ -29,17 +30,21 @@ export function inquiryData(cmd: Command, id: number, max_transfer_blocks: numbe
   return d.slice(0, Math.min(d.length, cmd.alloc));
 }
 
-/** MODE SENSE (6) or (10): the caching page (08h) with WCE, and a block descriptor
- * unless DBD. */
+/** MODE SENSE (6) or (10): the caching page (08h) with WCE, the control page (0Ah,
+ * defaults), and a block descriptor unless DBD. */
 export function modeSenseData(cmd: Command, writeCacheEnabled: boolean, blocks: number): Uint8Array {
   const ten = cmd.op === OP.MODE_SENSE_10;
   const header = ten ? 8 : 4;
   const bd = cmd.dbd ? 0 : 8;
-  const d = new Uint8Array(header + bd + 20);
-  const page = d.subarray(header + bd);
-  page[0] = 0x08; page[1] = 0x12;
-  if (cmd.pc !== 1 && writeCacheEnabled) page[2] = 0x04; // WCE (SBC-3 6.4.5)
-  if (cmd.pc === 1) page[2] = 0x04; // changeable: WCE
+  const caching = cmd.page === 0x08 || cmd.page === 0x3f, control = cmd.page === 0x0a || cmd.page === 0x3f;
+  const d = new Uint8Array(header + bd + (caching ? 20 : 0) + (control ? 12 : 0));
+  if (caching) {
+    const page = d.subarray(header + bd);
+    page[0] = 0x08; page[1] = 0x12;
+    if (cmd.pc !== 1 && writeCacheEnabled) page[2] = 0x04; // WCE (SBC-3 6.4.5)
+    if (cmd.pc === 1) page[2] = 0x04; // changeable: WCE
+  }
+  if (control) { const page = d.subarray(header + bd + (caching ? 20 : 0)); page[0] = 0x0a; page[1] = 0x0a; } // SPC-4 7.5.8
   if (bd) {
     const b = d.subarray(header);
     const n = Math.min(blocks, 0xffffff);

@@ -188,7 +188,7 @@ export function checkFields(
       if (cmd.pc === 3) {
         return { ok: false, sense: { key: KEY.ILLEGAL_REQUEST, asc: ASC.SAVING_PARAMS_UNSUPPORTED, field: [2, 7] } };
       }
-      if (cmd.page !== 0x08 && cmd.page !== 0x3f) return invalid(2, 5);
+      if (cmd.page !== 0x08 && cmd.page !== 0x0a && cmd.page !== 0x3f) return invalid(2, 5);
       if (subpage !== 0 && !(cmd.page === 0x3f && subpage === 0xff)) return invalid(3);
       break;
     }
