@@ -6,7 +6,7 @@ import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm,
 import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
   st_lun_count, slot_rung, set_slot_rung, st_set_timer_fired, counter, counter_add, counter_count,
-  slot_busy, set_slot_busy, slot_wait, WAIT_NONE, WAIT_DISK, st_bump_power_epoch, CNT_HOST_PROTOCOL,
+  slot_busy, set_slot_busy, slot_wait, slot_seq, WAIT_NONE, WAIT_DISK, st_bump_power_epoch, CNT_HOST_PROTOCOL,
 } from "./state";
 import {
   tags_init, tag_busy, tag_done, tag_set_done, tag_owner_kind, tags_abort_overdue, OWNER_HOST,
@@ -91,10 +91,20 @@ export function poll(): bool {
     worked = true;
   }
   if (tags_abort_overdue() > 0) worked = true;
-  for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
-    if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE && slot_wait(slot) != WAIT_DISK) {
-      if (host_slot_poll(slot)) worked = true;
+  // Waiting commands run again oldest first, so the space a destage frees goes to the
+  // command that has waited longest (a fixed slot order starves the last slots).
+  let polled: u32 = 0;
+  for (let n: u32 = 0; n < mailbox_slots; n++) {
+    let best: u32 = mailbox_slots;
+    for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
+      if ((polled & (1 << slot)) != 0 || !slot_busy(slot)) continue;
+      let w = slot_wait(slot);
+      if (w == WAIT_NONE || w == WAIT_DISK) continue;
+      if (best == mailbox_slots || <i32>(slot_seq(slot) - slot_seq(best)) < 0) best = slot;
     }
+    if (best == mailbox_slots) break;
+    polled |= 1 << best;
+    if (host_slot_poll(best)) worked = true;
   }
   // No destage while the supply is down: the disks are off (their commands were reset).
   if (!st_power_failing() && destage_wanted() && destage_kick(nv_frozen()) > 0) worked = true;

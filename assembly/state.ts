@@ -20,6 +20,8 @@ import { state_base, state_bytes, mailbox_slots } from "./layout";
 @inline export const counter_count: u32 = 8;
 @inline const off_slot_wait: u32 = 120;    // u8[mailbox_slots]: what a slot waits for
 @inline const off_luns: u32 = 128;         // lun entries
+@inline const off_slot_seq: u32 = 512;     // u32[mailbox_slots]: arrival number of its command
+@inline const off_seq_next: u32 = 528;     // u32: the next arrival number
 
 /** LUNs the controller presents: one per disk found at boot. */
 @inline export const luns_max: u32 = 8;
@@ -34,7 +36,10 @@ if (off_slot_mode + mailbox_slots > off_slot_evict) ERROR("slot modes overlap ev
 if (off_slot_evict + mailbox_slots * 4 > off_counters) ERROR("slot evictions overlap counters");
 if (off_counters + counter_count * 4 > off_slot_wait) ERROR("counters overlap slot waits");
 if (off_slot_wait + mailbox_slots > off_luns) ERROR("slot waits overlap LUNs");
+if (off_slot_seq + mailbox_slots * 4 > off_seq_next) ERROR("slot arrival numbers overlap the next one");
+if (off_seq_next + 4 > state_bytes) ERROR("state: arrival numbers fit");
 if (off_luns + luns_max * lun_entry_bytes > state_bytes) ERROR("state region too small");
+if (off_luns + luns_max * lun_entry_bytes > off_slot_seq) ERROR("LUNs overlap slot arrival numbers");
 
 // ---- flags ---------------------------------------------------------------------------
 
@@ -92,6 +97,14 @@ if (off_luns + luns_max * lun_entry_bytes > state_bytes) ERROR("state region too
 @inline export const WAIT_CLEAN: u8 = 2;  // write-through: its blocks durable, then GOOD
 @inline export const WAIT_DISK: u8 = 3;   // a command on the slot's tag
 @inline export const WAIT_RETRY: u8 = 4;  // run again at the slot's retry time
+/** Commands in the order they came: a slot's arrival number (wraps; compare by
+ * difference). */
+@inline export function slot_seq(slot: u32): u32 { return load<u32>(state_base + off_slot_seq + (slot << 2)); }
+@inline export function stamp_slot_arrival(slot: u32): void {
+  let n = load<u32>(state_base + off_seq_next);
+  store<u32>(state_base + off_slot_seq + (slot << 2), n);
+  store<u32>(state_base + off_seq_next, n + 1);
+}
 @inline export function slot_wait(slot: u32): u8 { return load<u8>(state_base + off_slot_wait + slot); }
 @inline export function set_slot_wait(slot: u32, w: u8): void { store<u8>(state_base + off_slot_wait + slot, w); }
 

@@ -134,6 +134,14 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
     set_slot_wait(slot, WAIT_SPACE); // destage frees clean entries; run again then
     return;
   }
+  // Past the save budget, a write that fits the budget on its own waits for the
+  // destage to free budget (taken oldest command first), then is acknowledged from the
+  // cache: faster than going through to the disk behind its own seek, and the elevator
+  // keeps its order. One larger than the whole budget goes through.
+  if (nv_writeback_allowed() && new_nv <= budget_blocks() && cache_nv_count() + new_nv > budget_blocks()) {
+    set_slot_wait(slot, WAIT_SPACE);
+    return;
+  }
   let wb = nv_writeback_allowed() && cache_nv_count() + new_nv <= budget_blocks();
   let src = slot_data(slot);
   // Blocks already cached first (now dirty, they cannot be evicted), then new ones.

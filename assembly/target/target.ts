@@ -15,7 +15,7 @@ import {
 import {
   st_lun_count, lun_state, lun_ua_pending, lun_clear_ua, LUN_ABSENT, set_slot_busy,
   st_power_failing, counter_add, CNT_HOST_COMMANDS, CNT_BUSY_REPLIES, set_slot_wait, WAIT_NONE,
-  set_slot_tag, set_slot_mode, slot_wait,
+  set_slot_tag, set_slot_mode, slot_wait, stamp_slot_arrival,
 } from "../state";
 import { TAG_NONE } from "../base/tags";
 import { nv_action, ACTION_REPLAY, ACTION_RECHECK } from "../nv/nv";
@@ -54,7 +54,7 @@ export function host_command_busy(slot: u32): void {
 /** Begin the command in a slot the host just rang. Local commands finish here; media
  * commands go to the disk on the slot's own tag and finish in host_tag_done. */
 export function host_command_start(slot: u32, retry: bool): void {
-  if (!retry) counter_add(CNT_HOST_COMMANDS, 1);
+  if (!retry) { counter_add(CNT_HOST_COMMANDS, 1); stamp_slot_arrival(slot); }
   set_slot_busy(slot, true);
   set_slot_wait(slot, WAIT_NONE);
   set_slot_tag(slot, TAG_NONE);
