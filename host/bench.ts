@@ -2,8 +2,6 @@
 // build gives the same numbers), and, for the checksums, wall-clock throughput in
 // V8 beside the best JavaScript alternatives, measured in the same run.
 
-import { createRequire } from "node:module";
-import * as zlib from "node:zlib";
 import { Session, Script, untilReady, untilWriteBack, nvStatus } from "./session.js";
 import { cdb, STATUS } from "./scsi/spc.js";
 import { Rng } from "./rng.js";
@@ -13,11 +11,11 @@ import { join } from "node:path";
 import { BLOCK_BYTES, Disk, DEFAULT_DISK } from "./devices/disk.js";
 import { VirtualClock } from "./clock.js";
 import { benchArray, ArrayBench, ArrayBenchOptions } from "./bench_array.js";
+import { benchThroughput, Throughput } from "./bench_speed.js";
+import { benchSustained, Sustained } from "./bench_sustained.js";
 
-const require = createRequire(import.meta.url);
-const CRC32_SHEETJS: { buf(data: Uint8Array, seed?: number): number } = require("crc-32");
 
-export interface BenchReport extends Partial<ArrayBench> {
+export interface BenchReport extends Partial<ArrayBench>, Throughput, Sustained {
   /** The release firmware as a Cortex-M4 image (port/build-m4.sh, arm-none-eabi-size):
    * flash (text + data) and RAM (data + bss, the 128 KiB of linear memory and a 16 KiB
    * stack included); null when the image was not built (no gcc-arm-none-eabi). */
@@ -30,14 +28,18 @@ export interface BenchReport extends Partial<ArrayBench> {
   save_pages: number;
   restore_ms: number;
   restore_bound_ms: number;
+  /** The bounds of the payload alone (the blocks' bytes, no ECC, CRCs or metadata):
+   * what one save or restore of that much data could take at the EEPROM's rates. */
+  save_bound_payload_ms: number;
+  restore_bound_payload_ms: number;
   crc32c_cycles_per_byte: number;
   secded_encode_cycles_per_byte: number;
   secded_decode_cycles_per_byte: number;
-  crc32c_wasm_gbps: number;
-  crc32_node_zlib_gbps: number;
-  crc32_sheetjs_gbps: number;
   destage_seek_ms_elevator: number;
   destage_seek_ms_fifo: number;
+  /** Seek and rotational latency, both through the firmware on one board. */
+  destage_ms_elevator: number;
+  destage_ms_fifo: number;
   ack_us_writeback: number;
   ack_us_writethrough: number;
   budget_blocks: number;
@@ -61,7 +63,11 @@ export function benchSaveRestore(module: WebAssembly.Module, seed = 1) {
   const rng = new Rng(seed);
   function* script(): Script {
     for (let lun = 0; lun < 4; lun++) yield* untilReady(lun);
-    const st = yield* untilWriteBack();
+    yield* untilWriteBack();
+    // A full cap (it charges in 10 s), not the 4.8 V of the learn: the budget a
+    // steady controller has.
+    yield { pause_ms: 12_000 };
+    const st = yield* nvStatus();
     budget = st.budget;
     holdup = st.holdup_ms;
     // Single blocks at random LBAs, until the NV blocks reach the budget.
@@ -88,10 +94,16 @@ export function benchSaveRestore(module: WebAssembly.Module, seed = 1) {
   // The image's pages, read once: command + address and 256 bytes each.
   const imagePages = pagesInSave;
   const restoreBound_ns = imagePages * (4 + 256) * byte_ns;
+  // Payload bounds: only the blocks' own bytes, written (a page cycle each 256 B) or
+  // read back, plus, for the restore, one page to find where they are (the scan).
+  const payloadPages = Math.ceil((blocks * BLOCK_BYTES) / part.page_bytes);
+  const savePayload_ns = payloadPages * (part.t_wc_ns + (1 + 4 + 256) * byte_ns);
+  const restorePayload_ns = (payloadPages + 1) * (4 + 256) * byte_ns;
   return {
     isr_latency_cycles: Math.round((firstCmd_ns - b.pfailFell_ns) / b.ns_per_cycle),
     save_ms: ms(save_ns), save_bound_ms: ms(bound_ns), save_blocks: blocks, save_pages: pagesInSave,
     restore_ms: ms(scan + load), restore_bound_ms: ms(restoreBound_ns),
+    save_bound_payload_ms: ms(savePayload_ns), restore_bound_payload_ms: ms(restorePayload_ns),
     budget_blocks: budget, holdup_ms_estimated: holdup,
   };
 }
@@ -116,70 +128,40 @@ export function benchCycles() {
   };
 }
 
-/** Throughput in V8 of the firmware's CRC-32C (release build) beside Node's zlib.crc32
- * (CRC-32, native) and SheetJS crc-32 (CRC-32, JavaScript), on the same 64 KiB buffer,
- * best of 5 rounds each, interleaved. */
-export function benchThroughput() {
-  const m = new WebAssembly.Module(readBuild("firmware.wasm"));
-  const x = new WebAssembly.Instance(m, { hal: new Proxy({}, { get: () => () => 0 }) as never }).exports as unknown as {
-    memory: WebAssembly.Memory; crc32c(p: number, n: number, c: number): number;
-  };
-  const size = 64 * 1024;
-  const at = 0x9000;
-  const buf = new Uint8Array(x.memory.buffer, at, size);
-  new Rng(3).fill(buf);
-  const copy = Buffer.from(buf);
-  const zcrc = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
-  const fns: Record<string, () => number> = {
-    wasm: () => x.crc32c(at, size, 0),
-    zlib: () => (zcrc ? zcrc(copy, 0) : NaN),
-    sheetjs: () => CRC32_SHEETJS.buf(copy, 0),
-  };
-  const best: Record<string, number> = { wasm: Infinity, zlib: Infinity, sheetjs: Infinity };
-  const reps = 400; // 25 MiB per round
-  for (let round = 0; round < 5; round++) {
-    for (const name of Object.keys(fns)) {
-      let sink = 0;
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < reps; i++) sink ^= fns[name]();
-      const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (sink === 0.5) console.log(""); // keep the work
-      best[name] = Math.min(best[name], dt);
-    }
-  }
-  const gbps = (t: number) => (size * reps * 8) / t / 1e9;
-  return {
-    crc32c_wasm_gbps: gbps(best.wasm),
-    crc32_node_zlib_gbps: zcrc ? gbps(best.zlib) : NaN,
-    crc32_sheetjs_gbps: gbps(best.sheetjs),
-  };
-}
-
-/** Seek time to destage the same 64 random dirty blocks spread over a disk: the
- * firmware's elevator (write-back, destage on its own) against first-in-first-out
- * (each block written with FUA in the order the host wrote them). */
+/** Time to destage the same 64 random dirty blocks spread over a disk: the firmware's
+ * elevator (write-back, destage on its own) against first-in-first-out. Seek alone
+ * (the older keys; FIFO on a bare disk model), and seek plus rotational latency with
+ * both runs through the firmware on the same board (FRAM, so the budget takes all 64
+ * blocks) from the same head position (a read of LBA 0 first): FIFO is the same
+ * writes one at a time, write-through, each with FUA in the order the host wrote them. */
 export function benchDestage(module: WebAssembly.Module, seed = 5) {
   const rng = new Rng(seed);
   const lbas: number[] = [];
   for (let i = 0; i < 64; i++) lbas.push(rng.int(DEFAULT_DISK.blocks - 2));
-  // Elevator: FRAM on the board so the budget covers all 64 blocks at once.
-  const s = new Session(module, { seed, eeprom_part: "FM25V20A" });
-  const disk = s.board.disks[0];
-  let before = 0;
-  function* script(): Script {
-    yield* untilReady(0);
-    yield* untilWriteBack();
-    before = disk.stats.seek_ms;
-    for (const lba of lbas) yield { lun: 0, cdb: cdb.rw16(true, lba, 1), dataOut: new Uint8Array(BLOCK_BYTES).fill(lba & 0xff) };
-    for (let i = 0; i < 10_000; i++) {
-      const st = yield* nvStatus();
-      if (st.nv_blocks === 0) break;
-      yield { pause_ms: 5 };
+  const onBoard = (writeBack: boolean) => {
+    const s = new Session(module, { seed, eeprom_part: "FM25V20A", power: { capacity_pct: writeBack ? 100 : 1 } }, 1);
+    const disk = s.board.disks[0];
+    let seek0 = 0, rot0 = 0;
+    function* script(): Script {
+      yield* untilReady(0);
+      if (writeBack) yield* untilWriteBack();
+      else yield { pause_ms: 2000 };
+      yield { lun: 0, cdb: cdb.rw16(false, 0, 1), dataIn: BLOCK_BYTES }; // the head at LBA 0
+      seek0 = disk.stats.seek_ms;
+      rot0 = disk.stats.rotation_ms;
+      for (const lba of lbas) yield { lun: 0, cdb: cdb.rw16(true, lba, 1), dataOut: new Uint8Array(BLOCK_BYTES).fill(lba & 0xff) };
+      for (let i = 0; i < 10_000; i++) {
+        const st = yield* nvStatus();
+        if (st.nv_blocks === 0) break;
+        yield { pause_ms: 5 };
+      }
     }
-  }
-  s.run(script());
-  const elevator = disk.stats.seek_ms - before;
-  // FIFO: the same blocks in arrival order, from the same starting head position.
+    s.run(script());
+    return { seek: disk.stats.seek_ms - seek0, position: disk.stats.seek_ms - seek0 + disk.stats.rotation_ms - rot0 };
+  };
+  const elevator = onBoard(true);
+  const fifo = onBoard(false);
+  // FIFO seek alone on a bare disk model (the older key), from cylinder 0.
   const clock = new VirtualClock();
   const d = new Disk(0, DEFAULT_DISK, clock, new Rng(seed));
   const exec = (c: Uint8Array, out: Uint8Array | null) => {
@@ -188,10 +170,13 @@ export function benchDestage(module: WebAssembly.Module, seed = 5) {
     for (let i = 0; i < 1e6 && !done; i++) clock.runNext();
   };
   exec(cdb.tur(), null);
-  exec(cdb.rw16(false, 0, 1), null); // the head at cylinder 0, as after the probe
+  exec(cdb.rw16(false, 0, 1), null);
   const fifoBefore = d.stats.seek_ms;
   for (const lba of lbas) exec(cdb.rw16(true, lba, 1, true), new Uint8Array(BLOCK_BYTES));
-  return { destage_seek_ms_elevator: elevator, destage_seek_ms_fifo: d.stats.seek_ms - fifoBefore };
+  return {
+    destage_seek_ms_elevator: elevator.seek, destage_seek_ms_fifo: d.stats.seek_ms - fifoBefore,
+    destage_ms_elevator: elevator.position, destage_ms_fifo: fifo.position,
+  };
 }
 
 /** Host-visible latency of a 4 KiB write at queue depth 1: acknowledged from the
@@ -227,6 +212,7 @@ export function runBench(module: WebAssembly.Module, raid = 5, array: ArrayBench
     ...benchSaveRestore(module),
     ...benchCycles(),
     ...benchThroughput(),
+    ...benchSustained(module),
     ...benchDestage(module),
     ...benchAck(module),
     ...(raid ? benchArray(module, raid, array) : {}),

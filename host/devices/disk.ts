@@ -92,7 +92,7 @@ export class Disk {
   private flushAlarm: Alarm | null = null;
   /** Generation: bumped at power loss so stale callbacks are dropped. */
   private gen = 0;
-  readonly stats = { commands: 0, mediaWrites: 0, mediaReads: 0, seeks: 0, seek_ms: 0, tornSectors: 0 };
+  readonly stats = { commands: 0, mediaWrites: 0, mediaReads: 0, seeks: 0, seek_ms: 0, rotation_ms: 0, tornSectors: 0 };
   writeCacheEnabled: boolean;
 
   constructor(
@@ -191,6 +191,7 @@ export class Disk {
     const sectorAngle = (lba % this.sectorsPerTrack) / this.sectorsPerTrack;
     const headAngle = (afterSeek % this.rotation_ns) / this.rotation_ns;
     const wait = ((sectorAngle - headAngle + 1) % 1) * this.rotation_ns;
+    this.stats.rotation_ms += wait / 1e6;
     return afterSeek + wait;
   }
 
