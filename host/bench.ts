@@ -6,6 +6,7 @@ import { Session, Script, untilReady, untilWriteBack, nvStatus } from "./session
 import { cdb, STATUS } from "./scsi/spc.js";
 import { Rng } from "./rng.js";
 import { readBuild, BUILD } from "./firmware.js";
+import type { Board } from "./board.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BLOCK_BYTES, Disk, DEFAULT_DISK } from "./devices/disk.js";
@@ -50,9 +51,10 @@ const ms = (ns: number) => ns / 1e6;
 
 /** Fill the cache to its budget, cut the power, boot again: time the save (PFAIL# to
  * "save done") and the restore (the EEPROM reads: the scan, then loading the image). */
-export function benchSaveRestore(module: WebAssembly.Module, seed = 1) {
+export function benchSaveRestore(module: WebAssembly.Module, seed = 1, probe?: (b: Board) => void) {
   const s = new Session(module, { seed });
   const b = s.board;
+  probe?.(b);
   const logAt = new Map<string, number>();
   let pagesInSave = 0;
   let firstCmd_ns = -1;
@@ -133,23 +135,28 @@ export function benchCycles() {
  * (the older keys; FIFO on a bare disk model), and seek plus rotational latency with
  * both runs through the firmware on the same board (FRAM, so the budget takes all 64
  * blocks) from the same head position (a read of LBA 0 first): FIFO is the same
- * writes one at a time, write-through, each with FUA in the order the host wrote them. */
-export function benchDestage(module: WebAssembly.Module, seed = 5) {
+ * writes one at a time, each synchronized before the next, in the order written. */
+export function benchDestage(module: WebAssembly.Module, seed = 5, probe?: (b: Board, run: "elevator" | "fifo") => void) {
   const rng = new Rng(seed);
   const lbas: number[] = [];
   for (let i = 0; i < 64; i++) lbas.push(rng.int(DEFAULT_DISK.blocks - 2));
   const onBoard = (writeBack: boolean) => {
-    const s = new Session(module, { seed, eeprom_part: "FM25V20A", power: { capacity_pct: writeBack ? 100 : 1 } }, 1);
+    const s = new Session(module, { seed, eeprom_part: "FM25V20A" }, 1);
     const disk = s.board.disks[0];
+    probe?.(s.board, writeBack ? "elevator" : "fifo");
     let seek0 = 0, rot0 = 0;
     function* script(): Script {
       yield* untilReady(0);
-      if (writeBack) yield* untilWriteBack();
-      else yield { pause_ms: 2000 };
+      yield* untilWriteBack();
       yield { lun: 0, cdb: cdb.rw16(false, 0, 1), dataIn: BLOCK_BYTES }; // the head at LBA 0
       seek0 = disk.stats.seek_ms;
       rot0 = disk.stats.rotation_ms;
-      for (const lba of lbas) yield { lun: 0, cdb: cdb.rw16(true, lba, 1), dataOut: new Uint8Array(BLOCK_BYTES).fill(lba & 0xff) };
+      // FIFO: each write followed by SYNCHRONIZE CACHE of its block, so it is on the
+      // disk before the next comes (FUA alone is satisfied by the NV cache).
+      for (const lba of lbas) {
+        yield { lun: 0, cdb: cdb.rw16(true, lba, 1), dataOut: new Uint8Array(BLOCK_BYTES).fill(lba & 0xff) };
+        if (!writeBack) yield { lun: 0, cdb: cdb.syncCache10(lba, 1) };
+      }
       for (let i = 0; i < 10_000; i++) {
         const st = yield* nvStatus();
         if (st.nv_blocks === 0) break;

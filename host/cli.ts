@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
 import { loadMetered } from "./firmware.js";
 import { runBench, BenchReport } from "./bench.js";
+import { writeSvgs } from "./bench_svg.js";
 import { runFuzz, arrayShape, DISKS_SHAPE } from "./fuzz.js";
 import { mergeJson } from "./torture_report.js";
 import { HELP, HELP_MAIN } from "./cli_help.js";
@@ -27,7 +28,7 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
     "disk-fault": str, raid: str, spares: str, "fail-disk": str, vcd: str, "vcd-from": str, "vcd-to": str,
     runtime: str, build: str,
   },
-  bench: { json: flag, raid: str, spares: str, "fail-disk": str },
+  bench: { json: flag, raid: str, spares: str, "fail-disk": str, svg: str },
   torture: {
     seed: str, cuts: str, json: flag, quiet: flag, variant: str, "no-sweep": flag, "sweep-only": flag,
     "sweep-k": str, "sweep-step": str, raid: str, spares: str, "fail-disk": str, jobs: str, shard: str,
@@ -109,7 +110,8 @@ export function main(argv: string[]): number | Promise<number> {
     case "run": return run(values);
     case "torture": return torture(values);
     case "bench":
-      return bench(values.json === true, raidOpt(values.raid), intOpt(values.spares, "spares", 0, 2, 1), failDiskOpt(values["fail-disk"]));
+      return bench(values.json === true, raidOpt(values.raid), intOpt(values.spares, "spares", 0, 2, 1), failDiskOpt(values["fail-disk"]),
+        typeof values.svg === "string" ? values.svg : null);
     case "fuzz":
       return fuzz(raidOpt(values.raid, 0), intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomSeed()),
         intOpt(values.seeds, "seeds", 1, 1_000_000, 1), intOpt(values.cdbs, "cdbs", 1, 100_000_000, 50_000),
@@ -137,7 +139,8 @@ function merge(files: string[]): number {
   return Number(merged.failures ?? 0) > 0 ? 1 : 0;
 }
 
-function bench(json: boolean, raid: number, spares: number, failDisk: { id: number; ms: number } | null): number {
+async function bench(json: boolean, raid: number, spares: number, failDisk: { id: number; ms: number } | null,
+  svgDir: string | null): Promise<number> {
   const r: BenchReport = runBench(loadMetered(), raid, { spares, failDisk });
   const say = json ? console.error : console.log;
   {
@@ -167,6 +170,10 @@ function bench(json: boolean, raid: number, spares: number, failDisk: { id: numb
   write-command buffer, no hold-up      ${f(a.wcb_eeprom_writes_per_host_write, 3)} EEPROM page writes per host write: the ring's 128 pages last ${f(a.eeprom_life_days_at_100wps, 1)} days at 100 writes/s
   rebuild onto the spare                ${f(a.rebuild_ms, 0)} ms for a ${a.rebuild_disk_mib} MiB member; bound ${f(a.rebuild_bound_ms, 1)} ms (bound/actual ${f(a.rebuild_bound_ms / a.rebuild_ms, 4)})`);
     }
+  }
+  if (svgDir) {
+    const files = await writeSvgs(svgDir, loadMetered(), r);
+    (json ? console.error : console.log)(`\n  pictures: ${files.join(", ")}`);
   }
   if (json) console.log(JSON.stringify(r));
   return 0;

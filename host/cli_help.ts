@@ -77,6 +77,10 @@ ${EXIT}`,
 
 Benchmark figures in virtual time against their physical bounds.
 
+  --svg DIR      also draw, as SVG files in DIR (Vega-Lite): the save timeline
+                 (cap voltage, pages written, verified and rewritten, against the
+                 hold-up), the destage's head path (elevator against FIFO), and
+                 the array's repair beside an md bitmap and a full scan
   --raid L       the array's figures on RAID L (default 5; none skips them)
   --spares N     hot spares after the four members (default 1)
   --fail-disk ID[@MS]  the disk at bus ID dies at MS ms of each array figure's run

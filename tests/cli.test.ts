@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { ROOT } from "../host/firmware.js";
 
@@ -124,8 +124,14 @@ test("holdup torture --json prints the documented keys last and exits 0", () => 
   assert.ok(j.cuts >= 20);
 });
 
-test("holdup bench --json prints the documented keys last", () => {
-  const r = holdup("bench", "--json");
+test("holdup bench --json prints the documented keys last; --svg draws the pictures", () => {
+  const svgDir = mkdtempSync(join(tmpdir(), "holdup-svg-"));
+  const r = holdup("bench", "--json", "--svg", svgDir);
+  for (const f of ["save_timeline.svg", "destage.svg", "raid_repair.svg"]) {
+    const svg = readFileSync(join(svgDir, f), "utf8");
+    assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/, f);
+    assert.ok(svg.length > 2000, `${f} has marks`);
+  }
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split("\n");
   const j = JSON.parse(lines[lines.length - 1]);
