@@ -60,30 +60,20 @@ export function emptyReport(seed: number): TortureReport {
   };
 }
 
+/** The figures a run report and a torture report share by name: summed. */
+const SUMMED = [
+  "acked_writes", "lost_writes", "corrupt_reads", "detected_errors", "detected_losses", "excused_losses",
+  "disk_fault_losses", "reported_image_losses", "ride_throughs", "recuts", "host_decisions", "boots",
+  "media_checked", "parity_mismatches", "repaired_stripes", "torn_records", "host_reissued", "unreadable_blocks",
+] as const;
+
 /** One run's figures into the tally. */
 export function addRun(t: TortureReport, r: RunReport): void {
   t.runs++;
   t.cuts += r.power_cuts;
-  t.acked_writes += r.acked_writes;
-  t.lost_writes += r.lost_writes;
-  t.corrupt_reads += r.corrupt_reads;
-  t.detected_errors += r.detected_errors;
-  t.detected_losses += r.detected_losses;
-  t.excused_losses += r.excused_losses;
+  for (const k of SUMMED) t[k] += r[k];
   t.unexcused_losses += r.detected_losses - r.excused_losses;
-  t.disk_fault_losses += r.disk_fault_losses;
-  t.reported_image_losses += r.reported_image_losses;
-  t.ride_throughs += r.ride_throughs;
-  t.recuts += r.recuts;
-  t.host_decisions += r.host_decisions;
-  t.boots += r.boots;
   t.violations += r.violations.length;
-  t.media_checked += r.media_checked;
-  t.parity_mismatches += r.parity_mismatches;
-  t.repaired_stripes += r.repaired_stripes;
-  t.torn_records += r.torn_records;
-  t.host_reissued += r.host_reissued;
-  t.unreadable_blocks += r.unreadable_blocks;
 }
 
 /** Reports of disjoint slices of one torture (worker threads, shards) as one: every
