@@ -31,7 +31,7 @@ import { destage_kick, destage_done, destage_command_count, destage_block_count 
 import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
 import { SAVE_ABORTED } from "./nv/image";
 import { cache_nv_count, cache_dirty_count } from "./cache/cache";
-import { budget_blocks, learn_state_now, learn_check_stop, LEARN_RUNNING } from "./nv/budget";
+import { budget_blocks, learn_state_now, learn_check_stop, learn_abort_load, LEARN_RUNNING } from "./nv/budget";
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 
 export {
@@ -205,6 +205,7 @@ export function irq_pfail(): void {
     return;
   }
   st_set_power_failing(true);
+  learn_abort_load();
   hal_log(LOG_PFAIL, <i32>cache_nv_count(), 0);
   // Commands the host rang for that never started: BUSY, so the host retries them.
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {

@@ -69,7 +69,16 @@ let learn_t1_us: i64 = 0;
  * stops the load on time even when the main loop is busy). */
 @inline export const learn_tick_us: i32 = 10_000;
 
-/** Begin a learn cycle (the caller makes sure nothing unsaved depends on the cap). */
+/** Is the hold-up known: a learn cycle of this boot gave a figure? It stays known
+ * while a later learn runs or fails: the budget goes on from it. */
+let k_known = false;
+@inline export function learn_known(): bool { return k_known; }
+
+/** Begin a learn cycle. With the hold-up known (a healthy cap relearning), write-back
+ * goes on meanwhile: the budget is taken at the voltage the learn can take the cap
+ * down to (learn_floor_mv), and the learn starts only when the NV blocks fit that
+ * budget (learn_may_start). The first learn of a boot has no figure to go on: the
+ * caller makes sure nothing unsaved depends on the cap. */
 export function learn_start(): void {
   learn_v0_mv = hal_cap_mv();
   learn_t0_us = hal_now_us();
@@ -77,6 +86,15 @@ export function learn_start(): void {
   learn_t1_us = 0;
   hal_cap_learn(1);
   learn_state = LEARN_RUNNING;
+}
+
+/** The supply failed: the learn load goes off at once (the save needs all the cap
+ * has), and the learn gives no figure (its power epoch changed). Interrupt. */
+export function learn_abort_load(): void {
+  if (learn_state != LEARN_RUNNING || learn_t1_us != 0) return;
+  hal_cap_learn(0);
+  learn_v1_mv = hal_cap_mv();
+  learn_t1_us = hal_now_us();
 }
 
 /** Stop the learn load once the drop or the time is reached. From the timer
@@ -106,11 +124,14 @@ export function learn_step(): bool {
     now - learn_t0_us <= learn_max_us + learn_late_us && v > hal_cap_brownout_mv();
   if (usable) {
     k_us_per_mv2 = <f64>(now - learn_t0_us) / dv2;
+    k_known = true;
     learned_at_us = now;
     learn_state = LEARN_DONE;
   } else {
-    learn_state = LEARN_NONE;
+    // No figure: the old one (if any) stands, and the learn is tried again later.
+    learn_state = k_known ? LEARN_DONE : LEARN_NONE;
     learn_failed_at_us = hal_now_us();
+    if (k_known) learned_at_us = now - learn_interval_us + learn_retry_us;
   }
   hal_log(LOG_LEARN, drop, <i32>(now - learn_t0_us));
   return true;
@@ -127,13 +148,38 @@ export function learn_due(): bool {
   return learn_state == LEARN_DONE && hal_now_us() - learned_at_us >= learn_interval_us;
 }
 
-/** Estimated hold-up now, µs (0 until learned). */
+/** The lowest voltage the running learn can leave the cap at (its start less the
+ * drop it stops at); while no learn runs, the present voltage less that drop, so that
+ * a learn can start without the NV blocks outgrowing the budget. */
+function learn_floor_mv(): i32 {
+  let v0 = learn_state == LEARN_RUNNING ? learn_v0_mv : hal_cap_mv();
+  return v0 - learn_drop_mv;
+}
+
+/** Estimated hold-up now, µs (0 until learned). While a learn runs, or is due: at the
+ * voltage it may end at, not the present one (so the NV blocks shrink to fit before it
+ * starts, and never outgrow the cap while it draws). */
 export function holdup_us(): i64 {
-  if (learn_state != LEARN_DONE) return 0;
-  let v = <f64>hal_cap_mv();
+  if (!k_known) return 0;
+  let floor = learn_state == LEARN_RUNNING || learn_due();
+  return holdup_at_us(floor ? min_i32(hal_cap_mv(), learn_floor_mv()) : hal_cap_mv());
+}
+
+function holdup_at_us(v_mv: i32): i64 {
+  let v = <f64>v_mv;
   let v2 = <f64>hal_cap_brownout_mv();
   if (v <= v2) return 0;
   return <i64>(k_us_per_mv2 * (v * v - v2 * v2));
+}
+
+@inline function min_i32(a: i32, b: i32): i32 { return a < b ? a : b; }
+
+/** May a relearn start now: do `nv` NV blocks fit the budget the learn's floor
+ * voltage leaves? */
+export function learn_may_start(nv: u32): bool {
+  if (!k_known) return true;
+  let usable = holdup_at_us(learn_floor_mv()) * margin_num / margin_den;
+  return save_us(nv) <= usable;
 }
 
 /** Time to save `blocks` blocks at most, µs: a write cycle of the main loop's to wait

@@ -38,7 +38,9 @@ import { image_save, image_probe_measure, image_pages, save_pages_done, GEN_MAX 
 import { image_select, image_meta, note_moved_pages, restore_corrected } from "./reader";
 import { state_write, state_read, rd_store_id, rd_retired, rd_armed, rd_corrected } from "./state_record";
 import { eeprom_wait_idle, eeprom_identify, eeprom_t_wc_us, eeprom_t_page_bound_us, EPOCH_ANY } from "../base/eeprom";
-import { learn_due, learn_start, learn_step, learn_state_now, budget_blocks, LEARN_RUNNING, LEARN_DONE } from "./budget";
+import {
+  learn_due, learn_start, learn_step, learn_state_now, learn_known, learn_may_start, budget_blocks, LEARN_RUNNING,
+} from "./budget";
 import { cache_blocks_max } from "../layout";
 import { hal_entropy, hal_log, hal_now_us, hal_irq_mask_pfail } from "../base/hal";
 import {
@@ -138,7 +140,7 @@ export function held_blocks(): u32 {
 
 /** May the controller acknowledge writes from its cache now? */
 export function nv_writeback_allowed(): bool {
-  return armed_gen != 0 && arm_ok && !nv_unretired() && learn_state_now() == LEARN_DONE && !learn_due();
+  return armed_gen != 0 && arm_ok && !nv_unretired() && learn_known();
 }
 
 // ---- boot --------------------------------------------------------------------------
@@ -262,7 +264,7 @@ export function nv_poll(): bool {
   if (save_from != 0) return thaw_poll();
   if (armed_gen == 0) {
     if (can_arm() && commit(retired_gen, next_gen)) { hal_log(LOG_ARMED, <i32>armed_gen, 0); return true; }
-  } else if (cache_nv_count() == 0 && budget_blocks() == 0 && learn_state_now() == LEARN_DONE) {
+  } else if (cache_nv_count() == 0 && budget_blocks() == 0 && learn_known()) {
     // The cap cannot cover even a save of nothing now: disarm, so that a power loss
     // that finds nothing to save does not need a write the cap may not finish.
     if (commit(retired_gen, 0)) { hal_log(LOG_DISARMED, 0, 0); return true; }
@@ -271,7 +273,7 @@ export function nv_poll(): bool {
 }
 
 function can_arm(): bool {
-  return next_gen <= GEN_MAX && learn_state_now() == LEARN_DONE && !learn_due() && budget_blocks() > 0;
+  return next_gen <= GEN_MAX && learn_known() && budget_blocks() > 0;
 }
 
 /** Start a learn cycle when one is due and nothing depends on the cap: no NV blocks,
@@ -279,9 +281,11 @@ function can_arm(): bool {
 function learn_poll(): bool {
   let nv = cache_nv_count();
   // The learn load takes the cap down by learn_drop_mv (about an eighth of its
-  // hold-up), inside the budget's margin; still, only blocks that wait for the host
-  // may stay NV through it.
-  if (!learn_due() || (nv != 0 && !image_mode && nv != held_blocks())) return false;
+  // hold-up). The first learn of a boot has no hold-up figure yet: only blocks that
+  // wait for the host may stay NV through it. A relearn keeps write-back on, once the
+  // NV blocks fit the budget at the voltage the learn can end at (budget.ts).
+  if (!learn_due()) return false;
+  if (learn_known() ? !learn_may_start(nv) : (nv != 0 && !image_mode && nv != held_blocks())) return false;
   let now = hal_now_us();
   if (probed_at_us < 0 || now - probed_at_us >= probe_interval_us) {
     image_probe_measure();
@@ -302,7 +306,7 @@ function restore_poll(): bool {
     if (commit(image_gen, 0)) { end_image(); hal_log(LOG_RESTORE_DONE, <i32>image_gen, <i32>lost_records); return true; }
     return worked;
   }
-  if (unmarked == 0 && learn_state_now() == LEARN_DONE && !learn_due() && budget_blocks() >= nv &&
+  if (unmarked == 0 && learn_known() && budget_blocks() >= nv &&
       next_gen <= GEN_MAX) {
     if (commit(image_gen, next_gen)) {
       end_image();
@@ -332,7 +336,7 @@ function thaw_poll(): bool {
     if (commit(armed_gen, 0)) { hal_log(LOG_RETIRED, <i32>retired_gen, 0); return true; }
     return false;
   }
-  let covered = learn_state_now() == LEARN_DONE && budget_blocks() >= nv;
+  let covered = learn_known() && budget_blocks() >= nv;
   let waited_too_long = <i32>(now_ms - thaw_wait_since_ms) >= <i32>freeze_max_ms;
   if ((covered || waited_too_long) && next_gen <= GEN_MAX) {
     if (commit(armed_gen, next_gen)) { hal_log(LOG_REARMED, <i32>armed_gen, <i32>nv); return true; }

@@ -17,7 +17,7 @@ import {
   nv_writeback_allowed, nv_image_state, nv_image_gen, nv_image_blocks, nv_lost_records,
   nv_corrected_words, nv_store_id, nv_unretired,
 } from "../nv/nv";
-import { budget_blocks, budget_last, holdup_us, learn_state_now, LEARN_DONE } from "../nv/budget";
+import { budget_blocks, budget_last, holdup_us, learn_known } from "../nv/budget";
 import { eeprom_t_page_bound_us } from "../base/eeprom";
 import { finish, fail, fail_field, slot_data, min_u32 } from "./slot";
 import { array_configured, array_state } from "../array/assemble";
@@ -204,7 +204,7 @@ export function nv_status(slot: u32, cdb: usize): void {
   zero(d, 64);
   store<u8>(d, nv_image_state(), 0);
   let mode: u8 = 0;
-  if (!nv_writeback_allowed()) mode = nv_unretired() ? 3 : learn_state_now() != LEARN_DONE ? 2 : 1;
+  if (!nv_writeback_allowed()) mode = nv_unretired() ? 3 : !learn_known() ? 2 : 1;
   else if (budget_last() == 0) mode = 1;
   store<u8>(d, mode, 1);
   put_be32(d + 4, nv_image_gen());
