@@ -29,6 +29,9 @@ export interface BenchReport extends Partial<ArrayBench>, Throughput, Sustained 
   save_pages: number;
   restore_ms: number;
   restore_bound_ms: number;
+  /** The restore's two parts: the scan (from boot to the image found) and the load. */
+  restore_scan_ms: number;
+  restore_load_ms: number;
   /** The bounds of the payload alone (the blocks' bytes, no ECC, CRCs or metadata):
    * what one save or restore of that much data could take at the EEPROM's rates. */
   save_bound_payload_ms: number;
@@ -105,6 +108,7 @@ export function benchSaveRestore(module: WebAssembly.Module, seed = 1, probe?: (
     isr_latency_cycles: Math.round((firstCmd_ns - b.pfailFell_ns) / b.ns_per_cycle),
     save_ms: ms(save_ns), save_bound_ms: ms(bound_ns), save_blocks: blocks, save_pages: pagesInSave,
     restore_ms: ms(scan + load), restore_bound_ms: ms(restoreBound_ns),
+    restore_scan_ms: ms(scan), restore_load_ms: ms(load),
     save_bound_payload_ms: ms(savePayload_ns), restore_bound_payload_ms: ms(restorePayload_ns),
     budget_blocks: budget, holdup_ms_estimated: holdup,
   };
