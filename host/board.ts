@@ -8,14 +8,14 @@
 import { VirtualClock, Alarm } from "./clock.js";
 import type { BoardProbe, VcdRecorder } from "./vcd.js";
 import { NativeRuntime } from "./native.js";
-import { Mcu, FirmwareExports, FirmwareFault, PowerLost, StopRun, HalFunction, IrqName } from "./mcu.js";
+import { Mcu, FirmwareExports, FirmwareFault, PowerLost, StopRun, IrqName } from "./mcu.js";
 import { Rng } from "./rng.js";
 import { Eeprom, EEPROM_PARTS, EepromStore } from "./devices/eeprom.js";
 import { Supercap, PowerParams, DEFAULT_POWER } from "./devices/power.js";
 import { Disk, DiskParams, DEFAULT_DISK } from "./devices/disk.js";
 import { DeviceBus } from "./bus.js";
 import { Mailbox } from "./mailbox.js";
-import { LOG_NAMES } from "./abi.js";
+import { deviceImports } from "./board_hal.js";
 
 export { FirmwareFault, PowerLost, StopRun, IRQ } from "./mcu.js";
 export type { FirmwareExports } from "./mcu.js";
@@ -73,6 +73,8 @@ export const DEFAULT_BOARD: BoardConfig = {
 export type { HostCompletion } from "./mailbox.js";
 import type { HostCompletion } from "./mailbox.js";
 
+export { asString } from "./board_hal.js";
+
 export class Board {
   readonly cfg: BoardConfig;
   readonly clock = new VirtualClock();
@@ -90,20 +92,20 @@ export class Board {
   readonly entropy: Rng;
 
   // ---- power state ----
-  private supplyGood = true;
-  private pfail = 1;
+  /** (board_hal.ts) */ supplyGood = true;
+  /** (board_hal.ts) */ pfail = 1;
   private mcuOn = true;
   private brownoutAlarm: Alarm | null = null;
   /** The firmware has the learn load on (charger off). */
-  private learnLoad = false;
+  /** (board_hal.ts) */ learnLoad = false;
   powerCuts = 0;
   boots = 0;
   pfailFell_ns = -1;
   saveDone_ns = -1;
 
   // ---- the SPI port ----
-  private spiSelected = false;
-  private spiByte_ns: number;
+  /** (board_hal.ts) */ spiSelected = false;
+  /** (board_hal.ts) */ spiByte_ns: number;
   /** The device bus (disks at their bus IDs) and the host adapter's mailbox. */
   readonly bus: DeviceBus;
   readonly mailbox: Mailbox;
@@ -219,10 +221,10 @@ export class Board {
     this.mcuOn = this.supplyGood || this.mcuOn;
   }
 
-  private supplyGoodOrHeld(): boolean { return this.supplyGood || this.brownoutAlarm !== null; }
+  /** (board_hal.ts) */ supplyGoodOrHeld(): boolean { return this.supplyGood || this.brownoutAlarm !== null; }
 
   private startFirmware(): void {
-    this.mcu.start(this.module, (gen) => this.deviceImports(gen));
+    this.mcu.start(this.module, (gen) => deviceImports(this, gen));
     this.spiSelected = false;
     this.bus.reset();
     this.mailbox.reset();
@@ -332,7 +334,7 @@ export class Board {
   }
 
   /** The MCU and EEPROM stop now. Throws PowerLost when called inside the firmware. */
-  private brownout(reason: string): void {
+  /** (board_hal.ts) */ brownout(reason: string): void {
     if (!this.mcuOn) return;
     this.clock.cancel(this.brownoutAlarm);
     this.brownoutAlarm = null;
@@ -349,131 +351,10 @@ export class Board {
     }
   }
 
-  // ---- the device half of the HAL (the MCU's own half is in mcu.ts) ----------------
-
-  private deviceImports(gen: number): Record<string, HalFunction> {
-    const mcu = this.mcu;
-    const memRange = (addr: number, len: number) => addr >= 0 && len >= 0 && addr + len <= mcu.mem.length;
-    /** A device call: from the live instance, the clock caught up before it, the
-     * deadline set after it. */
-    const call = <A extends unknown[], R>(fn: (...a: A) => R) => (...a: A): R => {
-      mcu.enter(gen);
-      const r = fn(...a);
-      mcu.setDeadline();
-      return r;
-    };
-    return {
-      pfail_level: call(() => { this.onPfailRead?.(this.pfail); return this.pfail; }),
-      cap_mv: call(() => this.cap.adc_mv(this.clock.now_ns)),
-      cap_brownout_mv: () => { mcu.live(gen); return Math.round(this.cfg.power.v_min * 1000); },
-      cap_learn: call((on: number) => {
-        this.learnLoad = on !== 0;
-        if (this.supplyGood) this.cap.setMode(on ? "learning" : "charging", this.clock.now_ns);
-        this.trace(`cap learn ${on ? "on" : "off"}`);
-      }),
-      power_save_done: call(() => {
-        this.trace("save done: cap disconnected");
-        this.saveDone_ns = this.clock.now_ns;
-        this.probe?.saveDone(this.clock.now_ns);
-        if (!this.supplyGood) {
-          this.cap.setMode("disconnected", this.clock.now_ns);
-          this.brownout("save done");
-        }
-      }),
-      spi_select: call((selected: number) => {
-        this.probe?.spiSelect(this.clock.now_ns, selected !== 0);
-        if (selected) {
-          if (this.pfail === 0 && this.onEepromCommand) this.onEepromCommand(this.clock.now_ns);
-          this.eeprom.select();
-        } else this.eeprom.deselect();
-        this.spiSelected = selected !== 0;
-      }),
-      spi_write: (addr: number, len: number) => {
-        mcu.enter(gen);
-        if (!memRange(addr, len)) { this.violations.push(`spi_write out of memory: ${addr}+${len}`); return; }
-        if (!this.spiSelected) this.violations.push("spi_write with CS released: the bytes go nowhere");
-        for (let i = 0; i < len; i++) {
-          const miso = this.eeprom.transfer(mcu.mem[addr + i]);
-          this.probe?.spiByte(this.clock.now_ns, this.spiByte_ns, mcu.mem[addr + i], miso);
-          this.clock.advanceBy(this.spiByte_ns);
-        }
-        mcu.setDeadline();
-      },
-      spi_read: (addr: number, len: number) => {
-        mcu.enter(gen);
-        if (!memRange(addr, len)) { this.violations.push(`spi_read out of memory: ${addr}+${len}`); return; }
-        if (!this.spiSelected) this.violations.push("spi_read with CS released: reads nothing");
-        for (let i = 0; i < len; i++) {
-          const v = this.eeprom.transfer(0);
-          this.probe?.spiByte(this.clock.now_ns, this.spiByte_ns, 0, v);
-          this.clock.advanceBy(this.spiByte_ns);
-          mcu.mem[addr + i] = v;
-        }
-        mcu.setDeadline();
-      },
-      spi_xfer: call((out: number) => {
-        const v = this.eeprom.transfer(out);
-        this.probe?.spiByte(this.clock.now_ns, this.spiByte_ns, out, v);
-        this.clock.advanceBy(this.spiByte_ns);
-        return v;
-      }),
-      scsi_submit: call((target: number, tag: number, cdbAddr: number, cdbLen: number,
-        dataAddr: number, dataBytes: number, dataOut: number, resultAddr: number) =>
-        this.bus.submit(gen, target, tag, cdbAddr, cdbLen, [[dataAddr, dataBytes]], dataOut !== 0, resultAddr)),
-      scsi_submit_sg: call((target: number, tag: number, cdbAddr: number, cdbLen: number,
-        sgAddr: number, sgCount: number, dataOut: number, resultAddr: number) => {
-        if (sgCount < 1 || sgCount > 64 || !memRange(sgAddr, sgCount * 8)) {
-          this.violations.push(`scsi_submit_sg with a bad list: ${sgCount} entries at ${sgAddr}`);
-          return -22;
-        }
-        const v = new DataView(mcu.mem.buffer);
-        const sg: Array<[number, number]> = [];
-        for (let i = 0; i < sgCount; i++) sg.push([v.getUint32(sgAddr + 8 * i, true), v.getUint32(sgAddr + 8 * i + 4, true)]);
-        return this.bus.submit(gen, target, tag, cdbAddr, cdbLen, sg, dataOut !== 0, resultAddr);
-      }),
-      scsi_abort: call((tag: number) => this.bus.abort(gen, tag)),
-      // Board straps (docs/HAL.md "config"): 0 the RAID level, 1 the array's members.
-      config: (key: number) => {
-        mcu.live(gen);
-        if (key === 0) return this.cfg.raid;
-        if (key === 1) return Math.max(0, this.cfg.disks - this.cfg.spares);
-        return 0;
-      },
-      host_complete: call((slot: number) => this.mailbox.complete(gen, slot)),
-      log: (code: number, a: number, b: number) => {
-        mcu.live(gen);
-        const name = LOG_NAMES[code] ?? `log ${code}`;
-        const line = `fw: ${name} ${a} ${b}`;
-        this.probe?.log(this.clock.now_ns, code);
-        this.trace(line);
-        this.onLog?.(name, a, b);
-        if (this.log.length < 10_000) this.log.push(`${(this.clock.now_ns / 1e6).toFixed(3)} ms ${line}`);
-      },
-      fault: (line: number, column: number, message: number, file: number) => {
-        mcu.live(gen);
-        const text = asString(mcu.mem, message), where = asString(mcu.mem, file);
-        const msg = `firmware assertion failed at ${where ?? "line"} ${line}:${column}${text ? `: ${text}` : ""}`;
-        this.faults.push(msg);
-        throw new FirmwareFault(msg);
-      },
-    };
-  }
-
   /** Host adapter side: put a command in a free slot and ring the doorbell after the
    * DMA time. Returns false if the firmware is not running. */
   hostSubmit(slot: number, lun: number, cdb: Uint8Array, dataOut: Uint8Array | null,
     dataInLen: number): boolean {
     return this.mailbox.submit(slot, lun, cdb, dataOut, dataInLen);
   }
-}
-
-/** An AssemblyScript string in the firmware's memory (UTF-16LE, its byte length in the
- * 4 bytes before it, as the object header puts it); null for 0 or a pointer that does
- * not hold one. */
-export function asString(mem: Uint8Array, ptr: number): string | null {
-  ptr >>>= 0;
-  if (ptr < 4 || ptr > mem.length || ptr % 2) return null;
-  const bytes = new DataView(mem.buffer, mem.byteOffset).getUint32(ptr - 4, true);
-  if (bytes % 2 || bytes > 4096 || ptr + bytes > mem.length) return null;
-  return new TextDecoder("utf-16le").decode(mem.subarray(ptr, ptr + bytes));
 }
