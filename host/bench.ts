@@ -36,6 +36,10 @@ export interface BenchReport extends Partial<ArrayBench>, Throughput, Sustained 
    * what one save or restore of that much data could take at the EEPROM's rates. */
   save_bound_payload_ms: number;
   restore_bound_payload_ms: number;
+  /** Bytes the cache protects at a full cap (the budget), and the payload one full
+   * hold-up could write at the EEPROM's page rate. */
+  protected_bytes: number;
+  protected_bytes_bound: number;
   crc32c_cycles_per_byte: number;
   secded_encode_cycles_per_byte: number;
   secded_decode_cycles_per_byte: number;
@@ -64,7 +68,7 @@ export function benchSaveRestore(module: WebAssembly.Module, seed = 1, probe?: (
   b.onEepromCommand = (t) => { if (firstCmd_ns < 0) firstCmd_ns = t; };
   b.eeprom.onWriteStart = () => { if (b.pfailFell_ns >= 0 && !b.isSupplyGood) pagesInSave++; };
   b.onLog = (name) => { if (!logAt.has(name) || name === "boot") logAt.set(name, b.now_ns); };
-  let budget = 0, blocks = 0, holdup = 0;
+  let budget = 0, blocks = 0, holdup = 0, trueHoldup_ns = 0;
   const rng = new Rng(seed);
   function* script(): Script {
     for (let lun = 0; lun < 4; lun++) yield* untilReady(lun);
@@ -75,6 +79,7 @@ export function benchSaveRestore(module: WebAssembly.Module, seed = 1, probe?: (
     const st = yield* nvStatus();
     budget = st.budget;
     holdup = st.holdup_ms;
+    trueHoldup_ns = b.cap.holdupAt_ns(b.now_ns);
     // Single blocks at random LBAs, until the NV blocks reach the budget.
     for (let i = 0; i < 4 * budget; i++) {
       const data = new Uint8Array(BLOCK_BYTES);
@@ -110,6 +115,10 @@ export function benchSaveRestore(module: WebAssembly.Module, seed = 1, probe?: (
     restore_ms: ms(scan + load), restore_bound_ms: ms(restoreBound_ns),
     restore_scan_ms: ms(scan), restore_load_ms: ms(load),
     save_bound_payload_ms: ms(savePayload_ns), restore_bound_payload_ms: ms(restorePayload_ns),
+    // What the cache protects at a full cap, and what one full hold-up could write of
+    // payload at the EEPROM's page rate (the cap's true hold-up, whole pages).
+    protected_bytes: budget * BLOCK_BYTES,
+    protected_bytes_bound: Math.floor(trueHoldup_ns / (part.t_wc_ns + (1 + 4 + 256) * byte_ns)) * part.page_bytes,
     budget_blocks: budget, holdup_ms_estimated: holdup,
   };
 }

@@ -150,7 +150,7 @@ async function bench(json: boolean, raid: number, spares: number, failDisk: { id
   power-fail interrupt latency   ${r.isr_latency_cycles} cycles (PFAIL# edge to the first EEPROM command)
   save of a full cache           ${f(r.save_ms)} ms for ${r.save_blocks} blocks in ${r.save_pages} pages; bound ${f(r.save_bound_ms)} ms for those pages (${f(r.save_bound_ms / r.save_ms, 3)}), ${f(r.save_bound_payload_ms)} ms for the payload alone (${f(r.save_bound_payload_ms / r.save_ms, 3)})
   restore (EEPROM reads)         ${f(r.restore_ms)} ms (scan ${f(r.restore_scan_ms)} ms, load ${f(r.restore_load_ms)} ms); bound ${f(r.restore_bound_ms)} ms for the image's pages (${f(r.restore_bound_ms / r.restore_ms, 3)}), ${f(r.restore_bound_payload_ms)} ms for the payload and one page of scan (${f(r.restore_bound_payload_ms / r.restore_ms, 3)})
-  save budget (full cap)         ${r.budget_blocks} blocks for ${r.holdup_ms_estimated} ms of estimated hold-up
+  save budget (full cap)         ${r.budget_blocks} blocks for ${r.holdup_ms_estimated} ms of estimated hold-up: ${r.protected_bytes} bytes protected, bound ${r.protected_bytes_bound} (${f(r.protected_bytes / r.protected_bytes_bound, 3)})
   CRC-32C                        ${f(r.crc32c_cycles_per_byte)} cycles/byte (4 KiB)
   SECDED encode / decode         ${f(r.secded_encode_cycles_per_byte)} / ${f(r.secded_decode_cycles_per_byte)} cycles/byte (4 KiB)
   CRC-32C in V8 (wall clock)     firmware ${f(r.crc32c_wasm_gbyte_s)} GB/s, native (@node-rs/crc32) ${f(r.crc32c_native_gbyte_s)} GB/s (${f(r.crc32c_wasm_gbyte_s / r.crc32c_native_gbyte_s)}x), SheetJS crc32c ${f(r.crc32c_sheetjs_gbyte_s)} GB/s (${f(r.crc32c_wasm_gbyte_s / r.crc32c_sheetjs_gbyte_s)}x)

@@ -92,7 +92,7 @@ Benchmark figures in virtual time against their physical bounds.
                  crc32_sheetjs_gbps, crc32c_wasm_gbyte_s, crc32c_native_gbyte_s,
                  crc32c_sheetjs_gbyte_s, crc32_node_zlib_gbyte_s, crc32_sheetjs_gbyte_s,
                  save_bound_payload_ms, restore_bound_payload_ms, restore_scan_ms,
-                 restore_load_ms,
+                 restore_load_ms, protected_bytes, protected_bytes_bound,
                  destage_seek_ms_elevator, destage_seek_ms_fifo, destage_ms_elevator,
                  destage_ms_fifo, ack_us_p50_sustained_writeback,
                  ack_us_p99_sustained_writeback, ack_us_p50_sustained_writethrough,

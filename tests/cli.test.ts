@@ -141,7 +141,7 @@ test("holdup bench --json prints the documented keys last; --svg draws the pictu
     "destage_seek_ms_fifo", "ack_us_writeback", "ack_us_writethrough",
     "save_bound_payload_ms", "restore_bound_payload_ms", "crc32c_wasm_gbyte_s", "crc32c_native_gbyte_s",
     "crc32c_sheetjs_gbyte_s", "crc32_node_zlib_gbyte_s", "crc32_sheetjs_gbyte_s", "destage_ms_elevator",
-    "destage_ms_fifo", "ack_us_p50_sustained_writeback", "ack_us_p99_sustained_writeback",
+    "destage_ms_fifo", "protected_bytes", "protected_bytes_bound", "ack_us_p50_sustained_writeback", "ack_us_p99_sustained_writeback",
     "ack_us_p50_sustained_writethrough", "ack_us_p99_sustained_writethrough"]) {
     assert.equal(typeof j[k], "number", k);
     assert.ok(Number.isFinite(j[k]) && j[k] > 0, `${k} = ${j[k]}`);
