@@ -9,7 +9,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadMetered } from "../host/firmware.js";
+import { loadMetered, loadTortureModules } from "../host/firmware.js";
+import { tortureUnits, runUnits } from "../host/torture.js";
 import { runScenario } from "../host/scenario.js";
 import { VcdRecorder, vcdWindow } from "../host/vcd.js";
 
@@ -78,4 +79,14 @@ test("a save's VCD trace decodes with sigrok-cli to every EEPROM command the fir
   for (const v of ["PFAIL#", "SUPPLY", "VCAP", "CS#", "SCK", "MOSI", "MISO", "target0", "IRQ_PFAIL", "FWSTATE"]) {
     assert.match(head, new RegExp(`\\$var \\w+ \\d+ \\w+ ${v.replace("#", "\\#")} \\$end`), v);
   }
+});
+
+test("a torture unit runs again with the probe on its board (torture --vcd's path)", () => {
+  const o = { seed: 7300, cuts: 20, sweep: false, raid: 0 } as const;
+  const units = tortureUnits(o);
+  const rec = new VcdRecorder(vcdWindow(0, 5000), 4);
+  const r = runUnits(loadTortureModules(), { ...o, onBoard: (b) => b.attachProbe(rec) }, units, [0]);
+  assert.equal(r.runs, 1);
+  assert.ok(rec.changes > 1000, `${rec.changes} changes recorded`);
+  assert.match(rec.text(), /\$var wire 1 \w+ PFAIL# \$end/);
 });
