@@ -168,12 +168,6 @@ export class Board {
   get memory(): Uint8Array { return this.mcu.mem; }
   get isSupplyGood(): boolean { return this.supplyGood; }
 
-  /** Nothing on the board is moving by itself: the supply and PFAIL# are good, no
-   * device command is in flight, the EEPROM is not in a write cycle. (Timers may still
-   * be armed.) A live host may then wait for its network (host/iscsi). */
-  get quiescent(): boolean {
-    return this.supplyGood && this.pfail === 1 && this.mcuOn && this.bus.busyTags === 0 && !this.eeprom.wip;
-  }
   /** Fresh firmware generation id: changes at every boot. */
   get generation(): number { return this.mcu.gen; }
   /** Firmware cycles over all boots. */

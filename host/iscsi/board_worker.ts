@@ -1,9 +1,9 @@
 // The board of `holdup serve`, in a worker thread: the firmware runs here without a
 // break (its RAM lives as long as its power), and the network is the main thread's.
 // Commands come in as messages; when the host adapter has nothing in flight, the
-// firmware waits for an interrupt and no device is busy, this thread blocks until the
-// next message, so virtual time stands still while the board is idle (no wall clock
-// is read).
+// firmware waits for an interrupt and nothing is scheduled on the clock, this thread
+// blocks until the next message, so virtual time stands still while the board is idle
+// (no wall clock is read).
 
 import { MessagePort, isMainThread, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { Board, BoardOptions } from "../board.js";
@@ -59,17 +59,11 @@ if (!isMainThread && workerData?.signal) {
       Atomics.wait(signal, 0, seen);
     }
   };
-  // Block only when the host has nothing in flight, the board is quiescent and the
-  // firmware has nothing left to do on its own: it is ready (booted, disks spun up) and
-  // its cache is clean (a restore's or an idle destage's blocks are on the disks). A
-  // save, a destage or a restore in progress runs on; timed work (the learn cycle)
-  // waits for the next command. (The two getters run firmware code: serve's cycle
-  // counts are not a deterministic run's.)
-  const settled = () => {
-    const fw = board.firmware;
-    return fw !== null && fw.is_ready() !== 0 && fw.dirty_blocks() === 0;
-  };
-  board.mcu.onIdleWait = () => pump(host.idle && board.quiescent && settled());
+  // Block only when nothing can happen unless the network says something: the host
+  // has nothing in flight, the firmware waits for an interrupt, and no alarm is set on
+  // the clock (no device is busy, no timer armed, no supply event planned). A save, a
+  // restore, a destage, a disk's own cache flush all run on until then.
+  board.mcu.onIdleWait = () => pump(host.idle && board.clock.nextAt_ns() === Infinity);
   const innerBoot = board.onBoot;
   board.onBoot = () => {
     innerBoot?.();
