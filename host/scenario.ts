@@ -8,10 +8,11 @@ import { Board } from "./board.js";
 import { HostAdapter, HostResult } from "./host.js";
 import { Oracle } from "./oracle.js";
 import { Rng } from "./rng.js";
-import { Workload, WorkloadSpec, DEFAULT_WORKLOAD, Lun } from "./workload.js";
+import { Workload, WorkloadSpec, DEFAULT_WORKLOAD } from "./workload.js";
 import { ArrayRun } from "./array_run.js";
 import { ReadBack, retries_max } from "./readback.js";
-import { cdb, KEY, ASC, STATUS, be64, NV_ACTION, parseNvStatus } from "./scsi/spc.js";
+import { probe } from "./run_probe.js";
+import { cdb, STATUS } from "./scsi/spc.js";
 
 export { DEFAULT_WORKLOAD };
 export type { WorkloadSpec };
@@ -35,14 +36,12 @@ const uncut_runs_max = 3;
 const cut_wait_poll_ms = 0.05;
 const cut_wait_max_ms = 10_000;
 
-/** TEST UNIT READY attempts, 10 ms apart, while the controller spins up or restores. */
-const tur_attempts_max = 3000;
 
 export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunReport {
   return new Run(module, opts).go();
 }
 
-class Run {
+export class Run {
   readonly w: WorkloadSpec;
   readonly board: Board;
   readonly host: HostAdapter;
@@ -139,85 +138,9 @@ class Run {
     return this.report();
   }
 
-  // ---- probe: find the LUNs, clear their unit attentions, decide what the controller asks
+  // ---- probe: run_probe.ts ----------------------------------------------------------
 
-  probe(gen: number): void {
-    this.phase = "probe";
-    this.deciding = false; // a decision a power loss cut short is made again
-    this.unavailable.clear();
-    const found: Lun[] = [];
-    let pending = 8;
-    for (let lun = 0; lun < 8; lun++) {
-      this.send(lun, cdb.inquiry(36), 36, gen, (r) => {
-        if (r.status === STATUS.GOOD && r.data.length > 0 && (r.data[0] & 0xe0) === 0) found.push({ lun, blocks: 0 });
-        if (--pending === 0) this.readyLuns(found.sort((a, b) => a.lun - b.lun), gen);
-      });
-    }
-  }
-
-  readyLuns(found: Lun[], gen: number): void {
-    this.array.noteBoot();
-    let pending = found.length;
-    for (let lun = 0; lun < 8; lun++) if (!found.some((l) => l.lun === lun)) this.unavailable.add(lun);
-    this.board.trace(`host: LUNs found ${found.map((l) => l.lun).join(",")}`);
-    const next = () => {
-      if (--pending > 0) return;
-      this.work.luns = found.filter((x) => x.blocks > 0 && !this.unavailable.has(x.lun));
-      if (!this.work.luns.length && !this.cutsDone) throw new Error("host: the controller presents no usable LUN");
-      if (this.cutsDone > 0) this.reissueReported(gen); else this.startWorkload(gen, this.opts.cuts > 0);
-    };
-    if (!pending) { pending = 1; next(); return; }
-    for (const l of found) this.readyLun(l, gen, next, 0);
-  }
-
-  readyLun(l: Lun, gen: number, next: () => void, attempts: number): void {
-    const again = (delay_ms: number) => this.board.clock.after(delay_ms * 1e6, "host retry", () => this.readyLun(l, gen, next, attempts + 1));
-    this.send(l.lun, cdb.tur(), 0, gen, (r) => {
-      const s = r.sense;
-      if (r.status === STATUS.GOOD) {
-        this.send(l.lun, cdb.readCapacity16(), 32, gen, (rc) => {
-          if (rc.status === STATUS.GOOD) l.blocks = Number(be64(rc.data, 0)) + 1;
-          next();
-        });
-        return;
-      }
-      if (s?.key === KEY.NOT_READY && s.asc === ASC.MANUAL_INTERVENTION) {
-        if (!this.deciding) this.decide(l.lun, gen);
-        if (attempts < tur_attempts_max) { again(10); return; }
-      }
-      if (s?.key === KEY.HARDWARE_ERROR || s?.key === KEY.ILLEGAL_REQUEST || attempts >= tur_attempts_max) {
-        this.board.trace(`host: LUN ${l.lun} unavailable (status ${r.status} ${JSON.stringify(s)}, ${attempts} attempts)`);
-        this.unavailable.add(l.lun); // failed, or gone: its blocks cannot be read
-        next();
-        return;
-      }
-      again(s?.key === KEY.UNIT_ATTENTION ? 0 : 10);
-    });
-  }
-
-  /** The controller holds blocks (or lost its image) and waits: read its status, decide. */
-  decide(lun: number, gen: number): void {
-    this.deciding = true;
-    this.send(lun, cdb.nvStatus(64), 64, gen, (st) => {
-      const status = parseNvStatus(st.data);
-      let action: number;
-      if (status.image === 3) {
-        // The controller lost its cache image and says so: accept it. Every write
-        // acknowledged since the last full read-back is now suspect.
-        action = NV_ACTION.DISCARD;
-        this.oracle.epochLost();
-        this.reportedImageLosses++;
-      } else {
-        action = this.opts.onPending ? this.opts.onPending(this.board, status) : NV_ACTION.REPLAY;
-        if (action === NV_ACTION.DISCARD) {
-          status.identity.forEach((id, l) => { if (id & 0x80) this.oracle.lunLost(l); });
-        }
-      }
-      this.decisions++;
-      this.board.trace(`host: NV STATUS image ${status.image} identity ${status.identity.join(",")}: NV ACTION ${action}`);
-      this.send(lun, cdb.nvAction(action), 0, gen, () => { this.deciding = false; });
-    });
-  }
+  probe(gen: number): void { probe(this, gen); }
 
   // ---- verify: read back every block ever written ---------------------------------------
 

@@ -20,7 +20,7 @@ test("writes from libiscsi across a power cut: reconnect after the reboot, every
   // Debian libiscsi-dev and gcc: a real initiator's library.
   execFileSync("gcc", ["-O2", "-Wall", "-o", writer, join(ROOT, "tests", "tools", "iscsi_writer.c"), "-liscsi"]);
   const serve = await startServe(["--seed", "5"]);
-  let out = "";
+  let out = "", werr = "";
   const w = spawn(writer, [`iscsi://127.0.0.1:${serve.port}/${HOLDUP_IQN}/0`, String(WRITES)], { stdio: ["ignore", "pipe", "pipe"] });
   let cut = false;
   const acks = () => (out.match(/^ACK /gm) ?? []).length;
@@ -28,14 +28,16 @@ test("writes from libiscsi across a power cut: reconnect after the reboot, every
     out += d;
     if (!cut && acks() >= CUT_AFTER_ACKS) { cut = true; serve.child.kill("SIGUSR1"); }
   });
+  w.stderr.on("data", (d) => { werr += d; });
   const code = await new Promise<number>((resolve) => w.on("exit", (c) => resolve(c ?? -1)));
   await serve.stop();
   const log = serve.log();
-  assert.ok(cut, "the power was cut mid-run");
-  assert.match(log, /board: power lost/);
+  const why = `writer exit ${code}, its stderr: ${werr.slice(-400)}; serve: ${log.split("\n").filter((l) => !/logged in/.test(l)).slice(-8).join(" | ")}`;
+  assert.ok(cut, `the power was cut mid-run (${why})`);
+  assert.match(log, /board: power lost/, why);
   assert.equal((log.match(/board: power up/g) ?? []).length, 2, "the board booted again");
   const m = /VERIFY ok=(\d+) bad=(\d+)/.exec(out);
-  assert.ok(m, out.slice(-500));
+  assert.ok(m, why);
   assert.equal(Number(m![2]), 0, "every acknowledged block read back right");
   assert.equal(Number(m![1]), acks());
   assert.ok(acks() > CUT_AFTER_ACKS + 100, `writes went on after the reboot (${acks()} acknowledged)`);
