@@ -121,6 +121,9 @@ const ARRAY_REGRESSIONS: Array<[string, number, number]> = [
   // The host's secondary took over while a write of the dead primary was still in the
   // controller, and wrote the block again: the old write landed last.
   ["swarm", 3, 4000642],
+  // A write-time measurement stretched to 9.6 ms (after a ride-through) on a 6 ms part:
+  // every page of the next save waited that long, past the budget; two records lost.
+  ["swarm", 5, 17000008],
 ];
 
 test("array runs that once failed stay clean", () => {
