@@ -45,6 +45,8 @@ export class NativeRuntime {
   private shadow: Uint8Array;
   private readonly memView: Buffer;
   private readonly shadowView: Buffer;
+  private readonly memWords: Int32Array;
+  private readonly shadowWords: Int32Array;
   private hal: Record<string, HalFunction> = {};
   private deadline = 0n;
   private cycles = 0n;
@@ -59,6 +61,8 @@ export class NativeRuntime {
     this.shadow = new Uint8Array(this.mem.length);
     this.memView = Buffer.from(this.mem.buffer);
     this.shadowView = Buffer.from(this.shadow.buffer);
+    this.memWords = new Int32Array(this.mem.buffer);
+    this.shadowWords = new Int32Array(this.shadow.buffer);
     this.dir = mkdtempSync(join(tmpdir(), "holdup-native-"));
     const toRunner = join(this.dir, "in"), fromRunner = join(this.dir, "out");
     execFileSync("mkfifo", [toRunner, fromRunner]);
@@ -183,7 +187,7 @@ export class NativeRuntime {
   private sendChanges(): void {
     // Most crossings change nothing on this side: one memcmp says so.
     if (Buffer.compare(this.memView, this.shadowView) === 0) return;
-    const a = new Int32Array(this.mem.buffer), b = new Int32Array(this.shadow.buffer);
+    const a = this.memWords, b = this.shadowWords;
     const words = CHUNK_BYTES / 4;
     for (let c = 0; c < a.length; c += words) {
       let same = true;

@@ -131,7 +131,6 @@ export function learn_step(): bool {
     // No figure: the old one (if any) stands, and the learn is tried again later.
     learn_state = k_known ? LEARN_DONE : LEARN_NONE;
     learn_failed_at_us = hal_now_us();
-    if (k_known) learned_at_us = now - learn_interval_us + learn_retry_us;
   }
   hal_log(LOG_LEARN, drop, <i32>(now - learn_t0_us));
   return true;
@@ -140,12 +139,13 @@ export function learn_step(): bool {
 /** Does the timer need to fire at least every learn_tick_us (a learn runs)? */
 @inline export function learn_needs_tick(): bool { return learn_state == LEARN_RUNNING && learn_t1_us == 0; }
 
-/** Is a new learn cycle due? */
+/** Is a new learn cycle due? Never within learn_retry_us of a learn that gave no
+ * figure; otherwise at once without a figure, and learn_interval_us after the last. */
 export function learn_due(): bool {
-  if (learn_state == LEARN_NONE) {
-    return learn_failed_at_us < 0 || hal_now_us() - learn_failed_at_us >= learn_retry_us;
-  }
-  return learn_state == LEARN_DONE && hal_now_us() - learned_at_us >= learn_interval_us;
+  let now = hal_now_us();
+  if (learn_failed_at_us >= 0 && now - learn_failed_at_us < learn_retry_us) return false;
+  if (learn_state == LEARN_NONE) return true;
+  return learn_state == LEARN_DONE && now - learned_at_us >= learn_interval_us;
 }
 
 /** The lowest voltage the running learn can leave the cap at (its start less the

@@ -138,11 +138,14 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
   // destage to free budget (taken oldest command first), then is acknowledged from the
   // cache: faster than going through to the disk behind its own seek, and the elevator
   // keeps its order. One larger than the whole budget goes through.
-  if (nv_writeback_allowed() && new_nv <= budget_blocks() && cache_nv_count() + new_nv > budget_blocks()) {
+  let writeback = nv_writeback_allowed();
+  let budget = writeback ? budget_blocks() : 0;
+  let fits = cache_nv_count() + new_nv <= budget;
+  if (writeback && new_nv <= budget && !fits) {
     set_slot_wait(slot, WAIT_SPACE);
     return;
   }
-  let wb = nv_writeback_allowed() && cache_nv_count() + new_nv <= budget_blocks();
+  let wb = writeback && fits;
   let src = slot_data(slot);
   // Blocks already cached first (now dirty, they cannot be evicted), then new ones.
   for (let k: u32 = 0; k < blocks; k++) {
