@@ -149,13 +149,14 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 // ---- NV (EEPROM) restore map --------------------------------------------------------
 
 @inline export const nvmap_base: u32 = 0x19000;
-/** EEPROM pages the restore scan can index (a 25LC1024 has 512 of 256 bytes). */
+/** EEPROM pages the bad-page map covers (a 25LC1024 has 512 of 256 bytes). */
 @inline export const nv_pages_max: u32 = 512;
-/** Per physical page: generation u32, logical index u16, page count u16. */
-@inline export const nvmap_entry_bytes: u32 = 8;
-/** Then per logical page of the image being restored: its physical page u16. */
-@inline export const nvlog_base: u32 = nvmap_base + nv_pages_max * nvmap_entry_bytes;
-@inline export const nvmap_bytes: u32 = nv_pages_max * nvmap_entry_bytes + nv_pages_max * 2;
+/** Per spare page: the logical page of the image being restored that it holds (u16,
+ * 0xFFFF: none), read once, when the restore first finds a page away from home.
+ * 0x19040 .. 0x1A3FF is free (the format-1 header scan's map). */
+@inline export const nvmap_spares_max: u32 = 32;
+@inline export const nvmap_entry_bytes: u32 = 2;
+@inline export const nvmap_bytes: u32 = nvmap_spares_max * nvmap_entry_bytes;
 
 // ---- destage scatter-gather lists -------------------------------------------------
 
@@ -196,11 +197,9 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 @inline export const nv_isr_rec: u32 = nvbuf_base + 1288;
 @inline export const nv_main_cmd: u32 = nvbuf_base + 1344;
 @inline export const nv_main_rec: u32 = nvbuf_base + 1352;
-/** A page's header word and its check byte (the restore's header scan). */
-@inline export const nv_header_word: u32 = nvbuf_base + 1408;
-/** The store id, to seed image pages' CRC. */
+/** The store id and the generation, to seed image pages' CRC. */
 @inline export const nv_seed_buf: u32 = nvbuf_base + 1424;
-if (nv_seed_buf + 8 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: nv buffers fit");
+if (nv_seed_buf + 12 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: nv buffers fit");
 
 // ---- restore tables -------------------------------------------------------------------
 

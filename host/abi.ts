@@ -89,4 +89,5 @@ export const LOG_NAMES: Record<number, string> = {
   50: "array hidden block saved",
   51: "array update",
   52: "array rebuild",
+  53: "eeprom formatted",
 };

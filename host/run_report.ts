@@ -41,6 +41,9 @@ export interface RunOptions {
    * the first acknowledgement (up to cut_wait_max_ms), so that every cut tests an
    * acknowledged write (holdup run). The torture keeps cuts at any instant. */
   cut_after_ack?: boolean;
+  /** Cut when the controller holds (nearly) a full save budget of acknowledged
+   * blocks in write-back, its first boot's format done (the save sweep). */
+  cut_when_full?: boolean;
   /** Called with the board before it boots: inject faults here. */
   setup?: (board: Board, oracle?: Oracle) => void;
   /** A fault beyond the design is in effect for the whole run (the save sweep's short

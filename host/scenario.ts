@@ -12,7 +12,7 @@ import { Workload, WorkloadSpec, DEFAULT_WORKLOAD } from "./workload.js";
 import { ArrayRun } from "./array_run.js";
 import { ReadBack, retries_max } from "./readback.js";
 import { probe } from "./run_probe.js";
-import { cdb, STATUS } from "./scsi/spc.js";
+import { cdb, STATUS, parseNvStatus } from "./scsi/spc.js";
 
 export { DEFAULT_WORKLOAD };
 export type { WorkloadSpec };
@@ -35,6 +35,10 @@ const uncut_runs_max = 3;
  * it waits for one before it cuts anyway. */
 const cut_wait_poll_ms = 0.05;
 const cut_wait_max_ms = 10_000;
+/** cut_when_full: how often the host reads NV STATUS, and what share of the budget
+ * counts as full (the workload's writes in flight keep it from the exact figure). */
+const cut_full_poll_ms = 5;
+const cut_full_fraction = 0.9;
 
 
 export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunReport {
@@ -226,7 +230,8 @@ export class Run {
       });
       this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(gen));
     };
-    if (this.opts.cut_after_ack) this.cutAfterAck(gen, at, cutAt);
+    if (this.opts.cut_when_full) this.cutWhenFull(gen, cutAt);
+    else if (this.opts.cut_after_ack) this.cutAfterAck(gen, at, cutAt);
     else cutAt(at);
     this.work.start(gen);
   }
@@ -243,6 +248,27 @@ export class Run {
       this.board.clock.at(now + cut_wait_poll_ms * 1e6, "host waits for an ack to cut", check);
     };
     this.board.clock.at(at, "host: the cut is due", check);
+  }
+
+  /** Cut once the controller holds a full save budget of acknowledged blocks in
+   * write-back (NV STATUS, read every cut_full_poll_ms; at most cut_wait_max_ms), so
+   * that the save is as long as the cap allows: the save sweep's cut. */
+  cutWhenFull(gen: number, cut: (t: number) => void): void {
+    const deadline = this.board.now_ns + cut_wait_max_ms * 1e6;
+    const check = () => {
+      if (gen !== this.board.generation || this.phase !== "workload") return;
+      if (this.board.now_ns >= deadline) { cut(this.board.now_ns); return; }
+      this.send(0, cdb.nvStatus(64), 64, gen, (r) => {
+        if (gen !== this.board.generation || this.phase !== "workload") return;
+        const st = parseNvStatus(r.data);
+        if (st.mode === 0 && st.format_permille === 1000 && st.budget > 0 && st.nv_blocks >= st.budget * cut_full_fraction) {
+          cut(this.board.now_ns);
+          return;
+        }
+        this.board.clock.after(cut_full_poll_ms * 1e6, "host waits for a full cache to cut", check);
+      });
+    };
+    check();
   }
 
   /** The supply fails at `at`: one dip of `off`, or several short dips first. Returns

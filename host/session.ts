@@ -88,7 +88,8 @@ export function* untilWriteBack(lun = 0, attempts = 1000): Generator<Step, NvSta
   let st: NvStatus | null = null;
   for (let i = 0; i < attempts; i++) {
     st = yield* nvStatus(lun);
-    if (st.mode === 0 && st.budget > 0) return st;
+    // Write-back with its full budget: a first boot's EEPROM format done too.
+    if (st.mode === 0 && st.budget > 0 && st.format_permille === 1000) return st;
     yield { pause_ms: 10 };
   }
   return st!;

@@ -116,7 +116,7 @@ export function swarmPlan(seed: number, raid = 0): SwarmPlan {
       }
     },
     onBoot: (c: CutContext) => {
-      // The cap loses capacity while the board runs (within the budget's 25% margin).
+      // The cap loses capacity between boots (each boot learns it again).
       if (ageAt && c.cut === ageAt) {
         const cap = c.board.cap;
         cap.setMode(cap.capMode, c.board.now_ns);

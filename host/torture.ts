@@ -159,8 +159,8 @@ export function tortureUnits(o: TortureOptions): Unit[] {
   if (o.sweep && o.raid && !o.sweep_only_k) units.push({ kind: "array-sweep" });
   if (o.sweep) {
     // Every k up to the pages of a save of a full budget (on the reference board about
-    // 45 blocks, ~110 pages).
-    const kMax = image_pages_for(48) + 2;
+    // 67 blocks, ~144 pages).
+    const kMax = image_pages_for(70) + 2;
     const step = o.sweep_step ?? 1;
     const ks: number[] = [];
     if (o.sweep_only_k) ks.push(o.sweep_only_k);
@@ -258,7 +258,7 @@ function runUnit(m: TortureModules, o: TortureOptions, u: Unit, unit: number, t:
   const r = attempt(`sweep: save cut ${torn ? "during" : "after"} page ${k}`,
     `holdup torture --seed ${o.seed} --sweep-only --sweep-k ${k} --raid ${o.raid || "none"}`,
     () => runScenario(m.metered, {
-      seed, cuts: 1,
+      seed, cuts: 1, cut_when_full: true,
       board: o.raid ? { raid: o.raid, spares: o.spares ?? 1, disks: 4 + (o.spares ?? 1) } : undefined,
       // The supply stays off longer than any save, so the forced brown-out decides.
       workload: { read_fraction: 0, write_long_fraction: 0, cut_window_ms: 400, off_min_ms: 3000, off_max_ms: 3500 },

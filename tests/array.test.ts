@@ -21,12 +21,18 @@ const rowsRepaired = (b: Board) => b.log.filter((l) => l.includes("fw: array row
 
 for (const raid of [5, 4, 3]) {
   test(`RAID ${raid}: a run with cuts: every row's parity agrees with its data, the media where the spec puts it`, () => {
-    const r = runScenario(loadMetered(), { seed: 40 + raid, cuts: 3, board: { raid, spares: 1, disks: 5 } });
-    assert.deepEqual(verdict(r), [], r.problems.slice(0, 5).join("; "));
-    assert.equal(r.luns, 1);
-    assert.equal(r.parity_mismatches, 0);
-    assert.ok(r.media_checked > 100, `media checked ${r.media_checked}`);
-    assert.ok(r.repaired_stripes > 0, "the cuts left updates to repair");
+    // Seeds until one whose cuts landed on updates in flight (whether a cut finds one
+    // is the seed's luck), each checked whole.
+    let repaired = 0;
+    for (let k = 0; k < 3 && repaired === 0; k++) {
+      const r = runScenario(loadMetered(), { seed: 40 + raid + 10 * k, cuts: 3, board: { raid, spares: 1, disks: 5 } });
+      assert.deepEqual(verdict(r), [], r.problems.slice(0, 5).join("; "));
+      assert.equal(r.luns, 1);
+      assert.equal(r.parity_mismatches, 0);
+      assert.ok(r.media_checked > 100, `media checked ${r.media_checked}`);
+      repaired = r.repaired_stripes;
+    }
+    assert.ok(repaired > 0, "the cuts left updates to repair");
   });
 }
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Script, untilReady, untilWriteBack, nvStatus } from "../host/session.js";
 import { cdb, STATUS, NV_ACTION } from "../host/scsi/spc.js";
 import { blockPattern } from "../host/oracle.js";
-import { secdedCheckByte, readState, sealPage } from "../host/nvformat.js";
+import { readState, sealPage, PAGE_SEQ_AT, LOGICAL_STATE_B } from "../host/nvformat.js";
 import { session, ready, write, readId, fill, readBack, imageThenReadBack } from "./guarantee_helpers.js";
 
 test("case 1: an overwrite of an NV block is saved whole, old or new, wherever the power-fail interrupt lands", () => {
@@ -127,20 +127,19 @@ test("case 2: a state write that reached one copy only, then a torn write of the
   function* script(): Script {
     yield* ready();
     yield* untilWriteBack();
-    // Sequence numbers 4095 (A) and 4094 (B): the next, 4096, differs from A's in 13
-    // bits of one word, so a torn write of A is not corrected back to A by SECDED.
+    // Sequence numbers 4095 (A) and 4094 (B); B arms a generation that has no image.
     const bytes = s.board.eeprom.store.bytes;
     const st = readState(bytes)!;
     const a = bytes.subarray(478 * 256, 479 * 256);
     const b = bytes.subarray(479 * 256, 480 * 256);
-    new DataView(a.buffer, a.byteOffset, 256).setUint32(0, 4095, true);
+    new DataView(a.buffer, a.byteOffset, 256).setUint32(PAGE_SEQ_AT, 4095, true);
     sealPage(a, 0);
     b.set(a);
     const v = new DataView(b.buffer, b.byteOffset, 256);
-    v.setUint32(0, 4094, true);
-    v.setUint16(6, 0xfffd, true); // logical page: state copy B
-    v.setUint32(8 + 12, 0, true); // retired
-    v.setUint32(8 + 16, st.armed + 7, true); // armed: a generation with no image
+    v.setUint32(PAGE_SEQ_AT, 4094, true);
+    v.setUint16(0, LOGICAL_STATE_B, true); // logical page: state copy B
+    v.setUint32(4 + 12, 0, true); // retired
+    v.setUint32(4 + 16, st.armed + 7, true); // armed: a generation with no image
     sealPage(b, 0);
     const written = yield* fill(12);
     s.board.eeprom.onWriteStart = (page) => {
@@ -161,15 +160,18 @@ test("case 2: a state write that reached one copy only, then a torn write of the
   assert.deepEqual(result, { bad: [], medium: 0 });
 });
 
-test("case 3: a stray page header with generation 0xFFFFFFFE: no wrap, no EEPROM write loop, saves still restored", () => {
+test("case 3: a stray page that checks good (another store's, logical page 0): no wrap, no EEPROM write loop, saves still restored", () => {
   const s = session();
-  // Page 300: a header word that decodes (its SECDED byte is right) to generation
-  // 0xFFFFFFFE; the rest of the page is erased.
+  // Page 300 (past the format's reach): a page sealed from seed 0 that says it is
+  // logical page 0 of a 3-page image, with a payload that looks like a meta record of
+  // generation 0xFFFFFFFE. Format 1 once took generations from page headers like it.
   const page = s.board.eeprom.store.bytes.subarray(300 * 256, 301 * 256);
-  new DataView(page.buffer, page.byteOffset).setUint32(0, 0xfffffffe, true);
-  new DataView(page.buffer, page.byteOffset).setUint16(4, 0, true);
-  new DataView(page.buffer, page.byteOffset).setUint16(6, 3, true);
-  page[224] = secdedCheckByte(page.subarray(0, 8));
+  const pv = new DataView(page.buffer, page.byteOffset);
+  pv.setUint16(0, 0, true);
+  pv.setUint16(2, 3, true);
+  pv.setUint32(4, 0x4d495548, true);
+  pv.setUint32(4 + 8, 0xfffffffe, true);
+  sealPage(page, 0);
   const stateWrites = () => s.board.eeprom.store.wear[478] + s.board.eeprom.store.wear[479];
   let idleWrites = -1, gen = -1;
   let result = { bad: ["not run"], medium: 0 };

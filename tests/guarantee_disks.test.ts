@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Session, Script, untilReady, untilWriteBack, nvStatus } from "../host/session.js";
 import { cdb, STATUS, KEY, ASC, NV_ACTION } from "../host/scsi/spc.js";
 import { blockPattern } from "../host/oracle.js";
-import { readState, sealPage, pageSeed } from "../host/nvformat.js";
+import { readState, sealPage, imageSeed } from "../host/nvformat.js";
 import { LUNS, session, ready, write, readId, fill, readBack } from "./guarantee_helpers.js";
 import type { HostResult } from "../host/host.js";
 
@@ -171,14 +171,17 @@ test("case 10: an image whose meta record names another store is not restored: t
   let image = -1;
   s.board.onLog = (name) => {
     if (name !== "save done") return;
-    // Rewrite the store id in both meta copies (both in page 0 for 6 blocks: the second
-    // starts 32 + 6 × 12 + 4 bytes into the stream) and seal the page again.
+    // Rewrite the store id in both meta copies (the first starts page 0's payload,
+    // the second follows 6 data records: 24 + 48 + 6 × 516 = 3168 bytes into the
+    // stream, page 12, offset 192) and seal both pages again.
     const e = s.board.eeprom.store.bytes;
     const st = readState(e)!;
-    const page = e.subarray(0, 256);
-    const v = new DataView(page.buffer, page.byteOffset);
-    for (const at of [0, 108]) v.setBigUint64(8 + at + 16, st.store_id ^ 0x1234n, true);
-    sealPage(page, pageSeed(st.store_id));
+    for (const [pg, at] of [[0, 0], [12, 3168 - 12 * 248]]) {
+      const page = e.subarray(pg * 256, (pg + 1) * 256);
+      const v = new DataView(page.buffer, page.byteOffset);
+      v.setBigUint64(4 + at + 16, st.store_id ^ 0x1234n, true);
+      sealPage(page, imageSeed(st.store_id, st.armed));
+    }
   };
   function* script(): Script {
     yield* ready();

@@ -18,7 +18,10 @@ import {
   wcb_base, wcb_slots_max, wcb_slot_bytes, nv_page_bytes, nv_main_page, nv_main_verify, nv_main_cmd,
   nv_isr_page, nv_isr_verify, nv_isr_cmd, cache_blocks_max, block_bytes,
 } from "../layout";
-import { seal_page, read_checked, page_seed, page_header_bytes, page_payload_bytes, image_pages } from "../nv/image";
+import {
+  seal_page, read_checked, page_seed, page_header_bytes, page_payload_bytes, image_pages, page_seq, set_page_seq,
+  page_logical,
+} from "../nv/image";
 import { eeprom_write_verify, EPOCH_ANY } from "../base/eeprom";
 import { zero, copy } from "../base/scsi";
 import { OK, ERR_INTERRUPTED, ERR_IO, LOG_ARRAY_RING_FAILED } from "../base/errors";
@@ -35,14 +38,16 @@ import { st_power_epoch } from "../state";
 @inline const ring_read_buf: usize = nv_main_verify;
 @inline const ring_magic: u32 = 0x42435755; // "UWCB"
 @inline const hidden_magic: u32 = 0x4d435755; // "UWCM"
+/** A ring page's payload less its sequence number (the last 4 bytes). */
+@inline const ring_payload_bytes: u32 = page_payload_bytes - 4;
 /** A hidden block's record: 20 bytes of header (@0 magic u32, @4 part u8, @5 parts u8,
  * @8 group u32: the ring sequence of its first page, @12 row u32, @16 the sequence of
  * the update it was saved for u32), then its data in pieces of 192 bytes. */
 @inline const hidden_header_bytes: u32 = 20;
-@inline const hidden_piece_bytes: u32 = page_payload_bytes - hidden_header_bytes;
+@inline const hidden_piece_bytes: u32 = ring_payload_bytes - hidden_header_bytes;
 @inline const hidden_parts: u32 = (block_bytes + hidden_piece_bytes - 1) / hidden_piece_bytes;
-/** Entries one ring page holds: (212 − 8) / 16. */
-@inline export const wcb_persist_max: u32 = (page_payload_bytes - 8) / wcb_slot_bytes;
+/** Entries one ring page holds: (244 − 8) / 16. */
+@inline export const wcb_persist_max: u32 = (ring_payload_bytes - 8) / wcb_slot_bytes;
 /** Pages tried past one that does not verify, before the update waits. */
 @inline const ring_tries_max: u32 = 4;
 
@@ -153,7 +158,8 @@ function build_entries_page(page: usize): void {
 function ring_write(page: usize, verify: usize, cmd: usize, epoch: i32): i32 {
   for (let t: u32 = 0; t < ring_tries_max; t++) {
     ring_seq++;
-    seal_page(page, ring_seq, ring_logical, 1, store_seed);
+    set_page_seq(page, ring_seq);
+    seal_page(page, ring_logical, 1, store_seed);
     let phys = ring_first_page + ring_seq % ring_pages;
     let r = eeprom_write_verify(cmd, phys * nv_page_bytes, page, verify, epoch);
     ring_writes++;
@@ -217,7 +223,7 @@ export function wcb_hidden_find(row: u64, dst: usize, seq: u32): bool {
   for (let k: u32 = 0; k < ring_pages; k++) {
     let b = ring_read_buf;
     if (read_checked(nv_main_cmd, ring_first_page + k, b, store_seed) < 0) continue;
-    if (<u32>load<u16>(b, 4) != ring_logical) continue;
+    if (page_logical(b) != ring_logical) continue;
     let pl = b + page_header_bytes;
     if (load<u32>(pl) != hidden_magic || <u64>load<u32>(pl, 12) != row || load<u32>(pl, 16) != seq) continue;
     let part = <u32>load<u8>(pl, 4);
@@ -247,8 +253,8 @@ export function wcb_load(): u32 {
   for (let k: u32 = 0; k < ring_pages; k++) {
     let phys = ring_first_page + k;
     if (read_checked(nv_main_cmd, phys, ring_read_buf, store_seed) < 0) continue;
-    if (<u32>load<u16>(ring_read_buf, 4) != ring_logical) continue;
-    let seq = load<u32>(ring_read_buf);
+    if (page_logical(ring_read_buf) != ring_logical) continue;
+    let seq = page_seq(ring_read_buf);
     if (seq > newest) newest = seq;
     let pl = ring_read_buf + page_header_bytes;
     let magic = load<u32>(pl);

@@ -100,3 +100,4 @@
 @inline export const LOG_ARRAY_HIDDEN_SAVED: i32 = 50;
 @inline export const LOG_ARRAY_UPDATE: i32 = 51;
 @inline export const LOG_ARRAY_REBUILD: i32 = 52;
+@inline export const LOG_EEPROM_FORMATTED: i32 = 53;

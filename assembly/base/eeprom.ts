@@ -186,13 +186,31 @@ export function bytes_equal(a: usize, b: usize, len: u32): bool {
   return true;
 }
 
-/** Write a page, read it back and compare. OK, ERR_TIMEOUT, ERR_INTERRUPTED, or 1
- * for a mismatch. */
+/** Bits that differ between len bytes at a and b, counting up to `limit`. */
+export function bits_differ(a: usize, b: usize, len: u32, limit: u32): u32 {
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < len && n < limit; i++) n += popcnt<u32>(<u32>(load<u8>(a + i) ^ load<u8>(b + i)));
+  return n;
+}
+
+/** Reads of a written page before it counts as not taken: a bit that flips on one
+ * read (a transient) must not cost a rewrite. */
+@inline const verify_reads_max: u32 = 2;
+/** The most differing bits write_verify counts. */
+@inline const verify_bits_limit: u32 = 255;
+
+/** Write a page, read it back and compare (twice, if the first read differs). OK,
+ * ERR_TIMEOUT, ERR_INTERRUPTED, or, for a page that did not take the data, the
+ * number of bits that differ (1 .. 255). */
 export function eeprom_write_verify(cmd_buf: usize, addr: u32, src: usize, verify_buf: usize, epoch: i32): i32 {
   let err = eeprom_write_page(cmd_buf, addr, src, epoch);
   if (err != OK) return err;
-  eeprom_read(cmd_buf, addr, verify_buf, <i32>nv_page_bytes);
-  return bytes_equal(src, verify_buf, nv_page_bytes) ? OK : 1;
+  for (let reads: u32 = 0; reads < verify_reads_max; reads++) {
+    eeprom_read(cmd_buf, addr, verify_buf, <i32>nv_page_bytes);
+    if (bytes_equal(src, verify_buf, nv_page_bytes)) return OK;
+  }
+  let d = bits_differ(src, verify_buf, nv_page_bytes, verify_bits_limit);
+  return d > 0 ? <i32>d : 1;
 }
 
 /** Measure the part: time one write cycle (WIP polled finely from the start) and a

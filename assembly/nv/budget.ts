@@ -11,20 +11,31 @@
 //
 // The save takes (pages of the image) × (the longest one page write + verify can take
 // on this part: base/eeprom.ts) plus a fixed part; the budget is the most blocks whose
-// save fits in `margin` of t(V).
+// save fits in what t(V) leaves after two deductions (usable_us):
+//   - what the estimate may be off by, relative: the learn's own resolution (two ADC
+//     steps over the drop it timed) plus the spread between consecutive learns (the
+//     largest seen this boot, and at least spread_floor_ppm until there are two);
+//   - a reserve of whole page writes for pages that go bad during the save: one
+//     extra write each for stuck bits, two for a write that did not finish (image.ts
+//     put_page). The pages a part comes with bad are found by the first boot's format.
 
 import { hal_cap_mv, hal_cap_brownout_mv, hal_cap_learn, hal_now_us, hal_log } from "../base/hal";
-import { image_pages } from "./image";
+import { image_pages, format_limit_blocks } from "./image";
 import { array_active } from "../array/assemble";
 import { cache_blocks_max } from "../layout";
 import { LOG_LEARN, LOG_BUDGET } from "../base/errors";
 import { eeprom_t_page_bound_us, eeprom_t_wc_bound_us } from "../base/eeprom";
 import { st_power_epoch } from "../state";
 
-/** Fraction of the estimated hold-up the save may use: room for rewrites, spares,
- * ADC error and a cap that lost a little since it was learned. */
-@inline const margin_num: i64 = 3;
-@inline const margin_den: i64 = 4;
+/** The cap's ADC step (docs/BOARD.md: the board reads the cap in 1 mV steps). */
+@inline const adc_step_mv: i64 = 1;
+/** The least spread between learns the budget assumes: what the cap may lose (ageing,
+ * temperature) and the load may gain between two learns a minute apart, far above
+ * what a healthy cap does (EDLCs lose ~20 % over years), plus the ideal-cap model's
+ * error over the 200 mV a learn spans. */
+@inline const spread_floor_ppm: i64 = 15_000;
+/** Page writes the save may need beyond its pages (docs/DESIGN.md "What it survives"). */
+@inline export const reserve_pages: i64 = 8;
 /** Fixed part of a save besides a write cycle the main loop may have left running:
  * the interrupt's latency, reading the state record back when an update of it was
  * under way (two pages, ~0.2 ms at 20 MHz), and the last page's tail. */
@@ -54,6 +65,10 @@ let learn_failed_at_us: i64 = -1;
 @inline const learn_retry_us: i64 = 5_000_000;
 /** k in µs per mV² (f64: cycles are counted as software double on the MCU). */
 let k_us_per_mv2: f64 = 0;
+/** The resolution of the figure in use, and the largest relative difference between
+ * consecutive learns this boot (ppm). */
+let learn_err_ppm: i64 = 0;
+let spread_ppm: i64 = 0;
 let last_budget: u32 = 0;
 
 @inline export function learn_state_now(): u8 { return learn_state; }
@@ -123,7 +138,13 @@ export function learn_step(): bool {
   let usable = drop >= learn_min_drop_mv && dv2 > 0 && st_power_epoch() == learn_epoch &&
     now - learn_t0_us <= learn_max_us + learn_late_us && v > hal_cap_brownout_mv();
   if (usable) {
-    k_us_per_mv2 = <f64>(now - learn_t0_us) / dv2;
+    let k = <f64>(now - learn_t0_us) / dv2;
+    if (k_known) {
+      let d = <i64>(Math.abs(k - k_us_per_mv2) / k_us_per_mv2 * 1e6);
+      if (d > spread_ppm) spread_ppm = d;
+    }
+    learn_err_ppm = 2 * adc_step_mv * 1_000_000 / <i64>drop;
+    k_us_per_mv2 = k;
     k_known = true;
     learned_at_us = now;
     learn_state = LEARN_DONE;
@@ -174,12 +195,23 @@ function holdup_at_us(v_mv: i32): i64 {
 
 @inline function min_i32(a: i32, b: i32): i32 { return a < b ? a : b; }
 
+/** The part of hold-up `h_us` the save may plan to use (see the top of the file). */
+export function usable_us(h_us: i64): i64 {
+  let rel = margin_ppm();
+  if (rel >= 1_000_000) return 0;
+  let u = h_us - h_us * rel / 1_000_000 - reserve_pages * <i64>eeprom_t_page_bound_us();
+  return u > 0 ? u : 0;
+}
+/** The relative deduction now (ppm of the hold-up). */
+@inline export function margin_ppm(): i64 {
+  return learn_err_ppm + (spread_ppm > spread_floor_ppm ? spread_ppm : spread_floor_ppm);
+}
+
 /** May a relearn start now: do `nv` NV blocks fit the budget the learn's floor
  * voltage leaves? */
 export function learn_may_start(nv: u32): bool {
   if (!k_known) return true;
-  let usable = holdup_at_us(learn_floor_mv()) * margin_num / margin_den;
-  return save_us(nv) <= usable;
+  return save_us(nv) <= usable_us(holdup_at_us(learn_floor_mv()));
 }
 
 /** Time to save `blocks` blocks at most, µs: a write cycle of the main loop's to wait
@@ -193,10 +225,12 @@ export function learn_may_start(nv: u32): bool {
 /** The most blocks whose save fits in the margin of the present hold-up. 0 also
  * means "do not arm": not even a save of nothing (one page) would surely fit. */
 export function budget_blocks(): u32 {
-  let usable = holdup_us() * margin_num / margin_den;
+  let usable = usable_us(holdup_us());
   if (eeprom_t_page_bound_us() <= 0 || usable < save_us(1)) { note(0); return 0; }
   // Binary search over 0..cache_blocks_max (save_us is increasing in blocks).
-  let lo: u32 = 0, hi: u32 = cache_blocks_max;
+  // Until the first boot's format is done, only blocks whose image lies on pages it
+  // has tested (image.ts "format").
+  let lo: u32 = 0, hi: u32 = format_limit_blocks();
   for (let steps = 0; steps < 9 && lo < hi; steps++) {
     let mid = (lo + hi + 1) >>> 1;
     if (save_us(mid) <= usable) lo = mid; else hi = mid - 1;

@@ -8,32 +8,30 @@
 //   state_page_a, _b         two copies of the state record
 //   spare_first ..           spares for image pages whose own page will not take data
 //
-// Every page: header (generation u32, logical u16, count u16), 212 payload bytes,
-// CRC-32C, then 28 SECDED check bytes for the 28 words before them (so the CRC is
-// corrected like the data), and 4 reserved bytes. An image page's CRC starts from the
-// store id (CRC-32C of the store id's 8 bytes, then bytes 0..219): a page another
-// store (or an earlier life of this EEPROM) wrote never checks good here. The state
-// and probe pages' CRC starts from 0. The payload of pages 0..count-1 of one
-// generation, in order, is the image stream:
-//   meta record, the same meta record again, then one data record per block.
+// Every page (format 2): logical u16, count u16, 248 payload bytes, then the CRC-32C
+// of those 252 bytes, which also corrects one wrong bit anywhere in the page
+// (base/crc32c.ts crc32c_correct). An image page's CRC starts from the image seed:
+// the CRC-32C of the store id (8 bytes) and the generation (4 bytes), so a page of
+// another store, another generation or an earlier life of this EEPROM never checks
+// good as part of this image. The state, probe and ring pages start from 0 or the
+// store seed and carry their sequence number in their payload. The payload of pages
+// 0..count-1 of one image, in order, is the image stream:
+//   meta record, one data record per block, the same meta record again.
 // meta:  magic u32 | version u16 | header bytes u16 | generation u32 | blocks u32 |
-//        store id u64 | reserved u64 | blocks × (lun u8, 3 × 0, lba u64) | crc u32
-// data:  lun u8 | 3 × 0 | lba u64 | 512 data bytes | crc u32
-// All little-endian.
+//        store id u64 | blocks × entry u64 (LBA in bits 0..55, LUN in bits 56..63)
+// data:  512 data bytes | crc u32 (CRC-32C from the image seed over the entry, then
+//        the data)
+// All little-endian. Where the meta copies sit (first and last) keeps both copies of
+// an entry off any one page.
 
 import {
-  nv_page_bytes, nvmap_base, nvmap_entry_bytes, nvlog_base, nv_pages_max, nv_isr_page, nv_isr_verify,
-  nv_main_page, nv_main_verify, nv_read_page, nv_isr_cmd, nv_isr_rec, nv_main_cmd, nv_main_rec,
-  nv_header_word, nv_seed_buf,
+  nv_page_bytes, nvmap_spares_max, nv_isr_page, nv_isr_verify,
+  nv_main_page, nv_main_verify, nv_isr_cmd, nv_isr_rec, nv_main_cmd, nv_seed_buf,
   block_bytes, cache_blocks_max, bad_pages_base, bad_pages_bytes,
 } from "../layout";
-import { crc32c } from "../base/crc32c";
-import { secded_encode, secded_decode } from "../base/secded";
+import { crc32c, crc32c_correct } from "../base/crc32c";
 import { zero, copy } from "../base/scsi";
-import {
-  eeprom_read, eeprom_write_verify, eeprom_measure, eeprom_t_wc_worst_us, eeprom_set_worst,
-  EPOCH_ANY,
-} from "../base/eeprom";
+import { eeprom_read, eeprom_write_verify, eeprom_measure, EPOCH_ANY } from "../base/eeprom";
 import { entry_state, entry_lun, entry_lba, entry_data, entry_is_nv, ENTRY_FREE } from "../cache/cache";
 import { hal_pfail_level, hal_log } from "../base/hal";
 import { OK, ERR_CORRUPT, ERR_IO, ERR_INTERRUPTED, LOG_SAVE_PAGE_MOVED, LOG_SAVE_ABORTED } from "../base/errors";
@@ -46,22 +44,23 @@ import { OK, ERR_CORRUPT, ERR_IO, ERR_INTERRUPTED, LOG_SAVE_PAGE_MOVED, LOG_SAVE
 @inline export const spare_first: u32 = 480;
 @inline export const spare_count: u32 = 32;
 @inline export const eeprom_pages: u32 = spare_first + spare_count;
-if (eeprom_pages > nv_pages_max) ERROR("the restore map indexes every EEPROM page");
+if (spare_count > nvmap_spares_max) ERROR("the restore's spare map covers every spare");
 if (eeprom_pages > bad_pages_bytes * 8) ERROR("the bad-page map covers every page");
 
 // ---- page format -----------------------------------------------------------------------
-@inline export const page_header_bytes: u32 = 8;
-@inline export const page_payload_bytes: u32 = 212;
-@inline const page_crc_at: u32 = 220;        // CRC-32C of bytes 0..219
-@inline const page_words: u32 = 28;          // header + payload + CRC, 8 bytes each
-@inline export const page_check_at: u32 = 224; // 28 SECDED check bytes
+@inline export const page_header_bytes: u32 = 4;
+@inline export const page_payload_bytes: u32 = 248;
+@inline const page_crc_at: u32 = 252;        // CRC-32C of bytes 0..251
 if (page_header_bytes + page_payload_bytes != page_crc_at) ERROR("page: CRC follows the payload");
-if (page_crc_at + 4 != page_words * 8) ERROR("page: the CRC is inside the SECDED words");
-if (page_check_at + page_words + 4 != nv_page_bytes) ERROR("page layout fills 256 bytes");
+if (page_crc_at + 4 != nv_page_bytes) ERROR("page layout fills 256 bytes");
+/** State and ring pages: their sequence number, in the payload's last 4 bytes. */
+@inline export const page_seq_at: u32 = page_header_bytes + page_payload_bytes - 4;
 
 @inline export const LOGICAL_STATE_A: u32 = 0xfffe;
 @inline export const LOGICAL_STATE_B: u32 = 0xfffd;
 @inline export const LOGICAL_PROBE: u32 = 0xfffc;
+/** The test pattern the format writes (nv.ts: a first boot's format). */
+@inline export const LOGICAL_FORMAT: u32 = 0xfffa;
 
 /** Generations count up from 1 and stop here, far from the erased pattern 0xFFFFFFFF:
  * at one save a second that is 68 years; reaching it keeps write-back off. */
@@ -70,20 +69,33 @@ if (page_check_at + page_words + 4 != nv_page_bytes) ERROR("page layout fills 25
 // ---- records -----------------------------------------------------------------------------
 @inline export const META_MAGIC: u32 = 0x4d495548;  // "HUIM"
 @inline export const STATE_MAGIC: u32 = 0x54535548; // "HUST"
-@inline const meta_version: u16 = 1;
-@inline export const meta_header_bytes: u32 = 32;
-@inline export const meta_entry_bytes: u32 = 12;
-@inline export const data_record_bytes: u32 = 12 + block_bytes + 4;
+@inline const meta_version: u16 = 2;
+@inline export const meta_header_bytes: u32 = 24;
+@inline export const meta_entry_bytes: u32 = 8;
+@inline export const data_record_bytes: u32 = block_bytes + 4;
+/** LBAs an entry can hold (56 bits; the LUN is the top byte). */
+@inline export const entry_lba_mask: u64 = 0x00ffffffffffffff;
 
 /** Bytes of the image stream for `blocks` blocks. */
 @inline export function image_bytes(blocks: u32): u32 {
   return 2 * meta_bytes(blocks) + blocks * data_record_bytes;
 }
 @inline export function meta_bytes(blocks: u32): u32 {
-  return meta_header_bytes + blocks * meta_entry_bytes + 4;
+  return meta_header_bytes + blocks * meta_entry_bytes;
+}
+/** Stream offsets: the first meta copy, data record i, the second meta copy. */
+@inline export function meta_at(copy_n: u32, blocks: u32): u32 {
+  return copy_n == 0 ? 0 : meta_bytes(blocks) + blocks * data_record_bytes;
+}
+@inline export function record_at(i: u32, blocks: u32): u32 {
+  return meta_bytes(blocks) + i * data_record_bytes;
 }
 @inline export function image_pages(blocks: u32): u32 {
   return (image_bytes(blocks) + page_payload_bytes - 1) / page_payload_bytes;
+}
+/** An entry: LBA with the LUN in the top byte. */
+@inline export function entry_word(lun: u32, lba: u64): u64 {
+  return (lba & entry_lba_mask) | (<u64>(lun & 0xff) << 56);
 }
 if (image_pages(cache_blocks_max) > image_pages_max) ERROR("a full cache's image fits the EEPROM");
 
@@ -92,37 +104,42 @@ if (image_pages(cache_blocks_max) > image_pages_max) ERROR("a full cache's image
 @inline const isr_verify: usize = nv_isr_verify;
 @inline const main_page: usize = nv_main_page;
 @inline const main_verify: usize = nv_main_verify;
-@inline const read_buf: usize = nv_read_page;
 @inline const isr_cmd: usize = nv_isr_cmd;
 @inline const isr_rec: usize = nv_isr_rec;
 @inline const main_cmd: usize = nv_main_cmd;
-@inline const main_rec: usize = nv_main_rec;
-@inline const header_word: usize = nv_header_word;
 @inline const seed_buf: usize = nv_seed_buf;
 
-/** CRC seed of image pages: CRC-32C of the store id's 8 bytes (little-endian). */
+/** CRC seed of ring pages: CRC-32C of the store id's 8 bytes (little-endian). */
 export function page_seed(store_id: u64): u32 {
   store<u64>(seed_buf, store_id);
   return crc32c(seed_buf, 8, 0);
 }
 
-/** Finish the page in buf: generation, logical index, count, CRC, SECDED. */
-export function seal_page(buf: usize, gen: u32, logical: u32, count: u32, seed: u32): void {
-  store<u32>(buf, gen, 0);
-  store<u16>(buf, <u16>logical, 4);
-  store<u16>(buf, <u16>count, 6);
-  store<u32>(buf + page_crc_at, crc32c(buf, page_crc_at, seed));
-  secded_encode(buf, page_words, buf + page_check_at);
-  store<u32>(buf + page_check_at + page_words, 0);
+/** CRC seed of image pages and data records: CRC-32C of the store id's 8 bytes and
+ * the generation's 4 (little-endian). */
+export function image_seed(store_id: u64, gen: u32): u32 {
+  store<u64>(seed_buf, store_id);
+  store<u32>(seed_buf + 8, gen);
+  return crc32c(seed_buf, 12, 0);
 }
 
-/** Check a page read into buf: correct single-bit errors, verify the CRC. Returns
- * the number of corrected words, or ERR_CORRUPT. */
+@inline export function page_logical(buf: usize): u32 { return <u32>load<u16>(buf); }
+@inline export function page_count(buf: usize): u32 { return <u32>load<u16>(buf, 2); }
+@inline export function page_seq(buf: usize): u32 { return load<u32>(buf + page_seq_at); }
+@inline export function set_page_seq(buf: usize, seq: u32): void { store<u32>(buf + page_seq_at, seq); }
+
+/** Finish the page in buf: logical index, count, CRC. */
+export function seal_page(buf: usize, logical: u32, count: u32, seed: u32): void {
+  store<u16>(buf, <u16>logical, 0);
+  store<u16>(buf, <u16>count, 2);
+  store<u32>(buf + page_crc_at, crc32c(buf, page_crc_at, seed));
+}
+
+/** Check a page read into buf and correct one wrong bit. Returns the bits corrected
+ * (0 or 1), or ERR_CORRUPT. */
 export function check_page(buf: usize, seed: u32): i32 {
-  let fixed = secded_decode(buf, page_words, buf + page_check_at);
-  if (fixed < 0) return ERR_CORRUPT;
-  if (crc32c(buf, page_crc_at, seed) != load<u32>(buf + page_crc_at)) return ERR_CORRUPT;
-  return fixed;
+  let r = crc32c_correct(buf, page_crc_at, seed);
+  return r < 0 ? ERR_CORRUPT : r;
 }
 
 // ---- bad pages ---------------------------------------------------------------------------
@@ -143,6 +160,10 @@ export function bad_pages_count(): u32 {
 
 /** Tries of one page write before it moves on (to a spare). */
 @inline const write_attempts_max: u32 = 2;
+/** A write whose verify differs in this many bits or fewer hit cells that do not
+ * change (stuck bits): writing the page again would fail the same way, so the save
+ * moves on at once. A wider difference (a write that did not finish) is tried again. */
+@inline const stuck_bits_max: u32 = 4;
 
 let w_gen: u32 = 0;
 let w_seed: u32 = 0;
@@ -159,23 +180,30 @@ let spare_next: u32 = spare_first;
 @inline export function save_pages_done(): u32 { return w_logical; }
 @inline export function save_spare_next(): u32 { return spare_next; }
 
+/** Write page `buf` to physical page `phys` and verify it, at most
+ * write_attempts_max times (once if the verify shows stuck bits). */
+function write_tries(cmd: usize, phys: u32, buf: usize, verify: usize, epoch: i32): i32 {
+  let r: i32 = ERR_IO;
+  for (let a: u32 = 0; a < write_attempts_max; a++) {
+    r = eeprom_write_verify(cmd, phys * nv_page_bytes, buf, verify, epoch);
+    if (r == OK || r == ERR_INTERRUPTED) return r;
+    if (r > 0 && <u32>r <= stuck_bits_max) return r;
+  }
+  return r;
+}
+
 /** Write a sealed isr_page to physical page `phys`, or, if that page is known bad or
- * will not take the data after `write_attempts_max` tries, to the next good spare.
- * Returns the page used, or -1. */
+ * will not take the data, to the next good spare. Returns the page used, or -1. */
 function put_page(phys: u32): i32 {
   if (!page_bad(phys)) {
-    for (let a: u32 = 0; a < write_attempts_max; a++) {
-      if (eeprom_write_verify(isr_cmd, phys * nv_page_bytes, isr_page, isr_verify, EPOCH_ANY) == OK) return <i32>phys;
-    }
+    if (write_tries(isr_cmd, phys, isr_page, isr_verify, EPOCH_ANY) == OK) return <i32>phys;
     set_page_bad(phys);
   }
   while (spare_next < spare_first + spare_count) {
     let s = spare_next++;
     if (page_bad(s)) continue;
     hal_log(LOG_SAVE_PAGE_MOVED, <i32>phys, <i32>s);
-    for (let a: u32 = 0; a < write_attempts_max; a++) {
-      if (eeprom_write_verify(isr_cmd, s * nv_page_bytes, isr_page, isr_verify, EPOCH_ANY) == OK) return <i32>s;
-    }
+    if (write_tries(isr_cmd, s, isr_page, isr_verify, EPOCH_ANY) == OK) return <i32>s;
     set_page_bad(s);
   }
   return -1;
@@ -186,7 +214,7 @@ function stream_flush(): void {
   // Pages before w_from were written (and verified) by an earlier, interrupted run of
   // this same save: the stream is the same, so they are skipped.
   if (w_logical >= w_from) {
-    seal_page(isr_page, w_gen, w_logical, w_count, w_seed);
+    seal_page(isr_page, w_logical, w_count, w_seed);
     if (put_page(w_logical) < 0) { w_failed = true; return; }
   }
   w_logical++;
@@ -209,11 +237,6 @@ function emit(src: usize, len: u32): void {
   }
 }
 
-@inline function put_entry_tag(p: usize, i: u32): void {
-  store<u32>(p, entry_lun(i), 0);
-  store<u64>(p, entry_lba(i), 4);
-}
-
 /** Emit one meta record for the NV entries, in directory order. */
 function emit_meta(gen: u32, blocks: u32, store_id: u64): void {
   zero(isr_rec, meta_header_bytes);
@@ -223,18 +246,14 @@ function emit_meta(gen: u32, blocks: u32, store_id: u64): void {
   store<u32>(isr_rec, gen, 8);
   store<u32>(isr_rec, blocks, 12);
   store<u64>(isr_rec, store_id, 16);
-  let crc = crc32c(isr_rec, meta_header_bytes, 0);
   emit(isr_rec, meta_header_bytes);
   let k: u32 = 0;
   for (let i: u32 = 0; i < cache_blocks_max && k < blocks; i++) {
     if (!entry_is_nv(i) || entry_state(i) == ENTRY_FREE) continue;
-    put_entry_tag(isr_rec, i);
-    crc = crc32c(isr_rec, meta_entry_bytes, crc);
+    store<u64>(isr_rec, entry_word(entry_lun(i), entry_lba(i)));
     emit(isr_rec, meta_entry_bytes);
     k++;
   }
-  store<u32>(isr_rec, crc);
-  emit(isr_rec, 4);
 }
 
 @inline export const SAVE_ABORTED: i32 = 1;
@@ -247,7 +266,7 @@ function emit_meta(gen: u32, blocks: u32, store_id: u64): void {
  * (save_pages_done() then says how far it got). */
 export function image_save(gen: u32, store_id: u64, blocks: u32, from: u32): i32 {
   w_gen = gen;
-  w_seed = page_seed(store_id);
+  w_seed = image_seed(store_id, gen);
   w_count = image_pages(blocks);
   w_logical = 0;
   w_fill = 0;
@@ -257,19 +276,18 @@ export function image_save(gen: u32, store_id: u64, blocks: u32, from: u32): i32
   if (from == 0) spare_next = spare_first;
   zero(isr_page, nv_page_bytes);
   emit_meta(gen, blocks, store_id);
-  emit_meta(gen, blocks, store_id);
   let k: u32 = 0;
   for (let i: u32 = 0; i < cache_blocks_max && k < blocks && !w_failed && !w_aborted; i++) {
     if (!entry_is_nv(i) || entry_state(i) == ENTRY_FREE) continue;
-    put_entry_tag(isr_rec, i);
-    let crc = crc32c(isr_rec, 12, 0);
+    store<u64>(isr_rec, entry_word(entry_lun(i), entry_lba(i)));
+    let crc = crc32c(isr_rec, meta_entry_bytes, w_seed);
     crc = crc32c(entry_data(i), block_bytes, crc);
-    emit(isr_rec, 12);
     emit(entry_data(i), block_bytes);
     store<u32>(isr_rec, crc);
     emit(isr_rec, 4);
     k++;
   }
+  emit_meta(gen, blocks, store_id);
   if (w_fill > 0) stream_flush();
   if (w_aborted) { hal_log(LOG_SAVE_ABORTED, <i32>w_logical, 0); return SAVE_ABORTED; }
   if (w_failed) return ERR_IO;
@@ -277,7 +295,7 @@ export function image_save(gen: u32, store_id: u64, blocks: u32, from: u32): i32
 }
 
 /** Read a page and check it, twice if the first read fails (a transient read error
- * is not a bad page). Returns the corrected words, or ERR_CORRUPT. */
+ * is not a bad page). Returns the bits corrected, or ERR_CORRUPT. */
 export function read_checked(cmd: usize, phys: u32, buf: usize, seed: u32): i32 {
   for (let tries: u32 = 0; tries < 2; tries++) {
     eeprom_read(cmd, phys * nv_page_bytes, buf, <i32>nv_page_bytes);
@@ -290,8 +308,91 @@ export function read_checked(cmd: usize, phys: u32, buf: usize, seed: u32): i32 
 /** Measure the EEPROM with a sealed throwaway page on the probe page. */
 export function image_probe_measure(): i32 {
   zero(main_page, nv_page_bytes);
-  seal_page(main_page, 0, LOGICAL_PROBE, 1, 0);
+  seal_page(main_page, LOGICAL_PROBE, 1, 0);
   let r = eeprom_measure(main_cmd, probe_page * nv_page_bytes, main_page, main_verify);
   if (r != OK) set_page_bad(probe_page);
   return r;
+}
+
+// ---- format (a first boot's) ---------------------------------------------------------------
+//
+// A new EEPROM may have pages that do not take writes. A save that found them would
+// pay two writes each, more than its reserve (budget.ts) allows for many at once. So a
+// store's first boot writes a test page to every page a save can use, reads it back,
+// and marks those that fail bad: the spares first, then the image area from page 0
+// up. Write-back need not wait for it: until it is done, the budget counts only
+// blocks whose image fits the pages formatted so far (format_limit_blocks), so a
+// save never writes a page the format has not tested, and the format never writes a
+// page a save may use. Pages that go bad later are found by a save: one extra write
+// each for stuck bits, two for a write that did not finish.
+
+/** The EEPROM was formatted: written with every state record (state_record.ts). */
+let formatted: bool = false;
+@inline export function image_formatted(): bool { return formatted; }
+export function set_image_formatted(v: bool): void { formatted = v; }
+
+/** The next page to test, counted in format order (spares, then image pages). */
+let format_next: u32 = 0;
+
+/** Pages the format covers: the spares, then the image area of a full cache. */
+export function format_pages(): u32 { return spare_count + image_pages(cache_blocks_max); }
+@inline function format_phys(k: u32): u32 {
+  return k < spare_count ? spare_first + k : k - spare_count;
+}
+
+/** The format's progress, per mille of its pages (1000: done). */
+export function format_permille(): u32 {
+  return formatted ? 1000 : format_next * 999 / format_pages();
+}
+
+/** The most blocks whose image lies on pages the format has tested. */
+export function format_limit_blocks(): u32 {
+  if (formatted) return cache_blocks_max;
+  if (format_next <= spare_count) return 0;
+  let pages = format_next - spare_count;
+  let b: u32 = cache_blocks_max;
+  for (let steps: u32 = 0; steps <= cache_blocks_max && b > 0 && image_pages(b) > pages; steps++) b--;
+  return image_pages(b) <= pages ? b : 0;
+}
+
+/** Pages a format step may find tested already and pass over, at most. */
+@inline const format_skip_max: u32 = 8;
+
+/** Does the page at phys hold the format's test page, whole (no bit corrected)? A
+ * boot cut off before its format ended finds the pages it had tested so. */
+function holds_format_page(phys: u32): bool {
+  eeprom_read(main_cmd, phys * nv_page_bytes, main_verify, <i32>nv_page_bytes);
+  return crc32c(main_verify, page_crc_at, 0) == load<u32>(main_verify + page_crc_at) &&
+    page_logical(main_verify) == LOGICAL_FORMAT;
+}
+
+/** The format's test page in main_page. */
+function build_format_page(): void {
+  zero(main_page, nv_page_bytes);
+  // A pattern that puts both values of every bit into the page.
+  for (let i: u32 = page_header_bytes; i < page_crc_at; i++) store<u8>(main_page + i, <u8>(i * 0x5b ^ 0xa5));
+  seal_page(main_page, LOGICAL_FORMAT, 1, 0);
+}
+
+/** Test the next page from the main loop (passing over up to format_skip_max pages
+ * an earlier boot tested); a power event stops it (ERR_INTERRUPTED: the same page
+ * again next time). OK when a page is done (good, or now marked bad); 1 when every
+ * page is done. */
+export function format_step(epoch: i32): i32 {
+  for (let skips: u32 = 0; skips < format_skip_max; skips++) {
+    if (format_next >= format_pages()) return 1;
+    let phys = format_phys(format_next);
+    if (!page_bad(phys) && !holds_format_page(phys)) break;
+    format_next++;
+  }
+  if (format_next >= format_pages()) return 1;
+  let phys = format_phys(format_next);
+  if (!page_bad(phys)) {
+    build_format_page();
+    let r = write_tries(main_cmd, phys, main_page, main_verify, epoch);
+    if (r == ERR_INTERRUPTED) return r;
+    if (r != OK) set_page_bad(phys);
+  }
+  format_next++;
+  return OK;
 }

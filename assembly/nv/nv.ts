@@ -34,9 +34,14 @@ import {
   cache_init, cache_drop, cache_nv_count, cache_count_nv, cache_nv_version, entry_lun, entry_state,
   entry_is_nv, ENTRY_FREE,
 } from "../cache/cache";
-import { image_save, image_probe_measure, image_pages, save_pages_done, GEN_MAX } from "./image";
-import { image_select, image_meta, note_moved_pages, restore_corrected } from "./reader";
-import { state_write, state_read, rd_store_id, rd_retired, rd_armed, rd_corrected } from "./state_record";
+import {
+  image_save, image_probe_measure, image_pages, save_pages_done, format_step, format_pages, bad_pages_count,
+  image_formatted, set_image_formatted, GEN_MAX,
+} from "./image";
+import { image_select, image_meta, restore_corrected } from "./reader";
+import {
+  state_write, state_read, rd_store_id, rd_retired, rd_armed, rd_corrected,
+} from "./state_record";
 import { eeprom_wait_idle, eeprom_identify, eeprom_t_wc_us, eeprom_t_page_bound_us, EPOCH_ANY } from "../base/eeprom";
 import {
   learn_due, learn_start, learn_step, learn_state_now, learn_known, learn_may_start, budget_blocks, LEARN_RUNNING,
@@ -58,7 +63,7 @@ import {
   LOG_RESTORE_DONE, LOG_RECORD_LOST, LOG_IMAGE_PENDING, LOG_RETIRED, LOG_BOUND,
   LOG_EEPROM_MEASURED, LOG_IMAGE_DISCARDED, LOG_IDENTITY, LOG_ARMED, LOG_SCAN_DONE,
   LOG_LOAD_START, LOG_DISARMED, LOG_REARMED, LOG_RECORD_BAD, LOG_MARKED, LOG_EEPROM_THROTTLED,
-  LOG_HELD, LOG_SAVE_EMERGENCY_ARM, LOG_DISK_FAILED,
+  LOG_HELD, LOG_SAVE_EMERGENCY_ARM, LOG_DISK_FAILED, LOG_EEPROM_FORMATTED,
 } from "../base/errors";
 
 // ---- state -------------------------------------------------------------------------
@@ -178,7 +183,7 @@ export function nv_boot(): void {
   if (armed_gen != 0) {
     image_gen = armed_gen;
     let pages = image_select(armed_gen, store_id);
-    let blocks = pages < 0 ? -1 : image_meta(store_id);
+    let blocks = pages < 0 ? -1 : image_meta(armed_gen, store_id);
     hal_log(LOG_RESTORE_FOUND, <i32>armed_gen, blocks);
     if (blocks < 0) {
       // Armed, and image A cannot be read: the save was cut before it wrote enough.
@@ -188,7 +193,6 @@ export function nv_boot(): void {
       image_blocks_n = <u32>blocks;
       image_state = IMAGE_RESTORING;
       image_mode = true;
-      note_moved_pages();
     }
   }
   hal_log(LOG_SCAN_DONE, <i32>image_gen, <i32>image_state);
@@ -258,7 +262,11 @@ function bind(lun: u32): void {
  * Returns whether it did something. Nothing happens while the supply is down. */
 export function nv_poll(): bool {
   if (st_power_failing()) return false;
-  if (learn_state_now() == LEARN_RUNNING) return learn_step(); // ended: arm at once
+  if (learn_state_now() == LEARN_RUNNING) {
+    if (learn_step()) return true; // ended: arm at once
+    // The learn only waits for the cap: the first boot's format goes on meanwhile.
+    return !image_formatted() && !image_mode && image_state != IMAGE_UNREADABLE && save_from == 0 && format_poll();
+  }
   if (image_state == IMAGE_UNREADABLE) return false; // the host decides (NV ACTION)
   if (image_mode) return restore_poll();
   if (save_from != 0) return thaw_poll();
@@ -269,7 +277,25 @@ export function nv_poll(): bool {
     // that finds nothing to save does not need a write the cap may not finish.
     if (commit(retired_gen, 0)) { hal_log(LOG_DISARMED, 0, 0); return true; }
   }
-  return learn_poll();
+  if (learn_poll()) return true;
+  return !image_formatted() && format_poll();
+}
+
+/** Test one more page for the first boot's format (image.ts "format"), or, when all
+ * are, write the bad pages and the flag to the state record. Only when no image from
+ * before this run waits (a restore, a frozen save): the format writes pages no save
+ * of this run's budget can reach. */
+function format_poll(): bool {
+  if (armed_gen != 0 && !owns_gen) return false;
+  let r = format_step(<i32>st_power_epoch());
+  if (r != 1) return true;
+  set_image_formatted(true);
+  if (commit(retired_gen, armed_gen)) {
+    hal_log(LOG_EEPROM_FORMATTED, <i32>format_pages(), <i32>bad_pages_count());
+    return true;
+  }
+  set_image_formatted(false);
+  return false;
 }
 
 function can_arm(): bool {

@@ -1,101 +1,94 @@
-// The reader of the NV image (boot): find the pages of one generation, check them
-// (SECDED, CRC, two reads before a page counts as bad, other copies in spares), and
-// read the meta record and the data records out of the stream. image.ts has the
-// format and the writer; docs/SPEC.md "Reading it back" is the procedure.
+// The reader of the NV image (boot): read the pages of one generation where the save
+// put them (logical page n at physical page n, else in a spare), check them (CRC-32C,
+// one wrong bit corrected, two reads before a page counts as bad), and read the meta
+// records and the data records out of the stream. image.ts has the format and the
+// writer; docs/SPEC.md "Reading it back" is the procedure.
 
 import {
-  nv_page_bytes, nvmap_base, nvmap_entry_bytes, nvlog_base, block_bytes, cache_blocks_max,
-  nv_main_cmd, nv_main_rec, nv_read_page, nv_header_word,
+  nvmap_base, nvmap_entry_bytes, block_bytes, cache_blocks_max,
+  nv_main_cmd, nv_main_rec, nv_read_page,
 } from "../layout";
 import { crc32c } from "../base/crc32c";
-import { secded_decode } from "../base/secded";
 import { copy } from "../base/scsi";
-import { eeprom_read } from "../base/eeprom";
 import { OK, ERR_CORRUPT } from "../base/errors";
 import {
-  read_checked, set_page_bad, page_seed, image_pages, meta_bytes, image_pages_max, eeprom_pages,
-  spare_first, page_header_bytes, page_payload_bytes, page_check_at, meta_header_bytes,
-  meta_entry_bytes, data_record_bytes, META_MAGIC,
+  read_checked, set_page_bad, page_bad, image_seed, image_pages, image_pages_max, spare_first, spare_count,
+  page_header_bytes, page_payload_bytes, page_logical, page_count, meta_header_bytes, meta_entry_bytes,
+  meta_at, record_at, entry_lba_mask, entry_word, META_MAGIC,
 } from "./image";
 
 @inline const main_cmd: usize = nv_main_cmd;
 @inline const main_rec: usize = nv_main_rec;
 @inline const read_buf: usize = nv_read_page;
-@inline const header_word: usize = nv_header_word;
+@inline const NO_PAGE: u32 = 0xffff;
 
-@inline function map_at(phys: u32): usize { return nvmap_base + phys * nvmap_entry_bytes; }
-@inline function log_at(logical: u32): usize { return nvlog_base + logical * 2; }
+/** Spare k's logical page (NO_PAGE: none of this image). */
+@inline function spare_map_at(k: u32): usize { return nvmap_base + k * nvmap_entry_bytes; }
 
-let r_gen: u32 = 0;
 let r_seed: u32 = 0;
-let r_count: u32 = 0;
+/** The image's page count (NO_PAGE until page 0 is read). */
+let r_count: u32 = NO_PAGE;
 let r_cached_logical: u32 = 0xffffffff;
+let spares_mapped: bool = false;
 export let restore_corrected: u32 = 0;
 
-/** Find the pages of generation gen: read every page's header word (and its check
- * byte, correcting it), map each logical page to a physical copy, then check logical
- * page 0 whole (its count is the image's). Other pages are checked when read
- * (image_read), falling back to another copy if one fails. Returns the page count,
- * or ERR_CORRUPT if page 0 has no good copy. */
+/** Select image `gen` of this store: read logical page 0, whose count is the image's.
+ * Returns the page count, or ERR_CORRUPT if page 0 has no good copy. */
 export function image_select(gen: u32, store_id: u64): i32 {
-  r_gen = gen;
-  r_seed = page_seed(store_id);
-  r_count = 0;
+  r_seed = image_seed(store_id, gen);
+  r_count = NO_PAGE;
   r_cached_logical = 0xffffffff;
+  spares_mapped = false;
   restore_corrected = 0;
-  for (let l: u32 = 0; l < image_pages_max; l++) store<u16>(log_at(l), 0xffff);
-  for (let phys: u32 = 0; phys < eeprom_pages; phys++) {
-    let m = map_at(phys);
-    store<u64>(m, 0xffffffffffffffff);
-    eeprom_read(main_cmd, phys * nv_page_bytes, header_word, 8);
-    eeprom_read(main_cmd, phys * nv_page_bytes + page_check_at, header_word + 8, 1);
-    if (secded_decode(header_word, 1, header_word + 8) < 0) continue;
-    if (load<u32>(header_word) != gen) continue;
-    let logical = <u32>load<u16>(header_word, 4);
-    store<u32>(m, gen, 0);
-    store<u16>(m, <u16>logical, 4);
-    store<u16>(m, load<u16>(header_word, 6), 6);
-    if (logical < image_pages_max && load<u16>(log_at(logical)) == 0xffff) store<u16>(log_at(logical), <u16>phys);
-  }
   if (!load_logical(0)) return ERR_CORRUPT;
-  r_count = <u32>load<u16>(read_buf, 6);
-  if (r_count == 0 || r_count > image_pages_max) return ERR_CORRUPT;
-  return <i32>r_count;
+  let count = page_count(read_buf);
+  if (count == 0 || count > image_pages_max) return ERR_CORRUPT;
+  r_count = count;
+  return <i32>count;
 }
 
-/** Physical pages that hold a logical page of the selected image away from its home
- * page (moved to a spare by the save): their home pages did not take the write. */
-export function note_moved_pages(): void {
-  for (let l: u32 = 0; l < r_count; l++) {
-    let phys = <u32>load<u16>(log_at(l));
-    if (phys != 0xffff && phys >= spare_first) set_page_bad(l);
+/** Is the page in read_buf logical page `logical` of the selected image? */
+@inline function is_page(logical: u32): bool {
+  return page_logical(read_buf) == logical && (r_count == NO_PAGE || page_count(read_buf) == r_count);
+}
+
+/** Read every spare once and note which logical page of the image each holds: only
+ * when a page is not at home (the save moved it). */
+function map_spares(): void {
+  spares_mapped = true;
+  r_cached_logical = 0xffffffff;
+  for (let k: u32 = 0; k < spare_count; k++) {
+    let logical = NO_PAGE;
+    if (read_checked(main_cmd, spare_first + k, read_buf, r_seed) >= 0 && page_logical(read_buf) < image_pages_max) {
+      logical = page_logical(read_buf);
+    }
+    store<u16>(spare_map_at(k), <u16>logical);
   }
 }
 
-/** Read logical page `logical` of the selected image into read_buf and check it,
- * trying every physical copy the scan saw. false if none is good. */
+/** Read logical page `logical` of the selected image into read_buf and check it: at
+ * home, else every spare that holds it. false if no copy is good. */
 function load_logical(logical: u32): bool {
   if (r_cached_logical == logical) return true;
   r_cached_logical = 0xffffffff;
-  for (let tries: u32 = 0; tries < eeprom_pages; tries++) {
-    let phys = <u32>load<u16>(log_at(logical));
-    if (phys == 0xffff) return false;
-    let r = read_checked(main_cmd, phys, read_buf, r_seed);
-    if (r >= 0 && load<u32>(read_buf) == r_gen && <u32>load<u16>(read_buf, 4) == logical) {
+  if (!page_bad(logical)) {
+    let r = read_checked(main_cmd, logical, read_buf, r_seed);
+    if (r >= 0 && is_page(logical)) {
       restore_corrected += <u32>r;
       r_cached_logical = logical;
       return true;
     }
-    // This copy is bad: forget it and look for another with the same header.
-    store<u32>(map_at(phys), 0xffffffff);
-    store<u16>(log_at(logical), 0xffff);
-    for (let p: u32 = 0; p < eeprom_pages; p++) {
-      let m = map_at(p);
-      if (load<u32>(m) == r_gen && <u32>load<u16>(m, 4) == logical) {
-        store<u16>(log_at(logical), <u16>p);
-        break;
-      }
-    }
+  }
+  if (!spares_mapped) map_spares();
+  for (let k: u32 = 0; k < spare_count; k++) {
+    if (<u32>load<u16>(spare_map_at(k)) != logical) continue;
+    let r = read_checked(main_cmd, spare_first + k, read_buf, r_seed);
+    if (r < 0 || !is_page(logical)) continue;
+    // The save moved this page: its home did not take the write.
+    set_page_bad(logical);
+    restore_corrected += <u32>r;
+    r_cached_logical = logical;
+    return true;
   }
   return false;
 }
@@ -129,15 +122,15 @@ function blocks_for_pages(pages: u32): i32 {
 let r_blocks: u32 = 0;
 @inline export function image_blocks(): u32 { return r_blocks; }
 
-/** Check the selected image's meta header (either copy): its generation, block count
- * and store id. Returns the block count, or ERR_CORRUPT. */
-export function image_meta(store_id: u64): i32 {
+/** Check the selected image's meta header (either copy): its magic, generation,
+ * block count and store id. Returns the block count, or ERR_CORRUPT. */
+export function image_meta(gen: u32, store_id: u64): i32 {
   let b = blocks_for_pages(r_count);
   if (b < 0) return ERR_CORRUPT;
   let blocks = <u32>b;
   for (let c: u32 = 0; c < 2; c++) {
-    if (image_read(c * meta_bytes(blocks), main_rec, meta_header_bytes) != OK) continue;
-    if (load<u32>(main_rec) != META_MAGIC || load<u32>(main_rec, 8) != r_gen) continue;
+    if (image_read(meta_at(c, blocks), main_rec, meta_header_bytes) != OK) continue;
+    if (load<u32>(main_rec) != META_MAGIC || load<u32>(main_rec, 8) != gen) continue;
     if (load<u32>(main_rec, 12) != blocks || load<u64>(main_rec, 16) != store_id) continue;
     r_blocks = blocks;
     return b;
@@ -146,41 +139,33 @@ export function image_meta(store_id: u64): i32 {
 }
 
 /** Where record i belongs, into out (lun u32 @0, lba u64 @8): from the first meta
- * copy, else the second, else the data record's own header (checked by its CRC).
- * Each page read is checked (SECDED + CRC), so an entry from a good page is the one
- * the save wrote even when the other pages of its copy are lost. */
+ * copy, else the second. Each page read is checked, so an entry from a good page is
+ * the one the save wrote even when other pages of its copy are lost; the two copies
+ * of an entry are never on one page. */
 export function image_entry(i: u32, out: usize): i32 {
   for (let c: u32 = 0; c < 2; c++) {
-    let at = c * meta_bytes(r_blocks) + meta_header_bytes + i * meta_entry_bytes;
+    let at = meta_at(c, r_blocks) + meta_header_bytes + i * meta_entry_bytes;
     if (image_read(at, main_rec, meta_entry_bytes) != OK) continue;
-    store<u32>(out, load<u32>(main_rec));
-    store<u64>(out, load<u64>(main_rec, 4), 8);
+    let word = load<u64>(main_rec);
+    store<u32>(out, <u32>(word >>> 56));
+    store<u64>(out, word & entry_lba_mask, 8);
     return OK;
   }
-  let at = 2 * meta_bytes(r_blocks) + i * data_record_bytes;
-  if (image_read(at, main_rec, 12) != OK) return ERR_CORRUPT;
-  let lun = load<u32>(main_rec);
-  let lba = load<u64>(main_rec, 4);
-  // The header alone is not proof: the whole record must check.
-  if (image_data(i, lun, lba, 0) != OK) return ERR_CORRUPT;
-  store<u32>(out, lun);
-  store<u64>(out, lba, 8);
-  return OK;
+  return ERR_CORRUPT;
 }
 
-/** Data record i into dst (512 bytes; dst 0: check only), checked against its CRC
- * and the expected (lun, lba). OK or ERR_CORRUPT. */
+/** Data record i into dst (512 bytes), checked. Every page it comes from checked
+ * good, so while no page of this image needed a correction the data is as the save
+ * wrote it; after one did (a miscorrection is possible when more than one bit was
+ * wrong), the record's own CRC, which covers where it belongs (lun, lba) too, must
+ * check as well. OK or ERR_CORRUPT. */
 export function image_data(i: u32, lun: u32, lba: u64, dst: usize): i32 {
-  let at = 2 * meta_bytes(r_blocks) + i * data_record_bytes;
-  if (image_read(at, main_rec, 12) != OK) return ERR_CORRUPT;
-  if (load<u32>(main_rec) != lun || load<u64>(main_rec, 4) != lba) return ERR_CORRUPT;
-  let crc = crc32c(main_rec, 12, 0);
-  for (let off: u32 = 0; off < block_bytes; off += 32) {
-    if (image_read(at + 12 + off, main_rec + 16, 32) != OK) return ERR_CORRUPT;
-    crc = crc32c(main_rec + 16, 32, crc);
-    if (dst != 0) copy(dst + off, main_rec + 16, 32);
-  }
-  if (image_read(at + 12 + block_bytes, main_rec, 4) != OK) return ERR_CORRUPT;
-  return load<u32>(main_rec) == crc ? OK : ERR_CORRUPT;
+  let at = record_at(i, r_blocks);
+  if (image_read(at, dst, block_bytes) != OK) return ERR_CORRUPT;
+  if (image_read(at + block_bytes, main_rec + 8, 4) != OK) return ERR_CORRUPT;
+  if (restore_corrected == 0) return OK;
+  store<u64>(main_rec, entry_word(lun, lba));
+  let crc = crc32c(main_rec, meta_entry_bytes, r_seed);
+  crc = crc32c(dst, block_bytes, crc);
+  return load<u32>(main_rec, 8) == crc ? OK : ERR_CORRUPT;
 }
-

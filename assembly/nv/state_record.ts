@@ -1,8 +1,10 @@
 // The state record: two copies on the EEPROM (pages 478, 479) of what says which image
 // counts. docs/SPEC.md "State record" is the format:
 //   magic u32 | store id u64 | retired gen u32 | armed gen u32 |
-//   slowest write cycle µs u32 | bad-page map (64 bytes, bit p = page p) | zeros
-// Written one copy after the other with one sequence number (the page's gen field),
+//   slowest write cycle µs u32 | bad-page map (64 bytes, bit p = page p) |
+//   flags u32 (bit 0: the EEPROM is formatted) | zeros | sequence number u32 (the
+//   payload's last 4 bytes)
+// Written one copy after the other with one sequence number,
 // the copy that does not hold the newest record first; a reader takes the good copy
 // with the higher one. So a write cut or torn anywhere leaves the newest record whole
 // in the other copy, even after an earlier write got through one copy only.
@@ -15,8 +17,8 @@ import { zero, copy } from "../base/scsi";
 import { eeprom_write_verify, eeprom_t_wc_worst_us, eeprom_set_worst } from "../base/eeprom";
 import { OK, ERR_IO, ERR_INTERRUPTED } from "../base/errors";
 import {
-  seal_page, read_checked, page_header_bytes, page_payload_bytes, STATE_MAGIC, LOGICAL_STATE_A,
-  LOGICAL_STATE_B, state_page_a, state_page_b,
+  seal_page, read_checked, page_header_bytes, page_payload_bytes, page_seq_at, page_seq, set_page_seq,
+  page_logical, image_formatted, set_image_formatted, STATE_MAGIC, LOGICAL_STATE_A, LOGICAL_STATE_B, state_page_a, state_page_b,
 } from "./image";
 
 @inline const st_magic_at: u32 = 0;
@@ -25,16 +27,20 @@ import {
 @inline const st_armed_at: u32 = 16;
 @inline const st_worst_at: u32 = 20;
 @inline const st_bad_at: u32 = 24;
-if (st_bad_at + bad_pages_bytes > page_payload_bytes) ERROR("state record fits a page");
+@inline const st_flags_at: u32 = st_bad_at + bad_pages_bytes;
+@inline const FLAG_FORMATTED: u32 = 1;
+if (page_header_bytes + st_flags_at + 4 > page_seq_at) ERROR("state record fits a page");
+
 
 /** Sequence number of the last state record written or found. */
 let state_seq: u32 = 0;
 
-/** Read state copy `copy_n` (0: A, 1: B) into buf. Returns the SECDED corrections
+/** Read state copy `copy_n` (0: A, 1: B) into buf. Returns the bits corrected
  * it took, or -1 if it is not a good state record; its sequence number is at buf. */
 function read_copy(cmd: usize, copy_n: u32, buf: usize): i32 {
   let r = read_checked(cmd, copy_n == 0 ? state_page_a : state_page_b, buf, 0);
   if (r < 0 || load<u32>(buf + page_header_bytes, st_magic_at) != STATE_MAGIC) return -1;
+  if (page_logical(buf) != (copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B)) return -1;
   return r;
 }
 
@@ -48,7 +54,7 @@ function newest_copies(cmd: usize, buf: usize): u32 {
   newest_seq = 0;
   for (let copy_n: u32 = 0; copy_n < 2; copy_n++) {
     if (read_copy(cmd, copy_n, buf) < 0) continue;
-    let seq = load<u32>(buf);
+    let seq = page_seq(buf);
     if (mask == 0 || seq > newest_seq) { mask = 1 << copy_n; newest_seq = seq; }
     else if (seq == newest_seq) mask |= 1 << copy_n;
   }
@@ -82,7 +88,9 @@ export function state_write(store_id: u64, retired_gen: u32, armed_gen: u32, in_
     store<u32>(pl, armed_gen, st_armed_at);
     store<u32>(pl, <u32>eeprom_t_wc_worst_us(), st_worst_at);
     copy(pl + st_bad_at, bad_pages_base, bad_pages_bytes);
-    seal_page(page, seq, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1, 0);
+    store<u32>(pl, image_formatted() ? FLAG_FORMATTED : 0, st_flags_at);
+    set_page_seq(page, seq);
+    seal_page(page, copy_n == 0 ? LOGICAL_STATE_A : LOGICAL_STATE_B, 1, 0);
     let phys = copy_n == 0 ? state_page_a : state_page_b;
     let r = eeprom_write_verify(cmd, phys * nv_page_bytes, page, verify, epoch);
     if (r == OK) good++;
@@ -110,7 +118,7 @@ export function state_read(in_isr: bool, load_extras: bool): bool {
     let r = read_copy(cmd, copy_n, buf);
     if (r < 0) continue;
     let pl = buf + page_header_bytes;
-    let seq = load<u32>(buf);
+    let seq = page_seq(buf);
     if (rd_found && seq <= best_seq) continue;
     rd_found = true;
     best_seq = seq;
@@ -119,6 +127,7 @@ export function state_read(in_isr: bool, load_extras: bool): bool {
     rd_retired = load<u32>(pl, st_retired_at);
     rd_armed = load<u32>(pl, st_armed_at);
     if (load_extras) {
+      set_image_formatted((load<u32>(pl, st_flags_at) & FLAG_FORMATTED) != 0);
       eeprom_set_worst(<i32>load<u32>(pl, st_worst_at));
       for (let b: u32 = 0; b < bad_pages_bytes; b++) {
         store<u8>(bad_pages_base + b, load<u8>(bad_pages_base + b) | load<u8>(pl + st_bad_at + b));

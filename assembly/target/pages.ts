@@ -18,6 +18,7 @@ import {
   nv_corrected_words, nv_store_id, nv_unretired,
 } from "../nv/nv";
 import { budget_blocks, budget_last, holdup_us, learn_known } from "../nv/budget";
+import { format_permille } from "../nv/image";
 import { eeprom_t_page_bound_us } from "../base/eeprom";
 import { finish, fail, fail_field, slot_data, min_u32 } from "./slot";
 import { array_configured, array_state } from "../array/assemble";
@@ -229,5 +230,6 @@ export function nv_status(slot: u32, cdb: usize): void {
   store<u8>(d + 53, array_configured() ? <u8>members_failed_mask() : 0);
   put_be16(d + 54, array_configured() ? list_count() : 0);
   put_be16(d + 56, array_configured() ? rebuild_permille() : 1000);
+  put_be16(d + 58, format_permille());
   finish(slot, STATUS_GOOD, min_u32(be16(cdb + 7), 64));
 }

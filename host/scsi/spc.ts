@@ -284,6 +284,8 @@ export interface NvStatus {
   array_state: number; array_failed: number; array_listed: number;
   /** The rebuild's progress, per mille (1000: none under way). */
   array_rebuild_permille: number;
+  /** The first boot's EEPROM format: pages tested, per mille (1000: done). */
+  format_permille: number;
 }
 /** ARRAY STATUS (C2h), docs/HAL.md. */
 export interface ArrayStatus {
@@ -312,5 +314,6 @@ export function parseNvStatus(d: Uint8Array): NvStatus {
     page_us: be32(d, 32), identity: [...d.subarray(36, 44)], store_id: be64(d, 44),
     array_state: d[52] ?? 0, array_failed: d[53] ?? 0, array_listed: d.length >= 56 ? (d[54] << 8) | d[55] : 0,
     array_rebuild_permille: d.length >= 58 ? (d[56] << 8) | d[57] : 1000,
+    format_permille: d.length >= 60 ? (d[58] << 8) | d[59] : 1000,
   };
 }
