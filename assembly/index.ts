@@ -86,7 +86,7 @@ export function poll(): bool {
     if (!tag_busy(tag) || !tag_done(tag)) continue;
     let kind = tag_owner_kind(tag);
     if (kind == OWNER_HOST) host_tag_done(tag);
-    else if (kind == OWNER_DESTAGE) destage_done(tag);
+    else if (kind == OWNER_DESTAGE) destage_done(tag, nv_frozen());
     else continue; // a synchronous command (its caller waits) or the array's own
     worked = true;
   }

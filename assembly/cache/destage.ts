@@ -106,7 +106,7 @@ function destage_one(lun: u32, skip_nv: bool): bool {
     : hal_scsi_submit_sg(<i32>target, <i32>tag, tag_cdb(tag), 16, sg, <i32>n, 1, tag_result(tag));
   if (r != 0) {
     tag_free(tag);
-    end_run(lun, lba, n, false);
+    end_run(lun, lba, n, false, false);
     return false;
   }
   counter_add(CNT_DISK_COMMANDS, 1);
@@ -115,15 +115,22 @@ function destage_one(lun: u32, skip_nv: bool): bool {
   return true;
 }
 
-function end_run(lun: u32, lba: u64, n: u32, ok: bool): void {
+/** The run's blocks are no longer on the bus; ok: their data is on the disk. With
+ * `frozen` (a save of the NV set is on the EEPROM and may be resumed: nv.ts) an NV
+ * block stays NV even so: a destage the array restarted after the power came back
+ * can end during the freeze, and the set must not change under the save. It is
+ * written again after the thaw. */
+function end_run(lun: u32, lba: u64, n: u32, ok: bool, frozen: bool): void {
   for (let k: u32 = 0; k < n; k++) {
     let i = cache_find(lun, lba + k);
-    if (i != NONE && (entry_flags(i) & FLAG_INFLIGHT) != 0) cache_end_destage(i, ok);
+    if (i == NONE || (entry_flags(i) & FLAG_INFLIGHT) == 0) continue;
+    cache_end_destage(i, ok && !(frozen && entry_is_nv(i)));
   }
 }
 
-/** A destage command completed: the run it carried is in its CDB. */
-export function destage_done(tag: u32): void {
+/** A destage command completed: the run it carried is in its CDB. `frozen`: the NV
+ * set may not change now (end_run). */
+export function destage_done(tag: u32, frozen: bool): void {
   let lun = tag_owner_id(tag);
   let lba = be64(tag_cdb(tag) + 2);
   let n = be32(tag_cdb(tag) + 10);
@@ -149,7 +156,7 @@ export function destage_done(tag: u32): void {
     }
     lun_set_retry_at_ms(lun, <u32>(hal_now_us() / 1000) + retry_backoff_ms);
   }
-  end_run(lun, lba, n, ok);
+  end_run(lun, lba, n, ok, frozen);
   tag_free(tag);
   lun_set_destaging(lun, false);
 }
