@@ -93,6 +93,15 @@ let cur: u32 = NONE;
 let phase: u8 = 0;
 let pending: u32 = 0;
 let restarts: u32 = 0;
+/** Member writes of the chunk starting at writes_lo (through writes_hi) are out. */
+let writes_out = false;
+let writes_lo: u64 = 0;
+let writes_hi: u64 = 0;
+/** Rows a restart found with writes out (suspect_lo > suspect_hi: none): their data
+ * and parity may disagree, so a block on a member missing now cannot be computed
+ * from them (hidden_ready lists it instead). */
+let suspect_lo: u64 = 1;
+let suspect_hi: u64 = 0;
 let retry_at_ms: u32 = 0;
 let cur_wcb: u32 = NONE;
 let chunk_row: u64 = 0;
@@ -154,6 +163,9 @@ export function array_poll(): bool {
     cur = best;
     phase = PH_START;
     restarts = 0;
+    writes_out = false;
+    suspect_lo = 1;
+    suspect_hi = 0;
     retry_at_ms = 0;
     cur_wcb = NONE;
     force_rcw = geo_level() == RAID_3;
@@ -279,6 +291,14 @@ function restart(): void {
   // Labels cut short go again (the list or a failure they carry is not on the disks).
   if (phase == PH_LABELS || phase == PH_LABELS_FIRST || phase == PH_LABELS_MARK) set_labels_dirty();
   hal_log(LOG_ARRAY_RESTART, <i32>op_lba(cur), <i32>phase);
+  if (writes_out) {
+    if (suspect_lo > suspect_hi) { suspect_lo = writes_lo; suspect_hi = writes_hi; }
+    else {
+      if (writes_lo < suspect_lo) suspect_lo = writes_lo;
+      if (writes_hi > suspect_hi) suspect_hi = writes_hi;
+    }
+    writes_out = false;
+  }
   if (++restarts > restarts_max) {
     finish_check(KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, NONE64);
     return;
@@ -590,6 +610,9 @@ function chunk_compute_and_write(): void {
     }
     if (mode != M_NOPARITY) mio(geo_parity_member(r), r, par, true, ri * 8 + 7);
   }
+  writes_out = true;
+  writes_lo = chunk_row;
+  writes_hi = chunk_row + <u64>rows - 1 < lr ? chunk_row + <u64>rows - 1 : lr;
   phase = PH_CHUNK_WRITE;
 }
 
@@ -616,6 +639,14 @@ function hidden_ready(ri: u32, r: u64, first: u64): bool {
     if (wcb_hidden_find(r, dst, wcb_seq(cur_wcb))) return true;
     finish_check(KEY_MEDIUM_ERROR, ASC_WRITE_ERROR, first + <u64>hk);
     return false;
+  }
+  if (r >= suspect_lo && r <= suspect_hi) {
+    // This command's writes of the row were cut (a power event, an abort) and its
+    // member went missing since: the row may be half-updated, so its parity no longer
+    // gives the block. It cannot be known: listed (zeros), reported on read.
+    list_add(first + <u64>hk);
+    zero(dst, block_bytes);
+    return true;
   }
   compute_hidden(ri, hk, dst);
   let saved = wcb_save_hidden(r, dst, wcb_seq(cur_wcb));
@@ -662,6 +693,7 @@ function compute_hidden(ri: u32, hk: u32, dst: usize): void {
 
 function chunk_after_write(): void {
   if (met_retry) { restart(); return; }
+  writes_out = false;
   // A member that died under the write is left out: the row's parity (or its data)
   // holds what it would have. A write the disk refused fails it the same way.
   if (met_medium != 0) {
