@@ -50,8 +50,7 @@ export function identify(lun: number, lba: number, data: Uint8Array): number {
   if (v.getUint32(0, true) !== MAGIC || v.getUint32(4, true) !== lun || v.getUint32(8, true) !== lba) return -1;
   const id = v.getUint32(12, true);
   const expect = blockPattern(lun, lba, id);
-  for (let i = 16; i < BLOCK; i++) if (data[i] !== expect[i]) return -1;
-  return id;
+  return Buffer.from(data.buffer, data.byteOffset + 16, BLOCK - 16).equals(expect.subarray(16)) ? id : -1;
 }
 
 interface Cand {
@@ -99,6 +98,8 @@ export class Oracle {
    * write landed there or missed it)? A loss there is the disk's, counted apart
    * (disk_fault_losses). */
   diskFault: (lun: number, lba: number) => boolean = () => false;
+  /** Called for each block of an acknowledged write (not WRITE LONG) with its id. */
+  onAcked: ((lun: number, lba: number, id: number) => void) | null = null;
   /** Detected losses are excused (a fault beyond the design is in effect). */
   excuse: string | null = null;
   /** LUNs whose disk is dead: their blocks may be unreadable, excused. */
@@ -172,6 +173,7 @@ export class Oracle {
       if (outcome === "acked") {
         s.unknown = false;
         s.epoch = true;
+        if (!op.uncor) this.onAcked?.(op.lun, op.lba + i, op.id);
         // Everything that ended before this write went out is overwritten (an earlier
         // attempt of the same op that may have torn the block too).
         this.narrow(s, s.cands.filter((c) => (c.op === op.id && (op.uncor || c.v !== UNREADABLE)) || c.end > op.sub_ns), now_ns);
@@ -316,10 +318,14 @@ export class Oracle {
     this.bad("lost", lun, lba, `media check after SYNCHRONIZE CACHE: lun ${lun} lba ${lba} holds ${v} on the disk`);
   }
 
-  /** Every block the host ever wrote, for the verify pass. */
-  writtenBlocks(): Array<[number, number]> {
+  /** Every block the host ever wrote, for the verify pass; with `also`, only those
+   * written this epoch or in it (readback_scope.ts). */
+  writtenBlocks(also: Set<number> | null = null): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (const k of this.blocks.keys()) out.push([Math.floor(k / 2 ** 32), k % 2 ** 32]);
+    for (const [k, s] of this.blocks) {
+      if (also && !s.epoch && !also.has(k)) continue;
+      out.push([Math.floor(k / 2 ** 32), k % 2 ** 32]);
+    }
     return out.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   }
 

@@ -18,10 +18,11 @@ export class ReadBack {
     /** LUNs the host cannot use this boot (the scenario's probe fills it). */
     private readonly unavailable: ReadonlySet<number>) {}
 
-  /** Read every block ever written, queue_depth chunks at a time; then done(). */
-  readAll(gen: number, done: () => void): void {
+  /** Read every block ever written (with `scope`, only those written this epoch or in
+   * it), queue_depth chunks at a time; then done(). */
+  readAll(gen: number, done: () => void, scope: Set<number> | null = null): void {
     const chunks: Array<[number, number, number]> = [];
-    for (const [lun, lba] of this.oracle.writtenBlocks()) {
+    for (const [lun, lba] of this.oracle.writtenBlocks(scope)) {
       const last = chunks[chunks.length - 1];
       if (last && last[0] === lun && last[1] + last[2] === lba && last[2] < this.w.max_blocks) last[2]++;
       else chunks.push([lun, lba, 1]);

@@ -17,6 +17,8 @@ function hashLabel(label: string): number {
   return h;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 export class Rng {
   private a: number; private b: number; private c: number; private d: number;
   constructor(readonly seed: number) {
@@ -58,6 +60,12 @@ export class Rng {
   pick<T>(items: readonly T[]): T { return items[this.int(items.length)]; }
 
   fill(buf: Uint8Array): void {
+    // Whole little-endian words where the buffer allows (the same bytes, 4 at a time).
+    if (LITTLE_ENDIAN && buf.byteOffset % 4 === 0 && buf.length % 4 === 0) {
+      const w = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+      for (let i = 0; i < w.length; i++) w[i] = this.u32();
+      return;
+    }
     for (let i = 0; i < buf.length; i += 4) {
       const v = this.u32();
       for (let k = 0; k < 4 && i + k < buf.length; k++) buf[i + k] = (v >>> (8 * k)) & 0xff;

@@ -44,6 +44,9 @@ export interface RunOptions {
   /** Cut when the controller holds (nearly) a full save budget of acknowledged
    * blocks in write-back, its first boot's format done (the save sweep). */
   cut_when_full?: boolean;
+  /** Read back everything ever written after every cut (default: what the cut may
+   * have changed, host/readback_scope.ts; everything every few cuts and at the end). */
+  full_readback?: boolean;
   /** Called with the board before it boots: inject faults here. */
   setup?: (board: Board, oracle?: Oracle) => void;
   /** A fault beyond the design is in effect for the whole run (the save sweep's short

@@ -11,6 +11,7 @@ import { Rng } from "./rng.js";
 import { Workload, WorkloadSpec, DEFAULT_WORKLOAD } from "./workload.js";
 import { ArrayRun } from "./array_run.js";
 import { ReadBack, retries_max } from "./readback.js";
+import { ReadScope, FULL_EVERY } from "./readback_scope.js";
 import { probe } from "./run_probe.js";
 import { cdb, STATUS, parseNvStatus } from "./scsi/spc.js";
 
@@ -74,6 +75,9 @@ export class Run {
   unavailable = new Set<number>();
   readonly reader: ReadBack;
   readonly array: ArrayRun;
+  readonly scope: ReadScope;
+  private bootsAtVerify = -1;
+  private lunsAtVerify = "";
 
   constructor(module: WebAssembly.Module, readonly opts: RunOptions) {
     this.w = { ...DEFAULT_WORKLOAD, ...opts.workload };
@@ -86,6 +90,7 @@ export class Run {
     this.oracle.excuse = opts.excuse ?? null;
     this.oracle.now = () => this.board.now_ns;
     this.array = new ArrayRun(this.board, this.oracle, this.work);
+    this.scope = new ReadScope(this.board, this.oracle, this.array.map.enabled ? this.array.map : null);
     this.oracle.diskFault = (lun, lba) => (this.board.disks[lun]?.misdirected ?? []).some(([a, b]) => a === lba || b === lba);
   }
 
@@ -157,10 +162,21 @@ export class Run {
     this.array.reissueReported(gen, (l, c, n, g, cb) => this.send(l, c, n, g, cb), () => this.verify(gen));
   }
 
+  /** Read back what a cut may have changed (readback_scope.ts): everything every
+   * FULL_EVERY-th cut and after the last. Changes from now on count for the next. */
   verify(gen: number): void {
     this.phase = "verify";
     this.progress();
-    this.reader.readAll(gen, () => this.afterVerify(gen));
+    // A cut the supply rode through left the cache as it was (clean blocks in it too),
+    // and a LUN that came or went changes what every read of it does: everything.
+    const lunsNow = [...this.unavailable].sort().join(",");
+    const full = this.opts.full_readback || this.cutsDone % FULL_EVERY === 0 || this.cutsDone >= this.opts.cuts ||
+      this.board.boots === this.bootsAtVerify || lunsNow !== this.lunsAtVerify;
+    this.bootsAtVerify = this.board.boots;
+    this.lunsAtVerify = lunsNow;
+    const scope = this.scope.select(full);
+    this.scope.reset();
+    this.reader.readAll(gen, () => this.afterVerify(gen), scope);
   }
 
   afterVerify(gen: number): void {

@@ -71,6 +71,11 @@ export const SELECTION_TIMEOUT_NS = 250e6;
 
 export class Disk {
   readonly media = new DiskMedia();
+  /** What a read of these blocks returns may have changed: a write taken, a mark, a
+   * power loss that dropped the write cache or tore a sector (host/readback_scope.ts). */
+  onTouch: ((lba: number, n: number) => void) | null = null;
+  /** Blocks written to the media at `lba` (durable now). */
+  onDurable: ((lba: number, data: Uint8Array[]) => void) | null = null;
   readonly faults: DiskFaults = {
     dead: false, latencySpikeProb: 0, latencySpike_ms: 0, misdirectProb: 0, misdirectOffset: 0,
     ignoreFua: false, hang: false, noWriteLong: false, slowCommands: 0, slow_ms: 0,
@@ -268,6 +273,7 @@ export class Disk {
         this.finish(job, t, this.good(), null, () => {
           this.cache.delete(lba);
           this.media.uncorrectable.add(lba);
+          this.onTouch?.(lba, 1);
         });
         return;
       }
@@ -315,6 +321,7 @@ export class Disk {
     const blocks: Uint8Array[] = [];
     for (let i = 0; i < n; i++) blocks.push(data.slice(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES));
     if (n === 0) { this.finish(job, t, this.good(), null); return; }
+    this.onTouch?.(lba, n);
     if (this.writeCacheEnabled && (!cmd.fua || this.faults.ignoreFua)) {
       for (let i = 0; i < n; i++) {
         this.cache.delete(lba + i); // keep insertion order = age
@@ -328,6 +335,7 @@ export class Disk {
     if (this.faults.misdirectProb > 0 && this.rng.chance(this.faults.misdirectProb)) {
       target = Math.max(0, Math.min(this.p.blocks - n, lba + this.faults.misdirectOffset));
       for (let i = 0; i < n; i++) this.misdirected.push([lba + i, target + i]);
+      this.onTouch?.(target, n);
     }
     const start = this.position(target, t);
     this.stats.mediaWrites++;
@@ -378,6 +386,7 @@ export class Disk {
 
   private commitWrite(w: MediaWrite, blocks: number): void {
     for (let i = 0; i < blocks; i++) this.media.write(w.lba + i, w.data[i]);
+    if (blocks > 0) this.onDurable?.(w.lba, w.data.slice(0, blocks));
   }
 
   /** Power lost: the cache is gone, the queue is dropped, and a media write in
@@ -401,12 +410,14 @@ export class Disk {
         if (done < w.data.length) {
           this.media.torn.add(w.lba + done);
           this.stats.tornSectors++;
+          this.onTouch?.(w.lba + done, 1);
         }
       }
     }
     this.inflight = null;
     this.clock.cancel(this.flushAlarm);
     this.flushAlarm = null;
+    for (const lba of this.cache.keys()) this.onTouch?.(lba, 1);
     this.cache.clear();
     this.queue = [];
     this.busy = false;
