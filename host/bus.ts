@@ -9,7 +9,8 @@
 // have sent the changed bytes): that is a protocol violation.
 
 import type { VirtualClock } from "./clock.js";
-import { Disk, DiskResult, SELECTION_TIMEOUT_NS } from "./devices/disk.js";
+import { DiskResult, SELECTION_TIMEOUT_NS } from "./devices/disk.js";
+import type { ScsiTarget } from "./devices/target.js";
 import { RESULT, HOST_STATUS } from "./abi.js";
 
 /** ABORT TASK: message out, the target's acknowledgement, the adapter's bookkeeping. */
@@ -40,7 +41,7 @@ interface InFlight {
 }
 
 export class DeviceBus {
-  readonly targets: (Disk | null)[] = [];
+  readonly targets: (ScsiTarget | null)[] = [];
   private inflight = new Map<number, InFlight>();
   private serial = 0;
   readonly stats = { commands: 0, aborts: 0 };

@@ -1,0 +1,350 @@
+// An LTO-class tape drive (SSC-3) as an emulated SCSI target, the way mhVTL models
+// one: a cartridge put in by the changer loads (12 s) and is then read and written
+// at the drive's position as logical objects (tape_media.ts); early warning shows as
+// NO SENSE with EOM on a write that succeeded, the end of the medium as VOLUME
+// OVERFLOW with the residue in INFORMATION; reading a filemark says FILEMARK and moves
+// past it, the end of data BLANK CHECK. Unbuffered: a write is on the medium when it
+// completes. One command at a time, timed by the data moved and the tape wound.
+//
+// Faults on demand: the drive dead (selection time-out), failed (every command
+// HARDWARE ERROR from a given byte count on: a drive that dies mid-write), hung
+// (commands never end), a cartridge that will not unload; a damaged cartridge
+// (Cartridge.badFrom) gives MEDIUM ERROR.
+
+import type { VirtualClock } from "../clock.js";
+import type { ScsiResult, ScsiTarget } from "./target.js";
+import { Cartridge, FILEMARK, TapeParams, LTO5_SCALED } from "./tape_media.js";
+import { SSC_OP, TKEY, TASC, TapeSense, tapeSense } from "../scsi/ssc.js";
+import { putBe16, putBe32, be32 } from "../scsi/spc.js";
+
+export { LTO5_SCALED } from "./tape_media.js";
+
+/** SCSI selection time-out (SPI-5: 250 ms recommended), as the disks use. */
+const SELECTION_TIMEOUT_NS = 250e6;
+/** LTO-5's density code in the mode block descriptor (SSC-3 Annex, LTO-5: 58h). */
+const DENSITY_LTO5 = 0x58;
+
+export interface TapeFaults {
+  dead: boolean;
+  hang: boolean;
+  /** The drive fails (HARDWARE ERROR on every command) once it has written this many
+   * bytes in all (Infinity: never). */
+  failAfterBytes: number;
+  /** LOAD UNLOAD (unload) fails: the cartridge stays in the drive. */
+  noUnload: boolean;
+}
+
+interface Job { cdb: Uint8Array; dataOut: Uint8Array | null; done: (r: ScsiResult) => void }
+
+export class TapeDrive implements ScsiTarget {
+  readonly faults: TapeFaults = { dead: false, hang: false, failAfterBytes: Infinity, noUnload: false };
+  cartridge: Cartridge | null = null;
+  /** Loaded and threaded: commands reach the medium. */
+  private loadedAt_ns = Infinity;
+  /** An unload ended: the cartridge waits at the drive's mouth for the robot. */
+  ejected = false;
+  private position = 0;
+  /** 0: variable-length blocks; otherwise the fixed block size (MODE SELECT). */
+  blockSize = 0;
+  private unitAttention = true;
+  private failed = false;
+  private queue: Job[] = [];
+  private busy = false;
+  readonly stats = { commands: 0, bytesWritten: 0, bytesRead: 0, wound_bytes: 0 };
+
+  constructor(readonly id: number, readonly serial: string, private readonly clock: VirtualClock,
+    readonly p: TapeParams = LTO5_SCALED) {}
+
+  /** The changer puts a cartridge in: the drive loads it. */
+  insert(c: Cartridge): boolean {
+    if (this.cartridge) return false;
+    this.cartridge = c;
+    this.ejected = false;
+    this.position = 0;
+    this.loadedAt_ns = this.clock.now_ns + this.p.load_s * 1e9;
+    this.unitAttention = true;
+    return true;
+  }
+
+  /** The changer takes the cartridge out: only once the drive has unloaded it. */
+  remove(): Cartridge | null {
+    if (!this.cartridge || !this.ejected) return null;
+    const c = this.cartridge;
+    this.cartridge = null;
+    this.ejected = false;
+    this.loadedAt_ns = Infinity;
+    return c;
+  }
+
+  get ready(): boolean { return this.cartridge !== null && !this.ejected && this.clock.now_ns >= this.loadedAt_ns; }
+  get objectPosition(): number { return this.position; }
+
+  submit(cdb: Uint8Array, dataOut: Uint8Array | null, done: (r: ScsiResult) => void): object | null {
+    if (this.faults.dead) {
+      this.clock.after(SELECTION_TIMEOUT_NS, `tape${this.id} selection timeout`, () => done({ status: 0, hostStatus: 1, sense: null, dataIn: null }));
+      return null;
+    }
+    const job: Job = { cdb: cdb.slice(), dataOut, done };
+    this.queue.push(job);
+    this.kick();
+    return job;
+  }
+
+  abort(handle: object | null): void {
+    if (!handle) return;
+    const job = handle as Job;
+    const i = this.queue.indexOf(job);
+    if (i >= 0) this.queue.splice(i, 1);
+    job.done = () => {};
+  }
+
+  private kick(): void {
+    if (this.busy) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.busy = true;
+    this.stats.commands++;
+    if (this.faults.hang) return; // accepted, never finished
+    const { r, s } = this.execute(job);
+    this.clock.after(this.p.overhead_us * 1e3 + s * 1e9, `tape${this.id} done`, () => {
+      this.busy = false;
+      job.done(r);
+      this.kick();
+    });
+  }
+
+  private good(dataIn: Uint8Array | null = null): ScsiResult { return { status: 0, hostStatus: 0, sense: null, dataIn }; }
+  private check(s: TapeSense, dataIn: Uint8Array | null = null): ScsiResult {
+    return { status: 2, hostStatus: 0, sense: tapeSense(s), dataIn };
+  }
+
+  /** Run a command now; its result and how long it takes (s, past the overhead). */
+  private execute(job: Job): { r: ScsiResult; s: number } {
+    const c = job.cdb, op = c[0];
+    const now = (r: ScsiResult) => ({ r, s: 0 });
+    if (op === SSC_OP.INQUIRY) return now(this.good(this.inquiry(c)));
+    if (op === SSC_OP.REQUEST_SENSE) return now(this.good(tapeSense({ key: TKEY.NO_SENSE, asc: TASC.NONE }).slice(0, c[4])));
+    if (this.failed) return now(this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }));
+    if (op === SSC_OP.READ_BLOCK_LIMITS) {
+      const d = new Uint8Array(6);
+      putBe32(d, 0, this.p.max_block_bytes);
+      d[0] = 0; // granularity 0
+      putBe16(d, 4, 1);
+      return now(this.good(d));
+    }
+    if (op === SSC_OP.MODE_SENSE_6) return now(this.good(this.modeSense(c)));
+    if (op === SSC_OP.MODE_SELECT_6) return now(this.modeSelect(job.dataOut));
+    if (!this.cartridge || this.ejected) return now(this.check({ key: TKEY.NOT_READY, asc: TASC.MEDIUM_NOT_PRESENT }));
+    if (this.clock.now_ns < this.loadedAt_ns) {
+      if (op === SSC_OP.LOAD_UNLOAD && (c[4] & 1)) return { r: this.good(), s: (this.loadedAt_ns - this.clock.now_ns) / 1e9 };
+      return now(this.check({ key: TKEY.NOT_READY, asc: TASC.BECOMING_READY }));
+    }
+    if (this.unitAttention) {
+      this.unitAttention = false;
+      return now(this.check({ key: TKEY.UNIT_ATTENTION, asc: TASC.NOT_READY_TO_READY }));
+    }
+    const cart = this.cartridge;
+    switch (op) {
+      case SSC_OP.TEST_UNIT_READY: return now(this.good());
+      case SSC_OP.REWIND: return { r: this.good(), s: this.windTo(0) };
+      case SSC_OP.LOAD_UNLOAD: return this.loadUnload(c);
+      case SSC_OP.READ_POSITION: return now(this.good(this.readPosition()));
+      case SSC_OP.LOCATE_10: {
+        const target = be32(c, 3);
+        if (target > cart.eod) {
+          const s = this.windTo(cart.eod);
+          return { r: this.check({ key: TKEY.BLANK_CHECK, asc: TASC.END_OF_DATA }), s };
+        }
+        return { r: this.good(), s: this.windTo(target) };
+      }
+      case SSC_OP.SPACE_6: return this.space(c);
+      case SSC_OP.WRITE_6: return this.write(c, job.dataOut);
+      case SSC_OP.WRITE_FILEMARKS_6: return this.writeFilemarks(c);
+      case SSC_OP.READ_6: return this.read(c);
+    }
+    return now(this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_OPCODE, field: [0, -1] }));
+  }
+
+  /** Wind to object `target`: the time it takes (s). */
+  private windTo(target: number): number {
+    const cart = this.cartridge!;
+    const from = cart.bytesBefore(this.position), to = cart.bytesBefore(target);
+    this.position = target;
+    const d = Math.abs(to - from);
+    this.stats.wound_bytes += d;
+    return (d / cart.capacity_bytes) * this.p.wind_full_s;
+  }
+
+  private inquiry(c: Uint8Array): Uint8Array {
+    const alloc = (c[3] << 8) | c[4];
+    if (c[1] & 1) {
+      // VPD 80h: the unit serial number.
+      const sn = new TextEncoder().encode(this.serial.padEnd(10));
+      const d = new Uint8Array(4 + sn.length);
+      d[0] = 0x01; d[1] = 0x80; d[3] = sn.length; d.set(sn, 4);
+      return d.slice(0, alloc);
+    }
+    const d = new Uint8Array(96);
+    d[0] = 0x01; // sequential-access device
+    d[1] = 0x80; // removable medium
+    d[2] = 0x06; // SPC-4
+    d[3] = 0x02;
+    d[4] = 91;
+    d.set(new TextEncoder().encode("IBM     ULT3580-TD5     H5T1"), 8);
+    return d.slice(0, alloc);
+  }
+
+  private modeSense(c: Uint8Array): Uint8Array {
+    const d = new Uint8Array(12);
+    d[0] = 11; // mode data length
+    d[2] = 0x10; // buffered mode 1 (reported; writes here complete on the medium)
+    d[3] = 8; // block descriptor length
+    d[4] = DENSITY_LTO5;
+    d[9] = (this.blockSize >> 16) & 0xff; d[10] = (this.blockSize >> 8) & 0xff; d[11] = this.blockSize & 0xff;
+    return d.slice(0, c[4]);
+  }
+
+  private modeSelect(p: Uint8Array | null): ScsiResult {
+    if (!p || p.length < 12 || p[3] !== 8) return this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_PARAMETERS });
+    const size = (p[9] << 16) | (p[10] << 8) | p[11];
+    if (size > this.p.max_block_bytes) return this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_PARAMETERS, field: [9, -1] });
+    this.blockSize = size;
+    return this.good();
+  }
+
+  private readPosition(): Uint8Array {
+    const d = new Uint8Array(20);
+    const cart = this.cartridge!;
+    if (this.position === 0) d[0] |= 0x80;
+    if (cart.bytesBefore(this.position) >= cart.capacity_bytes - this.p.early_warning_bytes) d[0] |= 0x40;
+    putBe32(d, 4, this.position);
+    putBe32(d, 8, this.position);
+    return d;
+  }
+
+  private loadUnload(c: Uint8Array): { r: ScsiResult; s: number } {
+    if (c[4] & 1) return { r: this.good(), s: 0 }; // loaded already
+    if (this.faults.noUnload) return { r: this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.LOAD_OR_EJECT_FAILED }), s: this.p.unload_s };
+    const s = this.windTo(0) + this.p.unload_s;
+    this.ejected = true;
+    return { r: this.good(), s };
+  }
+
+  /** SPACE(6): blocks (stopping at a filemark), filemarks, or to the end of data. */
+  private space(c: Uint8Array): { r: ScsiResult; s: number } {
+    const cart = this.cartridge!;
+    const code = c[1] & 0x0f;
+    let n = (c[2] << 16) | (c[3] << 8) | c[4];
+    if (n & 0x800000) n -= 0x1000000;
+    const from = this.position;
+    if (code === 3) return { r: this.good(), s: this.windTo(cart.eod) };
+    if (code !== 0 && code !== 1) return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_CDB, field: [1, 0] }), s: 0 };
+    const step = n >= 0 ? 1 : -1;
+    let left = Math.abs(n);
+    let p = from;
+    while (left > 0) {
+      if (step > 0 && p >= cart.eod) {
+        return { r: this.check({ key: TKEY.BLANK_CHECK, asc: TASC.END_OF_DATA, info: left }), s: this.windTo(p) };
+      }
+      if (step < 0 && p === 0) {
+        return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.BEGINNING_OF_MEDIUM, eom: true, info: left }), s: this.windTo(p) };
+      }
+      const o = step > 0 ? cart.objects[p] : cart.objects[p - 1];
+      p += step;
+      if (o === FILEMARK) {
+        if (code === 1) { left--; continue; }
+        // Spacing over blocks stops at a filemark, past it (SSC-3 §7.10).
+        return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.FILEMARK_DETECTED, filemark: true, info: left }), s: this.windTo(p) };
+      }
+      if (code === 0) left--;
+    }
+    return { r: this.good(), s: this.windTo(p) };
+  }
+
+  /** Past the early-warning point after this write? */
+  private pastEarlyWarning(): boolean {
+    const cart = this.cartridge!;
+    return cart.bytesUsed >= cart.capacity_bytes - this.p.early_warning_bytes;
+  }
+
+  private write(c: Uint8Array, data: Uint8Array | null): { r: ScsiResult; s: number } {
+    const cart = this.cartridge!;
+    const fixed = (c[1] & 1) !== 0;
+    const n = (c[2] << 16) | (c[3] << 8) | c[4];
+    if (fixed && this.blockSize === 0) return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_CDB, field: [1, 0] }), s: 0 };
+    const blockLen = fixed ? this.blockSize : n;
+    const blocks = fixed ? n : 1;
+    if (blockLen > this.p.max_block_bytes || !data || data.length < blocks * blockLen) {
+      return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_CDB, field: [2, -1] }), s: 0 };
+    }
+    cart.truncate(this.position);
+    let written = 0;
+    for (let i = 0; i < blocks; i++) {
+      if (this.stats.bytesWritten + blockLen > this.faults.failAfterBytes) {
+        this.failed = true;
+        return { r: this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }), s: written / this.p.bytes_per_s };
+      }
+      if (this.position >= cart.badFrom) {
+        return { r: this.check({ key: TKEY.MEDIUM_ERROR, asc: TASC.WRITE_ERROR, info: fixed ? blocks - i : blockLen }), s: written / this.p.bytes_per_s };
+      }
+      if (cart.bytesUsed + blockLen > cart.capacity_bytes) {
+        // The end of the medium: this block and the rest are not written.
+        return {
+          r: this.check({ key: TKEY.VOLUME_OVERFLOW, asc: TASC.END_OF_MEDIUM, eom: true, info: fixed ? blocks - i : blockLen }),
+          s: written / this.p.bytes_per_s,
+        };
+      }
+      cart.append(data.slice(i * blockLen, (i + 1) * blockLen));
+      this.position++;
+      written += blockLen;
+      this.stats.bytesWritten += blockLen;
+    }
+    const s = written / this.p.bytes_per_s;
+    if (this.pastEarlyWarning()) return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.END_OF_MEDIUM, eom: true, info: 0 }), s };
+    return { r: this.good(), s };
+  }
+
+  private writeFilemarks(c: Uint8Array): { r: ScsiResult; s: number } {
+    const cart = this.cartridge!;
+    const n = (c[2] << 16) | (c[3] << 8) | c[4];
+    cart.truncate(this.position);
+    for (let i = 0; i < n; i++) {
+      if (this.position >= cart.badFrom) return { r: this.check({ key: TKEY.MEDIUM_ERROR, asc: TASC.WRITE_ERROR, info: n - i }), s: 0 };
+      cart.append(FILEMARK);
+      this.position++;
+    }
+    if (n > 0 && this.pastEarlyWarning()) return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.END_OF_MEDIUM, eom: true, info: 0 }), s: 0 };
+    return { r: this.good(), s: 0 };
+  }
+
+  private read(c: Uint8Array): { r: ScsiResult; s: number } {
+    const cart = this.cartridge!;
+    const fixed = (c[1] & 1) !== 0, sili = (c[1] & 2) !== 0;
+    const n = (c[2] << 16) | (c[3] << 8) | c[4];
+    if (fixed && this.blockSize === 0) return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_CDB, field: [1, 0] }), s: 0 };
+    const blocks = fixed ? n : 1;
+    const want = fixed ? this.blockSize : n;
+    const out = new Uint8Array(blocks * want);
+    let got = 0;
+    for (let i = 0; i < blocks; i++) {
+      if (this.position >= cart.eod) {
+        return { r: this.check({ key: TKEY.BLANK_CHECK, asc: TASC.END_OF_DATA, info: fixed ? blocks - i : want }, got ? out.slice(0, got) : null), s: got / this.p.bytes_per_s };
+      }
+      const o = cart.objects[this.position++];
+      if (o === FILEMARK) {
+        return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.FILEMARK_DETECTED, filemark: true, info: fixed ? blocks - i : want }, got ? out.slice(0, got) : null), s: got / this.p.bytes_per_s };
+      }
+      this.stats.bytesRead += o.length;
+      out.set(o.subarray(0, want), got);
+      if (o.length !== want && !(sili && !fixed && o.length < want)) {
+        // The block's length differs from the one asked for (SSC-3 §7.8): INFORMATION
+        // is the difference, requested less actual (negative when the block is longer).
+        got += Math.min(o.length, want);
+        const info = fixed ? blocks - i : want - o.length;
+        return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.NONE, ili: true, info }, got ? out.slice(0, got) : null), s: got / this.p.bytes_per_s };
+      }
+      got += Math.min(o.length, want);
+    }
+    return { r: this.good(got ? out.slice(0, got) : null), s: got / this.p.bytes_per_s };
+  }
+}
