@@ -9,7 +9,7 @@
 // move HARDWARE ERROR).
 
 import type { VirtualClock } from "../clock.js";
-import type { ScsiResult, ScsiTarget } from "./target.js";
+import { SerialTarget, type ScsiResult, type QueuedCommand } from "./target.js";
 import type { TapeDrive } from "./tape.js";
 import type { Cartridge } from "./tape_media.js";
 import { SSC_OP, TKEY, TASC, TapeSense, tapeSense, ELEMENT } from "../scsi/ssc.js";
@@ -20,53 +20,25 @@ export const ADDR = { TRANSPORT: 0x0000, IMPORT_EXPORT: 0x0010, DRIVE: 0x0100, S
 export interface ChangerParams { slots: number; move_s: number; scan_s: number; overhead_us: number }
 export const DEFAULT_CHANGER: ChangerParams = { slots: 16, move_s: 8, scan_s: 0.5, overhead_us: 200 };
 
-interface Job { cdb: Uint8Array; done: (r: ScsiResult) => void }
 
-export class Changer implements ScsiTarget {
+export class Changer extends SerialTarget {
   readonly slots: (Cartridge | null)[];
   importExport: Cartridge | null = null;
   readonly faults = { robotFailed: false, dead: false };
   /** Where each cartridge came from (SMC's source element), by barcode. */
   private readonly source = new Map<string, number>();
-  private queue: Job[] = [];
-  private busy = false;
   readonly stats = { moves: 0 };
 
-  constructor(private readonly clock: VirtualClock, readonly drives: TapeDrive[],
-    readonly p: ChangerParams = DEFAULT_CHANGER) {
+  constructor(clock: VirtualClock, readonly drives: TapeDrive[], readonly p: ChangerParams = DEFAULT_CHANGER) {
+    super(clock, "changer");
     this.slots = new Array(p.slots).fill(null);
   }
 
-  submit(cdb: Uint8Array, _dataOut: Uint8Array | null, done: (r: ScsiResult) => void): object | null {
-    if (this.faults.dead) {
-      this.clock.after(250e6, "changer selection timeout", () => done({ status: 0, hostStatus: 1, sense: null, dataIn: null }));
-      return null;
-    }
-    const job: Job = { cdb: cdb.slice(), done };
-    this.queue.push(job);
-    this.kick();
-    return job;
-  }
+  protected unreachable(): boolean { return this.faults.dead; }
 
-  abort(handle: object | null): void {
-    if (!handle) return;
-    const job = handle as Job;
-    const i = this.queue.indexOf(job);
-    if (i >= 0) this.queue.splice(i, 1);
-    job.done = () => {};
-  }
-
-  private kick(): void {
-    if (this.busy) return;
-    const job = this.queue.shift();
-    if (!job) return;
-    this.busy = true;
+  protected run(job: QueuedCommand): { r: ScsiResult; ns: number } {
     const { r, s } = this.execute(job.cdb);
-    this.clock.after(this.p.overhead_us * 1e3 + s * 1e9, "changer done", () => {
-      this.busy = false;
-      job.done(r);
-      this.kick();
-    });
+    return { r, ns: this.p.overhead_us * 1e3 + s * 1e9 };
   }
 
   private good(dataIn: Uint8Array | null = null): ScsiResult { return { status: 0, hostStatus: 0, sense: null, dataIn }; }

@@ -12,15 +12,13 @@
 // (Cartridge.badFrom) gives MEDIUM ERROR.
 
 import type { VirtualClock } from "../clock.js";
-import type { ScsiResult, ScsiTarget } from "./target.js";
+import { SerialTarget, type ScsiResult, type QueuedCommand } from "./target.js";
 import { Cartridge, FILEMARK, TapeParams, LTO5_SCALED } from "./tape_media.js";
 import { SSC_OP, TKEY, TASC, TapeSense, tapeSense } from "../scsi/ssc.js";
 import { putBe16, putBe32, be32 } from "../scsi/spc.js";
 
 export { LTO5_SCALED } from "./tape_media.js";
 
-/** SCSI selection time-out (SPI-5: 250 ms recommended), as the disks use. */
-const SELECTION_TIMEOUT_NS = 250e6;
 /** LTO-5's density code in the mode block descriptor (SSC-3 Annex, LTO-5: 58h). */
 const DENSITY_LTO5 = 0x58;
 
@@ -34,9 +32,8 @@ export interface TapeFaults {
   noUnload: boolean;
 }
 
-interface Job { cdb: Uint8Array; dataOut: Uint8Array | null; done: (r: ScsiResult) => void }
 
-export class TapeDrive implements ScsiTarget {
+export class TapeDrive extends SerialTarget {
   readonly faults: TapeFaults = { dead: false, hang: false, failAfterBytes: Infinity, noUnload: false };
   cartridge: Cartridge | null = null;
   /** Loaded and threaded: commands reach the medium. */
@@ -48,12 +45,12 @@ export class TapeDrive implements ScsiTarget {
   blockSize = 0;
   private unitAttention = true;
   private failed = false;
-  private queue: Job[] = [];
-  private busy = false;
   readonly stats = { commands: 0, bytesWritten: 0, bytesRead: 0, wound_bytes: 0 };
 
-  constructor(readonly id: number, readonly serial: string, private readonly clock: VirtualClock,
-    readonly p: TapeParams = LTO5_SCALED) {}
+  constructor(readonly id: number, readonly serial: string, clock: VirtualClock,
+    readonly p: TapeParams = LTO5_SCALED) {
+    super(clock, `tape${id}`);
+  }
 
   /** The changer puts a cartridge in: the drive loads it. */
   insert(c: Cartridge): boolean {
@@ -79,38 +76,13 @@ export class TapeDrive implements ScsiTarget {
   get ready(): boolean { return this.cartridge !== null && !this.ejected && this.clock.now_ns >= this.loadedAt_ns; }
   get objectPosition(): number { return this.position; }
 
-  submit(cdb: Uint8Array, dataOut: Uint8Array | null, done: (r: ScsiResult) => void): object | null {
-    if (this.faults.dead) {
-      this.clock.after(SELECTION_TIMEOUT_NS, `tape${this.id} selection timeout`, () => done({ status: 0, hostStatus: 1, sense: null, dataIn: null }));
-      return null;
-    }
-    const job: Job = { cdb: cdb.slice(), dataOut, done };
-    this.queue.push(job);
-    this.kick();
-    return job;
-  }
+  protected unreachable(): boolean { return this.faults.dead; }
 
-  abort(handle: object | null): void {
-    if (!handle) return;
-    const job = handle as Job;
-    const i = this.queue.indexOf(job);
-    if (i >= 0) this.queue.splice(i, 1);
-    job.done = () => {};
-  }
-
-  private kick(): void {
-    if (this.busy) return;
-    const job = this.queue.shift();
-    if (!job) return;
-    this.busy = true;
+  protected run(job: QueuedCommand): { r: ScsiResult; ns: number } | null {
     this.stats.commands++;
-    if (this.faults.hang) return; // accepted, never finished
+    if (this.faults.hang) return null;
     const { r, s } = this.execute(job);
-    this.clock.after(this.p.overhead_us * 1e3 + s * 1e9, `tape${this.id} done`, () => {
-      this.busy = false;
-      job.done(r);
-      this.kick();
-    });
+    return { r, ns: this.p.overhead_us * 1e3 + s * 1e9 };
   }
 
   private good(dataIn: Uint8Array | null = null): ScsiResult { return { status: 0, hostStatus: 0, sense: null, dataIn }; }
@@ -119,7 +91,7 @@ export class TapeDrive implements ScsiTarget {
   }
 
   /** Run a command now; its result and how long it takes (s, past the overhead). */
-  private execute(job: Job): { r: ScsiResult; s: number } {
+  private execute(job: QueuedCommand): { r: ScsiResult; s: number } {
     const c = job.cdb, op = c[0];
     const now = (r: ScsiResult) => ({ r, s: 0 });
     if (op === SSC_OP.INQUIRY) return now(this.good(this.inquiry(c)));

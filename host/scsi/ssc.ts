@@ -4,7 +4,7 @@
 // answers. mhVTL's behaviour (early warning as NO SENSE + EOM, VOLUME OVERFLOW at the
 // end) is the model where SSC leaves a choice.
 
-import { putBe16, putBe32, be16, be32 } from "./spc.js";
+import { putBe16, putBe32, be16, be32, senseBytes, SENSE_BYTES } from "./spc.js";
 
 export const SSC_OP = {
   TEST_UNIT_READY: 0x00,
@@ -68,22 +68,14 @@ export interface TapeSense {
   field?: [number, number];
 }
 
-export const TAPE_SENSE_BYTES = 18;
+export const TAPE_SENSE_BYTES = SENSE_BYTES;
 
-/** Fixed-format sense data (SPC-4 §4.5.3). */
+/** Fixed-format sense data (SPC-4 §4.5.3): SPC's, with the FILEMARK, EOM and ILI
+ * bits and INFORMATION. */
 export function tapeSense(s: TapeSense): Uint8Array {
-  const b = new Uint8Array(TAPE_SENSE_BYTES);
-  b[0] = 0x70 | (s.info !== undefined ? 0x80 : 0);
-  b[2] = (s.key & 0x0f) | (s.filemark ? 0x80 : 0) | (s.eom ? 0x40 : 0) | (s.ili ? 0x20 : 0);
-  if (s.info !== undefined) putBe32(b, 3, s.info >>> 0);
-  b[7] = TAPE_SENSE_BYTES - 8;
-  b[12] = s.asc >> 8;
-  b[13] = s.asc & 0xff;
-  if (s.field) {
-    const [byte, bit] = s.field;
-    b[15] = 0x80 | 0x40 | (bit >= 0 ? 0x08 | (bit & 7) : 0);
-    putBe16(b, 16, byte);
-  }
+  const b = senseBytes(s);
+  if (s.info !== undefined) { b[0] |= 0x80; putBe32(b, 3, s.info >>> 0); }
+  b[2] |= (s.filemark ? 0x80 : 0) | (s.eom ? 0x40 : 0) | (s.ili ? 0x20 : 0);
   return b;
 }
 
