@@ -195,3 +195,23 @@ test("the changer moves cartridges between slots and drives, reports barcodes, a
   ch.faults.robotFailed = true;
   assert.equal(parseTapeSense(run(clock, ch, ssc.moveMedium(ADDR.TRANSPORT, ADDR.STORAGE + 3, ADDR.DRIVE)).sense)!.key, TKEY.HARDWARE_ERROR);
 });
+
+test("the fabric: a director reaches a drive only while zoned to its port; re-zoning takes the spare", async () => {
+  const { Fabric } = await import("../host/devices/fabric.js");
+  const clock = new VirtualClock();
+  const drives = [new TapeDrive(0, "HU5D000001", clock), new TapeDrive(1, "HU5D000002", clock)];
+  const fc = new Fabric(clock);
+  drives.forEach((d, i) => fc.attach(10 + i, d));
+  const director = 1;
+  fc.zone(director, 10, true);
+  const inq = (port: number) => run(clock, fc.view(director, port), ssc.inquiry(96, true, 0x80));
+  assert.equal(new TextDecoder().decode(inq(10).dataIn!.subarray(4)).trim(), "HU5D000001");
+  assert.equal(inq(11).hostStatus, 1, "not zoned: no answer");
+  fc.zone(director, 10, false);
+  fc.zone(director, 11, true);
+  assert.equal(inq(10).hostStatus, 1);
+  assert.equal(new TextDecoder().decode(inq(11).dataIn!.subarray(4)).trim(), "HU5D000002");
+  fc.downPorts.add(11);
+  assert.equal(inq(11).hostStatus, 1, "a port down");
+  assert.equal(fc.stats.zoneChanges, 3);
+});
