@@ -13,7 +13,8 @@ import { ArrayRun } from "./array_run.js";
 import { ReadBack, retries_max } from "./readback.js";
 import { ReadScope, FULL_EVERY } from "./readback_scope.js";
 import { probe } from "./run_probe.js";
-import { cdb, STATUS, parseNvStatus } from "./scsi/spc.js";
+import { cutAfterAck, cutWhenFull, planCut } from "./run_cuts.js";
+import { cdb, STATUS } from "./scsi/spc.js";
 
 export { DEFAULT_WORKLOAD };
 export type { WorkloadSpec };
@@ -32,14 +33,6 @@ const run_ms_per_cut = 600_000;
  * runs this long, at most uncut_runs_max times. */
 const uncut_workload_ms = 1000;
 const uncut_runs_max = 3;
-/** cut_after_ack: how often the host looks for the first acknowledgement, and how long
- * it waits for one before it cuts anyway. */
-const cut_wait_poll_ms = 0.05;
-const cut_wait_max_ms = 10_000;
-/** cut_when_full: how often the host reads NV STATUS, and what share of the budget
- * counts as full (the workload's writes in flight keep it from the exact figure). */
-const cut_full_poll_ms = 5;
-const cut_full_fraction = 0.9;
 
 
 export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunReport {
@@ -238,7 +231,7 @@ export class Run {
     }
     const off = (this.w.off_min_ms + this.rng.float() * (this.w.off_max_ms - this.w.off_min_ms)) * 1e6;
     const cutAt = (t: number) => {
-      const end = this.planCut(t, off);
+      const end = planCut(this, t, off);
       this.board.clock.at(t, "host sees the cut", () => {
         this.cutsDone++;
         this.opts.onCut?.(this.ctx);
@@ -246,63 +239,10 @@ export class Run {
       });
       this.board.clock.at(end, "host sees power back", () => this.maybeRideThrough(gen));
     };
-    if (this.opts.cut_when_full) this.cutWhenFull(gen, cutAt);
-    else if (this.opts.cut_after_ack) this.cutAfterAck(gen, at, cutAt);
+    if (this.opts.cut_when_full) cutWhenFull(this, gen, cutAt);
+    else if (this.opts.cut_after_ack) cutAfterAck(this, gen, at, cutAt);
     else cutAt(at);
     this.work.start(gen);
-  }
-
-  /** Cut at `at`, or, if no write of this workload is acknowledged by then, as soon as
-   * one is (checked every cut_wait_poll_ms, for at most cut_wait_max_ms). */
-  cutAfterAck(gen: number, at: number, cut: (t: number) => void): void {
-    const acked0 = this.oracle.stats.acked_writes;
-    const deadline = at + cut_wait_max_ms * 1e6;
-    const check = () => {
-      if (gen !== this.board.generation || this.phase !== "workload") return;
-      const now = this.board.now_ns;
-      if (this.oracle.stats.acked_writes > acked0 || now >= deadline) { cut(now); return; }
-      this.board.clock.at(now + cut_wait_poll_ms * 1e6, "host waits for an ack to cut", check);
-    };
-    this.board.clock.at(at, "host: the cut is due", check);
-  }
-
-  /** Cut once the controller holds a full save budget of acknowledged blocks in
-   * write-back (NV STATUS, read every cut_full_poll_ms; at most cut_wait_max_ms), so
-   * that the save is as long as the cap allows: the save sweep's cut. */
-  cutWhenFull(gen: number, cut: (t: number) => void): void {
-    const deadline = this.board.now_ns + cut_wait_max_ms * 1e6;
-    const check = () => {
-      if (gen !== this.board.generation || this.phase !== "workload") return;
-      if (this.board.now_ns >= deadline) { cut(this.board.now_ns); return; }
-      this.send(0, cdb.nvStatus(64), 64, gen, (r) => {
-        if (gen !== this.board.generation || this.phase !== "workload") return;
-        const st = parseNvStatus(r.data);
-        if (st.mode === 0 && st.format_permille === 1000 && st.budget > 0 && st.nv_blocks >= st.budget * cut_full_fraction) {
-          cut(this.board.now_ns);
-          return;
-        }
-        this.board.clock.after(cut_full_poll_ms * 1e6, "host waits for a full cache to cut", check);
-      });
-    };
-    check();
-  }
-
-  /** The supply fails at `at`: one dip of `off`, or several short dips first. Returns
-   * when it is back for good. */
-  planCut(at: number, off: number): number {
-    const dips = this.opts.dips?.(this.faultRng) ?? 1;
-    const flap = (this.opts.flap_ms ?? 100) * 1e6;
-    let t = at;
-    for (let d = 1; d < dips; d++) {
-      const down = 0.01e6 + this.faultRng.float() * flap;
-      const up = 0.01e6 + this.faultRng.float() * flap;
-      this.board.cutPowerAt(t);
-      this.board.restorePowerAt(t + down);
-      t += down + up;
-    }
-    this.board.cutPowerAt(t);
-    this.board.restorePowerAt(t + off);
-    return t + off;
   }
 
   maybeRideThrough(gen: number): void {
@@ -370,7 +310,7 @@ export class Run {
 
   recutNow(at: number): void {
     const off = (this.w.off_min_ms + this.faultRng.float() * (this.w.off_max_ms - this.w.off_min_ms)) * 1e6;
-    const end = this.planCut(at, off);
+    const end = planCut(this, at, off);
     this.board.clock.at(at, "host sees a recut", () => {
       this.cutsDone++;
       this.recuts++;
