@@ -98,6 +98,8 @@ export class Oracle {
    * write landed there or missed it)? A loss there is the disk's, counted apart
    * (disk_fault_losses). */
   diskFault: (lun: number, lba: number) => boolean = () => false;
+  /** Called for every write that goes out (data or WRITE LONG), before it does. */
+  onBegin: ((lun: number, lba: number, n: number) => void) | null = null;
   /** Called for each block of an acknowledged write (not WRITE LONG) with its id. */
   onAcked: ((lun: number, lba: number, id: number) => void) | null = null;
   /** Detected losses are excused (a fault beyond the design is in effect). */
@@ -140,6 +142,7 @@ export class Oracle {
   begin(lun: number, lba: number, n: number, now_ns: number, uncor = false): { op: Op; data: Uint8Array | null } {
     const id = this.nextId++;
     const op: Op = { id, lun, lba, n, sub_ns: now_ns, uncor };
+    this.onBegin?.(lun, lba, n);
     const data = uncor ? null : new Uint8Array(n * BLOCK);
     for (let i = 0; i < n; i++) {
       if (data) data.set(blockPattern(lun, lba + i, id), i * BLOCK);

@@ -7,18 +7,20 @@
 //     controller holds it, NV or dirty: every save and restore is its business);
 //   - a disk took a write, a mark or a tear at its place, or lost it from its write
 //     cache with the power (for an array: anywhere in its row);
+//   - after a cut the supply rode through (no reboot), any block written since the
+//     last boot: only writes put blocks in the cache, and it kept its clean ones;
 // and everything is read when the map itself may have moved: a disk swapped, dead or
 // hung, a label written (an unreadable list, a member failed, a rebuild's progress),
-// a write to a disk that is no member, a LUN that came or went; after a cut the supply
-// rode through (no reboot: the cache kept its clean blocks); every FULL_EVERY-th cut;
+// a write to a disk that is no member, a LUN that came or went; and, as a check on all
+// of this, after cuts 1, 2, 4, 8, … (so the whole run reads everything about twice)
 // and after the last (host/scenario.ts verify).
 import type { Board } from "./board.js";
 import type { Disk } from "./devices/disk.js";
 import type { Oracle } from "./oracle.js";
 import type { ArrayMap } from "./array_map.js";
 
-/** Every this many cuts the read-back reads everything anyway. */
-export const FULL_EVERY = 4;
+/** Does the read-back after cut n read everything anyway (n a power of two)? */
+export const fullAfterCut = (n: number) => n > 0 && (n & (n - 1)) === 0;
 const MAGIC = 0x50444c48; // "HLDP": the oracle's block pattern
 
 const key = (lun: number, lba: number) => lun * 2 ** 32 + lba;
@@ -31,22 +33,33 @@ export class ReadScope {
   private disks: Disk[] = [];
   private faults = "";
   private targets: number[] = [];
+  /** Blocks written (or sent a write) since the last boot. */
+  private readonly sinceBoot = new Set<number>();
 
   constructor(private readonly board: Board, oracle: Oracle, private readonly map: ArrayMap | null) {
     oracle.onAcked = (lun, lba, id) => { this.pending.set(key(lun, lba), id); };
+    oracle.onBegin = (lun, lba, n) => {
+      for (let i = 0; i < n; i++) { this.touched.add(key(lun, lba + i)); this.sinceBoot.add(key(lun, lba + i)); }
+    };
     for (const d of board.disks) {
       d.onTouch = (lba, n) => this.touch(d, lba, n);
       d.onDurable = (lba, data) => this.durable(d, lba, data);
     }
   }
 
-  /** The blocks to read beyond those written this epoch, or null: everything. */
-  select(full: boolean): Set<number> | null {
+  /** The blocks to read beyond those written this epoch, or null: everything. With
+   * rodeThrough (no boot since the last read-back), also every block written since the
+   * last boot. */
+  select(full: boolean, rodeThrough: boolean): Set<number> | null {
     if (full || this.all || this.layoutChanged()) return null;
     const out = new Set(this.touched);
     for (const k of this.pending.keys()) out.add(k);
+    if (rodeThrough) for (const k of this.sinceBoot) out.add(k);
     return out;
   }
+
+  /** The controller booted: its cache holds only what it restored (pending). */
+  boot(): void { this.sinceBoot.clear(); }
 
   /** A read-back ended: start counting changes anew. */
   reset(): void {

@@ -11,7 +11,7 @@ import { Rng } from "./rng.js";
 import { Workload, WorkloadSpec, DEFAULT_WORKLOAD } from "./workload.js";
 import { ArrayRun } from "./array_run.js";
 import { ReadBack, retries_max } from "./readback.js";
-import { ReadScope, FULL_EVERY } from "./readback_scope.js";
+import { ReadScope, fullAfterCut } from "./readback_scope.js";
 import { probe } from "./run_probe.js";
 import { cutAfterAck, cutWhenFull, planCut } from "./run_cuts.js";
 import { cdb, STATUS } from "./scsi/spc.js";
@@ -155,19 +155,19 @@ export class Run {
     this.array.reissueReported(gen, (l, c, n, g, cb) => this.send(l, c, n, g, cb), () => this.verify(gen));
   }
 
-  /** Read back what a cut may have changed (readback_scope.ts): everything every
-   * FULL_EVERY-th cut and after the last. Changes from now on count for the next. */
+  /** Read back what a cut may have changed (readback_scope.ts): everything after cuts
+   * 1, 2, 4, 8, … and the last. Changes from now on count for the next. */
   verify(gen: number): void {
     this.phase = "verify";
     this.progress();
-    // A cut the supply rode through left the cache as it was (clean blocks in it too),
-    // and a LUN that came or went changes what every read of it does: everything.
+    // A LUN that came or went changes what every read of it does: everything.
     const lunsNow = [...this.unavailable].sort().join(",");
-    const full = this.opts.full_readback || this.cutsDone % FULL_EVERY === 0 || this.cutsDone >= this.opts.cuts ||
-      this.board.boots === this.bootsAtVerify || lunsNow !== this.lunsAtVerify;
+    const full = this.opts.full_readback || fullAfterCut(this.cutsDone) || this.cutsDone >= this.opts.cuts ||
+      lunsNow !== this.lunsAtVerify;
+    const rodeThrough = this.board.boots === this.bootsAtVerify;
     this.bootsAtVerify = this.board.boots;
     this.lunsAtVerify = lunsNow;
-    const scope = this.scope.select(full);
+    const scope = this.scope.select(full, rodeThrough);
     this.scope.reset();
     this.reader.readAll(gen, () => this.afterVerify(gen), scope);
   }
@@ -265,6 +265,7 @@ export class Run {
     const b = this.board;
     b.onBoot = ((inner) => () => {
       inner?.();
+      this.scope.boot();
       this.work.lost();
       if (this.cutsDone > 0 || b.boots > 1) this.opts.onBoot?.(this.ctx);
       b.clock.after(0, "host probe", () => this.probe(b.generation));
