@@ -3,8 +3,11 @@
 // at the drive's position as logical objects (tape_media.ts); early warning shows as
 // NO SENSE with EOM on a write that succeeded, the end of the medium as VOLUME
 // OVERFLOW with the residue in INFORMATION; reading a filemark says FILEMARK and moves
-// past it, the end of data BLANK CHECK. Unbuffered: a write is on the medium when it
-// completes. One command at a time, timed by the data moved and the tape wound.
+// past it, the end of data BLANK CHECK. Buffered (mode 1): a WRITE is GOOD once its
+// data is in the drive's buffer and reaches the medium at the drive's rate after the
+// data before it; WRITE FILEMARKS without IMMED, and every command that moves the tape,
+// first waits until the buffer is on the medium. A drive that fails loses what its
+// buffer held. One command at a time, timed by the data moved and the tape wound.
 //
 // Faults on demand: the drive dead (selection time-out), failed (every command
 // HARDWARE ERROR from a given byte count on: a drive that dies mid-write), hung
@@ -13,7 +16,7 @@
 
 import type { VirtualClock } from "../clock.js";
 import { SerialTarget, type ScsiResult, type QueuedCommand } from "./target.js";
-import { Cartridge, FILEMARK, TapeParams, LTO5_SCALED } from "./tape_media.js";
+import { Cartridge, FILEMARK, TapeObject, TapeParams, LTO5_SCALED } from "./tape_media.js";
 import { SSC_OP, TKEY, TASC, TapeSense, tapeSense } from "../scsi/ssc.js";
 import { putBe16, putBe32, be32 } from "../scsi/spc.js";
 
@@ -45,7 +48,10 @@ export class TapeDrive extends SerialTarget {
   blockSize = 0;
   private unitAttention = true;
   private failed = false;
-  readonly stats = { commands: 0, bytesWritten: 0, bytesRead: 0, wound_bytes: 0 };
+  /** Taken (GOOD) but not yet on the medium, each with when it lands there. */
+  private pending: Array<{ o: TapeObject; land_ns: number }> = [];
+  private lastLand_ns = 0;
+  readonly stats = { commands: 0, bytesWritten: 0, bytesLanded: 0, bytesLost: 0, bytesRead: 0, wound_bytes: 0 };
 
   constructor(readonly id: number, readonly serial: string, clock: VirtualClock,
     readonly p: TapeParams = LTO5_SCALED) {
@@ -58,6 +64,8 @@ export class TapeDrive extends SerialTarget {
     this.cartridge = c;
     this.ejected = false;
     this.position = 0;
+    this.pending = [];
+    this.lastLand_ns = 0;
     this.loadedAt_ns = this.clock.now_ns + this.p.load_s * 1e9;
     this.unitAttention = true;
     return true;
@@ -96,6 +104,7 @@ export class TapeDrive extends SerialTarget {
     const now = (r: ScsiResult) => ({ r, s: 0 });
     if (op === SSC_OP.INQUIRY) return now(this.good(this.inquiry(c)));
     if (op === SSC_OP.REQUEST_SENSE) return now(this.good(tapeSense({ key: TKEY.NO_SENSE, asc: TASC.NONE }).slice(0, c[4])));
+    this.settle(this.clock.now_ns);
     if (this.failed) return now(this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }));
     if (op === SSC_OP.READ_BLOCK_LIMITS) {
       const d = new Uint8Array(6);
@@ -118,23 +127,70 @@ export class TapeDrive extends SerialTarget {
     const cart = this.cartridge;
     switch (op) {
       case SSC_OP.TEST_UNIT_READY: return now(this.good());
-      case SSC_OP.REWIND: return { r: this.good(), s: this.windTo(0) };
-      case SSC_OP.LOAD_UNLOAD: return this.loadUnload(c);
       case SSC_OP.READ_POSITION: return now(this.good(this.readPosition()));
+      case SSC_OP.WRITE_6: return this.write(c, job.dataOut);
+      case SSC_OP.WRITE_FILEMARKS_6: return this.writeFilemarks(c);
+    }
+    // Everything else moves the tape or reads it: the buffer goes to the medium first.
+    const f = this.flush();
+    if (!f.ok) return this.failedResult(f.s);
+    const then = (x: { r: ScsiResult; s: number }) => ({ r: x.r, s: x.s + f.s });
+    switch (op) {
+      case SSC_OP.REWIND: return then({ r: this.good(), s: this.windTo(0) });
+      case SSC_OP.LOAD_UNLOAD: return then(this.loadUnload(c));
       case SSC_OP.LOCATE_10: {
         const target = be32(c, 3);
         if (target > cart.eod) {
           const s = this.windTo(cart.eod);
-          return { r: this.check({ key: TKEY.BLANK_CHECK, asc: TASC.END_OF_DATA }), s };
+          return then({ r: this.check({ key: TKEY.BLANK_CHECK, asc: TASC.END_OF_DATA }), s });
         }
-        return { r: this.good(), s: this.windTo(target) };
+        return then({ r: this.good(), s: this.windTo(target) });
       }
-      case SSC_OP.SPACE_6: return this.space(c);
-      case SSC_OP.WRITE_6: return this.write(c, job.dataOut);
-      case SSC_OP.WRITE_FILEMARKS_6: return this.writeFilemarks(c);
-      case SSC_OP.READ_6: return this.read(c);
+      case SSC_OP.SPACE_6: return then(this.space(c));
+      case SSC_OP.READ_6: return then(this.read(c));
     }
     return now(this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_OPCODE, field: [0, -1] }));
+  }
+
+  /** Put on the medium what the buffer has landed by `t_ns`. The drive fails (a
+   * failAfterBytes fault) as it lands the block that crosses its limit: that block
+   * and the rest of the buffer are lost. */
+  settle(t_ns: number): void {
+    const cart = this.cartridge;
+    while (cart && this.pending.length && this.pending[0].land_ns <= t_ns && !this.failed) {
+      const { o } = this.pending[0];
+      const n = o === FILEMARK ? 0 : o.length;
+      if (this.stats.bytesLanded + n > this.faults.failAfterBytes) {
+        this.failed = true;
+        break;
+      }
+      this.pending.shift();
+      cart.append(o);
+      this.stats.bytesLanded += n;
+    }
+    if (this.failed && this.pending.length) {
+      for (const { o } of this.pending) this.stats.bytesLost += o === FILEMARK ? 0 : o.length;
+      this.pending = [];
+    }
+  }
+
+  private get pendingBytes(): number {
+    let n = 0;
+    for (const { o } of this.pending) n += o === FILEMARK ? 0 : o.length;
+    return n;
+  }
+
+  /** Wait until the buffer is on the medium: the wait (s), and false if the drive
+   * failed meanwhile. */
+  private flush(): { s: number; ok: boolean } {
+    const now = this.clock.now_ns;
+    const end = Math.max(now, this.lastLand_ns);
+    this.settle(end);
+    return { s: (end - now) / 1e9, ok: !this.failed };
+  }
+
+  private failedResult(s: number): { r: ScsiResult; s: number } {
+    return { r: this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }), s };
   }
 
   /** Wind to object `target`: the time it takes (s). */
@@ -189,8 +245,12 @@ export class TapeDrive extends SerialTarget {
     const cart = this.cartridge!;
     if (this.position === 0) d[0] |= 0x80;
     if (cart.bytesBefore(this.position) >= cart.capacity_bytes - this.p.early_warning_bytes) d[0] |= 0x40;
+    // First: the host's position; last: the next object to reach the medium; then the
+    // objects and bytes still in the buffer (SSC-3 §7.5.1).
     putBe32(d, 4, this.position);
-    putBe32(d, 8, this.position);
+    putBe32(d, 8, this.position - this.pending.length);
+    d[13] = (this.pending.length >> 16) & 0xff; d[14] = (this.pending.length >> 8) & 0xff; d[15] = this.pending.length & 0xff;
+    putBe32(d, 16, this.pendingBytes);
     return d;
   }
 
@@ -236,7 +296,36 @@ export class TapeDrive extends SerialTarget {
   /** Past the early-warning point after this write? */
   private pastEarlyWarning(): boolean {
     const cart = this.cartridge!;
-    return cart.bytesUsed >= cart.capacity_bytes - this.p.early_warning_bytes;
+    return cart.bytesUsed + this.pendingBytes >= cart.capacity_bytes - this.p.early_warning_bytes;
+  }
+
+  /** Take objects into the buffer (waiting for room), each landing after the one
+   * before it: when the command ends (s from now), or null if the drive failed while
+   * the command waited for room. */
+  private buffer(objects: TapeObject[]): number | null {
+    const now = this.clock.now_ns;
+    const bytes = objects.reduce((n, o) => n + (o === FILEMARK ? 0 : o.length), 0);
+    // Room: wait until enough of the buffer has landed.
+    let accept = now;
+    let held = this.pendingBytes;
+    for (let i = 0; i < this.pending.length && held + bytes > this.p.buffer_bytes; i++) {
+      const { o, land_ns } = this.pending[i];
+      held -= o === FILEMARK ? 0 : o.length;
+      accept = Math.max(accept, land_ns);
+    }
+    if (accept > now) {
+      this.settle(accept);
+      if (this.failed) return null;
+    }
+    const done = accept + (bytes / this.p.burst_bytes_per_s) * 1e9;
+    let land = Math.max(done, this.lastLand_ns);
+    for (const o of objects) {
+      land += ((o === FILEMARK ? 0 : o.length) / this.p.bytes_per_s) * 1e9;
+      this.pending.push({ o, land_ns: land });
+      this.position++;
+    }
+    this.lastLand_ns = land;
+    return (done - now) / 1e9;
   }
 
   private write(c: Uint8Array, data: Uint8Array | null): { r: ScsiResult; s: number } {
@@ -249,44 +338,50 @@ export class TapeDrive extends SerialTarget {
     if (blockLen > this.p.max_block_bytes || !data || data.length < blocks * blockLen) {
       return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_CDB, field: [2, -1] }), s: 0 };
     }
-    cart.truncate(this.position);
-    let written = 0;
+    // Writing after a repositioning replaces the rest of the tape.
+    if (!this.pending.length) cart.truncate(this.position);
+    const take: TapeObject[] = [];
+    let logical = cart.bytesUsed + this.pendingBytes;
+    let stop: TapeSense | null = null;
     for (let i = 0; i < blocks; i++) {
-      if (this.stats.bytesWritten + blockLen > this.faults.failAfterBytes) {
-        this.failed = true;
-        return { r: this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }), s: written / this.p.bytes_per_s };
+      if (this.position + take.length >= cart.badFrom) {
+        stop = { key: TKEY.MEDIUM_ERROR, asc: TASC.WRITE_ERROR, info: fixed ? blocks - i : blockLen };
+        break;
       }
-      if (this.position >= cart.badFrom) {
-        return { r: this.check({ key: TKEY.MEDIUM_ERROR, asc: TASC.WRITE_ERROR, info: fixed ? blocks - i : blockLen }), s: written / this.p.bytes_per_s };
-      }
-      if (cart.bytesUsed + blockLen > cart.capacity_bytes) {
+      if (logical + blockLen > cart.capacity_bytes) {
         // The end of the medium: this block and the rest are not written.
-        return {
-          r: this.check({ key: TKEY.VOLUME_OVERFLOW, asc: TASC.END_OF_MEDIUM, eom: true, info: fixed ? blocks - i : blockLen }),
-          s: written / this.p.bytes_per_s,
-        };
+        stop = { key: TKEY.VOLUME_OVERFLOW, asc: TASC.END_OF_MEDIUM, eom: true, info: fixed ? blocks - i : blockLen };
+        break;
       }
-      cart.append(data.slice(i * blockLen, (i + 1) * blockLen));
-      this.position++;
-      written += blockLen;
-      this.stats.bytesWritten += blockLen;
+      take.push(data.slice(i * blockLen, (i + 1) * blockLen));
+      logical += blockLen;
     }
-    const s = written / this.p.bytes_per_s;
+    const s = this.buffer(take);
+    if (s === null) return this.failedResult(0);
+    this.stats.bytesWritten += take.length * blockLen;
+    if (stop) return { r: this.check(stop), s };
     if (this.pastEarlyWarning()) return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.END_OF_MEDIUM, eom: true, info: 0 }), s };
     return { r: this.good(), s };
   }
 
   private writeFilemarks(c: Uint8Array): { r: ScsiResult; s: number } {
     const cart = this.cartridge!;
+    const immed = (c[1] & 1) !== 0;
     const n = (c[2] << 16) | (c[3] << 8) | c[4];
-    cart.truncate(this.position);
-    for (let i = 0; i < n; i++) {
-      if (this.position >= cart.badFrom) return { r: this.check({ key: TKEY.MEDIUM_ERROR, asc: TASC.WRITE_ERROR, info: n - i }), s: 0 };
-      cart.append(FILEMARK);
-      this.position++;
+    if (!this.pending.length) cart.truncate(this.position);
+    const marks: TapeObject[] = [];
+    for (let i = 0; i < n && this.position + marks.length < cart.badFrom; i++) marks.push(FILEMARK);
+    let s = this.buffer(marks);
+    if (s === null) return this.failedResult(0);
+    if (marks.length < n) return { r: this.check({ key: TKEY.MEDIUM_ERROR, asc: TASC.WRITE_ERROR, info: n - marks.length }), s };
+    if (!immed) {
+      // Without IMMED the command ends when everything before it is on the medium.
+      const f = this.flush();
+      s = Math.max(s, f.s);
+      if (!f.ok) return this.failedResult(s);
     }
-    if (n > 0 && this.pastEarlyWarning()) return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.END_OF_MEDIUM, eom: true, info: 0 }), s: 0 };
-    return { r: this.good(), s: 0 };
+    if (n > 0 && this.pastEarlyWarning()) return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.END_OF_MEDIUM, eom: true, info: 0 }), s };
+    return { r: this.good(), s };
   }
 
   private read(c: Uint8Array): { r: ScsiResult; s: number } {

@@ -24,6 +24,13 @@ export interface TapeParams {
   wind_full_s: number;
   /** Per command: the drive's own overhead. */
   overhead_us: number;
+  /** Data moves between the initiator and the drive's buffer at this rate (8 Gb FC:
+   * the LTO 5 column's burst rate, 800 MB/s, same IBM table). */
+  burst_bytes_per_s: number;
+  /** The drive's write buffer (buffered mode 1): a WRITE is GOOD once its data is in
+   * the buffer, and on the medium only `bytes_per_s` later; a drive that fails loses
+   * what its buffer held. Scaled with the cartridge (an assumption). */
+  buffer_bytes: number;
   /** READ BLOCK LIMITS: the largest block. */
   max_block_bytes: number;
   /** Accounted per filemark on the medium (a data set's worth of overhead). */
@@ -38,6 +45,8 @@ export const LTO5_SCALED: TapeParams = {
   unload_s: 17,
   wind_full_s: 60,
   overhead_us: 100,
+  burst_bytes_per_s: 800e6,
+  buffer_bytes: 1024 * 1024,
   max_block_bytes: 256 * 1024,
   filemark_bytes: 0,
 };
