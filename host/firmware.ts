@@ -46,3 +46,8 @@ export function loadTortureModules(): { metered: WebAssembly.Module; fine: WebAs
 export function loadRelease(path = join(BUILD, "firmware.wasm")): WebAssembly.Module {
   return loadMetered(path);
 }
+
+/** The backup director's metered build (build/director.metered.wasm; seed 004). */
+export function loadDirectorMetered(path = join(BUILD, "director.metered.wasm")): WebAssembly.Module {
+  return loadMetered(path);
+}

@@ -46,6 +46,8 @@ export class BackupServer {
   /** The longest a single command took, ms (the server stalled that long). */
   stallMaxMs = 0;
   bytesWritten = 0;
+  /** Virtual time spent in WRITE commands of job data (the streaming rate's time). */
+  writeTime_ns = 0;
   private nextScratch = 0;
   private current: TapeLog | null = null;
   now: () => number = () => 0;
@@ -146,7 +148,9 @@ export class BackupServer {
     this.current!.jobs.push(j);
     for (let at = 0; at < stream.length;) {
       const rec = stream.subarray(at, at + TAR_RECORD);
+      const t0 = this.now();
       const w = yield* this.send("drive", ssc.write(rec.length), rec);
+      this.writeTime_ns += this.now() - t0;
       const s = parseTapeSense(w.sense);
       if (w.status === 0 || this.isWarning(w)) {
         at += rec.length;

@@ -1,0 +1,289 @@
+// The backup director (seed 004), first version: it stands between the backup server
+// (the mailbox) and a tape drive (device bus target 0, through the fabric), mimics the
+// drive's identity with its own fixed serial (the real one in vendor VPD page C0h,
+// [029]), and writes every block the server writes both to the drive and to its
+// caching disk (target 2), acknowledging when both have it ([024], [026]). Commands
+// run one at a time, in the server's order, as a tape needs. Not yet: the failover
+// of FIGS. 6A-6F and 7A-7C (docs/DIRECTOR.md "What comes next").
+
+import { hal_scsi_submit, hal_host_complete, hal_idle } from "../base/hal";
+import {
+  MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES, MB_DATA,
+  RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
+} from "../base/abi";
+import {
+  STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, ASC_LUN_NOT_SUPPORTED,
+  ASC_INVALID_FIELD_IN_CDB, ASC_LUN_FAILURE, sense_build, zero, copy, put_be32, put_be64, put_be16, be32,
+} from "../base/scsi";
+import {
+  mailbox_base, mailbox_slots, mailbox_slot_bytes, mailbox_data_bytes, tags_base, tags_max, tag_bytes,
+  tag_cdb_at, tag_result_at, own_buf, own_buf_bytes, drive_serial_base, drive_serial_bytes,
+} from "./layout";
+
+// ---- the board (docs/DIRECTOR.md "The installation") ----------------------------------
+
+@inline const T_DRIVE: i32 = 0;
+@inline const T_CACHE: i32 = 2;
+@inline const BLOCK: u32 = 512;
+
+/** The identity the server sees, whichever drive is behind (INQUIRY, VPD 80h). */
+const VENDOR_PRODUCT = "IBM     ULT3580-TD5     H5T1";
+const MIMIC_SERIAL = "HUDIR00001";
+
+// SSC opcodes the director looks at.
+@inline const OP_INQUIRY: u8 = 0x12;
+@inline const OP_READ_BLOCK_LIMITS: u8 = 0x05;
+@inline const OP_WRITE_6: u8 = 0x0a;
+@inline const OP_MODE_SELECT_6: u8 = 0x15;
+@inline const OP_READ_CAPACITY_10: u8 = 0x25;
+@inline const OP_WRITE_16: u8 = 0x8a;
+
+// ---- mailbox slots and tags ------------------------------------------------------------
+
+@inline function slot_at(s: u32): usize { return mailbox_base + s * mailbox_slot_bytes; }
+@inline function tag_at(t: u32): usize { return tags_base + t * tag_bytes; }
+/** A slot's drive command goes on tag s, its cache write on tag s + mailbox_slots. */
+@inline function drive_tag(s: u32): u32 { return s; }
+@inline function cache_tag(s: u32): u32 { return s + mailbox_slots; }
+if (<u32>2 * mailbox_slots + 1 > tags_max) ERROR("director: two tags a slot and its own");
+
+/** Doorbells rung (bit per slot), in the order they came: the queue of slot numbers. */
+let rung: u32 = 0;
+let order: u32 = 0;       // 4 bits a slot, oldest in the low bits
+let queued: u32 = 0;
+/** Tags whose command ended (bit per tag), and tags out. */
+let done_tags: u32 = 0;
+let out_tags: u32 = 0;
+/** The slot being served (mailbox_slots: none). */
+let current: u32 = mailbox_slots;
+/** The fixed block size the drive was set to (0: variable). */
+let block_size: u32 = 0;
+/** The caching disk: its size (blocks) and where the next record goes. */
+let cache_blocks: u64 = 0;
+let cache_head: u64 = 0;
+let blocks_cached: u64 = 0;
+
+export function irq_doorbell(slot: i32): void {
+  if (<u32>slot >= mailbox_slots || (rung & (1 << slot)) != 0) return;
+  rung |= 1 << slot;
+  order |= <u32>slot << (queued * 4);
+  queued++;
+}
+
+export function irq_scsi(tag: i32): void {
+  if (<u32>tag < tags_max) done_tags |= 1 << tag;
+}
+
+export function irq_timer(): void {}
+/** The director keeps nothing across a power loss yet: nothing to save. */
+export function irq_pfail(): void {}
+
+export function mailbox_addr(): usize { return mailbox_base; }
+export function mailbox_slot_count(): u32 { return mailbox_slots; }
+export function mailbox_slot_size(): u32 { return mailbox_slot_bytes; }
+export function mailbox_data_size(): u32 { return mailbox_data_bytes; }
+export function blocks_in_cache(): u64 { return blocks_cached; }
+
+// ---- device commands ---------------------------------------------------------------------
+
+/** Submit cdb (at tag's CDB area) on `tag` to `target`. */
+function submit(tag: u32, target: i32, cdb_len: i32, data: usize, bytes: u32, out: bool): bool {
+  out_tags |= 1 << tag;
+  done_tags &= ~(1 << tag);
+  let r = hal_scsi_submit(target, <i32>tag, tag_at(tag) + tag_cdb_at, cdb_len, data, <i32>bytes, out ? 1 : 0, tag_at(tag) + tag_result_at);
+  if (r != 0) { out_tags &= ~(1 << tag); return false; }
+  return true;
+}
+
+/** Polls of a command the director waits for itself (boot), at most. */
+@inline const own_polls_max: u32 = 1_000_000;
+
+/** Run one command of the director's own to its end; false if it failed. */
+function run_own(target: i32, cdb_len: i32, data: usize, bytes: u32, out: bool): bool {
+  let tag = tags_max - 1;
+  if (!submit(tag, target, cdb_len, data, bytes, out)) return false;
+  for (let i: u32 = 0; i < own_polls_max && (done_tags & (1 << tag)) == 0; i++) hal_idle();
+  out_tags &= ~(1 << tag);
+  let res = tag_at(tag) + tag_result_at;
+  return (done_tags & (1 << tag)) != 0 && load<u8>(res + RES_HOST_STATUS) == HOST_OK && load<u8>(res + RES_STATUS) == STATUS_GOOD;
+}
+
+/** Boot: the real drive's serial (VPD 80h) and the caching disk's size. */
+function boot(): void {
+  let t = tag_at(tags_max - 1) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, OP_INQUIRY); store<u8>(t, 1, 1); store<u8>(t, 0x80, 2); put_be16(t + 3, own_buf_bytes);
+  zero(drive_serial_base, drive_serial_bytes);
+  if (run_own(T_DRIVE, 6, own_buf, own_buf_bytes, false)) {
+    let n = <u32>load<u8>(own_buf, 3);
+    copy(drive_serial_base, own_buf + 4, n < drive_serial_bytes ? n : drive_serial_bytes);
+  }
+  // The caching disk answers its first command with UNIT ATTENTION (power on), and
+  // NOT READY while it spins up: asked again.
+  for (let tries: u32 = 0; tries < boot_tries_max && cache_blocks == 0; tries++) {
+    zero(t, 16);
+    store<u8>(t, OP_READ_CAPACITY_10);
+    if (run_own(T_CACHE, 10, own_buf, 8, false)) cache_blocks = <u64>be32(own_buf) + 1;
+  }
+}
+/** Tries of a boot command that a disk may refuse while it comes up. */
+@inline const boot_tries_max: u32 = 50;
+
+export function main(): void {
+  boot();
+  while (true) {
+    if (!poll()) hal_idle();
+  }
+}
+
+// ---- serving the server -----------------------------------------------------------------
+
+/** One step of the main loop; true if it did something. */
+export function poll(): bool {
+  if (current == mailbox_slots) return start_next();
+  let s = current;
+  let dt = drive_tag(s), ct = cache_tag(s);
+  let waiting = (out_tags & ~done_tags) & ((1 << dt) | (1 << ct));
+  if (waiting != 0) return false;
+  complete_forwarded(s);
+  return true;
+}
+
+function start_next(): bool {
+  if (queued == 0) return false;
+  let s = order & 15;
+  order >>>= 4;
+  queued--;
+  rung &= ~(1 << s);
+  current = s;
+  start(s);
+  return true;
+}
+
+/** Finish slot s now with `status` (sense already at the slot for a CHECK CONDITION). */
+function finish(s: u32, status: u8, data_in: u32): void {
+  let p = slot_at(s);
+  store<u8>(p + MB_STATUS, status);
+  store<u8>(p + MB_SENSE_LEN, status == STATUS_CHECK_CONDITION ? 18 : 0);
+  store<u32>(p + MB_DATA_BYTES, data_in);
+  out_tags &= ~((1 << drive_tag(s)) | (1 << cache_tag(s)));
+  current = mailbox_slots;
+  hal_host_complete(<i32>s);
+}
+
+function fail(s: u32, key: u8, asc: u16, byte: i32): void {
+  sense_build(slot_at(s) + MB_SENSE, key, asc, byte, -1);
+  finish(s, STATUS_CHECK_CONDITION, 0);
+}
+
+function start(s: u32): void {
+  let p = slot_at(s);
+  let cdb = p + MB_CDB;
+  let op = load<u8>(cdb);
+  let host_bytes = load<u32>(p + MB_DATA_BYTES);
+  if (load<u8>(p + MB_LUN) != 0) { fail(s, KEY_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED, -1); return; }
+  if (op == OP_INQUIRY) { inquiry(s); return; }
+  if (op == OP_READ_BLOCK_LIMITS) {
+    // The largest block the mailbox takes, whatever the drive could.
+    let d = p + MB_DATA;
+    zero(d, 6);
+    put_be32(d, mailbox_data_bytes);
+    store<u8>(d, 0);
+    put_be16(d + 4, 1);
+    finish(s, STATUS_GOOD, host_bytes < 6 ? host_bytes : 6);
+    return;
+  }
+  // Everything else goes to the drive as it came; a write also to the caching disk.
+  let len = <i32>load<u8>(p + MB_CDB_LEN);
+  copy(tag_at(drive_tag(s)) + tag_cdb_at, cdb, 16);
+  let data_out = op == OP_MODE_SELECT_6;
+  if (op == OP_WRITE_6) {
+    let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
+    let bytes = (load<u8>(cdb, 1) & 1) != 0 ? n * block_size : n;
+    if (bytes > mailbox_data_bytes || bytes > host_bytes) { fail(s, KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, 2); return; }
+    cache_write(s, bytes);
+    if (!submit(drive_tag(s), T_DRIVE, len, p + MB_DATA, bytes, true)) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
+    return;
+  }
+  if (op == OP_MODE_SELECT_6 && host_bytes >= 12) {
+    block_size = (<u32>load<u8>(p + MB_DATA, 9) << 16) | (<u32>load<u8>(p + MB_DATA, 10) << 8) | <u32>load<u8>(p + MB_DATA, 11);
+  }
+  if (!submit(drive_tag(s), T_DRIVE, len, p + MB_DATA, host_bytes < mailbox_data_bytes ? host_bytes : mailbox_data_bytes, data_out)) {
+    fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
+  }
+}
+
+/** The block to the caching disk, at its head (circular), into the disk's write cache
+ * (with FUA each 4 KiB write would wait a revolution: 0.5 MB/s against the drive's
+ * 39). Not yet: SYNCHRONIZE CACHE at the server's filemarks, so that the image outlives
+ * the director's own power loss. */
+function cache_write(s: u32, bytes: u32): void {
+  if (cache_blocks == 0 || bytes == 0) return;
+  let blocks = <u64>((bytes + BLOCK - 1) / BLOCK);
+  if (cache_head + blocks > cache_blocks) cache_head = 0;
+  let t = tag_at(cache_tag(s)) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, OP_WRITE_16);
+  put_be64(t + 2, cache_head);
+  put_be32(t + 10, <u32>blocks);
+  if (submit(cache_tag(s), T_CACHE, 16, slot_at(s) + MB_DATA, <u32>blocks * BLOCK, true)) {
+    cache_head += blocks;
+    blocks_cached += blocks;
+  }
+}
+
+/** The drive's answer is the server's (the cache write's is the director's business). */
+function complete_forwarded(s: u32): void {
+  let p = slot_at(s);
+  let res = tag_at(drive_tag(s)) + tag_result_at;
+  if (load<u8>(res + RES_HOST_STATUS) != HOST_OK) {
+    // The drive did not answer (or dropped off the bus): a failure of the drive, which
+    // this version reports to the server.
+    fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
+    return;
+  }
+  let status = load<u8>(res + RES_STATUS);
+  let host_bytes = load<u32>(p + MB_DATA_BYTES);
+  let residual = load<u32>(res + RES_RESIDUAL);
+  let moved = host_bytes > residual ? host_bytes - residual : 0;
+  let op = load<u8>(p + MB_CDB);
+  let data_in = op == OP_WRITE_6 || op == OP_MODE_SELECT_6 ? 0 : moved;
+  if (status == STATUS_CHECK_CONDITION) {
+    let n = <u32>load<u8>(res + RES_SENSE_LEN);
+    zero(p + MB_SENSE, 18);
+    copy(p + MB_SENSE, res + RES_SENSE, n < 18 ? n : 18);
+  }
+  finish(s, status, data_in);
+}
+
+function inquiry(s: u32): void {
+  let p = slot_at(s);
+  let cdb = p + MB_CDB;
+  let d = p + MB_DATA;
+  let alloc = (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
+  let host_bytes = load<u32>(p + MB_DATA_BYTES);
+  let cap = alloc < host_bytes ? alloc : host_bytes;
+  zero(d, 96);
+  if ((load<u8>(cdb, 1) & 1) != 0) {
+    let page = load<u8>(cdb, 2);
+    if (page == 0x80 || page == 0xc0) {
+      store<u8>(d, 0x01);
+      store<u8>(d, page, 1);
+      store<u8>(d, <u8>drive_serial_bytes, 3);
+      if (page == 0x80) { for (let i = 0; i < MIMIC_SERIAL.length; i++) store<u8>(d + 4 + i, <u8>MIMIC_SERIAL.charCodeAt(i)); }
+      else copy(d + 4, drive_serial_base, drive_serial_bytes);
+      let n: u32 = 4 + drive_serial_bytes;
+      finish(s, STATUS_GOOD, n < cap ? n : cap);
+      return;
+    }
+    fail(s, KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, 2);
+    return;
+  }
+  store<u8>(d, 0x01);      // sequential-access device
+  store<u8>(d, 0x80, 1);   // removable
+  store<u8>(d, 0x06, 2);   // SPC-4
+  store<u8>(d, 0x02, 3);
+  store<u8>(d, 91, 4);
+  for (let i = 0; i < VENDOR_PRODUCT.length; i++) store<u8>(d + 8 + i, <u8>VENDOR_PRODUCT.charCodeAt(i));
+  finish(s, STATUS_GOOD, cap < 96 ? cap : 96);
+}

@@ -1,0 +1,39 @@
+// The director's memory map (build/director.wasm; docs/DIRECTOR.md). Two 64 KiB pages,
+// like the controller's; every buffer is here and nowhere else.
+//
+//   0x00000 .. 0x03FFF   the compiler's static data (string literals, tables)
+//   0x04000 .. 0x080FF   mailbox: 4 slots × (64 B header + 4 KiB data), the backup
+//                        server's commands (docs/HAL.md "Mailbox")
+//   0x08200 .. 0x0843F   device-bus tags: 9 × (16 B CDB, 32 B result, 16 B spare):
+//                        per slot one for the drive and one for the caching disk,
+//                        and the director's own
+//   0x08600 .. 0x087FF   a 512-byte buffer for the director's own device commands
+//   0x08800 .. 0x08809   the real drive's serial number (VPD 80h, 10 bytes)
+//   0x0880A .. 0x1FFFF   free
+
+@inline export const static_end: u32 = 0x04000;
+
+@inline export const mailbox_base: u32 = 0x04000;
+@inline export const mailbox_slots: u32 = 4;
+@inline export const mailbox_header_bytes: u32 = 64;
+@inline export const mailbox_data_bytes: u32 = 4096;
+@inline export const mailbox_slot_bytes: u32 = mailbox_header_bytes + mailbox_data_bytes;
+
+@inline export const tags_base: u32 = 0x08200;
+@inline export const tags_max: u32 = 9;
+@inline export const tag_bytes: u32 = 64;
+@inline export const tag_cdb_at: u32 = 0;
+@inline export const tag_result_at: u32 = 16;
+
+@inline export const own_buf: u32 = 0x08600;
+@inline export const own_buf_bytes: u32 = 512;
+@inline export const drive_serial_base: u32 = 0x08800;
+@inline export const drive_serial_bytes: u32 = 10;
+
+@inline export const memory_bytes: u32 = 2 * 65536;
+
+if (mailbox_base < static_end) ERROR("director layout: mailbox over static data");
+if (mailbox_base + mailbox_slots * mailbox_slot_bytes > tags_base) ERROR("director layout: mailbox overlaps tags");
+if (tags_base + tags_max * tag_bytes > own_buf) ERROR("director layout: tags overlap the own buffer");
+if (own_buf + own_buf_bytes > drive_serial_base) ERROR("director layout: own buffer overlaps the serial");
+if (drive_serial_base + drive_serial_bytes > memory_bytes) ERROR("director layout: past memory");

@@ -1,0 +1,67 @@
+// The backup director (build/director.wasm, seed 004) in its first form: the backup
+// server writes through it; the server sees the director's identity, not the drive's;
+// every block goes to the drive and to the caching disk; the tapes restore exactly.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { loadDirectorMetered, readBuild, BUILD } from "../host/firmware.js";
+import { dataSegments } from "../host/meter/instrument.js";
+import { makeDirectorInstallation, runServerThroughDirector } from "../host/backup/director_run.js";
+import { BackupServer } from "../host/backup/server.js";
+import { ADDR } from "../host/backup/library.js";
+import { readBackJobs, tapeMismatches } from "../host/backup/tapes.js";
+import { makeTree, tarStream } from "../host/backup/tar.js";
+import { ssc } from "../host/scsi/ssc.js";
+import type { ServerScript } from "../host/backup/server.js";
+
+test("the director's build: its own HAL imports only, 2 pages that cannot grow, MCU features, static data below its map", () => {
+  const bytes = readBuild("director.wasm");
+  const m = new WebAssembly.Module(bytes);
+  const imports = WebAssembly.Module.imports(m);
+  assert.ok(imports.every((i) => i.module === "hal"), JSON.stringify(imports));
+  const inst = new WebAssembly.Instance(m, { hal: new Proxy({}, { get: () => () => 0 }) as never });
+  const mem = inst.exports.memory as WebAssembly.Memory;
+  assert.equal(mem.buffer.byteLength, 2 * 65536);
+  assert.throws(() => mem.grow(1));
+  const out = execFileSync("wasm-validate", [
+    "--disable-bulk-memory", "--disable-simd", "--disable-reference-types", "--disable-multi-value", join(BUILD, "director.wasm"),
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  assert.equal(out.toString(), "");
+  // assembly/director/layout.ts: the compiler's data below 0x4000, the mailbox there.
+  for (const [off, len] of dataSegments(bytes)) assert.ok(off + len <= 0x4000, `segment ${off}+${len}`);
+  assert.equal((inst.exports.mailbox_addr as () => number)(), 0x4000);
+  assert.ok(bytes.length < 16 * 1024, `${bytes.length} bytes`);
+});
+
+test("through the director: its identity to the server, every block to the drive and the caching disk, the jobs restore", () => {
+  const inst = makeDirectorInstallation(loadDirectorMetered(), 5);
+  const streams = [0, 1].map((j) => tarStream(makeTree(300 + j, 40, 300_000)));
+  const server = new BackupServer({ transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE, scratch: [ADDR.STORAGE, ADDR.STORAGE + 1] }, streams);
+  server.now = () => inst.board.now_ns;
+  // Before the jobs: what the server sees of "its drive".
+  let serial = "", real = "";
+  const ask = function* (): ServerScript {
+    const a = yield { to: "drive" as const, cdb: ssc.inquiry(96, true, 0x80) };
+    serial = new TextDecoder().decode(a!.dataIn!.subarray(4)).trim();
+    const b = yield { to: "drive" as const, cdb: ssc.inquiry(96, true, 0xc0) };
+    real = new TextDecoder().decode(b!.dataIn!.subarray(4)).trim();
+    yield* server.run();
+  };
+  assert.ok(runServerThroughDirector(inst, ask(), 3_600_000), "the server finished");
+  assert.equal(serial, "HUDIR00001", "the director's serial, whichever drive is behind");
+  assert.equal(real, "HU5D000001", "the real drive's, in the vendor page");
+  assert.deepEqual(server.jobErrors, []);
+  assert.equal(tapeMismatches(streams, readBackJobs(server.tapes, inst.lib.cartridge)), 0);
+  assert.deepEqual(inst.board.faults, []);
+  assert.deepEqual(inst.board.violations, []);
+  // The caching disk holds every record the server wrote (labels included), in order.
+  const cache = inst.board.disks[2];
+  const first = streams[0].subarray(0, 4096);
+  let found = -1;
+  for (let lba = 0; lba < 64 && found < 0; lba++) {
+    const b = cache.durable(lba) ?? new Uint8Array(512);
+    if (Buffer.from(b).equals(Buffer.from(first.subarray(0, 512)))) found = lba;
+  }
+  assert.ok(found >= 0, "the first job's first record is on the caching disk");
+});
