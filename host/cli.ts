@@ -1,11 +1,12 @@
-// holdup command line: `holdup run` (and `npm start`), bench, torture, fuzz, merge.
+// holdup command line: `holdup run` (and `npm start`), bench, torture, fuzz, merge,
+// serve, backup.
 // Each command has its own options and help (cli_help.ts); an option another command
 // owns is an error, as is a missing command. With --json, standard output carries the
 // JSON line only and every human line goes to standard error.
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
-import { loadMetered } from "./firmware.js";
+import { loadMetered, loadDirectorMetered } from "./firmware.js";
 import { runBench, BenchReport } from "./bench.js";
 import { writeSvgs } from "./bench_svg.js";
 import { runFuzz, arrayShape, DISKS_SHAPE } from "./fuzz.js";
@@ -13,6 +14,7 @@ import { mergeJson } from "./torture_report.js";
 import { HELP, HELP_MAIN } from "./cli_help.js";
 import { run, torture } from "./cli_run.js";
 import { serve } from "./cli_serve.js";
+import { runBackup, BACKUP_FAULTS, type BackupFault } from "./backup/run.js";
 
 type OptionSpec = { type: "string" | "boolean"; short?: string };
 export type Values = Record<string, string | boolean | undefined>;
@@ -37,6 +39,7 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},
   serve: { iscsi: str, seed: str, raid: str, spares: str, disks: str, "cut-power-at": str, "off-ms": str, quiet: flag },
+  backup: { seed: str, "jobs-count": str, faults: str, json: flag },
 };
 
 export function fail(msg: string, command?: string): never {
@@ -118,8 +121,30 @@ export function main(argv: string[]): number | Promise<number> {
         values.json === true, !values.quiet);
     case "merge": return merge(parsed.positionals);
     case "serve": return serve(values);
+    case "backup": return backup(values);
   }
   return 2;
+}
+
+/** `holdup backup`: backup jobs through the director (host/backup/run.ts). */
+function backup(values: Values): number {
+  const seed = intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomSeed());
+  const jobs = intOpt(values["jobs-count"], "jobs-count", 1, 1000, 3);
+  const faults = typeof values.faults === "string" && values.faults !== "" ? values.faults.split(",") : [];
+  for (const f of faults) if (!(BACKUP_FAULTS as readonly string[]).includes(f)) fail(`--faults: ${BACKUP_FAULTS.join(", ")}, not "${f}"`, "backup");
+  const r = runBackup(loadDirectorMetered(), seed, jobs, faults as BackupFault[]);
+  const out = values.json ? console.error : console.log;
+  out(`holdup backup: seed ${seed}, ${jobs} jobs (${r.job_bytes} bytes), faults: ${faults.join(", ") || "none"}`);
+  out(`  tapes written   ${r.tapes_written}`);
+  out(`  tape mismatches ${r.tape_mismatches} bytes`);
+  out(`  GNU tar         ${r.tar_verified ? "every job lists and extracts to its tree" : "a job does not restore"}`);
+  out(`  job errors      ${r.job_errors}${r.errors.length ? `: ${r.errors[0]}` : ""}`);
+  out(`  server stall    ${r.server_stall_ms_max} ms at most for one command`);
+  out(`  virtual time    ${(r.virtual_ms / 1000).toFixed(1)} s, firmware cycles ${r.cycles}`);
+  const ok = r.tape_mismatches === 0 && r.tar_verified && r.job_errors === 0;
+  out(ok ? "\nOK: the tapes hold exactly the jobs' streams." : "\nFAILED");
+  if (values.json) console.log(JSON.stringify(r));
+  return ok ? 0 : 1;
 }
 
 /** `holdup merge FILE...`: the last JSON line of each file, added up. */

@@ -26,6 +26,8 @@ commands:
              SCSI rules in host/scsi/spc.ts
   merge      add the JSON lines of torture runs (shards of one run) into one
   serve      the controller's LUNs as an iSCSI target for real initiators
+  backup     backup jobs through the backup director onto an emulated tape library,
+             the tapes read back and restored by GNU tar (seed 004)
   help       this text (holdup help COMMAND: a command's)
 
   holdup COMMAND --help lists a command's options.
@@ -164,6 +166,28 @@ connection; initiators log in again after the reboot.
   --off-ms MS    how long a cut keeps the supply off (default 3000); SIGUSR1 cuts
                  the power now, for as long
   --quiet        no log lines on standard error`,
+  backup: `usage: holdup backup [options]
+
+Backup jobs (GNU tar streams of generated trees, 4 KiB records) from a backup server
+through the backup director (build/director.wasm) onto an emulated tape library (LTO-5
+drives, a changer, docs/DIRECTOR.md); then the tapes are read back, compared with the
+server's streams and restored by GNU tar. The director does not fail over yet: with
+a fault the server sees an error (job_errors) and the run fails.
+
+  --seed N        seed for the trees and the faults' instants (default: random)
+  --jobs-count N  backup jobs (default 3)
+  --faults LIST   comma-separated: drive-fail (the drive fails mid-job, losing its
+                  buffer), medium-error (the first tape is damaged), no-unload (the
+                  drive fails and will not give up its cartridge), robot-fail,
+                  drive-hang
+  --json          print one JSON object on standard output, the summary on standard
+                  error (keys: seed, job_bytes, tapes_written, tape_mismatches,
+                  tar_verified, failovers_drive, failovers_medium,
+                  failovers_director, replayed_bytes, job_errors,
+                  server_stall_ms_max, cycles, virtual_ms)
+
+exit status: 0 if the tapes hold exactly the jobs and no job saw an error; 1
+otherwise; 2 for bad usage.`,
   merge: `usage: holdup merge FILE...
 
 Add the JSON lines of torture --json runs (the last JSON line of each file; - reads

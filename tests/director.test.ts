@@ -3,7 +3,7 @@
 // every block goes to the drive and to the caching disk; the tapes restore exactly.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { loadDirectorMetered, readBuild, BUILD } from "../host/firmware.js";
 import { dataSegments } from "../host/meter/instrument.js";
@@ -64,4 +64,19 @@ test("through the director: its identity to the server, every block to the drive
     if (Buffer.from(b).equals(Buffer.from(first.subarray(0, 512)))) found = lba;
   }
   assert.ok(found >= 0, "the first job's first record is on the caching disk");
+});
+
+test("holdup backup --json: the keys the contract names, exit 0 on a clean run; a drive failure (no failover yet) is a job error and exit 1", () => {
+  const bin = join(BUILD, "..", "bin", "holdup.js");
+  const ok = spawnSync(process.execPath, [bin, "backup", "--seed", "4", "--jobs-count", "2", "--json"], { encoding: "utf8" });
+  assert.equal(ok.status, 0, ok.stderr);
+  const r = JSON.parse(ok.stdout.trim().split("\n").at(-1)!);
+  for (const k of ["seed", "job_bytes", "tapes_written", "tape_mismatches", "tar_verified", "failovers_drive", "failovers_medium",
+    "failovers_director", "replayed_bytes", "job_errors", "server_stall_ms_max", "cycles", "virtual_ms"]) assert.ok(k in r, k);
+  assert.equal(r.tape_mismatches, 0);
+  assert.equal(r.tar_verified, true);
+  const bad = spawnSync(process.execPath, [bin, "backup", "--seed", "4", "--jobs-count", "2", "--faults", "drive-fail", "--json"], { encoding: "utf8" });
+  assert.equal(bad.status, 1);
+  assert.ok(JSON.parse(bad.stdout.trim().split("\n").at(-1)!).job_errors > 0);
+  assert.equal(spawnSync(process.execPath, [bin, "backup", "--faults", "gremlins"]).status, 2);
 });
