@@ -2,11 +2,15 @@
 // (the mailbox) and a tape drive (device bus target 0, through the fabric), mimics the
 // drive's identity with its own fixed serial (the real one in vendor VPD page C0h,
 // [029]), and writes every block the server writes both to the drive and to its
-// caching disk (target 2), acknowledging when both have it ([024], [026]). Commands
-// run one at a time, in the server's order, as a tape needs. Not yet: the failover
-// of FIGS. 6A-6F and 7A-7C (docs/DIRECTOR.md "What comes next").
+// caching disk (target 2), acknowledging when both have it ([024], [026]). The
+// caching disk holds an exact image of each medium ([026]): every block and filemark
+// as a record with a header saying which medium, which object, and how long
+// (docs/DIRECTOR.md "The image"), made durable at the server's filemarks. Commands
+// run one at a time, in the server's order, as a tape needs. Not yet: the failover of
+// FIGS. 6A-6F and 7A-7C (docs/DIRECTOR.md "What comes next").
 
-import { hal_scsi_submit, hal_host_complete, hal_idle } from "../base/hal";
+import { hal_scsi_submit, hal_scsi_submit_sg, hal_host_complete, hal_idle } from "../base/hal";
+import { crc32c } from "../base/crc32c";
 import {
   MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES, MB_DATA,
   RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
@@ -18,6 +22,7 @@ import {
 import {
   mailbox_base, mailbox_slots, mailbox_slot_bytes, mailbox_data_bytes, tags_base, tags_max, tag_bytes,
   tag_cdb_at, tag_result_at, own_buf, own_buf_bytes, drive_serial_base, drive_serial_bytes,
+  cache_hdr_base, cache_sg_base,
 } from "./layout";
 
 // ---- the board (docs/DIRECTOR.md "The installation") ----------------------------------
@@ -37,6 +42,10 @@ const MIMIC_SERIAL = "HUDIR00001";
 @inline const OP_MODE_SELECT_6: u8 = 0x15;
 @inline const OP_READ_CAPACITY_10: u8 = 0x25;
 @inline const OP_WRITE_16: u8 = 0x8a;
+@inline const OP_WRITE_FILEMARKS_6: u8 = 0x10;
+@inline const OP_READ_POSITION: u8 = 0x34;
+@inline const OP_SYNCHRONIZE_CACHE_10: u8 = 0x35;
+@inline const OP_LOAD_UNLOAD: u8 = 0x1b;
 
 // ---- mailbox slots and tags ------------------------------------------------------------
 
@@ -62,6 +71,19 @@ let block_size: u32 = 0;
 let cache_blocks: u64 = 0;
 let cache_head: u64 = 0;
 let blocks_cached: u64 = 0;
+/** The medium in the drive (counted from 1 at boot: a new one after an unload, or
+ * when the drive reports one loaded), the drive's position on it as the director
+ * knows it, and the image's record sequence. */
+let medium: u32 = 1;
+let pos: u32 = 0;
+let record_seq: u32 = 0;
+
+// The image's record header (one 512-byte block before the record's data).
+@inline const IMG_MAGIC: u32 = 0x49435548; // "HUCI"
+@inline const IMG_DATA: u16 = 1;
+@inline const IMG_FILEMARKS: u16 = 2;
+/** Everything of the medium from `object` on is gone (a write the drive refused). */
+@inline const IMG_TRUNCATE: u16 = 3;
 
 export function irq_doorbell(slot: i32): void {
   if (<u32>slot >= mailbox_slots || (rung & (1 << slot)) != 0) return;
@@ -106,6 +128,13 @@ function run_own(target: i32, cdb_len: i32, data: usize, bytes: u32, out: bool):
   out_tags &= ~(1 << tag);
   let res = tag_at(tag) + tag_result_at;
   return (done_tags & (1 << tag)) != 0 && load<u8>(res + RES_HOST_STATUS) == HOST_OK && load<u8>(res + RES_STATUS) == STATUS_GOOD;
+}
+
+/** Wait for a command on `tag` to end (the director's own bookkeeping). */
+function wait_tag(tag: u32): void {
+  if ((out_tags & (1 << tag)) == 0) return;
+  for (let i: u32 = 0; i < own_polls_max && (done_tags & (1 << tag)) == 0; i++) hal_idle();
+  out_tags &= ~(1 << tag);
 }
 
 /** Boot: the real drive's serial (VPD 80h) and the caching disk's size. */
@@ -201,9 +230,13 @@ function start(s: u32): void {
     let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
     let bytes = (load<u8>(cdb, 1) & 1) != 0 ? n * block_size : n;
     if (bytes > mailbox_data_bytes || bytes > host_bytes) { fail(s, KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, 2); return; }
-    cache_write(s, bytes);
+    cache_record(s, IMG_DATA, pos, 1, p + MB_DATA, bytes);
     if (!submit(drive_tag(s), T_DRIVE, len, p + MB_DATA, bytes, true)) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
     return;
+  }
+  if (op == OP_WRITE_FILEMARKS_6) {
+    let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
+    if (n > 0) cache_record(s, IMG_FILEMARKS, pos, n, 0, 0);
   }
   if (op == OP_MODE_SELECT_6 && host_bytes >= 12) {
     block_size = (<u32>load<u8>(p + MB_DATA, 9) << 16) | (<u32>load<u8>(p + MB_DATA, 10) << 8) | <u32>load<u8>(p + MB_DATA, 11);
@@ -213,23 +246,72 @@ function start(s: u32): void {
   }
 }
 
-/** The block to the caching disk, at its head (circular), into the disk's write cache
- * (with FUA each 4 KiB write would wait a revolution: 0.5 MB/s against the drive's
- * 39). Not yet: SYNCHRONIZE CACHE at the server's filemarks, so that the image outlives
- * the director's own power loss. */
-function cache_write(s: u32, bytes: u32): void {
-  if (cache_blocks == 0 || bytes == 0) return;
-  let blocks = <u64>((bytes + BLOCK - 1) / BLOCK);
+/** Build slot s's image record header: `kind`, at object `object`, `count` objects,
+ * `bytes` of data (none for filemarks). */
+function image_header(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): usize {
+  let h = cache_hdr_base + s * BLOCK;
+  zero(h, BLOCK);
+  store<u32>(h, IMG_MAGIC);
+  store<u16>(h, 1, 4);
+  store<u16>(h, kind, 6);
+  store<u32>(h, medium, 8);
+  store<u32>(h, object, 12);
+  store<u32>(h, count, 16);
+  store<u32>(h, bytes, 20);
+  store<u32>(h, ++record_seq, 24);
+  // The header's own CRC (its 28 bytes): a CRC of the data would cost the MCU 9
+  // cycles a byte, three times the drive's time for a 4 KiB record; a sector the
+  // disk tore reads back as an error instead.
+  store<u32>(h, crc32c(h, 28, 0), 28);
+  return h;
+}
+
+/** A record to the caching disk at its head (circular, the whole disk): the header
+ * block, then the data padded to whole blocks, in one WRITE(16) on slot s's cache tag.
+ * Into the disk's write cache (with FUA each 4 KiB write would wait a revolution:
+ * 0.5 MB/s against the drive's 39); the server's filemarks make it durable. */
+function cache_record(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): void {
+  if (cache_blocks == 0) return;
+  let h = image_header(s, kind, object, count, data, bytes);
+  let data_blocks = (bytes + BLOCK - 1) / BLOCK;
+  let blocks = <u64>(1 + data_blocks);
   if (cache_head + blocks > cache_blocks) cache_head = 0;
+  let sg = cache_sg_base + s * 16;
+  store<u32>(sg, <u32>h);
+  store<u32>(sg, BLOCK, 4);
+  store<u32>(sg, <u32>data, 8);
+  store<u32>(sg, data_blocks * BLOCK, 12);
   let t = tag_at(cache_tag(s)) + tag_cdb_at;
   zero(t, 16);
   store<u8>(t, OP_WRITE_16);
   put_be64(t + 2, cache_head);
   put_be32(t + 10, <u32>blocks);
-  if (submit(cache_tag(s), T_CACHE, 16, slot_at(s) + MB_DATA, <u32>blocks * BLOCK, true)) {
-    cache_head += blocks;
-    blocks_cached += blocks;
+  let tag = cache_tag(s);
+  out_tags |= 1 << tag;
+  done_tags &= ~(1 << tag);
+  if (hal_scsi_submit_sg(T_CACHE, <i32>tag, t, 16, sg, data_blocks > 0 ? 2 : 1, 1, tag_at(tag) + tag_result_at) != 0) {
+    out_tags &= ~(1 << tag);
+    return;
   }
+  cache_head += blocks;
+  blocks_cached += blocks;
+}
+
+/** The caching disk's write cache to its media (the server's filemark: a sync point). */
+function cache_sync(): void {
+  if (cache_blocks == 0) return;
+  let t = tag_at(tags_max - 1) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, OP_SYNCHRONIZE_CACHE_10);
+  run_own(T_CACHE, 10, own_buf, 0, false);
+}
+
+/** Ask the drive where it is (after a command that may have moved the tape). */
+function query_position(): void {
+  let t = tag_at(tags_max - 1) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, OP_READ_POSITION);
+  if (run_own(T_DRIVE, 10, own_buf, 20, false)) pos = be32(own_buf + 4);
 }
 
 /** The drive's answer is the server's (the cache write's is the director's business). */
@@ -248,12 +330,43 @@ function complete_forwarded(s: u32): void {
   let moved = host_bytes > residual ? host_bytes - residual : 0;
   let op = load<u8>(p + MB_CDB);
   let data_in = op == OP_WRITE_6 || op == OP_MODE_SELECT_6 ? 0 : moved;
+  let key: u8 = 0;
   if (status == STATUS_CHECK_CONDITION) {
     let n = <u32>load<u8>(res + RES_SENSE_LEN);
     zero(p + MB_SENSE, 18);
     copy(p + MB_SENSE, res + RES_SENSE, n < 18 ? n : 18);
+    key = load<u8>(p + MB_SENSE, 2) & 0x0f;
+    // UNIT ATTENTION, NOT READY TO READY: the changer put a medium in.
+    if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { medium++; pos = 0; }
   }
+  track(s, op, status, key);
   finish(s, status, data_in);
+}
+
+/** The drive's position after slot s's command, and the image's view of it. */
+function track(s: u32, op: u8, status: u8, key: u8): void {
+  let cdb = slot_at(s) + MB_CDB;
+  if (op == OP_WRITE_6) {
+    // Taken: GOOD, or early warning (NO SENSE with EOM). Anything else did not write
+    // the block (the end of the medium, an error): the image drops it again.
+    if (status == STATUS_GOOD || key == 0) pos++;
+    else { cache_record(s, IMG_TRUNCATE, pos, 0, 0, 0); wait_tag(cache_tag(s)); }
+    return;
+  }
+  if (op == OP_WRITE_FILEMARKS_6) {
+    let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
+    if (status == STATUS_GOOD || key == 0) pos += n;
+    else query_position();
+    // Without IMMED the server asks for everything to be on the medium: the image too.
+    if ((load<u8>(cdb, 1) & 1) == 0) cache_sync();
+    return;
+  }
+  if (op == OP_LOAD_UNLOAD && status == STATUS_GOOD && (load<u8>(cdb, 4) & 1) == 0) {
+    medium++;
+    pos = 0;
+    return;
+  }
+  if (op == 0x01 || op == 0x2b || op == 0x11 || op == 0x08 || op == OP_LOAD_UNLOAD) query_position();
 }
 
 function inquiry(s: u32): void {

@@ -9,7 +9,9 @@
 //                        and the director's own
 //   0x08600 .. 0x087FF   a 512-byte buffer for the director's own device commands
 //   0x08800 .. 0x08809   the real drive's serial number (VPD 80h, 10 bytes)
-//   0x0880A .. 0x1FFFF   free
+//   0x08A00 .. 0x091FF   per slot: the cache record's header block (512 B) and its
+//                        scatter-gather list (2 entries, 16 B) at 0x09200 + 16·slot
+//   0x09240 .. 0x1FFFF   free
 
 @inline export const static_end: u32 = 0x04000;
 
@@ -30,10 +32,15 @@
 @inline export const drive_serial_base: u32 = 0x08800;
 @inline export const drive_serial_bytes: u32 = 10;
 
+@inline export const cache_hdr_base: u32 = 0x08A00;
+@inline export const cache_sg_base: u32 = 0x09200;
+
 @inline export const memory_bytes: u32 = 2 * 65536;
 
 if (mailbox_base < static_end) ERROR("director layout: mailbox over static data");
 if (mailbox_base + mailbox_slots * mailbox_slot_bytes > tags_base) ERROR("director layout: mailbox overlaps tags");
 if (tags_base + tags_max * tag_bytes > own_buf) ERROR("director layout: tags overlap the own buffer");
 if (own_buf + own_buf_bytes > drive_serial_base) ERROR("director layout: own buffer overlaps the serial");
-if (drive_serial_base + drive_serial_bytes > memory_bytes) ERROR("director layout: past memory");
+if (drive_serial_base + drive_serial_bytes > cache_hdr_base) ERROR("director layout: serial overlaps the cache headers");
+if (cache_hdr_base + mailbox_slots * 512 > cache_sg_base) ERROR("director layout: cache headers overlap their lists");
+if (cache_sg_base + mailbox_slots * 16 > memory_bytes) ERROR("director layout: past memory");
