@@ -3,6 +3,7 @@
 // V8 beside the best JavaScript alternatives, measured in the same run.
 
 import { Session, Script, untilReady, untilWriteBack, nvStatus } from "./session.js";
+import { benchDirector, type DirectorBench } from "./bench_director.js";
 import { cdb, STATUS } from "./scsi/spc.js";
 import { Rng } from "./rng.js";
 import { readBuild, BUILD } from "./firmware.js";
@@ -16,7 +17,7 @@ import { benchThroughput, Throughput } from "./bench_speed.js";
 import { benchSustained, Sustained } from "./bench_sustained.js";
 
 
-export interface BenchReport extends Partial<ArrayBench>, Throughput, Sustained {
+export interface BenchReport extends Partial<ArrayBench>, Throughput, Sustained, DirectorBench {
   /** The release firmware as a Cortex-M4 image (port/build-m4.sh, arm-none-eabi-size):
    * flash (text + data) and RAM (data + bss, the 128 KiB of linear memory and a 16 KiB
    * stack included); null when the image was not built (no gcc-arm-none-eabi). */
@@ -236,6 +237,7 @@ export function runBench(module: WebAssembly.Module, raid = 5, array: ArrayBench
     ...benchDestage(module),
     ...benchAck(module),
     ...(raid ? benchArray(module, raid, array) : {}),
+    ...benchDirector(),
     ...portSize(),
   };
 }

@@ -183,6 +183,7 @@ async function bench(json: boolean, raid: number, spares: number, failDisk: { id
   destage, 64 random blocks      seek: elevator ${f(r.destage_seek_ms_elevator)} ms, FIFO ${f(r.destage_seek_ms_fifo)} ms (${f(r.destage_seek_ms_fifo / r.destage_seek_ms_elevator)}x); seek + rotation, same board: elevator ${f(r.destage_ms_elevator)} ms, FIFO ${f(r.destage_ms_fifo)} ms (${f(r.destage_ms_fifo / r.destage_ms_elevator)}x)
   4 KiB write ack at QD 1, idle  write-back ${f(r.ack_us_writeback, 1)} us, write-through ${f(r.ack_us_writethrough, 1)} us (${f(r.ack_us_writethrough / r.ack_us_writeback, 1)}x)
   4 KiB random writes, QD 4      write-back p50 ${f(r.ack_us_p50_sustained_writeback / 1e3, 1)} ms, p99 ${f(r.ack_us_p99_sustained_writeback / 1e3, 1)} ms; write-through p50 ${f(r.ack_us_p50_sustained_writethrough / 1e3, 1)} ms, p99 ${f(r.ack_us_p99_sustained_writethrough / 1e3, 1)} ms
+  backup director (seed 004)     ${f(r.director_mb_s, 1)} MB/s through it, ${f(r.drive_mb_s, 1)} MB/s straight to the drive (${f(r.director_mb_s / r.drive_mb_s, 3)})
   Cortex-M4 image (release)      ${r.port_flash_bytes === null ? "not built (npm run build:m4)" : `flash ${r.port_flash_bytes} B, RAM ${r.port_ram_bytes} B`}`);
     if (r.raid) {
       const a = r as Required<BenchReport>;

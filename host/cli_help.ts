@@ -99,6 +99,7 @@ Benchmark figures in virtual time against their physical bounds.
                  destage_ms_fifo, ack_us_p50_sustained_writeback,
                  ack_us_p99_sustained_writeback, ack_us_p50_sustained_writethrough,
                  ack_us_p99_sustained_writethrough, port_flash_bytes, port_ram_bytes,
+                 director_mb_s, drive_mb_s,
                  ack_us_writeback, ack_us_writethrough, repair_blocks, repair_ms,
                  repair_blocks_bitmap64m, repair_blocks_fullscan, write_mb_s_fullstripe,
                  write_mb_s_rmw, write_mb_s_bound, wcb_eeprom_writes_per_host_write,

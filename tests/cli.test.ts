@@ -142,7 +142,7 @@ test("holdup bench --json prints the documented keys last; --svg draws the pictu
     "save_bound_payload_ms", "restore_bound_payload_ms", "crc32c_wasm_gbyte_s", "crc32c_native_gbyte_s",
     "crc32c_sheetjs_gbyte_s", "crc32_node_zlib_gbyte_s", "crc32_sheetjs_gbyte_s", "destage_ms_elevator",
     "destage_ms_fifo", "protected_bytes", "protected_bytes_bound", "ack_us_p50_sustained_writeback", "ack_us_p99_sustained_writeback",
-    "ack_us_p50_sustained_writethrough", "ack_us_p99_sustained_writethrough"]) {
+    "ack_us_p50_sustained_writethrough", "ack_us_p99_sustained_writethrough", "director_mb_s", "drive_mb_s"]) {
     assert.equal(typeof j[k], "number", k);
     assert.ok(Number.isFinite(j[k]) && j[k] > 0, `${k} = ${j[k]}`);
   }
