@@ -88,7 +88,10 @@ export function swarmPlan(seed: number, raid = 0): SwarmPlan {
       e.readBitFlipRate = flipRate;
       if (spread < 1) e.writeTimeSpread = [spread, 1];
       const frng = new Rng(seed).fork("eeprom-pages");
-      for (let i = 0; i < deadPages; i++) e.store.deadPages.add(frng.int(120));
+      // Pages that no longer take writes: an EEPROM's wear-out. An FRAM has no pages
+      // (its "page" is the whole array: one dead page would be a dead part, a fault
+      // beyond the design) and no wear-out to speak of (10^14 cycles): none there.
+      if (e.part.page_bytes <= 256) for (let i = 0; i < deadPages; i++) e.store.deadPages.add(frng.int(120));
       for (const [i, d] of b.disks.entries()) {
         d.faults.latencySpikeProb = latencyProb;
         d.faults.latencySpike_ms = latencyMs;
