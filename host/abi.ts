@@ -90,4 +90,5 @@ export const LOG_NAMES: Record<number, string> = {
   51: "array update",
   52: "array rebuild",
   53: "eeprom formatted",
+  54: "director failover",
 };

@@ -101,3 +101,4 @@
 @inline export const LOG_ARRAY_UPDATE: i32 = 51;
 @inline export const LOG_ARRAY_REBUILD: i32 = 52;
 @inline export const LOG_EEPROM_FORMATTED: i32 = 53;
+@inline export const LOG_DIRECTOR_FAILOVER: i32 = 54;

@@ -9,11 +9,11 @@
 // run one at a time, in the server's order, as a tape needs. Not yet: the failover of
 // FIGS. 6A-6F and 7A-7C (docs/DIRECTOR.md "What comes next").
 
-import { hal_scsi_submit, hal_scsi_submit_sg, hal_host_complete, hal_idle } from "../base/hal";
+import { hal_scsi_submit, hal_scsi_submit_sg, hal_host_complete, hal_idle, hal_delay_us, hal_log } from "../base/hal";
 import { crc32c } from "../base/crc32c";
 import {
   MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES, MB_DATA,
-  RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
+  RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK, LOG_DIRECTOR_FAILOVER,
 } from "../base/abi";
 import {
   STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, ASC_LUN_NOT_SUPPORTED,
@@ -22,13 +22,27 @@ import {
 import {
   mailbox_base, mailbox_slots, mailbox_slot_bytes, mailbox_data_bytes, tags_base, tags_max, tag_bytes,
   tag_cdb_at, tag_result_at, own_buf, own_buf_bytes, drive_serial_base, drive_serial_bytes,
-  cache_hdr_base, cache_sg_base,
+  cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
 } from "./layout";
 
 // ---- the board (docs/DIRECTOR.md "The installation") ----------------------------------
 
-@inline const T_DRIVE: i32 = 0;
+/** Device bus IDs: the drive the director starts on, the changer, the caching disk,
+ * the spare drive (zoned to the director on the switch from the start). */
+@inline const T_PRIMARY: i32 = 0;
+@inline const T_CHANGER: i32 = 1;
 @inline const T_CACHE: i32 = 2;
+@inline const T_SPARE: i32 = 3;
+/** The changer's element addresses of the robot, the drive the server knows (its
+ * drive element, whichever drive is behind it), and the spare drive. */
+@inline const ELEM_TRANSPORT: u32 = 0x0000;
+@inline const ELEM_SERVER_DRIVE: u32 = 0x0100;
+@inline const ELEM_SPARE: u32 = 0x0102;
+/** The drive in use: its bus ID and changer element. */
+let drive_target: i32 = T_PRIMARY;
+let drive_elem: u32 = ELEM_SERVER_DRIVE;
+let spare_used = false;
+let failovers: u32 = 0;
 @inline const BLOCK: u32 = 512;
 
 /** The identity the server sees, whichever drive is behind (INQUIRY, VPD 80h). */
@@ -46,6 +60,10 @@ const MIMIC_SERIAL = "HUDIR00001";
 @inline const OP_READ_POSITION: u8 = 0x34;
 @inline const OP_SYNCHRONIZE_CACHE_10: u8 = 0x35;
 @inline const OP_LOAD_UNLOAD: u8 = 0x1b;
+@inline const OP_MOVE_MEDIUM: u8 = 0xa5;
+@inline const OP_TEST_UNIT_READY: u8 = 0x00;
+@inline const OP_SPACE_6: u8 = 0x11;
+@inline const OP_READ_16: u8 = 0x88;
 
 // ---- mailbox slots and tags ------------------------------------------------------------
 
@@ -105,6 +123,7 @@ export function mailbox_slot_count(): u32 { return mailbox_slots; }
 export function mailbox_slot_size(): u32 { return mailbox_slot_bytes; }
 export function mailbox_data_size(): u32 { return mailbox_data_bytes; }
 export function blocks_in_cache(): u64 { return blocks_cached; }
+export function failover_count(): u32 { return failovers; }
 
 // ---- device commands ---------------------------------------------------------------------
 
@@ -127,7 +146,10 @@ function run_own(target: i32, cdb_len: i32, data: usize, bytes: u32, out: bool):
   for (let i: u32 = 0; i < own_polls_max && (done_tags & (1 << tag)) == 0; i++) hal_idle();
   out_tags &= ~(1 << tag);
   let res = tag_at(tag) + tag_result_at;
-  return (done_tags & (1 << tag)) != 0 && load<u8>(res + RES_HOST_STATUS) == HOST_OK && load<u8>(res + RES_STATUS) == STATUS_GOOD;
+  if ((done_tags & (1 << tag)) == 0 || load<u8>(res + RES_HOST_STATUS) != HOST_OK) return false;
+  let status = load<u8>(res + RES_STATUS);
+  // GOOD, or done with a warning (NO SENSE: early warning, a filemark read).
+  return status == STATUS_GOOD || (status == STATUS_CHECK_CONDITION && (load<u8>(res + RES_SENSE, 2) & 0x0f) == 0);
 }
 
 /** Wait for a command on `tag` to end (the director's own bookkeeping). */
@@ -143,7 +165,7 @@ function boot(): void {
   zero(t, 16);
   store<u8>(t, OP_INQUIRY); store<u8>(t, 1, 1); store<u8>(t, 0x80, 2); put_be16(t + 3, own_buf_bytes);
   zero(drive_serial_base, drive_serial_bytes);
-  if (run_own(T_DRIVE, 6, own_buf, own_buf_bytes, false)) {
+  if (run_own(T_PRIMARY, 6, own_buf, own_buf_bytes, false)) {
     let n = <u32>load<u8>(own_buf, 3);
     copy(drive_serial_base, own_buf + 4, n < drive_serial_bytes ? n : drive_serial_bytes);
   }
@@ -210,7 +232,9 @@ function start(s: u32): void {
   let cdb = p + MB_CDB;
   let op = load<u8>(cdb);
   let host_bytes = load<u32>(p + MB_DATA_BYTES);
-  if (load<u8>(p + MB_LUN) != 0) { fail(s, KEY_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED, -1); return; }
+  let lun = load<u8>(p + MB_LUN);
+  if (lun == 1) { start_changer(s); return; }
+  if (lun != 0) { fail(s, KEY_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED, -1); return; }
   if (op == OP_INQUIRY) { inquiry(s); return; }
   if (op == OP_READ_BLOCK_LIMITS) {
     // The largest block the mailbox takes, whatever the drive could.
@@ -231,7 +255,7 @@ function start(s: u32): void {
     let bytes = (load<u8>(cdb, 1) & 1) != 0 ? n * block_size : n;
     if (bytes > mailbox_data_bytes || bytes > host_bytes) { fail(s, KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, 2); return; }
     cache_record(s, IMG_DATA, pos, 1, p + MB_DATA, bytes);
-    if (!submit(drive_tag(s), T_DRIVE, len, p + MB_DATA, bytes, true)) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
+    if (!submit(drive_tag(s), drive_target, len, p + MB_DATA, bytes, true)) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
     return;
   }
   if (op == OP_WRITE_FILEMARKS_6) {
@@ -241,7 +265,7 @@ function start(s: u32): void {
   if (op == OP_MODE_SELECT_6 && host_bytes >= 12) {
     block_size = (<u32>load<u8>(p + MB_DATA, 9) << 16) | (<u32>load<u8>(p + MB_DATA, 10) << 8) | <u32>load<u8>(p + MB_DATA, 11);
   }
-  if (!submit(drive_tag(s), T_DRIVE, len, p + MB_DATA, host_bytes < mailbox_data_bytes ? host_bytes : mailbox_data_bytes, data_out)) {
+  if (!submit(drive_tag(s), drive_target, len, p + MB_DATA, host_bytes < mailbox_data_bytes ? host_bytes : mailbox_data_bytes, data_out)) {
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
   }
 }
@@ -293,9 +317,30 @@ function cache_record(s: u32, kind: u16, object: u32, count: u32, data: usize, b
     out_tags &= ~(1 << tag);
     return;
   }
+  index_add(kind, object, count, bytes, cache_head);
   cache_head += blocks;
   blocks_cached += blocks;
 }
+
+// ---- the index of the newest records (for a failover's replay) --------------------------
+
+let index_next: u32 = 0;
+let index_used: u32 = 0;
+
+@inline function index_at(k: u32): usize { return index_base + (k % index_entries) * index_entry_bytes; }
+
+function index_add(kind: u16, object: u32, count: u32, bytes: u32, lba: u64): void {
+  let e = index_at(index_next++);
+  store<u32>(e, object);
+  store<u32>(e, <u32>lba, 4);
+  store<u32>(e, bytes, 8);
+  store<u16>(e, kind, 12);
+  store<u16>(e, <u16>(count < 0xffff ? count : 0xffff), 14);
+  if (index_used < index_entries) index_used++;
+}
+
+/** Forget the index: a new medium (records of the old one never replay onto it). */
+function index_clear(): void { index_used = 0; }
 
 /** The caching disk's write cache to its media (the server's filemark: a sync point). */
 function cache_sync(): void {
@@ -311,19 +356,25 @@ function query_position(): void {
   let t = tag_at(tags_max - 1) + tag_cdb_at;
   zero(t, 16);
   store<u8>(t, OP_READ_POSITION);
-  if (run_own(T_DRIVE, 10, own_buf, 20, false)) pos = be32(own_buf + 4);
+  if (run_own(drive_target, 10, own_buf, 20, false)) pos = be32(own_buf + 4);
 }
 
 /** The drive's answer is the server's (the cache write's is the director's business). */
 function complete_forwarded(s: u32): void {
   let p = slot_at(s);
   let res = tag_at(drive_tag(s)) + tag_result_at;
-  if (load<u8>(res + RES_HOST_STATUS) != HOST_OK) {
-    // The drive did not answer (or dropped off the bus): a failure of the drive, which
-    // this version reports to the server.
+  let lun = load<u8>(p + MB_LUN);
+  let drive_failed = load<u8>(res + RES_HOST_STATUS) != HOST_OK ||
+    (load<u8>(res + RES_STATUS) == STATUS_CHECK_CONDITION && (load<u8>(res + RES_SENSE, 2) & 0x0f) == KEY_HARDWARE_ERROR);
+  if (lun == 0 && drive_failed) {
+    // FIGS. 6A-6F: the server's command waits (its acknowledgement delayed) while the
+    // director takes the spare drive, has the robot move the tape there, and writes
+    // what the failed drive's buffer lost from the image; then the command runs again.
+    if (failover()) { start(s); return; }
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
     return;
   }
+  if (load<u8>(res + RES_HOST_STATUS) != HOST_OK) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
   let status = load<u8>(res + RES_STATUS);
   let host_bytes = load<u32>(p + MB_DATA_BYTES);
   let residual = load<u32>(res + RES_RESIDUAL);
@@ -337,10 +388,124 @@ function complete_forwarded(s: u32): void {
     copy(p + MB_SENSE, res + RES_SENSE, n < 18 ? n : 18);
     key = load<u8>(p + MB_SENSE, 2) & 0x0f;
     // UNIT ATTENTION, NOT READY TO READY: the changer put a medium in.
-    if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { medium++; pos = 0; }
+    if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { medium++; pos = 0; index_clear(); }
   }
-  track(s, op, status, key);
+  if (lun == 0) track(s, op, status, key);
   finish(s, status, data_in);
+}
+
+// ---- the changer, through the director ----------------------------------------------------
+
+/** LUN 1: the changer, as the server knows it: its drive element is whichever drive
+ * the director uses now ([030]). */
+function start_changer(s: u32): void {
+  let p = slot_at(s);
+  let cdb = p + MB_CDB;
+  let t = tag_at(drive_tag(s)) + tag_cdb_at;
+  copy(t, cdb, 16);
+  if (load<u8>(cdb) == OP_MOVE_MEDIUM) {
+    if (((<u32>load<u8>(t, 4) << 8) | <u32>load<u8>(t, 5)) == ELEM_SERVER_DRIVE) put_be16(t + 4, drive_elem);
+    if (((<u32>load<u8>(t, 6) << 8) | <u32>load<u8>(t, 7)) == ELEM_SERVER_DRIVE) put_be16(t + 6, drive_elem);
+  }
+  let host_bytes = load<u32>(p + MB_DATA_BYTES);
+  if (!submit(drive_tag(s), T_CHANGER, <i32>load<u8>(p + MB_CDB_LEN), p + MB_DATA,
+    host_bytes < mailbox_data_bytes ? host_bytes : mailbox_data_bytes, false)) {
+    fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
+  }
+}
+
+// ---- failover (FIGS. 6A-6F) -----------------------------------------------------------------
+
+/** Polls of the spare drive while it loads (TEST UNIT READY every 0.5 s: a minute). */
+@inline const ready_polls_max: u32 = 120;
+
+/** One command of the director's own on the CDB at the own tag: OK or not. */
+function own6(target: i32, op: u8, b1: u8, b4: u8, data: usize, bytes: u32, out: bool): bool {
+  let t = tag_at(tags_max - 1) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, op); store<u8>(t, b1, 1); store<u8>(t, b4, 4);
+  return run_own(target, 6, data, bytes, out);
+}
+
+/** The drive in use failed: take the spare, move the tape to it, write back what the
+ * failed drive's buffer lost (the image's records from the tape's new end of data to
+ * the server's position), and make the spare the drive in use. false if that cannot
+ * be done (no spare left, the tape would not unload, the robot failed): the server is
+ * told then. */
+function failover(): bool {
+  if (spare_used) return false;
+  // The failed drive gives its cartridge up (a failed write channel still unloads).
+  if (!own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false)) return false;
+  let t = tag_at(tags_max - 1) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, OP_MOVE_MEDIUM);
+  put_be16(t + 2, ELEM_TRANSPORT);
+  put_be16(t + 4, drive_elem);
+  put_be16(t + 6, ELEM_SPARE);
+  if (!run_own(T_CHANGER, 12, own_buf, 0, false)) return false;
+  spare_used = true;
+  drive_target = T_SPARE;
+  drive_elem = ELEM_SPARE;
+  // The spare loads the tape (12 s); its first answers are NOT READY, then UNIT
+  // ATTENTION.
+  let ready = false;
+  for (let i: u32 = 0; i < ready_polls_max && !ready; i++) {
+    ready = own6(drive_target, OP_TEST_UNIT_READY, 0, 0, own_buf, 0, false);
+    if (!ready) hal_delay_us(500_000);
+  }
+  if (!ready) return false;
+  // The block size the server set, and the tape's end of data: what reached the medium.
+  zero(own_buf, 12);
+  store<u8>(own_buf, 3, 3);
+  store<u8>(own_buf + 3, 8);
+  store<u8>(own_buf + 9, <u8>(block_size >>> 16)); store<u8>(own_buf + 10, <u8>(block_size >>> 8)); store<u8>(own_buf + 11, <u8>block_size);
+  if (!own6(drive_target, OP_MODE_SELECT_6, 0x10, 12, own_buf, 12, true)) return false;
+  if (!own6(drive_target, OP_SPACE_6, 3, 0, own_buf, 0, false)) return false;
+  let saved = pos;
+  query_position();
+  let eod = pos;
+  pos = saved;
+  // Replay the image's records from eod to the server's position, oldest first.
+  let n = index_used;
+  let replayed: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    let e = index_at(index_next - n + k);
+    let object = load<u32>(e);
+    let kind = load<u16>(e, 12);
+    if (kind == 0 || object < eod || object >= pos) continue;
+    if (!replay(e)) return false;
+    replayed += load<u32>(e, 8);
+  }
+  failovers++;
+  hal_log(LOG_DIRECTOR_FAILOVER, <i32>(pos - eod), <i32>replayed);
+  return true;
+}
+
+/** Write one indexed record to the drive in use: a block read back from the caching
+ * disk, or filemarks. */
+function replay(e: usize): bool {
+  let kind = load<u16>(e, 12);
+  let bytes = load<u32>(e, 8);
+  if (kind == IMG_FILEMARKS) {
+    let n = <u32>load<u16>(e, 14);
+    let t = tag_at(tags_max - 1) + tag_cdb_at;
+    zero(t, 16);
+    store<u8>(t, OP_WRITE_FILEMARKS_6); store<u8>(t, 1, 1);
+    store<u8>(t, <u8>(n >>> 16), 2); store<u8>(t, <u8>(n >>> 8), 3); store<u8>(t, <u8>n, 4);
+    return run_own(drive_target, 6, own_buf, 0, false);
+  }
+  if (kind != IMG_DATA || bytes > replay_buf_bytes) return kind == IMG_TRUNCATE;
+  let blocks = (bytes + BLOCK - 1) / BLOCK;
+  let t = tag_at(tags_max - 1) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, OP_READ_16);
+  put_be64(t + 2, <u64>load<u32>(e, 4) + 1);
+  put_be32(t + 10, blocks);
+  if (!run_own(T_CACHE, 16, replay_buf, blocks * BLOCK, false)) return false;
+  zero(t, 16);
+  store<u8>(t, OP_WRITE_6);
+  store<u8>(t, <u8>(bytes >>> 16), 2); store<u8>(t, <u8>(bytes >>> 8), 3); store<u8>(t, <u8>bytes, 4);
+  return run_own(drive_target, 6, replay_buf, bytes, true);
 }
 
 /** The drive's position after slot s's command, and the image's view of it. */
@@ -364,6 +529,7 @@ function track(s: u32, op: u8, status: u8, key: u8): void {
   if (op == OP_LOAD_UNLOAD && status == STATUS_GOOD && (load<u8>(cdb, 4) & 1) == 0) {
     medium++;
     pos = 0;
+    index_clear();
     return;
   }
   if (op == 0x01 || op == 0x2b || op == 0x11 || op == 0x08 || op == OP_LOAD_UNLOAD) query_position();

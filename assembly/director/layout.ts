@@ -11,7 +11,11 @@
 //   0x08800 .. 0x08809   the real drive's serial number (VPD 80h, 10 bytes)
 //   0x08A00 .. 0x091FF   per slot: the cache record's header block (512 B) and its
 //                        scatter-gather list (2 entries, 16 B) at 0x09200 + 16·slot
-//   0x09240 .. 0x1FFFF   free
+//   0x09400 .. 0x0B3FF   the index of the newest image records: 512 × 16 B (object,
+//                        caching-disk block, bytes, kind, count), for a failover's
+//                        replay of what a failed drive's buffer lost
+//   0x0B400 .. 0x0C3FF   the replay buffer: one block read back from the caching disk
+//   0x0C400 .. 0x1FFFF   free
 
 @inline export const static_end: u32 = 0x04000;
 
@@ -35,6 +39,12 @@
 @inline export const cache_hdr_base: u32 = 0x08A00;
 @inline export const cache_sg_base: u32 = 0x09200;
 
+@inline export const index_base: u32 = 0x09400;
+@inline export const index_entries: u32 = 512;
+@inline export const index_entry_bytes: u32 = 16;
+@inline export const replay_buf: u32 = 0x0B400;
+@inline export const replay_buf_bytes: u32 = 4096;
+
 @inline export const memory_bytes: u32 = 2 * 65536;
 
 if (mailbox_base < static_end) ERROR("director layout: mailbox over static data");
@@ -43,4 +53,7 @@ if (tags_base + tags_max * tag_bytes > own_buf) ERROR("director layout: tags ove
 if (own_buf + own_buf_bytes > drive_serial_base) ERROR("director layout: own buffer overlaps the serial");
 if (drive_serial_base + drive_serial_bytes > cache_hdr_base) ERROR("director layout: serial overlaps the cache headers");
 if (cache_hdr_base + mailbox_slots * 512 > cache_sg_base) ERROR("director layout: cache headers overlap their lists");
-if (cache_sg_base + mailbox_slots * 16 > memory_bytes) ERROR("director layout: past memory");
+if (cache_sg_base + mailbox_slots * 16 > index_base) ERROR("director layout: cache lists overlap the index");
+if (index_base + index_entries * index_entry_bytes > replay_buf) ERROR("director layout: index overlaps the replay buffer");
+if (replay_buf + replay_buf_bytes > memory_bytes) ERROR("director layout: past memory");
+if (replay_buf_bytes < mailbox_data_bytes) ERROR("director layout: the replay buffer holds a record");

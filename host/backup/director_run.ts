@@ -1,7 +1,9 @@
 // The director's installation (seed 004 FIG. 5, in its first form): the director's
 // firmware on its own MCU (build/director.metered.wasm on a Board), the backup server
-// on its mailbox, the tape library behind an FC switch on device bus ID 0 (the
-// director's port zoned to one drive), the changer on ID 1, the caching disk on ID 2.
+// on its mailbox (LUN 0 the drive it knows, LUN 1 the changer), the tape library
+// behind an FC switch: device bus ID 0 the drive the director starts on, ID 3 the
+// spare (the third drive; both zoned to the director), the changer on ID 1, the
+// caching disk on ID 2.
 
 import { Board } from "../board.js";
 import { HostAdapter } from "../host.js";
@@ -13,6 +15,8 @@ import type { ServerScript } from "./server.js";
 /** Fabric ports: the directors from 1, the drives from DRIVE_PORT. */
 export const DIRECTOR_PORT = 1;
 export const DRIVE_PORT = 100;
+/** The spare drive: the library's third (changer element 0102h). */
+export const SPARE_DRIVE = 2;
 
 export interface DirectorInstallation { board: Board; host: HostAdapter; lib: Library; fabric: Fabric }
 
@@ -22,14 +26,16 @@ export function makeDirectorInstallation(module: WebAssembly.Module, seed: numbe
   const fabric = new Fabric(board.clock);
   lib.drives.forEach((d, i) => fabric.attach(DRIVE_PORT + i, d));
   fabric.zone(DIRECTOR_PORT, DRIVE_PORT, true);
+  fabric.zone(DIRECTOR_PORT, DRIVE_PORT + SPARE_DRIVE, true);
   board.bus.targets[0] = fabric.view(DIRECTOR_PORT, DRIVE_PORT);
   board.bus.targets[1] = lib.changer;
+  board.bus.targets[3] = fabric.view(DIRECTOR_PORT, DRIVE_PORT + SPARE_DRIVE);
   const host = new HostAdapter(board, 1);
   return { board, host, lib, fabric };
 }
 
-/** Run the server through the director (its drive commands into the mailbox, its
- * changer commands to the changer) until it ends or `limit_ms` of virtual time. */
+/** Run the server through the director (its drive commands to LUN 0, its changer
+ * commands to LUN 1) until it ends or `limit_ms` of virtual time. */
 export function runServerThroughDirector(inst: DirectorInstallation, script: ServerScript, limit_ms: number): boolean {
   let finished = false;
   const step = (r: ScsiResult | null) => {
@@ -37,9 +43,8 @@ export function runServerThroughDirector(inst: DirectorInstallation, script: Ser
     if (n.done) { finished = true; return; }
     const s = n.value;
     if ("pause_ms" in s) { inst.board.clock.after(s.pause_ms * 1e6, "server pause", () => step(null)); return; }
-    if (s.to === "changer") { inst.lib.changer.submit(s.cdb, s.data ?? null, step); return; }
     const dataIn = s.data ? 0 : 4096;
-    inst.host.submit(0, s.cdb, s.data ?? null, dataIn, (h) => step({
+    inst.host.submit(s.to === "changer" ? 1 : 0, s.cdb, s.data ?? null, dataIn, (h) => step({
       status: h.status, hostStatus: h.lost ? 2 : 0, sense: h.senseRaw, dataIn: h.data.length ? h.data : null,
     }));
   };

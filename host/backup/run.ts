@@ -79,12 +79,15 @@ export function runBackup(module: WebAssembly.Module, seed: number, jobs: number
   }, streams);
   server.now = () => inst.board.now_ns;
   runServerThroughDirector(inst, server.run(), 6 * 3600 * 1000);
+  // The director logs each failover with the objects and bytes it wrote back.
+  const failoverLogs = inst.board.log.filter((l) => l.includes("fw: director failover"));
+  const replayed = failoverLogs.reduce((n, l) => n + Number(l.trim().split(" ").at(-1)), 0);
   const back = readBackJobs(server.tapes, inst.lib.cartridge);
   const mismatches = tapeMismatches(streams, back);
   const tarOk = streams.every((_, j) => back.has(j) && tarRestores(back.get(j)!, trees[j]));
   return {
     seed, job_bytes: jobBytes, tapes_written: server.tapes.length, tape_mismatches: mismatches,
-    tar_verified: tarOk, failovers_drive: 0, failovers_medium: 0, failovers_director: 0, replayed_bytes: 0,
+    tar_verified: tarOk, failovers_drive: failoverLogs.length, failovers_medium: 0, failovers_director: 0, replayed_bytes: replayed,
     job_errors: server.jobErrors.length, server_stall_ms_max: Math.round(server.stallMaxMs * 1000) / 1000,
     cycles: inst.board.cyclesTotal, virtual_ms: inst.board.now_ns / 1e6, errors: server.jobErrors,
   };

@@ -10,7 +10,8 @@
 // buffer held. One command at a time, timed by the data moved and the tape wound.
 //
 // Faults on demand: the drive dead (selection time-out), failed (every command
-// HARDWARE ERROR from a given byte count on: a drive that dies mid-write), hung
+// HARDWARE ERROR from a given byte count on, but an unload: a drive that dies
+// mid-write, its buffer lost), hung
 // (commands never end), a cartridge that will not unload; a damaged cartridge
 // (Cartridge.badFrom) gives MEDIUM ERROR.
 
@@ -105,7 +106,15 @@ export class TapeDrive extends SerialTarget {
     if (op === SSC_OP.INQUIRY) return now(this.good(this.inquiry(c)));
     if (op === SSC_OP.REQUEST_SENSE) return now(this.good(tapeSense({ key: TKEY.NO_SENSE, asc: TASC.NONE }).slice(0, c[4])));
     this.settle(this.clock.now_ns);
-    if (this.failed) return now(this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }));
+    if (this.failed) {
+      // A failed drive (its write channel) still unloads its cartridge, unless that
+      // fails too (faults.noUnload): the robot can take the tape to another drive.
+      if (op === SSC_OP.LOAD_UNLOAD && !(c[4] & 1) && this.cartridge && !this.ejected && !this.faults.noUnload) {
+        this.ejected = true;
+        return { r: this.good(), s: this.p.unload_s };
+      }
+      return now(this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }));
+    }
     if (op === SSC_OP.READ_BLOCK_LIMITS) {
       const d = new Uint8Array(6);
       putBe32(d, 0, this.p.max_block_bytes);
