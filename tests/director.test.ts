@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { loadDirectorMetered, readBuild, BUILD } from "../host/firmware.js";
 import { dataSegments } from "../host/meter/instrument.js";
-import { makeDirectorInstallation, runServerThroughDirector } from "../host/backup/director_run.js";
+import { makeDirectorInstallation, runServerThroughDirector, tapeInSlot, SPARE_TAPE_BARCODE } from "../host/backup/director_run.js";
 import { BackupServer } from "../host/backup/server.js";
 import { ADDR } from "../host/backup/library.js";
 import { readBackJobs, tapeMismatches } from "../host/backup/tapes.js";
@@ -66,7 +66,7 @@ test("through the director: its identity to the server, every block to the drive
   assert.ok(found >= 0, "the first job's first record is on the caching disk");
 });
 
-test("holdup backup --json: the keys the contract names; a drive that fails mid-job is taken over (exit 0); a tape stuck in it is not yet (exit 1)", () => {
+test("holdup backup --json: the keys the contract names; a drive that fails mid-job is taken over, its tape stuck in it too (exit 0); a dead robot is not yet (exit 1)", () => {
   const bin = join(BUILD, "..", "bin", "holdup.js");
   const run = (...args: string[]) => {
     const r = spawnSync(process.execPath, [bin, "backup", "--seed", "4", "--jobs-count", "2", "--json", ...args], { encoding: "utf8" });
@@ -86,8 +86,13 @@ test("holdup backup --json: the keys the contract names; a drive that fails mid-
   assert.equal(fo.j.tape_mismatches, 0);
   assert.ok(fo.j.server_stall_ms_max > 30_000 && fo.j.server_stall_ms_max < 120_000, `the server waited ${fo.j.server_stall_ms_max} ms`);
   const stuck = run("--faults", "no-unload");
-  assert.equal(stuck.status, 1, "a tape that will not leave the failed drive: not handled yet");
-  assert.ok(stuck.j.job_errors > 0);
+  assert.equal(stuck.status, 0, stuck.err);
+  assert.equal(stuck.j.failovers_drive, 1);
+  assert.equal(stuck.j.tape_mismatches, 0);
+  assert.ok(stuck.j.replayed_bytes > 1_000_000, `the whole image onto the spare tape: ${stuck.j.replayed_bytes} bytes`);
+  const robot = run("--faults", "robot-fail");
+  assert.equal(robot.status, 1, "a dead robot: not handled yet");
+  assert.ok(robot.j.job_errors > 0);
   assert.equal(spawnSync(process.execPath, [bin, "backup", "--faults", "gremlins"]).status, 2);
 });
 
@@ -160,4 +165,26 @@ test("failover (FIG. 6): the drive fails mid-job losing its buffer; the director
     // Every tape is back in its slot: the server's moves named the drive it knows.
     for (const t of server.tapes) assert.ok(inst.lib.changer.slots.includes(inst.lib.cartridge(t.barcode)), t.barcode);
   }
+});
+
+test("failover with the tape stuck in the failed drive: the director's spare tape gets the whole image and takes the original's place", () => {
+  const inst = makeDirectorInstallation(loadDirectorMetered(), 21);
+  const streams = [0, 1].map((j) => tarStream(makeTree(210 + j, 60, 400_000)));
+  const total = streams.reduce((a, x) => a + x.length, 0);
+  const drive = inst.lib.drives[0];
+  drive.faults.failAfterBytes = Math.floor(total * 0.6);
+  drive.faults.noUnload = true;
+  const server = new BackupServer({ transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE, scratch: [0, 1, 2].map((i) => ADDR.STORAGE + i) }, streams);
+  server.now = () => inst.board.now_ns;
+  assert.ok(runServerThroughDirector(inst, server.run(), 3_600_000));
+  assert.deepEqual(server.jobErrors, []);
+  const fo = inst.board.log.filter((l) => l.includes("fw: director failover"));
+  assert.equal(fo.length, 1);
+  const original = server.tapes[0];
+  assert.equal(drive.cartridge?.barcode, original.barcode, "the original is still in the failed drive");
+  const inSlot = inst.lib.changer.slots[original.slot - ADDR.STORAGE]!;
+  assert.equal(inSlot.barcode, SPARE_TAPE_BARCODE, "the replacement stands where the original was");
+  assert.equal(tapeMismatches(streams, readBackJobs(server.tapes, tapeInSlot(inst))), 0);
+  // The replacement holds the whole medium: the label, every file.
+  assert.match(new TextDecoder().decode(inSlot.objects[0]!.subarray(0, 32)), new RegExp(`^HOLDUP TAPE LABEL ${original.barcode}`));
 });

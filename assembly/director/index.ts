@@ -38,6 +38,8 @@ import {
 @inline const ELEM_TRANSPORT: u32 = 0x0000;
 @inline const ELEM_SERVER_DRIVE: u32 = 0x0100;
 @inline const ELEM_SPARE: u32 = 0x0102;
+/** The director's spare tape: the last storage slot. */
+@inline const ELEM_SPARE_TAPE: u32 = 0x100f;
 /** The drive in use: its bus ID and changer element. */
 let drive_target: i32 = T_PRIMARY;
 let drive_elem: u32 = ELEM_SERVER_DRIVE;
@@ -340,7 +342,12 @@ function index_add(kind: u16, object: u32, count: u32, bytes: u32, lba: u64): vo
 }
 
 /** Forget the index: a new medium (records of the old one never replay onto it). */
-function index_clear(): void { index_used = 0; }
+function index_clear(): void {
+  index_used = 0;
+  medium_start = cache_head;
+}
+/** Where the medium in use's first record is on the caching disk. */
+let medium_start: u64 = 0;
 
 /** The caching disk's write cache to its media (the server's filemark: a sync point). */
 function cache_sync(): void {
@@ -427,22 +434,32 @@ function own6(target: i32, op: u8, b1: u8, b4: u8, data: usize, bytes: u32, out:
   return run_own(target, 6, data, bytes, out);
 }
 
-/** The drive in use failed: take the spare, move the tape to it, write back what the
- * failed drive's buffer lost (the image's records from the tape's new end of data to
- * the server's position), and make the spare the drive in use. false if that cannot
- * be done (no spare left, the tape would not unload, the robot failed): the server is
- * told then. */
-function failover(): bool {
-  if (spare_used) return false;
-  // The failed drive gives its cartridge up (a failed write channel still unloads).
-  if (!own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false)) return false;
+/** Move a cartridge with the robot: from element `from` to `to`. */
+function move(from: u32, to: u32): bool {
   let t = tag_at(tags_max - 1) + tag_cdb_at;
   zero(t, 16);
   store<u8>(t, OP_MOVE_MEDIUM);
   put_be16(t + 2, ELEM_TRANSPORT);
-  put_be16(t + 4, drive_elem);
-  put_be16(t + 6, ELEM_SPARE);
-  if (!run_own(T_CHANGER, 12, own_buf, 0, false)) return false;
+  put_be16(t + 4, from);
+  put_be16(t + 6, to);
+  return run_own(T_CHANGER, 12, own_buf, 0, false);
+}
+
+/** The drive in use failed: take the spare drive and make it hold the medium as the
+ * server believes it is ([031]-[033]):
+ *  - the failed drive gives the tape up (a failed write channel still unloads): the
+ *    robot moves it to the spare, which gets back from the image what the failed
+ *    drive's buffer lost (the records from the tape's new end of data to the server's
+ *    position);
+ *  - the tape will not come out: the robot loads the director's spare tape, which
+ *    gets the whole image of the medium written to it; it goes where the server puts
+ *    its tape from now on (the server's drive element is the spare's).
+ * false if that cannot be done (no spare drive or tape left, the robot failed): the
+ * server is told then. */
+function failover(): bool {
+  if (spare_used) return false;
+  let whole = !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
+  if (!move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return false;
   spare_used = true;
   drive_target = T_SPARE;
   drive_elem = ELEM_SPARE;
@@ -454,31 +471,99 @@ function failover(): bool {
     if (!ready) hal_delay_us(500_000);
   }
   if (!ready) return false;
-  // The block size the server set, and the tape's end of data: what reached the medium.
+  // The block size the server set.
   zero(own_buf, 12);
-  store<u8>(own_buf, 3, 3);
   store<u8>(own_buf + 3, 8);
   store<u8>(own_buf + 9, <u8>(block_size >>> 16)); store<u8>(own_buf + 10, <u8>(block_size >>> 8)); store<u8>(own_buf + 11, <u8>block_size);
   if (!own6(drive_target, OP_MODE_SELECT_6, 0x10, 12, own_buf, 12, true)) return false;
-  if (!own6(drive_target, OP_SPACE_6, 3, 0, own_buf, 0, false)) return false;
-  let saved = pos;
-  query_position();
-  let eod = pos;
-  pos = saved;
-  // Replay the image's records from eod to the server's position, oldest first.
-  let n = index_used;
   let replayed: u32 = 0;
-  for (let k: u32 = 0; k < n; k++) {
-    let e = index_at(index_next - n + k);
-    let object = load<u32>(e);
-    let kind = load<u16>(e, 12);
-    if (kind == 0 || object < eod || object >= pos) continue;
-    if (!replay(e)) return false;
-    replayed += load<u32>(e, 8);
+  let objects: u32 = 0;
+  if (whole) {
+    let r = replay_medium();
+    if (r < 0) return false;
+    replayed = <u32>r;
+    objects = pos;
+  } else {
+    // To the end of data: what reached the medium (the failed drive's buffer is lost).
+    if (!own6(drive_target, OP_SPACE_6, 3, 0, own_buf, 0, false)) return false;
+    let saved = pos;
+    query_position();
+    let eod = pos;
+    pos = saved;
+    // The image's records from there to the server's position, oldest first.
+    let n = index_used;
+    for (let k: u32 = 0; k < n; k++) {
+      let e = index_at(index_next - n + k);
+      let object = load<u32>(e);
+      let kind = load<u16>(e, 12);
+      if (kind == 0 || object < eod || object >= pos) continue;
+      if (!replay(e)) return false;
+      replayed += load<u32>(e, 8);
+    }
+    objects = pos - eod;
   }
   failovers++;
-  hal_log(LOG_DIRECTOR_FAILOVER, <i32>(pos - eod), <i32>replayed);
+  hal_log(LOG_DIRECTOR_FAILOVER, <i32>objects, <i32>replayed);
   return true;
+}
+
+/** Write the whole image of the medium in use onto the (blank) tape in the drive in
+ * use: every record of it on the caching disk from where the medium began, in order,
+ * each at its object. The bytes written, or -1. */
+function replay_medium(): i64 {
+  if (medium_start > cache_head) return -1; // the ring wrapped within the medium: not kept whole
+  let at = medium_start;
+  let written: i64 = 0;
+  let tape_pos: u32 = 0;
+  for (let steps: u64 = 0; steps < cache_blocks && at < cache_head; steps++) {
+    let t = tag_at(tags_max - 1) + tag_cdb_at;
+    zero(t, 16);
+    store<u8>(t, OP_READ_16);
+    put_be64(t + 2, at);
+    put_be32(t + 10, 1);
+    if (!run_own(T_CACHE, 16, own_buf, BLOCK, false)) return -1;
+    if (load<u32>(own_buf) != IMG_MAGIC || crc32c(own_buf, 28, 0) != load<u32>(own_buf, 28)) return -1;
+    let kind = load<u16>(own_buf, 6);
+    let rec_medium = load<u32>(own_buf, 8);
+    let object = load<u32>(own_buf, 12);
+    let count = load<u32>(own_buf, 16);
+    let bytes = load<u32>(own_buf, 20);
+    let blocks = (bytes + BLOCK - 1) / BLOCK;
+    at += 1 + <u64>blocks;
+    // The medium's records up to the server's position (the held command's own record
+    // is written by the command itself when it runs again).
+    if (rec_medium != medium || object >= pos) continue;
+    if (kind == IMG_TRUNCATE) continue;
+    if (object != tape_pos) {
+      // A record placed before the end (a rewrite): there first.
+      zero(t, 16);
+      store<u8>(t, 0x2b);
+      put_be32(t + 3, object);
+      if (!run_own(drive_target, 10, own_buf, 0, false)) return -1;
+      tape_pos = object;
+    }
+    if (kind == IMG_FILEMARKS) {
+      zero(t, 16);
+      store<u8>(t, OP_WRITE_FILEMARKS_6); store<u8>(t, 1, 1);
+      store<u8>(t, <u8>(count >>> 16), 2); store<u8>(t, <u8>(count >>> 8), 3); store<u8>(t, <u8>count, 4);
+      if (!run_own(drive_target, 6, own_buf, 0, false)) return -1;
+      tape_pos += count;
+      continue;
+    }
+    if (kind != IMG_DATA || bytes > replay_buf_bytes) return -1;
+    zero(t, 16);
+    store<u8>(t, OP_READ_16);
+    put_be64(t + 2, at - <u64>blocks);
+    put_be32(t + 10, blocks);
+    if (!run_own(T_CACHE, 16, replay_buf, blocks * BLOCK, false)) return -1;
+    zero(t, 16);
+    store<u8>(t, OP_WRITE_6);
+    store<u8>(t, <u8>(bytes >>> 16), 2); store<u8>(t, <u8>(bytes >>> 8), 3); store<u8>(t, <u8>bytes, 4);
+    if (!run_own(drive_target, 6, replay_buf, bytes, true)) return -1;
+    tape_pos++;
+    written += <i64>bytes;
+  }
+  return written;
 }
 
 /** Write one indexed record to the drive in use: a block read back from the caching

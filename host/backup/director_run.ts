@@ -9,14 +9,22 @@ import { Board } from "../board.js";
 import { HostAdapter } from "../host.js";
 import { Fabric } from "../devices/fabric.js";
 import type { ScsiResult } from "../devices/target.js";
-import { makeLibrary, Library, LibraryConfig } from "./library.js";
-import type { ServerScript } from "./server.js";
+import { makeLibrary, Library, LibraryConfig, ADDR } from "./library.js";
+import { Cartridge } from "../devices/tape_media.js";
+import type { ServerScript, TapeLog } from "./server.js";
 
 /** Fabric ports: the directors from 1, the drives from DRIVE_PORT. */
 export const DIRECTOR_PORT = 1;
 export const DRIVE_PORT = 100;
 /** The spare drive: the library's third (changer element 0102h). */
 export const SPARE_DRIVE = 2;
+export const SPARE_TAPE_BARCODE = "HU9001L5";
+
+/** The tape the server put back in a slot: what the read-back reads behind a director
+ * (a replacement tape stands where the original was: [030]). */
+export function tapeInSlot(inst: DirectorInstallation): (barcode: string, t: TapeLog) => Cartridge | null {
+  return (_b, t) => inst.lib.changer.slots[t.slot - ADDR.STORAGE] ?? null;
+}
 
 export interface DirectorInstallation { board: Board; host: HostAdapter; lib: Library; fabric: Fabric }
 
@@ -30,6 +38,8 @@ export function makeDirectorInstallation(module: WebAssembly.Module, seed: numbe
   board.bus.targets[0] = fabric.view(DIRECTOR_PORT, DRIVE_PORT);
   board.bus.targets[1] = lib.changer;
   board.bus.targets[3] = fabric.view(DIRECTOR_PORT, DRIVE_PORT + SPARE_DRIVE);
+  // The director's spare tape, in the last slot (changer element 100Fh).
+  lib.changer.slots[lib.changer.slots.length - 1] = new Cartridge(SPARE_TAPE_BARCODE, lib.drives[0].p.capacity_bytes);
   const host = new HostAdapter(board, 1);
   return { board, host, lib, fabric };
 }

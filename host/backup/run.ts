@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeDirectorInstallation, runServerThroughDirector, DirectorInstallation } from "./director_run.js";
+import { makeDirectorInstallation, runServerThroughDirector, DirectorInstallation, tapeInSlot } from "./director_run.js";
 import { BackupServer } from "./server.js";
 import { ADDR } from "./library.js";
 import { readBackJobs, tapeMismatches } from "./tapes.js";
@@ -75,14 +75,14 @@ export function runBackup(module: WebAssembly.Module, seed: number, jobs: number
   for (const f of faults) inject(inst, f, rng, jobBytes);
   const server = new BackupServer({
     transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE,
-    scratch: Array.from({ length: 8 }, (_, i) => ADDR.STORAGE + i),
+    scratch: Array.from({ length: 8 }, (_, i) => ADDR.STORAGE + i), // (slot 15: the director's spare tape)
   }, streams);
   server.now = () => inst.board.now_ns;
   runServerThroughDirector(inst, server.run(), 6 * 3600 * 1000);
   // The director logs each failover with the objects and bytes it wrote back.
   const failoverLogs = inst.board.log.filter((l) => l.includes("fw: director failover"));
   const replayed = failoverLogs.reduce((n, l) => n + Number(l.trim().split(" ").at(-1)), 0);
-  const back = readBackJobs(server.tapes, inst.lib.cartridge);
+  const back = readBackJobs(server.tapes, tapeInSlot(inst));
   const mismatches = tapeMismatches(streams, back);
   const tarOk = streams.every((_, j) => back.has(j) && tarRestores(back.get(j)!, trees[j]));
   return {

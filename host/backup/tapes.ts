@@ -24,11 +24,13 @@ export function runServer(clock: VirtualClock, script: ServerScript, targets: Re
 }
 
 /** Each job's bytes as the tapes hold them: for every tape the server wrote, in order,
- * the files after its label (from `startObject` on), joined per job. */
-export function readBackJobs(tapes: TapeLog[], cartridge: (barcode: string) => Cartridge | null): Map<number, Uint8Array> {
+ * the files after its label (from `startObject` on), joined per job. `cartridge` finds
+ * the tape the server means: by barcode, or (behind a director, which may have put a
+ * replacement there: [030]) by the slot the server put it back in. */
+export function readBackJobs(tapes: TapeLog[], cartridge: (barcode: string, t: TapeLog) => Cartridge | null): Map<number, Uint8Array> {
   const parts = new Map<number, Uint8Array[]>();
   for (const t of tapes) {
-    const c = cartridge(t.barcode);
+    const c = cartridge(t.barcode, t);
     if (!c) continue;
     // The files from where this run started on the tape: past its label (one block
     // and a filemark) on a new tape, or after the last filemark before the append.
