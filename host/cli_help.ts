@@ -173,15 +173,16 @@ Backup jobs (GNU tar streams of generated trees, 4 KiB records) from a backup se
 through the backup director (build/director.wasm) onto an emulated tape library (LTO-5
 drives, a changer, docs/DIRECTOR.md); then the tapes are read back, compared with the
 server's streams and restored by GNU tar. The director takes over a drive that fails
-mid-job, its tape stuck in it or not (failovers_drive, replayed_bytes); the other
-faults are not handled yet: the server sees an error (job_errors) and the run fails.
+or hangs mid-job, its tape stuck in it or not (failovers_drive, replayed_bytes); the
+other faults are not handled yet: the server sees an error (job_errors) and the run
+fails.
 
   --seed N        seed for the trees and the faults' instants (default: random)
   --jobs-count N  backup jobs (default 3)
   --faults LIST   comma-separated: drive-fail (the drive fails mid-job, losing its
                   buffer), medium-error (the first tape is damaged), no-unload (the
                   drive fails and will not give up its cartridge), robot-fail,
-                  drive-hang
+                  drive-hang (the drive stops answering mid-job)
   --json          print one JSON object on standard output, the summary on standard
                   error (keys: seed, job_bytes, tapes_written, tape_mismatches,
                   tar_verified, failovers_drive, failovers_medium,

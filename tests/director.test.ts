@@ -66,7 +66,7 @@ test("through the director: its identity to the server, every block to the drive
   assert.ok(found >= 0, "the first job's first record is on the caching disk");
 });
 
-test("holdup backup --json: the keys the contract names; a drive that fails mid-job is taken over, its tape stuck in it too (exit 0); a dead robot is not yet (exit 1)", () => {
+test("holdup backup --json: the keys the contract names; a drive that fails or hangs mid-job is taken over, its tape stuck in it or not (exit 0); a dead robot is not yet (exit 1)", () => {
   const bin = join(BUILD, "..", "bin", "holdup.js");
   const run = (...args: string[]) => {
     const r = spawnSync(process.execPath, [bin, "backup", "--seed", "4", "--jobs-count", "2", "--json", ...args], { encoding: "utf8" });
@@ -90,6 +90,11 @@ test("holdup backup --json: the keys the contract names; a drive that fails mid-
   assert.equal(stuck.j.failovers_drive, 1);
   assert.equal(stuck.j.tape_mismatches, 0);
   assert.ok(stuck.j.replayed_bytes > 1_000_000, `the whole image onto the spare tape: ${stuck.j.replayed_bytes} bytes`);
+  const hang = run("--faults", "drive-hang");
+  assert.equal(hang.status, 0, hang.err);
+  assert.equal(hang.j.failovers_drive, 1, "a hung drive is aborted after 300 s and taken over (its tape stays in it)");
+  assert.equal(hang.j.tape_mismatches, 0);
+  assert.ok(hang.j.server_stall_ms_max >= 300_000 && hang.j.server_stall_ms_max < 600_000, `${hang.j.server_stall_ms_max} ms`);
   const robot = run("--faults", "robot-fail");
   assert.equal(robot.status, 1, "a dead robot: not handled yet");
   assert.ok(robot.j.job_errors > 0);

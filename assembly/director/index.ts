@@ -9,7 +9,10 @@
 // run one at a time, in the server's order, as a tape needs. Not yet: the failover of
 // FIGS. 6A-6F and 7A-7C (docs/DIRECTOR.md "What comes next").
 
-import { hal_scsi_submit, hal_scsi_submit_sg, hal_host_complete, hal_idle, hal_delay_us, hal_log } from "../base/hal";
+import {
+  hal_scsi_submit, hal_scsi_submit_sg, hal_scsi_abort, hal_host_complete, hal_idle, hal_delay_us, hal_log, hal_now_us,
+  hal_timer_arm,
+} from "../base/hal";
 import { crc32c } from "../base/crc32c";
 import {
   MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES, MB_DATA,
@@ -145,13 +148,30 @@ function submit(tag: u32, target: i32, cdb_len: i32, data: usize, bytes: u32, ou
 function run_own(target: i32, cdb_len: i32, data: usize, bytes: u32, out: bool): bool {
   let tag = tags_max - 1;
   if (!submit(tag, target, cdb_len, data, bytes, out)) return false;
-  for (let i: u32 = 0; i < own_polls_max && (done_tags & (1 << tag)) == 0; i++) hal_idle();
+  wait_or_abort(tag, hal_now_us() + command_limit_us);
   out_tags &= ~(1 << tag);
   let res = tag_at(tag) + tag_result_at;
   if ((done_tags & (1 << tag)) == 0 || load<u8>(res + RES_HOST_STATUS) != HOST_OK) return false;
   let status = load<u8>(res + RES_STATUS);
   // GOOD, or done with a warning (NO SENSE: early warning, a filemark read).
   return status == STATUS_GOOD || (status == STATUS_CHECK_CONDITION && (load<u8>(res + RES_SENSE, 2) & 0x0f) == 0);
+}
+
+/** The longest a tape command may take: a full-length wind and an unload, twice over.
+ * A drive that has not answered by then is taken for hung (aborted, then failed). */
+@inline const command_limit_us: i64 = 300_000_000;
+/** How often the main loop looks at the time while it waits for a device. */
+@inline const watch_tick_us: i32 = 1_000_000;
+
+/** Wait for `tag` to end, aborting it at `deadline_us` (its end then comes with host
+ * status ABORTED, within 1 ms). */
+function wait_or_abort(tag: u32, deadline_us: i64): void {
+  let aborted = false;
+  for (let i: u32 = 0; i < own_polls_max && (done_tags & (1 << tag)) == 0; i++) {
+    if (!aborted && hal_now_us() >= deadline_us) { hal_scsi_abort(<i32>tag); aborted = true; }
+    hal_timer_arm(watch_tick_us);
+    hal_idle();
+  }
 }
 
 /** Wait for a command on `tag` to end (the director's own bookkeeping). */
@@ -197,10 +217,21 @@ export function poll(): bool {
   let s = current;
   let dt = drive_tag(s), ct = cache_tag(s);
   let waiting = (out_tags & ~done_tags) & ((1 << dt) | (1 << ct));
-  if (waiting != 0) return false;
+  if (waiting != 0) {
+    // A drive that does not answer within command_limit_us is hung: the command is
+    // aborted, and its end (host status ABORTED) starts a failover.
+    if ((waiting & (1 << dt)) != 0 && !current_aborted && hal_now_us() - current_started_us >= command_limit_us) {
+      hal_scsi_abort(<i32>dt);
+      current_aborted = true;
+    }
+    hal_timer_arm(watch_tick_us);
+    return false;
+  }
   complete_forwarded(s);
   return true;
 }
+let current_started_us: i64 = 0;
+let current_aborted = false;
 
 function start_next(): bool {
   if (queued == 0) return false;
@@ -209,6 +240,8 @@ function start_next(): bool {
   queued--;
   rung &= ~(1 << s);
   current = s;
+  current_started_us = hal_now_us();
+  current_aborted = false;
   start(s);
   return true;
 }
@@ -377,7 +410,8 @@ function complete_forwarded(s: u32): void {
     // FIGS. 6A-6F: the server's command waits (its acknowledgement delayed) while the
     // director takes the spare drive, has the robot move the tape there, and writes
     // what the failed drive's buffer lost from the image; then the command runs again.
-    if (failover()) { start(s); return; }
+    // A drive the director aborted (hung) will not answer an unload either.
+    if (failover(current_aborted)) { current_started_us = hal_now_us(); current_aborted = false; start(s); return; }
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
     return;
   }
@@ -454,11 +488,12 @@ function move(from: u32, to: u32): bool {
  *  - the tape will not come out: the robot loads the director's spare tape, which
  *    gets the whole image of the medium written to it; it goes where the server puts
  *    its tape from now on (the server's drive element is the spare's).
- * false if that cannot be done (no spare drive or tape left, the robot failed): the
- * server is told then. */
-function failover(): bool {
+ * A hung drive (`hung`: the director aborted its command) keeps its tape. false if
+ * that cannot be done (no spare drive or tape left, the robot failed): the server is
+ * told then. */
+function failover(hung: bool): bool {
   if (spare_used) return false;
-  let whole = !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
+  let whole = hung || !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
   if (!move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return false;
   spare_used = true;
   drive_target = T_SPARE;

@@ -45,9 +45,7 @@ function inject(inst: DirectorInstallation, f: BackupFault, rng: Rng, jobBytes: 
     if (c) c.badFrom = 2 + Math.floor(at / 4096);
   }
   if (f === "robot-fail") inst.lib.changer.faults.robotFailed = true;
-  if (f === "drive-hang") {
-    inst.board.clock.at(at / 140e6 * 1e9 + 30e9, "drive hangs", () => { drive.faults.hang = true; });
-  }
+  if (f === "drive-hang") drive.faults.hangAfterBytes = at;
 }
 
 /** GNU tar lists and extracts the stream to exactly the tree. */

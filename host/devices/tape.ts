@@ -34,11 +34,14 @@ export interface TapeFaults {
   failAfterBytes: number;
   /** LOAD UNLOAD (unload) fails: the cartridge stays in the drive. */
   noUnload: boolean;
+  /** The drive hangs (hang) at the first WRITE once it has taken this many bytes
+   * (Infinity: never). */
+  hangAfterBytes: number;
 }
 
 
 export class TapeDrive extends SerialTarget {
-  readonly faults: TapeFaults = { dead: false, hang: false, failAfterBytes: Infinity, noUnload: false };
+  readonly faults: TapeFaults = { dead: false, hang: false, failAfterBytes: Infinity, noUnload: false, hangAfterBytes: Infinity };
   cartridge: Cartridge | null = null;
   /** Loaded and threaded: commands reach the medium. */
   private loadedAt_ns = Infinity;
@@ -89,6 +92,7 @@ export class TapeDrive extends SerialTarget {
 
   protected run(job: QueuedCommand): { r: ScsiResult; ns: number } | null {
     this.stats.commands++;
+    if (job.cdb[0] === SSC_OP.WRITE_6 && this.stats.bytesWritten >= this.faults.hangAfterBytes) this.faults.hang = true;
     if (this.faults.hang) return null;
     const { r, s } = this.execute(job);
     return { r, ns: this.p.overhead_us * 1e3 + s * 1e9 };
