@@ -12,7 +12,7 @@ import { BackupServer } from "../host/backup/server.js";
 import { ADDR } from "../host/backup/library.js";
 import { readBackJobs, tapeMismatches } from "../host/backup/tapes.js";
 import { makeTree, tarStream } from "../host/backup/tar.js";
-import { ssc } from "../host/scsi/ssc.js";
+import { ssc, parseElementStatus } from "../host/scsi/ssc.js";
 import type { ServerScript } from "../host/backup/server.js";
 
 test("the director's build: its own HAL imports only, 2 pages that cannot grow, MCU features, static data below its map", () => {
@@ -181,7 +181,16 @@ test("failover with the tape stuck in the failed drive: the director's spare tap
   drive.faults.noUnload = true;
   const server = new BackupServer({ transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE, scratch: [0, 1, 2].map((i) => ADDR.STORAGE + i) }, streams);
   server.now = () => inst.board.now_ns;
-  assert.ok(runServerThroughDirector(inst, server.run(), 3_600_000));
+  // After the jobs, in the same run (the director keeps what it did in RAM): what the
+  // changer says is in the original's slot.
+  let seen = "";
+  const script = function* (): ServerScript {
+    yield* server.run();
+    const slot = server.tapes[0].slot;
+    const r = yield { to: "changer" as const, cdb: ssc.readElementStatus(2, slot, 1) };
+    seen = parseElementStatus(r!.dataIn!)[0].barcode;
+  };
+  assert.ok(runServerThroughDirector(inst, script(), 3_600_000));
   assert.deepEqual(server.jobErrors, []);
   const fo = inst.board.log.filter((l) => l.includes("fw: director failover"));
   assert.equal(fo.length, 1);
@@ -192,4 +201,7 @@ test("failover with the tape stuck in the failed drive: the director's spare tap
   assert.equal(tapeMismatches(streams, readBackJobs(server.tapes, tapeInSlot(inst))), 0);
   // The replacement holds the whole medium: the label, every file.
   assert.match(new TextDecoder().decode(inSlot.objects[0]!.subarray(0, 32)), new RegExp(`^HOLDUP TAPE LABEL ${original.barcode}`));
+  // [030]: through the director, the changer reports the replacement under the
+  // original's barcode (the cartridge there is the spare tape).
+  assert.equal(seen, original.barcode);
 });

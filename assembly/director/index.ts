@@ -66,6 +66,9 @@ const MIMIC_SERIAL = "HUDIR00001";
 @inline const OP_SYNCHRONIZE_CACHE_10: u8 = 0x35;
 @inline const OP_LOAD_UNLOAD: u8 = 0x1b;
 @inline const OP_MOVE_MEDIUM: u8 = 0xa5;
+@inline const OP_READ_ELEMENT_STATUS: u8 = 0xb8;
+/** Barcodes (volume tags): 32 bytes in an element descriptor, from byte 12. */
+@inline const VOLTAG_BYTES: u32 = 32;
 @inline const OP_TEST_UNIT_READY: u8 = 0x00;
 @inline const OP_SPACE_6: u8 = 0x11;
 @inline const OP_READ_16: u8 = 0x88;
@@ -432,6 +435,7 @@ function complete_forwarded(s: u32): void {
     if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { medium++; pos = 0; index_clear(); }
   }
   if (lun == 0) track(s, op, status, key);
+  else if (op == OP_READ_ELEMENT_STATUS && status == STATUS_GOOD) relabel(p + MB_DATA, data_in);
   finish(s, status, data_in);
 }
 
@@ -453,6 +457,50 @@ function start_changer(s: u32): void {
     host_bytes < mailbox_data_bytes ? host_bytes : mailbox_data_bytes, false)) {
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
   }
+}
+
+/** The spare tape's barcode and the original's it stands for ([030]): after a
+ * failover onto the spare tape the changer reports it under the original's barcode. */
+let swapped = false;
+const barcode_base: usize = memory.data(2 * VOLTAG_BYTES);
+
+/** In READ ELEMENT STATUS data (SMC-3 §6.10), the spare tape's barcode becomes the
+ * original's. Bounded by the data's own lengths. */
+function relabel(d: usize, n: u32): void {
+  if (!swapped || n < 8) return;
+  let at: u32 = 8;
+  for (let pages: u32 = 0; pages < 8 && at + 8 <= n; pages++) {
+    let vol = (load<u8>(d + at + 1) & 0x80) != 0;
+    let len = (<u32>load<u8>(d + at + 2) << 8) | <u32>load<u8>(d + at + 3);
+    let bytes = (<u32>load<u8>(d + at + 5) << 16) | (<u32>load<u8>(d + at + 6) << 8) | <u32>load<u8>(d + at + 7);
+    let p = at + 8;
+    let end = p + bytes < n ? p + bytes : n;
+    for (let k: u32 = 0; k < 256 && vol && len >= 12 + VOLTAG_BYTES && p + len <= end; k++) {
+      let tag = d + p + 12;
+      let same = true;
+      for (let i: u32 = 0; i < VOLTAG_BYTES && same; i++) if (load<u8>(tag + i) != load<u8>(barcode_base + i)) same = false;
+      if (same) copy(tag, barcode_base + VOLTAG_BYTES, VOLTAG_BYTES);
+      p += len;
+    }
+    if (len == 0) break;
+    at = end;
+  }
+}
+
+/** Read one element's volume tag (READ ELEMENT STATUS, VOLTAG) into dst. */
+function read_voltag(elem: u32, dst: usize): bool {
+  let t = tag_at(tags_max - 1) + tag_cdb_at;
+  zero(t, 16);
+  store<u8>(t, OP_READ_ELEMENT_STATUS);
+  store<u8>(t, 0x10, 1);
+  put_be16(t + 2, elem);
+  put_be16(t + 4, 1);
+  put_be16(t + 8, own_buf_bytes); // allocation length (bytes 7..9)
+  if (!run_own(T_CHANGER, 12, own_buf, own_buf_bytes, false)) return false;
+  // Header 8, page header 8, then the descriptor: its tag at 12.
+  if ((load<u8>(own_buf + 9) & 0x80) == 0) return false;
+  copy(dst, own_buf + 16 + 12, VOLTAG_BYTES);
+  return true;
 }
 
 // ---- failover (FIGS. 6A-6F) -----------------------------------------------------------------
@@ -494,6 +542,10 @@ function move(from: u32, to: u32): bool {
 function failover(hung: bool): bool {
   if (spare_used) return false;
   let whole = hung || !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
+  if (whole) {
+    // The spare tape will stand for the one stuck in the failed drive: their barcodes.
+    swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
+  }
   if (!move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return false;
   spare_used = true;
   drive_target = T_SPARE;
