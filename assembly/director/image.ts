@@ -1,0 +1,237 @@
+// The image of each medium on the caching disk ([026]; docs/DIRECTOR.md "The image"):
+// every block and filemark the server writes becomes a record at the disk's head (the
+// whole disk is a ring), a 512-byte header then the data; a RAM index of the newest
+// records; and the replays a failover needs: the records from a tape's end of data to
+// the server's position, or the whole medium onto a blank tape. This file also keeps
+// what the director knows of the medium in use: which one, the server's position on
+// it, and the block size the server set.
+
+import { hal_scsi_submit_sg } from "../base/hal";
+import { crc32c } from "../base/crc32c";
+import { zero, put_be32, put_be64, be32 } from "../base/scsi";
+import {
+  own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
+} from "./layout";
+import {
+  T_CACHE, BLOCK, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_6,
+  OP_WRITE_FILEMARKS_6, OP_LOCATE_10,
+} from "./board";
+import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own } from "./bus";
+
+// The record header (one 512-byte block before the record's data).
+@inline const IMG_MAGIC: u32 = 0x49435548; // "HUCI"
+@inline export const IMG_DATA: u16 = 1;
+@inline export const IMG_FILEMARKS: u16 = 2;
+/** Everything of the medium from `object` on is gone (a write the drive refused). */
+@inline export const IMG_TRUNCATE: u16 = 3;
+
+/** The caching disk: its size (blocks) and where the next record goes. */
+let cache_blocks: u64 = 0;
+let cache_head: u64 = 0;
+let blocks_cached: u64 = 0;
+let record_seq: u32 = 0;
+/** The medium in the drive (counted from 1 at boot: a new one after an unload, or
+ * when the drive reports one loaded), the drive's position on it as the director
+ * knows it, where its first record is on the caching disk, and the block size the
+ * server set (0: variable). */
+let medium: u32 = 1;
+let pos: u32 = 0;
+let medium_start: u64 = 0;
+let block_size: u32 = 0;
+
+@inline export function image_pos(): u32 { return pos; }
+export function image_set_pos(p: u32): void { pos = p; }
+export function image_advance(n: u32): void { pos += n; }
+@inline export function image_block_size(): u32 { return block_size; }
+export function image_set_block_size(b: u32): void { block_size = b; }
+@inline export function image_blocks_cached(): u64 { return blocks_cached; }
+
+/** A new medium in the drive: at its beginning, its records from the head on. */
+export function image_new_medium(): void {
+  medium++;
+  pos = 0;
+  index_used = 0;
+  medium_start = cache_head;
+}
+
+/** Tries of a boot command that a disk may refuse while it comes up. */
+@inline const boot_tries_max: u32 = 50;
+
+/** Boot: the caching disk's size. It answers its first command with UNIT ATTENTION
+ * (power on), and NOT READY while it spins up: asked again. */
+export function image_boot(): void {
+  for (let tries: u32 = 0; tries < boot_tries_max && cache_blocks == 0; tries++) {
+    let t = own_cdb();
+    store<u8>(t, OP_READ_CAPACITY_10);
+    if (run_own(T_CACHE, 10, own_buf, 8, false)) cache_blocks = <u64>be32(own_buf) + 1;
+  }
+}
+
+/** Build slot s's record header: `kind`, at object `object`, `count` objects, `bytes`
+ * of data. */
+function header(s: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
+  let h = cache_hdr_base + s * BLOCK;
+  zero(h, BLOCK);
+  store<u32>(h, IMG_MAGIC);
+  store<u16>(h, 1, 4);
+  store<u16>(h, kind, 6);
+  store<u32>(h, medium, 8);
+  store<u32>(h, object, 12);
+  store<u32>(h, count, 16);
+  store<u32>(h, bytes, 20);
+  store<u32>(h, ++record_seq, 24);
+  // The header's own CRC (its 28 bytes): a CRC of the data would cost the MCU 9
+  // cycles a byte, three times the drive's time for a 4 KiB record; a sector the
+  // disk tore reads back as an error instead.
+  store<u32>(h, crc32c(h, 28, 0), 28);
+  return h;
+}
+
+/** A record to the caching disk at its head: the header block, then the data padded
+ * to whole blocks, in one WRITE(16) on slot s's cache tag. Into the disk's write cache
+ * (with FUA each 4 KiB write would wait a revolution: 0.5 MB/s against the drive's
+ * 39); the server's filemarks make it durable (image_sync). */
+export function image_record(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): void {
+  if (cache_blocks == 0) return;
+  let h = header(s, kind, object, count, bytes);
+  let data_blocks = (bytes + BLOCK - 1) / BLOCK;
+  let blocks = <u64>(1 + data_blocks);
+  if (cache_head + blocks > cache_blocks) cache_head = 0;
+  let sg = cache_sg_base + s * 16;
+  store<u32>(sg, <u32>h);
+  store<u32>(sg, BLOCK, 4);
+  store<u32>(sg, <u32>data, 8);
+  store<u32>(sg, data_blocks * BLOCK, 12);
+  let tag = cache_tag(s);
+  let t = tag_cdb(tag);
+  zero(t, 16);
+  store<u8>(t, OP_WRITE_16);
+  put_be64(t + 2, cache_head);
+  put_be32(t + 10, <u32>blocks);
+  let ok = hal_scsi_submit_sg(T_CACHE, <i32>tag, t, 16, sg, data_blocks > 0 ? 2 : 1, 1, tag_result(tag)) == 0;
+  if (!mark_out(tag, ok)) return;
+  index_add(kind, object, count, bytes, cache_head);
+  cache_head += blocks;
+  blocks_cached += blocks;
+}
+
+/** The caching disk's write cache to its media (the server's filemark: a sync point). */
+export function image_sync(): void {
+  if (cache_blocks == 0) return;
+  let t = own_cdb();
+  store<u8>(t, OP_SYNCHRONIZE_CACHE_10);
+  run_own(T_CACHE, 10, own_buf, 0, false);
+}
+
+// ---- the index of the newest records (a failover's replay) --------------------------------
+
+let index_next: u32 = 0;
+let index_used: u32 = 0;
+
+@inline function index_at(k: u32): usize { return index_base + (k % index_entries) * index_entry_bytes; }
+
+function index_add(kind: u16, object: u32, count: u32, bytes: u32, lba: u64): void {
+  let e = index_at(index_next++);
+  store<u32>(e, object);
+  store<u32>(e, <u32>lba, 4);
+  store<u32>(e, bytes, 8);
+  store<u16>(e, kind, 12);
+  store<u16>(e, <u16>(count < 0xffff ? count : 0xffff), 14);
+  if (index_used < index_entries) index_used++;
+}
+
+// ---- replays ---------------------------------------------------------------------------------
+
+/** Read `blocks` blocks of the caching disk at `lba` into the replay buffer. */
+function read_back(lba: u64, blocks: u32): bool {
+  let t = own_cdb();
+  store<u8>(t, OP_READ_16);
+  put_be64(t + 2, lba);
+  put_be32(t + 10, blocks);
+  return run_own(T_CACHE, 16, replay_buf, blocks * BLOCK, false);
+}
+
+/** A data record's bytes (in the replay buffer) to the drive at `target`. */
+function write_block(target: i32, bytes: u32): bool {
+  let t = own_cdb();
+  store<u8>(t, OP_WRITE_6);
+  store<u8>(t, <u8>(bytes >>> 16), 2); store<u8>(t, <u8>(bytes >>> 8), 3); store<u8>(t, <u8>bytes, 4);
+  return run_own(target, 6, replay_buf, bytes, true);
+}
+
+function write_filemarks(target: i32, n: u32): bool {
+  let t = own_cdb();
+  store<u8>(t, OP_WRITE_FILEMARKS_6); store<u8>(t, 1, 1);
+  store<u8>(t, <u8>(n >>> 16), 2); store<u8>(t, <u8>(n >>> 8), 3); store<u8>(t, <u8>n, 4);
+  return run_own(target, 6, own_buf, 0, false);
+}
+
+/** The indexed records from object `eod` to the server's position, oldest first, to
+ * the drive at `target` (what a failed drive's buffer lost). The bytes written, or -1. */
+export function image_replay_tail(target: i32, eod: u32): i64 {
+  let n = index_used;
+  let written: i64 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    let e = index_at(index_next - n + k);
+    let object = load<u32>(e);
+    let kind = load<u16>(e, 12);
+    let bytes = load<u32>(e, 8);
+    if (object < eod || object >= pos || kind == IMG_TRUNCATE) continue;
+    if (kind == IMG_FILEMARKS) {
+      if (!write_filemarks(target, <u32>load<u16>(e, 14))) return -1;
+      continue;
+    }
+    if (kind != IMG_DATA || bytes > replay_buf_bytes) return -1;
+    if (!read_back(<u64>load<u32>(e, 4) + 1, (bytes + BLOCK - 1) / BLOCK)) return -1;
+    if (!write_block(target, bytes)) return -1;
+    written += <i64>bytes;
+  }
+  return written;
+}
+
+/** The whole image of the medium in use onto the (blank) tape in the drive at
+ * `target`: every record of it on the caching disk from where the medium began, in
+ * order, each at its object, up to the server's position (the held command's own
+ * record is written by the command itself when it runs again). The bytes written, or
+ * -1. */
+export function image_replay_medium(target: i32): i64 {
+  if (medium_start > cache_head) return -1; // the ring wrapped within the medium: not kept whole
+  let at = medium_start;
+  let written: i64 = 0;
+  let tape_pos: u32 = 0;
+  for (let steps: u64 = 0; steps < cache_blocks && at < cache_head; steps++) {
+    let t = own_cdb();
+    store<u8>(t, OP_READ_16);
+    put_be64(t + 2, at);
+    put_be32(t + 10, 1);
+    if (!run_own(T_CACHE, 16, own_buf, BLOCK, false)) return -1;
+    if (load<u32>(own_buf) != IMG_MAGIC || crc32c(own_buf, 28, 0) != load<u32>(own_buf, 28)) return -1;
+    let kind = load<u16>(own_buf, 6);
+    let rec_medium = load<u32>(own_buf, 8);
+    let object = load<u32>(own_buf, 12);
+    let count = load<u32>(own_buf, 16);
+    let bytes = load<u32>(own_buf, 20);
+    let blocks = (bytes + BLOCK - 1) / BLOCK;
+    at += 1 + <u64>blocks;
+    if (rec_medium != medium || object >= pos || kind == IMG_TRUNCATE) continue;
+    if (object != tape_pos) {
+      // A record placed before the end (a rewrite): there first.
+      let l = own_cdb();
+      store<u8>(l, OP_LOCATE_10);
+      put_be32(l + 3, object);
+      if (!run_own(target, 10, own_buf, 0, false)) return -1;
+      tape_pos = object;
+    }
+    if (kind == IMG_FILEMARKS) {
+      if (!write_filemarks(target, count)) return -1;
+      tape_pos += count;
+      continue;
+    }
+    if (kind != IMG_DATA || bytes > replay_buf_bytes) return -1;
+    if (!read_back(at - <u64>blocks, blocks)) return -1;
+    if (!write_block(target, bytes)) return -1;
+    tape_pos++;
+    written += <i64>bytes;
+  }
+  return written;
+}
