@@ -34,7 +34,7 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   torture: {
     seed: str, cuts: str, json: flag, quiet: flag, variant: str, "no-sweep": flag, "sweep-only": flag,
     "sweep-k": str, "sweep-step": str, raid: str, spares: str, "fail-disk": str, jobs: str, shard: str,
-    vcd: str, "vcd-from": str, "vcd-to": str,
+    vcd: str, "vcd-from": str, "vcd-to": str, director: flag,
   },
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},

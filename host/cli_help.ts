@@ -135,6 +135,11 @@ of a save and after every member write of an array update.
                  with holdup merge
   --vcd FILE     the trace (as for run) of the first run that failed, run again
   --vcd-from MS, --vcd-to MS   its window (default: its first save)
+  --director     instead: backup runs through the backup director (seed 004), each
+                 with a fault the director handles today (a drive that fails, its
+                 tape movable or stuck, or hangs) at an instant its seed picks;
+                 --seed, --cuts (faults, default 30), --json (holdup backup's keys,
+                 summed, plus cuts and traps), --quiet
 
 ${EXIT}`,
   fuzz: `usage: holdup fuzz [options]

@@ -101,6 +101,23 @@ test("holdup backup --json: the keys the contract names; a drive that fails or h
   assert.equal(spawnSync(process.execPath, [bin, "backup", "--faults", "gremlins"]).status, 2);
 });
 
+test("holdup torture --director: each run a fault the director handles, at a seed-chosen instant; every tape exact, the keys backup's plus cuts and traps", () => {
+  const bin = join(BUILD, "..", "bin", "holdup.js");
+  const r = spawnSync(process.execPath, [bin, "torture", "--director", "--seed", "90", "--cuts", "3", "--json", "--quiet"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  for (const k of ["seed", "job_bytes", "tapes_written", "tape_mismatches", "tar_verified", "failovers_drive", "failovers_medium",
+    "failovers_director", "replayed_bytes", "job_errors", "server_stall_ms_max", "cycles", "virtual_ms", "cuts", "traps"]) assert.ok(k in j, k);
+  assert.equal(j.cuts, 3);
+  assert.equal(j.failovers_drive, 3, "one failover per fault (drive-fail, no-unload, drive-hang in turn)");
+  assert.equal(j.tape_mismatches, 0);
+  assert.equal(j.job_errors, 0);
+  assert.equal(j.traps, 0);
+  assert.equal(j.tar_verified, true);
+  assert.ok(j.server_stall_ms_max >= 300_000, "the hung drive's run waited its 300 s");
+  assert.equal(spawnSync(process.execPath, [bin, "torture", "--director", "--raid", "5"]).status, 2);
+});
+
 /** The caching disk's records (docs/DIRECTOR.md "The image"), replayed per medium in
  * the order they were written: each medium's objects as the director saw them go on. */
 function cacheImages(disk: { durable(lba: number): Uint8Array | null }, blocks: number): Array<Array<Uint8Array | null>> {
