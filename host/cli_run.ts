@@ -1,8 +1,7 @@
 // holdup run and holdup torture: the options into a scenario (or a torture's units),
 // a progress line on standard error, a summary, the JSON line.
 import { runDirectorTorture, DIRECTOR_TORTURE_FAULTS } from "./backup/torture_director.js";
-import { loadDirectorMetered } from "./firmware.js";
-import { loadMetered, loadRelease } from "./firmware.js";
+import { loadMetered, loadRelease, loadDirectorMetered } from "./firmware.js";
 import { nativeAvailable } from "./native.js";
 import { runScenario, RunProgress, RunReport, DEFAULT_WORKLOAD, verdict } from "./scenario.js";
 import { EEPROM_PARTS } from "./devices/eeprom.js";
