@@ -3,7 +3,7 @@
 // restored by GNU tar. Its JSON keys are a contract (docs/DIRECTOR.md).
 
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeDirectorInstallation, runServerThroughDirector, DirectorInstallation, tapeInSlot } from "./director_run.js";
@@ -53,21 +53,23 @@ export function tarRestores(stream: Uint8Array, tree: TreeEntry[]): boolean {
   const dir = mkdtempSync(join(tmpdir(), "holdup-tar-"));
   try {
     writeFileSync(join(dir, "job.tar"), stream);
-    const list = spawnSync("tar", ["-b", "8", "-tf", join(dir, "job.tar")], { encoding: "utf8" });
-    if (list.error || list.status !== 0) return false;
-    if (list.stdout.trim().split("\n").length !== tree.length) return false;
     const x = spawnSync("tar", ["-b", "8", "-xf", join(dir, "job.tar"), "-C", dir]);
-    if (x.status !== 0) return false;
+    if (x.error || x.status !== 0) return false;
+    // Exactly the tree's entries (all under its top directory, "data"), no more.
+    const top = tree[0].path;
+    if (readdirSync(join(dir, top), { recursive: true }).length + 1 !== tree.length) return false;
     return tree.every((e) => e.dir || readFileSync(join(dir, e.path)).equals(Buffer.from(e.data)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export function runBackup(module: WebAssembly.Module, seed: number, jobs: number, faults: BackupFault[]): BackupReport {
+/** `fileBytesMax`: the largest file of a job's generated tree (60 files each). */
+export function runBackup(module: WebAssembly.Module, seed: number, jobs: number, faults: BackupFault[],
+  fileBytesMax = 400_000): BackupReport {
   const rng = new Rng(seed).fork("backup");
   const inst = makeDirectorInstallation(module, seed);
-  const trees = Array.from({ length: jobs }, (_, j) => makeTree(seed * 31 + j, 60, 400_000));
+  const trees = Array.from({ length: jobs }, (_, j) => makeTree(seed * 31 + j, 60, fileBytesMax));
   const streams = trees.map(tarStream);
   const jobBytes = streams.reduce((a, s) => a + s.length, 0);
   for (const f of faults) inject(inst, f, rng, jobBytes);

@@ -15,8 +15,9 @@ export interface DirectorTortureReport {
   traps: number; failures: Array<{ seed: number; fault: string; detail: string; reproduce: string }>;
 }
 
+/** `fileBytesMax` as runBackup's (smaller files: shorter runs, the same failovers). */
 export function runDirectorTorture(module: WebAssembly.Module, seed: number, faults: number,
-  progress: ((done: number) => void) | null = null): DirectorTortureReport {
+  progress: ((done: number) => void) | null = null, fileBytesMax = 400_000): DirectorTortureReport {
   const r: DirectorTortureReport = {
     seed, runs: 0, cuts: 0, job_bytes: 0, tapes_written: 0, tape_mismatches: 0, tar_verified: true, failovers_drive: 0,
     failovers_medium: 0, failovers_director: 0, replayed_bytes: 0, job_errors: 0, server_stall_ms_max: 0, cycles: 0,
@@ -27,7 +28,7 @@ export function runDirectorTorture(module: WebAssembly.Module, seed: number, fau
     const fault = DIRECTOR_TORTURE_FAULTS[s % DIRECTOR_TORTURE_FAULTS.length];
     let b;
     try {
-      b = runBackup(module, s, 2, [fault]);
+      b = runBackup(module, s, 2, [fault], fileBytesMax);
     } catch (e) {
       r.traps++;
       r.failures.push({ seed: s, fault, detail: (e as Error).message, reproduce: `holdup backup --seed ${s} --jobs-count 2 --faults ${fault}` });
