@@ -66,6 +66,7 @@
 //
 // A test (tests/build.test.ts) checks that the regions are in order, do not overlap,
 // fit in memory, and that the compiler's data segments end below static_end.
+import { MB_HEADER_BYTES } from "./base/abi";
 
 // ---- memory ----------------------------------------------------------------------
 
@@ -115,7 +116,7 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 /** Host commands in flight at once (the host's queue depth). */
 @inline export const mailbox_slots: u32 = 4;
 /** Slot header: LUN, CDB, status, sense, lengths (see docs/HAL.md). */
-@inline export const mailbox_header_bytes: u32 = 64;
+@inline export const mailbox_header_bytes: u32 = MB_HEADER_BYTES;
 /** Data per slot: the largest transfer per command (Block Limits VPD). */
 @inline export const mailbox_data_bytes: u32 = 4096;
 @inline export const mailbox_slot_bytes: u32 = mailbox_header_bytes + mailbox_data_bytes;

@@ -16,12 +16,13 @@
 //                        replay of what a failed drive's buffer lost
 //   0x0B400 .. 0x0C3FF   the replay buffer: one block read back from the caching disk
 //   0x0C400 .. 0x1FFFF   free
+import { MB_HEADER_BYTES } from "../base/abi";
 
 @inline export const static_end: u32 = 0x04000;
 
 @inline export const mailbox_base: u32 = 0x04000;
 @inline export const mailbox_slots: u32 = 4;
-@inline export const mailbox_header_bytes: u32 = 64;
+@inline export const mailbox_header_bytes: u32 = MB_HEADER_BYTES;
 @inline export const mailbox_data_bytes: u32 = 4096;
 @inline export const mailbox_slot_bytes: u32 = mailbox_header_bytes + mailbox_data_bytes;
 
