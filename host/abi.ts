@@ -91,4 +91,6 @@ export const LOG_NAMES: Record<number, string> = {
   52: "array rebuild",
   53: "eeprom formatted",
   54: "director failover",
+  55: "director medium replaced",
+  56: "director cannot take a spare",
 };

@@ -136,10 +136,13 @@ of a save and after every member write of an array update.
   --vcd FILE     the trace (as for run) of the first run that failed, run again
   --vcd-from MS, --vcd-to MS   its window (default: its first save)
   --director     instead: backup runs through the backup director (seed 004), each
-                 with a fault the director handles today (a drive that fails, its
-                 tape movable or stuck, or hangs) at an instant its seed picks;
-                 --seed, --cuts (faults, default 30), --json (holdup backup's keys,
-                 summed, plus cuts and traps), --quiet
+                 with faults at instants its seed picks, in turn: a drive that
+                 fails (its tape movable or stuck) or hangs, a damaged tape, a
+                 damaged tape then a failed drive, the robot dead when the drive
+                 fails (no spare: the server must get the documented error);
+                 --seed, --cuts (runs, default 30), --jobs, --json (holdup
+                 backup's keys, summed, plus cuts (faults), runs, traps,
+                 no_spare_runs, job_errors_no_spare, failures), --quiet
 
 ${EXIT}`,
   fuzz: `usage: holdup fuzz [options]
@@ -178,21 +181,25 @@ Backup jobs (GNU tar streams of generated trees, 4 KiB records) from a backup se
 through the backup director (build/director.wasm) onto an emulated tape library (LTO-5
 drives, a changer, docs/DIRECTOR.md); then the tapes are read back, compared with the
 server's streams and restored by GNU tar. The director takes over a drive that fails
-or hangs mid-job, its tape stuck in it or not (failovers_drive, replayed_bytes); the
-other faults are not handled yet: the server sees an error (job_errors) and the run
-fails.
+or hangs mid-job, its tape stuck in it or not (failovers_drive, replayed_bytes), and a
+damaged tape (failovers_medium: its spare tape gets the medium's image); when no spare
+can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
+(3Eh/01h) and the run fails, every job the server finished still exact.
 
   --seed N        seed for the trees and the faults' instants (default: random)
   --jobs-count N  backup jobs (default 3)
   --faults LIST   comma-separated: drive-fail (the drive fails mid-job, losing its
                   buffer), medium-error (the first tape is damaged), no-unload (the
-                  drive fails and will not give up its cartridge), robot-fail,
+                  drive fails and will not give up its cartridge), robot-fail
+                  (the robot fails after the first load, then the drive fails),
                   drive-hang (the drive stops answering mid-job)
   --json          print one JSON object on standard output, the summary on standard
                   error (keys: seed, job_bytes, tapes_written, tape_mismatches,
                   tar_verified, failovers_drive, failovers_medium,
                   failovers_director, replayed_bytes, job_errors,
-                  server_stall_ms_max, cycles, virtual_ms)
+                  server_stall_ms_max, cycles, virtual_ms; and jobs_completed,
+                  completed_mismatches: the jobs the server finished and the
+                  bytes where their tapes differ)
 
 exit status: 0 if the tapes hold exactly the jobs and no job saw an error; 1
 otherwise; 2 for bad usage.`,

@@ -95,15 +95,25 @@ test("holdup backup --json: the keys the contract names; a drive that fails or h
   assert.equal(hang.j.failovers_drive, 1, "a hung drive is aborted after 300 s and taken over (its tape stays in it)");
   assert.equal(hang.j.tape_mismatches, 0);
   assert.ok(hang.j.server_stall_ms_max >= 300_000 && hang.j.server_stall_ms_max < 600_000, `${hang.j.server_stall_ms_max} ms`);
+  const medium = run("--faults", "medium-error");
+  assert.equal(medium.status, 0, medium.err);
+  assert.equal(medium.j.failovers_medium, 1, "a damaged tape: the spare tape takes the medium's whole image");
+  assert.equal(medium.j.failovers_drive, 0);
+  assert.equal(medium.j.tape_mismatches, 0);
+  assert.ok(medium.j.replayed_bytes > 1_000_000, `${medium.j.replayed_bytes} bytes`);
+  // The robot dies after the first load, then the drive fails: no spare can be had.
   const robot = run("--faults", "robot-fail");
-  assert.equal(robot.status, 1, "a dead robot: not handled yet");
+  assert.equal(robot.status, 1, "no spare: the server is told");
   assert.ok(robot.j.job_errors > 0);
+  assert.match(robot.j.errors[0], /sense \{"key":4,"asc":15873\}/, "HARDWARE ERROR, LOGICAL UNIT FAILURE (3E/01)");
+  assert.equal(robot.j.completed_mismatches, 0);
   assert.equal(spawnSync(process.execPath, [bin, "backup", "--faults", "gremlins"]).status, 2);
 });
 
 test("holdup torture --director: each run a fault the director handles, at a seed-chosen instant; every tape exact, the keys backup's plus cuts and traps", () => {
   const bin = join(BUILD, "..", "bin", "holdup.js");
-  const r = spawnSync(process.execPath, [bin, "torture", "--director", "--seed", "90", "--cuts", "3", "--json", "--quiet"], { encoding: "utf8" });
+  // Seed 90: drive-fail, no-unload, drive-hang (90 % 6 = 0: the sets in turn).
+  const r = spawnSync(process.execPath, [bin, "torture", "--director", "--seed", "90", "--cuts", "3", "--jobs", "2", "--json", "--quiet"], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   for (const k of ["seed", "job_bytes", "tapes_written", "tape_mismatches", "tar_verified", "failovers_drive", "failovers_medium",

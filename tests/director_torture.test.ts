@@ -1,23 +1,33 @@
-// The director under 200 drive faults (drive-fail, no-unload, drive-hang in turn, each
-// at an instant its seed picks), on small trees so that it runs in the suite; the CLI
-// runs the full-size ones (holdup torture --director).
+// The director under 200 runs of faults (a drive that fails, with its tape movable or
+// stuck, or hangs; a damaged tape; a damaged tape then a failed drive; the robot dead
+// when the drive fails: the sets in turn, each at an instant its seed picks), on small
+// trees so that it runs in the suite; the CLI runs the full-size ones (holdup torture
+// --director).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadDirectorMetered } from "../host/firmware.js";
-import { runDirectorTorture } from "../host/backup/torture_director.js";
+import { runDirectorTorture, DIRECTOR_TORTURE_FAULTS } from "../host/backup/torture_director.js";
 import { tarRestores } from "../host/backup/run.js";
 import { makeTree, tarStream } from "../host/backup/tar.js";
 
-const FAULTS = 200;
+const RUNS = 200;
 const SEED = 41000000;
 const FILE_BYTES_MAX = 8_000;
 
-test(`torture --director, ${FAULTS} faults: a failover each, no job error, every tape exact and restored by GNU tar, no trap`, () => {
-  const r = runDirectorTorture(loadDirectorMetered(), SEED, FAULTS, null, FILE_BYTES_MAX);
+test(`torture --director, ${RUNS} runs: a failover for each fault a spare covers, the documented error otherwise, every tape exact and restored by GNU tar, no trap`, () => {
+  const r = runDirectorTorture(loadDirectorMetered(), SEED, RUNS, null, FILE_BYTES_MAX);
   const why = JSON.stringify(r.failures.slice(0, 3));
-  assert.equal(r.runs, FAULTS, why);
+  const sets = DIRECTOR_TORTURE_FAULTS.length;
+  const of = (k: number) => Array.from({ length: RUNS }, (_, i) => (SEED + i) % sets).filter((x) => x === k).length; // runs of set k
+  assert.equal(r.runs, RUNS, why);
   assert.equal(r.traps, 0, why);
-  assert.equal(r.failovers_drive, FAULTS, why);
+  assert.deepEqual(r.failures, []);
+  // Sets: drive-fail, no-unload, drive-hang, medium-error, robot-fail, medium-error+drive-fail.
+  assert.equal(r.cuts, RUNS + of(5));
+  assert.equal(r.failovers_drive, of(0) + of(1) + of(2) + of(5), why);
+  assert.ok(r.failovers_medium >= of(3) && r.failovers_medium <= of(3) + of(5), `${r.failovers_medium} tapes replaced`);
+  assert.equal(r.no_spare_runs, of(4));
+  assert.ok(r.job_errors_no_spare >= of(4), "the server told in every run no spare could help");
   assert.equal(r.job_errors, 0, why);
   assert.equal(r.tape_mismatches, 0, why);
   assert.equal(r.tar_verified, true, why);

@@ -102,3 +102,5 @@
 @inline export const LOG_ARRAY_REBUILD: i32 = 52;
 @inline export const LOG_EEPROM_FORMATTED: i32 = 53;
 @inline export const LOG_DIRECTOR_FAILOVER: i32 = 54;
+@inline export const LOG_DIRECTOR_MEDIUM: i32 = 55;
+@inline export const LOG_DIRECTOR_NO_SPARE: i32 = 56;

@@ -9,8 +9,9 @@
 @inline export const T_SPARE: i32 = 3;
 /** The changer's element addresses of the robot, the drive the server knows (its
  * drive element, whichever drive is behind it), the spare drive, and the director's
- * spare tape (the last storage slot). */
+ * spare tape (the last storage slot); a damaged tape goes to the import/export slot. */
 @inline export const ELEM_TRANSPORT: u32 = 0x0000;
+@inline export const ELEM_IMPORT_EXPORT: u32 = 0x0010;
 @inline export const ELEM_SERVER_DRIVE: u32 = 0x0100;
 @inline export const ELEM_SPARE: u32 = 0x0102;
 @inline export const ELEM_SPARE_TAPE: u32 = 0x100f;

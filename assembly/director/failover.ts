@@ -4,11 +4,11 @@
 // in use; a spare tape is reported under the barcode of the tape it stands for).
 
 import { hal_delay_us, hal_log } from "../base/hal";
-import { LOG_DIRECTOR_FAILOVER } from "../base/abi";
+import { LOG_DIRECTOR_FAILOVER, LOG_DIRECTOR_MEDIUM, LOG_DIRECTOR_NO_SPARE } from "../base/abi";
 import { zero, copy, put_be16, be32 } from "../base/scsi";
 import { own_buf, own_buf_bytes } from "./layout";
 import {
-  T_PRIMARY, T_CHANGER, T_SPARE, ELEM_TRANSPORT, ELEM_SERVER_DRIVE, ELEM_SPARE, ELEM_SPARE_TAPE, VOLTAG_BYTES,
+  T_PRIMARY, T_CHANGER, T_SPARE, ELEM_TRANSPORT, ELEM_SERVER_DRIVE, ELEM_SPARE, ELEM_SPARE_TAPE, ELEM_IMPORT_EXPORT, VOLTAG_BYTES,
   OP_TEST_UNIT_READY, OP_SPACE_6, OP_MODE_SELECT_6, OP_LOAD_UNLOAD, OP_READ_POSITION, OP_MOVE_MEDIUM,
   OP_READ_ELEMENT_STATUS,
 } from "./board";
@@ -17,15 +17,19 @@ import {
   image_pos, image_set_pos, image_block_size, image_replay_tail, image_replay_medium,
 } from "./image";
 
-/** The drive in use: its bus ID and changer element. */
+/** The drive in use: its bus ID and changer element. One spare drive and one spare
+ * tape: each used once. */
 let drive_target: i32 = T_PRIMARY;
 let drive_elem: u32 = ELEM_SERVER_DRIVE;
-let spare_used = false;
+let spare_drive_used = false;
+let spare_tape_used = false;
 let failovers: u32 = 0;
+let media_replaced: u32 = 0;
 
 @inline export function current_drive(): i32 { return drive_target; }
 @inline export function current_drive_elem(): u32 { return drive_elem; }
 @inline export function failover_count(): u32 { return failovers; }
+@inline export function medium_count(): u32 { return media_replaced; }
 
 /** Polls of the spare drive while it loads (TEST UNIT READY every 0.5 s: a minute). */
 @inline const ready_polls_max: u32 = 120;
@@ -60,49 +64,85 @@ function move(from: u32, to: u32): bool {
  * that cannot be done (no spare drive or tape left, the robot failed): the server is
  * told then. */
 export function failover(hung: bool): bool {
-  if (spare_used) return false;
+  if (spare_drive_used) return no_spare(1);
   let whole = hung || !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
-  if (whole) {
-    // The spare tape will stand for the one stuck in the failed drive: their barcodes.
-    swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
-  }
-  if (!move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return false;
-  spare_used = true;
+  if (whole && spare_tape_used) return no_spare(2);
+  // The spare tape will stand for the one stuck in the failed drive: their barcodes.
+  if (whole) swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
+  if (!move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return no_spare(3);
+  spare_drive_used = true;
+  if (whole) spare_tape_used = true;
   drive_target = T_SPARE;
   drive_elem = ELEM_SPARE;
-  // The spare loads the tape (12 s); its first answers are NOT READY, then UNIT
-  // ATTENTION.
-  let ready = false;
-  for (let i: u32 = 0; i < ready_polls_max && !ready; i++) {
-    ready = own6(drive_target, OP_TEST_UNIT_READY, 0, 0, own_buf, 0, false);
-    if (!ready) hal_delay_us(500_000);
-  }
-  if (!ready) return false;
-  // The block size the server set.
-  let bs = image_block_size();
-  zero(own_buf, 12);
-  store<u8>(own_buf + 3, 8);
-  store<u8>(own_buf + 9, <u8>(bs >>> 16)); store<u8>(own_buf + 10, <u8>(bs >>> 8)); store<u8>(own_buf + 11, <u8>bs);
-  if (!own6(drive_target, OP_MODE_SELECT_6, 0x10, 12, own_buf, 12, true)) return false;
-  let replayed: i64 = 0;
-  let objects: u32 = 0;
   let pos = image_pos();
+  if (!ready_at_block_size()) return no_spare(4);
+  let replayed: i64 = 0;
+  let objects: u32 = pos;
   if (whole) {
     replayed = image_replay_medium(drive_target);
-    objects = pos;
   } else {
     // To the end of data: what reached the medium (the failed drive's buffer is lost).
-    if (!own6(drive_target, OP_SPACE_6, 3, 0, own_buf, 0, false)) return false;
+    if (!own6(drive_target, OP_SPACE_6, 3, 0, own_buf, 0, false)) return no_spare(5);
     query_position();
     let eod = image_pos();
     image_set_pos(pos);
     replayed = image_replay_tail(drive_target, eod);
     objects = pos - eod;
   }
-  if (replayed < 0) return false;
+  if (replayed < 0) return no_spare(6);
   failovers++;
   hal_log(LOG_DIRECTOR_FAILOVER, <i32>objects, <i32>replayed);
   return true;
+}
+
+/** The tape in use is damaged (the drive refused a write with MEDIUM ERROR: FIG. 6F):
+ * the drive unloads it, the robot puts it in the import/export slot for the operator
+ * and loads the director's spare tape into the same drive, which gets the medium's
+ * whole image; the spare then stands for the damaged tape under its barcode ([030]).
+ * A tape that will not come out is a failed drive: the spare drive takes over.
+ * false if no spare tape is left or the robot failed: the server is told then. */
+export function replace_medium(): bool {
+  if (spare_tape_used) return no_spare(7);
+  if (!own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false)) return failover(false);
+  swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
+  if (!move(drive_elem, ELEM_IMPORT_EXPORT)) return no_spare(8);
+  if (!move(ELEM_SPARE_TAPE, drive_elem)) return no_spare(9);
+  spare_tape_used = true;
+  let pos = image_pos();
+  if (!ready_at_block_size()) return no_spare(10);
+  let replayed = image_replay_medium(drive_target);
+  // The drive failed while it took the image: the spare drive takes the tape and
+  // what it lacks (a second failure, FIG. 6D from 6F).
+  if (replayed < 0) {
+    media_replaced++;
+    hal_log(LOG_DIRECTOR_MEDIUM, <i32>pos, 0);
+    return failover(false);
+  }
+  media_replaced++;
+  hal_log(LOG_DIRECTOR_MEDIUM, <i32>pos, <i32>replayed);
+  return true;
+}
+
+/** Log why a failover could not be made (the step: docs/DIRECTOR.md); false. */
+function no_spare(step: i32): bool {
+  hal_log(LOG_DIRECTOR_NO_SPARE, step, 0);
+  return false;
+}
+
+/** Wait for the drive in use to load (NOT READY, then UNIT ATTENTION, then GOOD) and
+ * set the block size the server set. */
+function ready_at_block_size(): bool {
+  let ready = false;
+  for (let i: u32 = 0; i < ready_polls_max && !ready; i++) {
+    ready = own6(drive_target, OP_TEST_UNIT_READY, 0, 0, own_buf, 0, false);
+    if (!ready) hal_delay_us(500_000);
+  }
+  if (!ready) return false;
+  let bs = image_block_size();
+  zero(own_buf, 12);
+  store<u8>(own_buf + 3, 8);
+  store<u8>(own_buf + 9, <u8>(bs >>> 16)); store<u8>(own_buf + 10, <u8>(bs >>> 8)); store<u8>(own_buf + 11, <u8>bs);
+  return own6(drive_target, OP_MODE_SELECT_6, 0x10, 12, own_buf, 12, true);
 }
 
 // ---- barcodes ([030]) -------------------------------------------------------------------------
@@ -126,8 +166,15 @@ function read_voltag(elem: u32, dst: usize): bool {
   return true;
 }
 
-/** In READ ELEMENT STATUS data (SMC-3 §6.10), the spare tape's barcode becomes the
- * original's. Bounded by the data's own lengths. */
+function same_tag(a: usize, b: usize): bool {
+  for (let i: u32 = 0; i < VOLTAG_BYTES; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  return true;
+}
+
+/** In READ ELEMENT STATUS data (SMC-3 §6.10), the spare tape and the original swap
+ * barcodes: the server finds its tape where the spare stands in for it, and the
+ * original (stuck in a drive, or in the import/export slot) under the spare's.
+ * Bounded by the data's own lengths. */
 export function relabel(d: usize, n: u32): void {
   if (!swapped || n < 8) return;
   let at: u32 = 8;
@@ -139,9 +186,8 @@ export function relabel(d: usize, n: u32): void {
     let end = p + bytes < n ? p + bytes : n;
     for (let k: u32 = 0; k < 256 && vol && len >= 12 + VOLTAG_BYTES && p + len <= end; k++) {
       let tag = d + p + 12;
-      let same = true;
-      for (let i: u32 = 0; i < VOLTAG_BYTES && same; i++) if (load<u8>(tag + i) != load<u8>(barcode_base + i)) same = false;
-      if (same) copy(tag, barcode_base + VOLTAG_BYTES, VOLTAG_BYTES);
+      if (same_tag(tag, barcode_base)) copy(tag, barcode_base + VOLTAG_BYTES, VOLTAG_BYTES);
+      else if (same_tag(tag, barcode_base + VOLTAG_BYTES)) copy(tag, barcode_base, VOLTAG_BYTES);
       p += len;
     }
     if (len == 0) break;

@@ -170,6 +170,9 @@ function write_filemarks(target: i32, n: u32): bool {
  * the drive at `target` (what a failed drive's buffer lost). The bytes written, or -1. */
 export function image_replay_tail(target: i32, eod: u32): i64 {
   let n = index_used;
+  // The index holds the newest records only: when its oldest is past eod (it wrapped
+  // within what must be written back), the records come from the caching disk.
+  if (n == index_entries && load<u32>(index_at(index_next - n)) > eod) return image_replay_from(target, eod);
   let written: i64 = 0;
   for (let k: u32 = 0; k < n; k++) {
     let e = index_at(index_next - n + k);
@@ -194,11 +197,16 @@ export function image_replay_tail(target: i32, eod: u32): i64 {
  * order, each at its object, up to the server's position (the held command's own
  * record is written by the command itself when it runs again). The bytes written, or
  * -1. */
-export function image_replay_medium(target: i32): i64 {
+export function image_replay_medium(target: i32): i64 { return image_replay_from(target, 0); }
+
+/** The image from object `from` on (the tape in the drive at `target` is there, and
+ * holds what comes before), read from the caching disk: image_replay_medium's scan,
+ * records before `from` passed over. */
+function image_replay_from(target: i32, from: u32): i64 {
   if (medium_start > cache_head) return -1; // the ring wrapped within the medium: not kept whole
   let at = medium_start;
   let written: i64 = 0;
-  let tape_pos: u32 = 0;
+  let tape_pos: u32 = from;
   for (let steps: u64 = 0; steps < cache_blocks && at < cache_head; steps++) {
     let t = own_cdb();
     store<u8>(t, OP_READ_16);
@@ -214,6 +222,12 @@ export function image_replay_medium(target: i32): i64 {
     let blocks = (bytes + BLOCK - 1) / BLOCK;
     at += 1 + <u64>blocks;
     if (rec_medium != medium || object >= pos || kind == IMG_TRUNCATE) continue;
+    if (object < from) {
+      // Before `from`: on the tape already; filemarks that reach past it, the rest.
+      if (kind != IMG_FILEMARKS || object + count <= from) continue;
+      count -= from - object;
+      object = from;
+    }
     if (object != tape_pos) {
       // A record placed before the end (a rewrite): there first.
       let l = own_cdb();

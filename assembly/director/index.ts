@@ -21,7 +21,7 @@ import {
   RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
 } from "../base/abi";
 import {
-  STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, ASC_LUN_NOT_SUPPORTED,
+  STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, KEY_MEDIUM_ERROR, ASC_LUN_NOT_SUPPORTED,
   ASC_INVALID_FIELD_IN_CDB, ASC_LUN_FAILURE, sense_build, zero, copy, put_be32, put_be16,
 } from "../base/scsi";
 import {
@@ -40,7 +40,9 @@ import {
   image_boot, image_record, image_sync, image_pos, image_advance, image_new_medium, image_block_size,
   image_set_block_size, image_blocks_cached, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
 } from "./image";
-import { current_drive, current_drive_elem, failover, failover_count as failovers_done, query_position, relabel } from "./failover";
+import {
+  current_drive, current_drive_elem, failover, replace_medium, failover_count as failovers_done, medium_count, query_position, relabel,
+} from "./failover";
 
 /** The identity the server sees, whichever drive is behind (INQUIRY, VPD 80h). */
 const VENDOR_PRODUCT = "IBM     ULT3580-TD5     H5T1";
@@ -78,6 +80,7 @@ export function mailbox_slot_size(): u32 { return mailbox_slot_bytes; }
 export function mailbox_data_size(): u32 { return mailbox_data_bytes; }
 export function blocks_in_cache(): u64 { return image_blocks_cached(); }
 export function failover_count(): u32 { return failovers_done(); }
+export function media_replaced(): u32 { return medium_count(); }
 
 /** Boot: the real drive's serial (VPD 80h) and the caching disk's size. */
 function boot(): void {
@@ -227,12 +230,20 @@ function complete_forwarded(s: u32): void {
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
     return;
   }
+  let op = load<u8>(p + MB_CDB);
+  if (lun == 0 && medium_failed(res) && (op == OP_WRITE_6 || op == OP_WRITE_FILEMARKS_6)) {
+    // FIG. 6F: the tape, not the drive: a spare tape takes the medium's image, then
+    // the command runs again. The write the drive refused is not in the image.
+    image_record(s, IMG_TRUNCATE, image_pos(), 0, 0, 0);
+    wait_tag(cache_tag(s));
+    if (replace_medium()) { current_started_us = hal_now_us(); start(s); return; }
+    // No spare tape: the server gets the drive's MEDIUM ERROR (below).
+  }
   if (load<u8>(res + RES_HOST_STATUS) != HOST_OK) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
   let status = load<u8>(res + RES_STATUS);
   let host_bytes = load<u32>(p + MB_DATA_BYTES);
   let residual = load<u32>(res + RES_RESIDUAL);
   let moved = host_bytes > residual ? host_bytes - residual : 0;
-  let op = load<u8>(p + MB_CDB);
   let data_in = op == OP_WRITE_6 || op == OP_MODE_SELECT_6 ? 0 : moved;
   let key: u8 = 0;
   if (status == STATUS_CHECK_CONDITION) {
@@ -272,6 +283,12 @@ function track(s: u32, op: u8, status: u8, key: u8): void {
   // REWIND, LOCATE(10), SPACE(6), READ(6), LOAD: the drive says where it is.
   if (op == 0x01 || op == 0x2b || op == 0x11 || op == 0x08 || op == OP_LOAD_UNLOAD) query_position();
 }
+/** MEDIUM ERROR from the drive (sense key 3). */
+function medium_failed(res: usize): bool {
+  return load<u8>(res + RES_HOST_STATUS) == HOST_OK && load<u8>(res + RES_STATUS) == STATUS_CHECK_CONDITION &&
+    (load<u8>(res + RES_SENSE, 2) & 0x0f) == KEY_MEDIUM_ERROR;
+}
+
 function inquiry(s: u32): void {
   let p = slot_at(s);
   let cdb = p + MB_CDB;

@@ -27,6 +27,11 @@ export interface BackupReport {
   failovers_director: number;
   replayed_bytes: number;
   job_errors: number;
+  /** Jobs the server finished without an error, and the bytes where their tapes differ
+   * from their streams (0 whatever the faults: an error is reported, never a short
+   * tape). */
+  jobs_completed: number;
+  completed_mismatches: number;
   server_stall_ms_max: number;
   cycles: number;
   virtual_ms: number;
@@ -44,7 +49,9 @@ function inject(inst: DirectorInstallation, f: BackupFault, rng: Rng, jobBytes: 
     const c = inst.lib.changer.slots[0];
     if (c) c.badFrom = 2 + Math.floor(at / 4096);
   }
-  if (f === "robot-fail") inst.lib.changer.faults.robotFailed = true;
+  // The robot fails once it has loaded the first tape, and then the drive fails: no
+  // failover can be made, and the server must be told (never a silently short tape).
+  if (f === "robot-fail") { inst.lib.changer.faults.failAfterMoves = 1; drive.faults.failAfterBytes = at; }
   if (f === "drive-hang") drive.faults.hangAfterBytes = at;
 }
 
@@ -81,14 +88,19 @@ export function runBackup(module: WebAssembly.Module, seed: number, jobs: number
   runServerThroughDirector(inst, server.run(), 6 * 3600 * 1000);
   // The director logs each failover with the objects and bytes it wrote back.
   const failoverLogs = inst.board.log.filter((l) => l.includes("fw: director failover"));
-  const replayed = failoverLogs.reduce((n, l) => n + Number(l.trim().split(" ").at(-1)), 0);
-  const back = readBackJobs(server.tapes, tapeInSlot(inst));
+  const mediumLogs = inst.board.log.filter((l) => l.includes("fw: director medium replaced"));
+  const replayed = [...failoverLogs, ...mediumLogs].reduce((n, l) => n + Number(l.trim().split(" ").at(-1)), 0);
+  // A tape the server could not put back (an error it was told of) is wherever it is.
+  const back = readBackJobs(server.tapes, (b, t) => tapeInSlot(inst)(b, t) ?? inst.lib.cartridge(b));
   const mismatches = tapeMismatches(streams, back);
+  const completedMismatches = tapeMismatches(server.jobsDone.map((j) => streams[j]),
+    new Map(server.jobsDone.map((j, k) => [k, back.get(j) ?? new Uint8Array(0)])));
   const tarOk = streams.every((_, j) => back.has(j) && tarRestores(back.get(j)!, trees[j]));
   return {
     seed, job_bytes: jobBytes, tapes_written: server.tapes.length, tape_mismatches: mismatches,
-    tar_verified: tarOk, failovers_drive: failoverLogs.length, failovers_medium: 0, failovers_director: 0, replayed_bytes: replayed,
-    job_errors: server.jobErrors.length, server_stall_ms_max: Math.round(server.stallMaxMs * 1000) / 1000,
+    tar_verified: tarOk, failovers_drive: failoverLogs.length, failovers_medium: mediumLogs.length, failovers_director: 0, replayed_bytes: replayed,
+    job_errors: server.jobErrors.length, jobs_completed: server.jobsDone.length, completed_mismatches: completedMismatches,
+    server_stall_ms_max: Math.round(server.stallMaxMs * 1000) / 1000,
     cycles: inst.board.cyclesTotal, virtual_ms: inst.board.now_ns / 1e6, errors: server.jobErrors,
   };
 }

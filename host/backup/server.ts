@@ -43,6 +43,8 @@ export class BackupServer {
   /** Tapes written, in order, with the job each file after the label belongs to. */
   readonly tapes: TapeLog[] = [];
   readonly jobErrors: string[] = [];
+  /** The jobs it finished (their last filemark written without an error), in order. */
+  readonly jobsDone: number[] = [];
   /** The longest a single command took, ms (the server stalled that long). */
   stallMaxMs = 0;
   bytesWritten = 0;
@@ -129,6 +131,7 @@ export class BackupServer {
     if (!(yield* this.mountNext())) { this.jobErrors.push("no tape could be mounted"); return; }
     for (let j = 0; j < this.jobs.length; j++) {
       const ok = yield* this.job(j);
+      if (ok) this.jobsDone.push(j);
       if (!ok && !(yield* this.mountNext())) {
         this.jobErrors.push(`job ${j + 1}: no tape left after an error`);
         return;

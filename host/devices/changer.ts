@@ -24,7 +24,9 @@ export const DEFAULT_CHANGER: ChangerParams = { slots: 16, move_s: 8, scan_s: 0.
 export class Changer extends SerialTarget {
   readonly slots: (Cartridge | null)[];
   importExport: Cartridge | null = null;
-  readonly faults = { robotFailed: false, dead: false };
+  /** robotFailed: every move fails (HARDWARE ERROR); failAfterMoves: the robot fails
+   * once it has made this many moves. */
+  readonly faults = { robotFailed: false, dead: false, failAfterMoves: Infinity };
   /** Where each cartridge came from (SMC's source element), by barcode. */
   private readonly source = new Map<string, number>();
   readonly stats = { moves: 0 };
@@ -90,6 +92,7 @@ export class Changer extends SerialTarget {
     const src = this.element(from), dst = this.element(to);
     if (!src) return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_ELEMENT, field: [4, -1] }), s: 0 };
     if (!dst) return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_ELEMENT, field: [6, -1] }), s: 0 };
+    if (this.stats.moves >= this.faults.failAfterMoves) this.faults.robotFailed = true;
     if (this.faults.robotFailed) return { r: this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.INTERNAL_TARGET_FAILURE }), s: this.p.move_s };
     const cart = src.get();
     if (!cart) return { r: this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.SOURCE_EMPTY }), s: 0 };
