@@ -188,11 +188,13 @@ test("failover (FIG. 6): the drive fails mid-job losing its buffer; the director
     assert.deepEqual(server.jobErrors, [], `seed ${seed}`);
     const fo = inst.board.log.filter((l) => l.includes("fw: director failover"));
     assert.equal(fo.length, 1, `seed ${seed}: one failover`);
-    // What the failed drive's buffer lost (the server had been told it was written) is
-    // what the director wrote back from its image.
+    // What the failed drive's buffer lost (the server had been told it was written),
+    // and the blocks the director had acknowledged and not yet given the drive (at most
+    // its 16-block write-behind ring), is what it wrote back from its image.
     const lost = inst.lib.drives[0].stats.bytesLost;
+    const replayed = Number(fo[0].trim().split(" ").at(-1));
     assert.ok(lost > 0, `seed ${seed}: the drive lost ${lost} buffered bytes`);
-    assert.equal(Number(fo[0].trim().split(" ").at(-1)), lost, `seed ${seed}: replayed`);
+    assert.ok(replayed >= lost && replayed <= lost + 16 * 4096, `seed ${seed}: replayed ${replayed}, lost ${lost}`);
     assert.equal(tapeMismatches(streams, readBackJobs(server.tapes, inst.lib.cartridge)), 0, `seed ${seed}`);
     // Every tape is back in its slot: the server's moves named the drive it knows.
     for (const t of server.tapes) assert.ok(inst.lib.changer.slots.includes(inst.lib.cartridge(t.barcode)), t.barcode);

@@ -13,9 +13,10 @@ import { mailbox_slots, tags_base, tags_max, tag_bytes, tag_cdb_at, tag_result_a
 /** A slot's drive command goes on tag s, its cache write on tag s + mailbox_slots. */
 @inline export function drive_tag(s: u32): u32 { return s; }
 @inline export function cache_tag(s: u32): u32 { return s + mailbox_slots; }
-/** The director's own commands. */
+/** The write-behind's drive commands (behind.ts), and the director's own. */
+@inline export const behind_tag: u32 = 2 * mailbox_slots;
 @inline export const own_tag: u32 = tags_max - 1;
-if (<u32>2 * mailbox_slots + 1 > tags_max) ERROR("director: two tags a slot and its own");
+if (<u32>2 * mailbox_slots + 2 > tags_max) ERROR("director: two tags a slot, the write-behind's and its own");
 
 /** Tags whose command ended (bit per tag), and tags out. */
 let done_tags: u32 = 0;

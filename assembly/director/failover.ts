@@ -89,7 +89,13 @@ export function failover(hung: bool): bool {
     replayed = image_replay_tail(drive_target, eod);
     objects = pos - eod;
   }
-  if (replayed < 0) return no_spare(6);
+  if (replayed < 0) {
+    // The tape refused the image (damaged further on: MEDIUM ERROR) or the spare
+    // drive failed: the spare tape, if any is left, takes the whole image.
+    failovers++;
+    hal_log(LOG_DIRECTOR_FAILOVER, <i32>objects, 0);
+    return replace_medium();
+  }
   failovers++;
   hal_log(LOG_DIRECTOR_FAILOVER, <i32>objects, <i32>replayed);
   return true;

@@ -45,6 +45,8 @@ export function image_advance(n: u32): void { pos += n; }
 @inline export function image_block_size(): u32 { return block_size; }
 export function image_set_block_size(b: u32): void { block_size = b; }
 @inline export function image_blocks_cached(): u64 { return blocks_cached; }
+/** The caching disk answered at boot: records can be kept. */
+@inline export function image_ready(): bool { return cache_blocks > 0; }
 
 /** A new medium in the drive: at its beginning, its records from the head on. */
 export function image_new_medium(): void {
@@ -91,8 +93,8 @@ function header(s: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
  * to whole blocks, in one WRITE(16) on slot s's cache tag. Into the disk's write cache
  * (with FUA each 4 KiB write would wait a revolution: 0.5 MB/s against the drive's
  * 39); the server's filemarks make it durable (image_sync). */
-export function image_record(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): void {
-  if (cache_blocks == 0) return;
+export function image_record(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): bool {
+  if (cache_blocks == 0) return false;
   let h = header(s, kind, object, count, bytes);
   let data_blocks = (bytes + BLOCK - 1) / BLOCK;
   let blocks = <u64>(1 + data_blocks);
@@ -109,10 +111,11 @@ export function image_record(s: u32, kind: u16, object: u32, count: u32, data: u
   put_be64(t + 2, cache_head);
   put_be32(t + 10, <u32>blocks);
   let ok = hal_scsi_submit_sg(T_CACHE, <i32>tag, t, 16, sg, data_blocks > 0 ? 2 : 1, 1, tag_result(tag)) == 0;
-  if (!mark_out(tag, ok)) return;
+  if (!mark_out(tag, ok)) return false;
   index_add(kind, object, count, bytes, cache_head);
   cache_head += blocks;
   blocks_cached += blocks;
+  return true;
 }
 
 /** The caching disk's write cache to its media (the server's filemark: a sync point). */

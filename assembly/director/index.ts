@@ -13,6 +13,7 @@
 //   bus.ts       device-bus tags and its own commands under a deadline
 //   image.ts     the caching disk's image of each medium, and its replays
 //   failover.ts  the drive in use, the spare, the changer's view for the server
+//   behind.ts    write-behind: blocks acknowledged once cached, to the drive in order
 //   layout.ts    the memory map
 
 import { hal_host_complete, hal_idle, hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
@@ -38,8 +39,9 @@ import {
 } from "./bus";
 import {
   image_boot, image_record, image_sync, image_pos, image_advance, image_new_medium, image_block_size,
-  image_set_block_size, image_blocks_cached, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
+  image_set_block_size, image_blocks_cached, image_ready, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
 } from "./image";
+import { behind_pump, behind_open, behind_room, behind_empty, behind_put, behind_take_error, behind_new_medium } from "./behind";
 import {
   current_drive, current_drive_elem, failover, replace_medium, failover_count as failovers_done, medium_count, query_position, relabel,
 } from "./failover";
@@ -61,6 +63,8 @@ let queued: u32 = 0;
 let current: u32 = mailbox_slots;
 let current_started_us: i64 = 0;
 let current_aborted = false;
+/** The slot being served is a write gone behind: it ends when its record is cached. */
+let current_behind = false;
 
 export function irq_doorbell(slot: i32): void {
   if (<u32>slot >= mailbox_slots || (rung & (1 << slot)) != 0) return;
@@ -105,9 +109,15 @@ export function main(): void {
 
 /** One step of the main loop; true if it did something. */
 export function poll(): bool {
-  if (current == mailbox_slots) return start_next();
+  let did = behind_pump(settle);
+  if (current == mailbox_slots) return start_next() || did;
   let s = current;
   let dt = drive_tag(s), ct = cache_tag(s);
+  if (current_behind) {
+    if (tags_waiting(1 << ct) != 0) return did;
+    finish(s, STATUS_GOOD, 0);
+    return true;
+  }
   let waiting = tags_waiting((1 << dt) | (1 << ct));
   if (waiting != 0) {
     // A drive that does not answer within command_limit_us is hung: the command is
@@ -117,15 +127,34 @@ export function poll(): bool {
       current_aborted = true;
     }
     hal_timer_arm(watch_tick_us);
-    return false;
+    return did;
   }
   complete_forwarded(s);
   return true;
 }
 
+/** A failover's replays read the caching disk: the record of a write gone behind
+ * that is still on its way there first. */
+function settle(): void {
+  if (current != mailbox_slots && current_behind) wait_tag(cache_tag(current));
+}
+
+/** The size of slot s's write if it may go behind (a variable-length WRITE(6) to the
+ * drive, whole in the slot, with the caching disk up), else 0. */
+function behind_bytes(s: u32): u32 {
+  let p = slot_at(s);
+  let cdb = p + MB_CDB;
+  if (load<u8>(p + MB_LUN) != 0 || load<u8>(cdb) != OP_WRITE_6 || (load<u8>(cdb, 1) & 1) != 0 || !image_ready()) return 0;
+  let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
+  return n <= load<u32>(p + MB_DATA_BYTES) && n <= mailbox_data_bytes && behind_open(n) ? n : 0;
+}
+
 function start_next(): bool {
   if (queued == 0) return false;
   let s = order & 15;
+  // A tape's commands are in order: a write goes behind the ones before it while
+  // the ring has room; anything else waits until the drive has them all.
+  if (!behind_empty() && (behind_bytes(s) == 0 || !behind_room())) return false;
   order >>>= 4;
   queued--;
   rung &= ~(1 << s);
@@ -144,6 +173,7 @@ function finish(s: u32, status: u8, data_in: u32): void {
   store<u32>(p + MB_DATA_BYTES, data_in);
   release((1 << drive_tag(s)) | (1 << cache_tag(s)));
   current = mailbox_slots;
+  current_behind = false;
   hal_host_complete(<i32>s);
 }
 
@@ -169,6 +199,16 @@ function start(s: u32): void {
     store<u8>(d, 0);
     put_be16(d + 4, 1);
     finish(s, STATUS_GOOD, host_bytes < 6 ? host_bytes : 6);
+    return;
+  }
+  // A block the drive did not take after the server was told it was written: the
+  // server hears it now (a deferred error), before anything else happens.
+  if (behind_take_error(p + MB_SENSE)) { finish(s, STATUS_CHECK_CONDITION, 0); return; }
+  let behind = behind_bytes(s);
+  if (behind > 0 && image_record(s, IMG_DATA, image_pos(), 1, p + MB_DATA, behind)) {
+    behind_put(p + MB_DATA, behind);
+    image_advance(1);
+    current_behind = true;
     return;
   }
   // Everything else goes to the drive as it came; a write also to the caching disk.
@@ -252,7 +292,7 @@ function complete_forwarded(s: u32): void {
     copy(p + MB_SENSE, res + RES_SENSE, n < 18 ? n : 18);
     key = load<u8>(p + MB_SENSE, 2) & 0x0f;
     // UNIT ATTENTION, NOT READY TO READY: the changer put a medium in.
-    if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) image_new_medium();
+    if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { image_new_medium(); behind_new_medium(); }
   }
   if (lun == 0) track(s, op, status, key);
   else if (op == OP_READ_ELEMENT_STATUS && status == STATUS_GOOD) relabel(p + MB_DATA, data_in);
@@ -278,6 +318,7 @@ function track(s: u32, op: u8, status: u8, key: u8): void {
   }
   if (op == OP_LOAD_UNLOAD && status == STATUS_GOOD && (load<u8>(cdb, 4) & 1) == 0) {
     image_new_medium();
+    behind_new_medium();
     return;
   }
   // REWIND, LOCATE(10), SPACE(6), READ(6), LOAD: the drive says where it is.

@@ -4,9 +4,9 @@
 //   0x00000 .. 0x03FFF   the compiler's static data (string literals, tables)
 //   0x04000 .. 0x080FF   mailbox: 4 slots × (64 B header + 4 KiB data), the backup
 //                        server's commands (docs/HAL.md "Mailbox")
-//   0x08200 .. 0x0843F   device-bus tags: 9 × (16 B CDB, 32 B result, 16 B spare):
+//   0x08200 .. 0x0847F   device-bus tags: 10 × (16 B CDB, 32 B result, 16 B spare):
 //                        per slot one for the drive and one for the caching disk,
-//                        and the director's own
+//                        the write-behind's, and the director's own
 //   0x08600 .. 0x087FF   a 512-byte buffer for the director's own device commands
 //   0x08800 .. 0x08809   the real drive's serial number (VPD 80h, 10 bytes)
 //   0x08A00 .. 0x091FF   per slot: the cache record's header block (512 B) and its
@@ -15,7 +15,10 @@
 //                        caching-disk block, bytes, kind, count), for a failover's
 //                        replay of what a failed drive's buffer lost
 //   0x0B400 .. 0x0C3FF   the replay buffer: one block read back from the caching disk
-//   0x0C400 .. 0x1FFFF   free
+//   0x0C400 .. 0x1C3FF   the write-behind ring: 16 blocks of 4 KiB acknowledged to the
+//                        server and not yet taken by the drive (behind.ts)
+//   0x1C400 .. 0x1C43F   their lengths: 16 × u32
+//   0x1C440 .. 0x1FFFF   free
 import { MB_HEADER_BYTES } from "../base/abi";
 
 @inline export const static_end: u32 = 0x04000;
@@ -27,7 +30,7 @@ import { MB_HEADER_BYTES } from "../base/abi";
 @inline export const mailbox_slot_bytes: u32 = mailbox_header_bytes + mailbox_data_bytes;
 
 @inline export const tags_base: u32 = 0x08200;
-@inline export const tags_max: u32 = 9;
+@inline export const tags_max: u32 = 10;
 @inline export const tag_bytes: u32 = 64;
 @inline export const tag_cdb_at: u32 = 0;
 @inline export const tag_result_at: u32 = 16;
@@ -46,6 +49,11 @@ import { MB_HEADER_BYTES } from "../base/abi";
 @inline export const replay_buf: u32 = 0x0B400;
 @inline export const replay_buf_bytes: u32 = 4096;
 
+@inline export const stage_base: u32 = 0x0C400;
+@inline export const stage_entries: u32 = 16;
+@inline export const stage_entry_bytes: u32 = 4096;
+@inline export const stage_len_base: u32 = 0x1C400;
+
 @inline export const memory_bytes: u32 = 2 * 65536;
 
 if (mailbox_base < static_end) ERROR("director layout: mailbox over static data");
@@ -56,5 +64,8 @@ if (drive_serial_base + drive_serial_bytes > cache_hdr_base) ERROR("director lay
 if (cache_hdr_base + mailbox_slots * 512 > cache_sg_base) ERROR("director layout: cache headers overlap their lists");
 if (cache_sg_base + mailbox_slots * 16 > index_base) ERROR("director layout: cache lists overlap the index");
 if (index_base + index_entries * index_entry_bytes > replay_buf) ERROR("director layout: index overlaps the replay buffer");
-if (replay_buf + replay_buf_bytes > memory_bytes) ERROR("director layout: past memory");
+if (replay_buf + replay_buf_bytes > stage_base) ERROR("director layout: replay buffer overlaps the ring");
+if (stage_base + stage_entries * stage_entry_bytes > stage_len_base) ERROR("director layout: ring overlaps its lengths");
+if (stage_len_base + stage_entries * 4 > memory_bytes) ERROR("director layout: past memory");
+if (stage_entry_bytes < mailbox_data_bytes) ERROR("director layout: a ring entry holds a record");
 if (replay_buf_bytes < mailbox_data_bytes) ERROR("director layout: the replay buffer holds a record");
