@@ -15,6 +15,16 @@ export interface DirectorBench {
   /** MB/s (10^6 bytes) the server writes through the director, and straight to a drive. */
   director_mb_s: number;
   drive_mb_s: number;
+  /** A drive that fails mid-job, its tape movable: how long the server waited for the
+   * command the director held while it failed over, against the devices' own time for the same recovery (the
+   * failed drive's unload, the robot's move, the spare's load, the wind to the end of
+   * data, and what was lost written again at the drive's rate). */
+  drive_failover_ms: number;
+  failover_bound_ms: number;
+  /** The same with the tape stuck in the failed drive: the unload that fails, the
+   * spare tape's move and load, the medium's whole image at the drive's rate. */
+  drive_failover_ms_stuck: number;
+  failover_bound_ms_stuck: number;
 }
 
 export function benchDirector(): DirectorBench {
@@ -30,5 +40,42 @@ export function benchDirector(): DirectorBench {
   through.now = () => inst.board.now_ns;
   runServerThroughDirector(inst, through.run(), 3_600_000);
   const mb = (s: BackupServer) => s.bytesWritten / (s.writeTime_ns / 1e9) / 1e6;
-  return { director_mb_s: mb(through), drive_mb_s: mb(direct) };
+  const moved = benchFailover(streams, false), stuck = benchFailover(streams, true);
+  return {
+    director_mb_s: mb(through), drive_mb_s: mb(direct),
+    drive_failover_ms: moved.ms, failover_bound_ms: moved.bound_ms,
+    drive_failover_ms_stuck: stuck.ms, failover_bound_ms_stuck: stuck.bound_ms,
+  };
+}
+
+/** The job through the director with the drive failing at 60 % of it. */
+function benchFailover(streams: Uint8Array[], stuck: boolean): { ms: number; bound_ms: number } {
+  const cfg = { transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE, scratch: [ADDR.STORAGE] };
+  const inst = makeDirectorInstallation(loadDirectorMetered(), 1);
+  const drive = inst.lib.drives[0], p = drive.p;
+  drive.faults.failAfterBytes = Math.floor(streams[0].length * 0.6);
+  drive.faults.noUnload = stuck;
+  const server = new BackupServer(cfg, streams);
+  server.now = () => inst.board.now_ns;
+  // The longest the server waited for a write (or filemark) that ended after the
+  // failure: the command the director held while it failed over.
+  let held_ns = 0;
+  const submit = inst.host.submit.bind(inst.host);
+  inst.host.submit = (lun, cdb, out, inLen, cb) => {
+    const t0 = inst.board.now_ns;
+    return submit(lun, cdb, out, inLen, (h) => {
+      if ((cdb[0] === 0x0a || cdb[0] === 0x10) && inst.board.now_ns > drive.failedAt_ns) held_ns = Math.max(held_ns, inst.board.now_ns - t0);
+      cb(h);
+    });
+  };
+  runServerThroughDirector(inst, server.run(), 3_600_000);
+  const log = inst.board.log.find((l) => l.includes("fw: director failover"));
+  if (!log || !held_ns) throw new Error("bench: the director did not fail over");
+  const replayed = Number(log.trim().split(" ").at(-1));
+  // What reached the failed drive's tape before it failed: the spare winds over it.
+  const landed = drive.stats.bytesLanded;
+  const write_s = replayed / p.bytes_per_s;
+  const bound_s = p.unload_s + inst.lib.changer.p.move_s + p.load_s + write_s +
+    (stuck ? 0 : (landed / p.capacity_bytes) * p.wind_full_s);
+  return { ms: held_ns / 1e6, bound_ms: bound_s * 1e3 };
 }

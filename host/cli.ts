@@ -184,6 +184,7 @@ async function bench(json: boolean, raid: number, spares: number, failDisk: { id
   4 KiB write ack at QD 1, idle  write-back ${f(r.ack_us_writeback, 1)} us, write-through ${f(r.ack_us_writethrough, 1)} us (${f(r.ack_us_writethrough / r.ack_us_writeback, 1)}x)
   4 KiB random writes, QD 4      write-back p50 ${f(r.ack_us_p50_sustained_writeback / 1e3, 1)} ms, p99 ${f(r.ack_us_p99_sustained_writeback / 1e3, 1)} ms; write-through p50 ${f(r.ack_us_p50_sustained_writethrough / 1e3, 1)} ms, p99 ${f(r.ack_us_p99_sustained_writethrough / 1e3, 1)} ms
   backup director (seed 004)     ${f(r.director_mb_s, 1)} MB/s through it, ${f(r.drive_mb_s, 1)} MB/s straight to the drive (${f(r.director_mb_s / r.drive_mb_s, 3)})
+  director: a drive fails        tape moved ${f(r.drive_failover_ms / 1e3, 1)} s to resume, bound ${f(r.failover_bound_ms / 1e3, 1)} s (${f(r.drive_failover_ms / r.failover_bound_ms, 3)}x); tape stuck ${f(r.drive_failover_ms_stuck / 1e3, 1)} s, bound ${f(r.failover_bound_ms_stuck / 1e3, 1)} s (${f(r.drive_failover_ms_stuck / r.failover_bound_ms_stuck, 3)}x)
   Cortex-M4 image (release)      ${r.port_flash_bytes === null ? "not built (npm run build:m4)" : `flash ${r.port_flash_bytes} B, RAM ${r.port_ram_bytes} B`}`);
     if (r.raid) {
       const a = r as Required<BenchReport>;

@@ -142,7 +142,8 @@ test("holdup bench --json prints the documented keys last; --svg draws the pictu
     "save_bound_payload_ms", "restore_bound_payload_ms", "crc32c_wasm_gbyte_s", "crc32c_native_gbyte_s",
     "crc32c_sheetjs_gbyte_s", "crc32_node_zlib_gbyte_s", "crc32_sheetjs_gbyte_s", "destage_ms_elevator",
     "destage_ms_fifo", "protected_bytes", "protected_bytes_bound", "ack_us_p50_sustained_writeback", "ack_us_p99_sustained_writeback",
-    "ack_us_p50_sustained_writethrough", "ack_us_p99_sustained_writethrough", "director_mb_s", "drive_mb_s"]) {
+    "ack_us_p50_sustained_writethrough", "ack_us_p99_sustained_writethrough", "director_mb_s", "drive_mb_s",
+    "drive_failover_ms", "failover_bound_ms", "drive_failover_ms_stuck", "failover_bound_ms_stuck"]) {
     assert.equal(typeof j[k], "number", k);
     assert.ok(Number.isFinite(j[k]) && j[k] > 0, `${k} = ${j[k]}`);
   }
@@ -151,6 +152,13 @@ test("holdup bench --json prints the documented keys last; --svg draws the pictu
   assert.ok(j.save_bound_payload_ms < j.save_bound_ms && j.restore_bound_payload_ms < j.restore_bound_ms + 1);
   assert.ok(j.ack_us_p99_sustained_writeback <= j.ack_us_p99_sustained_writethrough, JSON.stringify(j));
   assert.ok(j.destage_ms_fifo > j.destage_ms_elevator);
+  // The director (issue 11's targets): streaming at 0.95 of the drive's own rate or
+  // better; a drive failover within 1.5 times the devices' own time for it, and no
+  // faster than the devices allow.
+  assert.ok(j.director_mb_s >= 0.95 * j.drive_mb_s, `director ${j.director_mb_s} MB/s, drive ${j.drive_mb_s}`);
+  for (const [ms, bound] of [[j.drive_failover_ms, j.failover_bound_ms], [j.drive_failover_ms_stuck, j.failover_bound_ms_stuck]]) {
+    assert.ok(ms >= bound && ms <= 1.5 * bound, `failover ${ms} ms, bound ${bound} ms`);
+  }
   // The Cortex-M4 image (npm run build:m4): code in flash, the 2 pages of linear
   // memory and the stack in RAM.
   assert.ok(j.port_flash_bytes > 10_000 && j.port_flash_bytes < 1024 * 1024, `port_flash_bytes ${j.port_flash_bytes}`);

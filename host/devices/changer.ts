@@ -83,7 +83,7 @@ export class Changer extends SerialTarget {
     }
     if (addr >= ADDR.DRIVE && addr < ADDR.DRIVE + this.drives.length) {
       const d = this.drives[addr - ADDR.DRIVE];
-      return { type: ELEMENT.DRIVE, get: () => d.cartridge, take: () => d.remove(), put: (x) => d.insert(x) };
+      return { type: ELEMENT.DRIVE, get: () => d.cartridge, take: () => d.remove(), put: (x) => d.insert(x, this.p.move_s) };
     }
     return null;
   }

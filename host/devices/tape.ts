@@ -55,6 +55,8 @@ export class TapeDrive extends SerialTarget {
   /** Taken (GOOD) but not yet on the medium, each with when it lands there. */
   private pending: Array<{ o: TapeObject; land_ns: number }> = [];
   private lastLand_ns = 0;
+  /** When a failAfterBytes fault struck (the block that crossed it was landing). */
+  failedAt_ns = NaN;
   readonly stats = { commands: 0, bytesWritten: 0, bytesLanded: 0, bytesLost: 0, bytesRead: 0, wound_bytes: 0 };
 
   constructor(readonly id: number, readonly serial: string, clock: VirtualClock,
@@ -62,15 +64,16 @@ export class TapeDrive extends SerialTarget {
     super(clock, `tape${id}`);
   }
 
-  /** The changer puts a cartridge in: the drive loads it. */
-  insert(c: Cartridge): boolean {
+  /** The changer puts a cartridge in, arriving `after_s` from now (the robot's move):
+   * the drive loads it from then on. */
+  insert(c: Cartridge, after_s = 0): boolean {
     if (this.cartridge) return false;
     this.cartridge = c;
     this.ejected = false;
     this.position = 0;
     this.pending = [];
     this.lastLand_ns = 0;
-    this.loadedAt_ns = this.clock.now_ns + this.p.load_s * 1e9;
+    this.loadedAt_ns = this.clock.now_ns + (after_s + this.p.load_s) * 1e9;
     this.unitAttention = true;
     return true;
   }
@@ -175,6 +178,7 @@ export class TapeDrive extends SerialTarget {
       const n = o === FILEMARK ? 0 : o.length;
       if (this.stats.bytesLanded + n > this.faults.failAfterBytes) {
         this.failed = true;
+        this.failedAt_ns = this.pending[0].land_ns;
         break;
       }
       this.pending.shift();
