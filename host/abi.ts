@@ -93,4 +93,6 @@ export const LOG_NAMES: Record<number, string> = {
   54: "director failover",
   55: "director medium replaced",
   56: "director cannot take a spare",
+  57: "director took up the image",
+  58: "director answered a re-sent command",
 };

@@ -5,7 +5,7 @@
 
 import { loadDirectorMetered } from "./firmware.js";
 import { VirtualClock } from "./clock.js";
-import { makeDirectorInstallation, runServerThroughDirector } from "./backup/director_run.js";
+import { makeDirectorInstallation, runServerThroughDirector, directorLog } from "./backup/director_run.js";
 import { BackupServer } from "./backup/server.js";
 import { ADDR, makeLibrary } from "./backup/library.js";
 import { runServer } from "./backup/tapes.js";
@@ -69,7 +69,7 @@ function benchFailover(streams: Uint8Array[], stuck: boolean): { ms: number; bou
     });
   };
   runServerThroughDirector(inst, server.run(), 3_600_000);
-  const log = inst.board.log.find((l) => l.includes("fw: director failover"));
+  const log = directorLog(inst).find((l) => l.includes("fw: director failover"));
   if (!log || !held_ns) throw new Error("bench: the director did not fail over");
   const replayed = Number(log.trim().split(" ").at(-1));
   // What reached the failed drive's tape before it failed: the spare winds over it.

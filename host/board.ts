@@ -77,7 +77,9 @@ export { asString } from "./board_hal.js";
 
 export class Board {
   readonly cfg: BoardConfig;
-  readonly clock = new VirtualClock();
+  /** One clock for the whole installation: a second board (a spare director) is
+   * built on the first's (`clock` in the options). */
+  readonly clock: VirtualClock;
   readonly rng: Rng;
   readonly mcu: Mcu;
   readonly eeprom: Eeprom;
@@ -127,7 +129,8 @@ export class Board {
   traceHash = 0x811c9dc5;
   readonly traceLines: string[] = [];
 
-  constructor(readonly module: WebAssembly.Module, cfg: BoardOptions = {}) {
+  constructor(readonly module: WebAssembly.Module, cfg: BoardOptions = {}, clock: VirtualClock = new VirtualClock()) {
+    this.clock = clock;
     this.cfg = { ...DEFAULT_BOARD, ...cfg, disk: { ...DEFAULT_DISK, ...cfg.disk }, power: { ...DEFAULT_POWER, ...cfg.power } };
     this.rng = new Rng(this.cfg.seed);
     this.entropy = this.rng.fork("trng");
@@ -348,7 +351,7 @@ export class Board {
   /** Host adapter side: put a command in a free slot and ring the doorbell after the
    * DMA time. Returns false if the firmware is not running. */
   hostSubmit(slot: number, lun: number, cdb: Uint8Array, dataOut: Uint8Array | null,
-    dataInLen: number): boolean {
-    return this.mailbox.submit(slot, lun, cdb, dataOut, dataInLen);
+    dataInLen: number, tag = 0): boolean {
+    return this.mailbox.submit(slot, lun, cdb, dataOut, dataInLen, tag);
   }
 }

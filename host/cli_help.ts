@@ -139,7 +139,8 @@ of a save and after every member write of an array update.
                  with faults at instants its seed picks, in turn: a drive that
                  fails (its tape movable or stuck) or hangs, a damaged tape, a
                  damaged tape then a failed drive, the robot dead when the drive
-                 fails (no spare: the server must get the documented error);
+                 fails (no spare: the server must get the documented error), the
+                 director dead (a spare director), the director's power cut;
                  --seed, --cuts (runs, default 30), --jobs, --json (holdup
                  backup's keys, summed, plus cuts (faults), runs, traps,
                  no_spare_runs, job_errors_no_spare, failures), --quiet
@@ -182,7 +183,9 @@ through the backup director (build/director.wasm) onto an emulated tape library 
 drives, a changer, docs/DIRECTOR.md); then the tapes are read back, compared with the
 server's streams and restored by GNU tar. The director takes over a drive that fails
 or hangs mid-job, its tape stuck in it or not (failovers_drive, replayed_bytes), and a
-damaged tape (failovers_medium: its spare tape gets the medium's image); when no spare
+damaged tape (failovers_medium: its spare tape gets the medium's image), and a dead
+director (failovers_director: the spare director resumes from the caching disk; the
+server's lost command is sent again and done once); when no spare
 can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
 (3Eh/01h) and the run fails, every job the server finished still exact.
 
@@ -192,14 +195,17 @@ can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
                   buffer), medium-error (the first tape is damaged), no-unload (the
                   drive fails and will not give up its cartridge), robot-fail
                   (the robot fails after the first load, then the drive fails),
-                  drive-hang (the drive stops answering mid-job)
+                  drive-hang (the drive stops answering mid-job), director-fail
+                  (the director dies; a spare director takes over), director-cut
+                  (the director's power fails for 20 s; it resumes)
   --json          print one JSON object on standard output, the summary on standard
                   error (keys: seed, job_bytes, tapes_written, tape_mismatches,
                   tar_verified, failovers_drive, failovers_medium,
                   failovers_director, replayed_bytes, job_errors,
                   server_stall_ms_max, cycles, virtual_ms; and jobs_completed,
                   completed_mismatches: the jobs the server finished and the
-                  bytes where their tapes differ)
+                  bytes where their tapes differ; director_restarts,
+                  resent_commands)
 
 exit status: 0 if the tapes hold exactly the jobs and no job saw an error; 1
 otherwise; 2 for bad usage.`,

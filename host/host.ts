@@ -22,6 +22,8 @@ interface Request {
   dataInLen: number;
   cb: (r: HostResult) => void;
   submitted_ns: number;
+  /** The host's number for the command (mailbox host tag; 0: none). */
+  tag: number;
 }
 
 export class HostAdapter {
@@ -47,8 +49,8 @@ export class HostAdapter {
   get idle(): boolean { return this.inFlight === 0; }
 
   submit(lun: number, cdb: Uint8Array, dataOut: Uint8Array | null, dataInLen: number,
-    cb: (r: HostResult) => void): void {
-    this.queue.push({ lun, cdb, dataOut, dataInLen, cb, submitted_ns: this.board.now_ns });
+    cb: (r: HostResult) => void, tag = 0): void {
+    this.queue.push({ lun, cdb, dataOut, dataInLen, cb, submitted_ns: this.board.now_ns, tag });
     this.pump();
   }
 
@@ -60,7 +62,7 @@ export class HostAdapter {
       this.slots[s] = req;
       req.submitted_ns = this.board.now_ns;
       this.stats.commands++;
-      if (!this.board.hostSubmit(s, req.lun, req.cdb, req.dataOut, req.dataInLen)) {
+      if (!this.board.hostSubmit(s, req.lun, req.cdb, req.dataOut, req.dataInLen, req.tag)) {
         this.slots[s] = null;
         this.queue.unshift(req);
         return;

@@ -58,7 +58,7 @@ export class Mailbox {
   /** Put a command in `slot` and ring its doorbell after the DMA time. Returns false if
    * no firmware runs. A slot that still holds a command is rung anyway (as a faulty
    * host would): the firmware must not complete either command twice. */
-  submit(slot: number, lun: number, cdb: Uint8Array, dataOut: Uint8Array | null, dataInLen: number): boolean {
+  submit(slot: number, lun: number, cdb: Uint8Array, dataOut: Uint8Array | null, dataInLen: number, tag = 0): boolean {
     const fw = this.host.fw;
     if (!fw) return false;
     const gen = this.host.gen;
@@ -73,6 +73,7 @@ export class Mailbox {
       m[base + MAILBOX.LUN] = lun;
       m[base + MAILBOX.CDB_LEN] = cdb.length;
       new DataView(m.buffer).setUint32(base + MAILBOX.DATA_BYTES, dataOut ? dataOut.length : dataInLen, true);
+      new DataView(m.buffer).setUint32(base + MAILBOX.HOST_TAG, tag >>> 0, true);
       m.set(cdb.subarray(0, 16), base + MAILBOX.CDB);
       if (dataOut) m.set(dataOut.subarray(0, fw.mailbox_data_size()), base + MAILBOX.DATA);
       this.host.trace(`doorbell slot ${slot} lun ${lun} op ${cdb[0]?.toString(16)}`);

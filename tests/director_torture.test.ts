@@ -1,8 +1,8 @@
 // The director under 200 runs of faults (a drive that fails, with its tape movable or
 // stuck, or hangs; a damaged tape; a damaged tape then a failed drive; the robot dead
-// when the drive fails: the sets in turn, each at an instant its seed picks), on small
-// trees so that it runs in the suite; the CLI runs the full-size ones (holdup torture
-// --director).
+// when the drive fails; the director dead, with a spare director; the director's power
+// cut for 20 s: the sets in turn, each at an instant its seed picks), on small trees so
+// that it runs in the suite; the CLI runs the full-size ones (holdup torture --director).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadDirectorMetered } from "../host/firmware.js";
@@ -22,8 +22,12 @@ test(`torture --director, ${RUNS} runs: a failover for each fault a spare covers
   assert.equal(r.runs, RUNS, why);
   assert.equal(r.traps, 0, why);
   assert.deepEqual(r.failures, []);
-  // Sets: drive-fail, no-unload, drive-hang, medium-error, robot-fail, medium-error+drive-fail.
+  // Sets: drive-fail, no-unload, drive-hang, medium-error, robot-fail, medium-error+drive-fail,
+  // director-fail, director-cut.
   assert.equal(r.cuts, RUNS + of(5));
+  assert.equal(r.failovers_director, of(6), "the spare director took over each dead one");
+  assert.equal(r.director_restarts, of(7), "a director back from a power cut resumed each time");
+  assert.ok(r.resent_commands > 0, "some deaths caught a command in flight: sent again, done once");
   assert.equal(r.failovers_drive, of(0) + of(1) + of(2) + of(5), why);
   assert.ok(r.failovers_medium >= of(3) && r.failovers_medium <= of(3) + of(5), `${r.failovers_medium} tapes replaced`);
   assert.equal(r.no_spare_runs, of(4));

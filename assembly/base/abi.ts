@@ -13,7 +13,7 @@
 @inline export const MB_SENSE_LEN: u32 = 3;
 /** host: bytes of data-out (a write) or the size of its data-in buffer; firmware, at completion: bytes of data-in returned (never more than the buffer) (4 B, both) */
 @inline export const MB_DATA_BYTES: u32 = 4;
-/** host tag (opaque to the firmware) (4 B, host) */
+/** host tag: the host's number for the command, counting up from 1 (0: none); a command re-sent after its target was lost carries the same one. The controller ignores it; the director uses it as FCP-4's command reference number, to run a re-sent command only once (docs/DIRECTOR.md) (4 B, host) */
 @inline export const MB_HOST_TAG: u32 = 8;
 /** the firmware's count of runs of this command after transient disk errors; the host adapter writes zeros with every command (2 B, firmware) */
 @inline export const MB_RETRIES: u32 = 12;
@@ -104,3 +104,5 @@
 @inline export const LOG_DIRECTOR_FAILOVER: i32 = 54;
 @inline export const LOG_DIRECTOR_MEDIUM: i32 = 55;
 @inline export const LOG_DIRECTOR_NO_SPARE: i32 = 56;
+@inline export const LOG_DIRECTOR_TAKEOVER: i32 = 57;
+@inline export const LOG_DIRECTOR_RESENT: i32 = 58;

@@ -23,6 +23,7 @@ import { stage_base, stage_entries, stage_entry_bytes, stage_len_base } from "./
 import { OP_WRITE_6 } from "./board";
 import { behind_tag, tag_cdb, tag_result, submit, tags_waiting, release, command_limit_us, watch_tick_us } from "./bus";
 import { current_drive, failover, replace_medium } from "./failover";
+import { state_save } from "./state";
 
 let head: u32 = 0;        // the oldest block in the ring
 let count: u32 = 0;       // blocks in the ring (the oldest may be at the drive)
@@ -151,6 +152,6 @@ function pop(): void {
 function recover(medium: bool, settle: () => void): void {
   settle();
   let ok = medium ? replace_medium() : failover(aborted);
-  if (ok) { count = 0; return; }
+  if (ok) { count = 0; state_save(); return; }
   defer(medium ? KEY_MEDIUM_ERROR : KEY_HARDWARE_ERROR, medium ? ASC_WRITE_ERROR : ASC_LUN_FAILURE);
 }

@@ -17,6 +17,10 @@
 @inline export const ELEM_SPARE_TAPE: u32 = 0x100f;
 
 @inline export const BLOCK: u32 = 512;
+/** The caching disk: blocks 0 and 1 the director's state (state.ts), the image's ring
+ * from block 2 to the end. */
+@inline export const CACHE_STATE_LBA: u64 = 0;
+@inline export const CACHE_RING_START: u64 = 2;
 /** Barcodes (volume tags): 32 bytes in an element descriptor, from byte 12. */
 @inline export const VOLTAG_BYTES: u32 = 32;
 

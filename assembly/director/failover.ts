@@ -34,6 +34,32 @@ let media_replaced: u32 = 0;
 /** Polls of the spare drive while it loads (TEST UNIT READY every 0.5 s: a minute). */
 @inline const ready_polls_max: u32 = 120;
 
+/** The drive in use, the spares used and the counts, for the state block (state.ts),
+ * at d (32 bytes); and back. */
+export function failover_flags(d: usize): void {
+  store<u32>(d, <u32>drive_target);
+  store<u32>(d, drive_elem, 4);
+  store<u32>(d, (spare_drive_used ? 1 : 0) | (spare_tape_used ? 2 : 0) | (swapped ? 4 : 0), 8);
+  store<u32>(d, failovers, 12);
+  store<u32>(d, media_replaced, 16);
+}
+export function failover_restore(d: usize): void {
+  drive_target = <i32>load<u32>(d);
+  drive_elem = load<u32>(d, 4);
+  let f = load<u32>(d, 8);
+  spare_drive_used = (f & 1) != 0;
+  spare_tape_used = (f & 2) != 0;
+  swapped = (f & 4) != 0;
+  failovers = load<u32>(d, 12);
+  media_replaced = load<u32>(d, 16);
+  if (drive_target != T_PRIMARY && drive_target != T_SPARE) { drive_target = T_PRIMARY; drive_elem = ELEM_SERVER_DRIVE; }
+}
+/** The swapped barcodes to d (64 bytes), or from it (`restore`). */
+export function barcodes(d: usize, restore: bool): void {
+  if (restore) copy(barcode_base, d, 2 * VOLTAG_BYTES);
+  else copy(d, barcode_base, 2 * VOLTAG_BYTES);
+}
+
 /** Ask the drive in use where it is (after a command that may have moved the tape). */
 export function query_position(): void {
   let t = own_cdb();

@@ -9,25 +9,29 @@
 import { hal_scsi_submit_sg } from "../base/hal";
 import { crc32c } from "../base/crc32c";
 import { zero, put_be32, put_be64, be32 } from "../base/scsi";
+import { MB_HOST_TAG } from "../base/abi";
 import {
-  own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
+  mailbox_base, mailbox_slot_bytes, own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
 } from "./layout";
 import {
-  T_CACHE, BLOCK, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_6,
+  T_CACHE, BLOCK, CACHE_RING_START, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_6,
   OP_WRITE_FILEMARKS_6, OP_LOCATE_10,
 } from "./board";
 import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own } from "./bus";
 
 // The record header (one 512-byte block before the record's data).
 @inline const IMG_MAGIC: u32 = 0x49435548; // "HUCI"
+@inline const IMG_VERSION: u16 = 2;
+@inline const HDR_CRC_AT: u32 = 32;
 @inline export const IMG_DATA: u16 = 1;
 @inline export const IMG_FILEMARKS: u16 = 2;
 /** Everything of the medium from `object` on is gone (a write the drive refused). */
 @inline export const IMG_TRUNCATE: u16 = 3;
 
-/** The caching disk: its size (blocks) and where the next record goes. */
+/** The caching disk: its size (blocks) and where the next record goes (the ring
+ * starts after the two state blocks: state.ts). */
 let cache_blocks: u64 = 0;
-let cache_head: u64 = 0;
+let cache_head: u64 = CACHE_RING_START;
 let blocks_cached: u64 = 0;
 let record_seq: u32 = 0;
 /** The medium in the drive (counted from 1 at boot: a new one after an unload, or
@@ -36,8 +40,32 @@ let record_seq: u32 = 0;
  * server set (0: variable). */
 let medium: u32 = 1;
 let pos: u32 = 0;
-let medium_start: u64 = 0;
+let medium_start: u64 = CACHE_RING_START;
 let block_size: u32 = 0;
+/** The server's command reference number (its mailbox host tag) of the newest write
+ * or filemark recorded: a command re-sent after a takeover with this number or a
+ * smaller one was done. */
+let last_crn: u32 = 0;
+/** Records since the state block was last written, and whether it is due. */
+let records_since_state: u32 = 0;
+let state_due = false;
+/** Every record of the medium since it began is in the index, until it wraps (not so
+ * after a boot that found the image: state.ts). */
+let index_whole = true;
+
+/** The state block is written at least this often (records): the scan after a
+ * takeover reads at most this many headers, and twice over. */
+@inline export const state_every_records: u32 = 256;
+@inline export function image_state_due(): bool { return state_due; }
+/** Something the state block holds changed (a failover, a new medium). */
+export function image_mark_state(): void { state_due = true; }
+export function image_state_saved(): void { state_due = false; records_since_state = 0; }
+@inline export function image_head(): u64 { return cache_head; }
+@inline export function image_seq(): u32 { return record_seq; }
+@inline export function image_medium(): u32 { return medium; }
+@inline export function image_medium_start(): u64 { return medium_start; }
+@inline export function image_last_crn(): u32 { return last_crn; }
+export function image_set_last_crn(c: u32): void { if (c > last_crn) last_crn = c; }
 
 @inline export function image_pos(): u32 { return pos; }
 export function image_set_pos(p: u32): void { pos = p; }
@@ -53,7 +81,9 @@ export function image_new_medium(): void {
   medium++;
   pos = 0;
   index_used = 0;
+  index_whole = true;
   medium_start = cache_head;
+  state_due = true;
 }
 
 /** Tries of a boot command that a disk may refuse while it comes up. */
@@ -75,17 +105,22 @@ function header(s: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
   let h = cache_hdr_base + s * BLOCK;
   zero(h, BLOCK);
   store<u32>(h, IMG_MAGIC);
-  store<u16>(h, 1, 4);
+  store<u16>(h, IMG_VERSION, 4);
   store<u16>(h, kind, 6);
   store<u32>(h, medium, 8);
   store<u32>(h, object, 12);
   store<u32>(h, count, 16);
   store<u32>(h, bytes, 20);
   store<u32>(h, ++record_seq, 24);
-  // The header's own CRC (its 28 bytes): a CRC of the data would cost the MCU 9
+  // The server's number for the command: a block or filemark of it is done; a
+  // truncation undoes its command's block (it was refused), so it is not.
+  let crn = load<u32>(mailbox_base + s * mailbox_slot_bytes + MB_HOST_TAG);
+  store<u32>(h, crn, 28);
+  note_crn(kind, crn);
+  // The header's own CRC (its 32 bytes): a CRC of the data would cost the MCU 9
   // cycles a byte, three times the drive's time for a 4 KiB record; a sector the
   // disk tore reads back as an error instead.
-  store<u32>(h, crc32c(h, 28, 0), 28);
+  store<u32>(h, crc32c(h, HDR_CRC_AT, 0), HDR_CRC_AT);
   return h;
 }
 
@@ -98,7 +133,7 @@ export function image_record(s: u32, kind: u16, object: u32, count: u32, data: u
   let h = header(s, kind, object, count, bytes);
   let data_blocks = (bytes + BLOCK - 1) / BLOCK;
   let blocks = <u64>(1 + data_blocks);
-  if (cache_head + blocks > cache_blocks) cache_head = 0;
+  if (cache_head + blocks > cache_blocks) cache_head = CACHE_RING_START;
   let sg = cache_sg_base + s * 16;
   store<u32>(sg, <u32>h);
   store<u32>(sg, BLOCK, 4);
@@ -115,6 +150,7 @@ export function image_record(s: u32, kind: u16, object: u32, count: u32, data: u
   index_add(kind, object, count, bytes, cache_head);
   cache_head += blocks;
   blocks_cached += blocks;
+  if (++records_since_state >= state_every_records) state_due = true;
   return true;
 }
 
@@ -174,8 +210,9 @@ function write_filemarks(target: i32, n: u32): bool {
 export function image_replay_tail(target: i32, eod: u32): i64 {
   let n = index_used;
   // The index holds the newest records only: when its oldest is past eod (it wrapped
-  // within what must be written back), the records come from the caching disk.
-  if (n == index_entries && load<u32>(index_at(index_next - n)) > eod) return image_replay_from(target, eod);
+  // within what must be written back), or it began after the medium did (a boot that
+  // found the image), the records come from the caching disk.
+  if (!index_whole || (n == index_entries && load<u32>(index_at(index_next - n)) > eod)) return image_replay_from(target, eod);
   let written: i64 = 0;
   for (let k: u32 = 0; k < n; k++) {
     let e = index_at(index_next - n + k);
@@ -205,7 +242,7 @@ export function image_replay_medium(target: i32): i64 { return image_replay_from
 /** The image from object `from` on (the tape in the drive at `target` is there, and
  * holds what comes before), read from the caching disk: image_replay_medium's scan,
  * records before `from` passed over. */
-function image_replay_from(target: i32, from: u32): i64 {
+export function image_replay_from(target: i32, from: u32): i64 {
   if (medium_start > cache_head) return -1; // the ring wrapped within the medium: not kept whole
   let at = medium_start;
   let written: i64 = 0;
@@ -216,7 +253,7 @@ function image_replay_from(target: i32, from: u32): i64 {
     put_be64(t + 2, at);
     put_be32(t + 10, 1);
     if (!run_own(T_CACHE, 16, own_buf, BLOCK, false)) return -1;
-    if (load<u32>(own_buf) != IMG_MAGIC || crc32c(own_buf, 28, 0) != load<u32>(own_buf, 28)) return -1;
+    if (!header_valid(own_buf)) return -1;
     let kind = load<u16>(own_buf, 6);
     let rec_medium = load<u32>(own_buf, 8);
     let object = load<u32>(own_buf, 12);
@@ -251,4 +288,57 @@ function image_replay_from(target: i32, from: u32): i64 {
     written += <i64>bytes;
   }
   return written;
+}
+
+function note_crn(kind: u16, crn: u32): void {
+  if (crn == 0) return;
+  if (kind != IMG_TRUNCATE) { if (crn > last_crn) last_crn = crn; }
+  else if (crn == last_crn) last_crn = crn - 1;
+}
+
+function header_valid(h: usize): bool {
+  return load<u32>(h) == IMG_MAGIC && load<u16>(h, 4) == IMG_VERSION && crc32c(h, HDR_CRC_AT, 0) == load<u32>(h, HDR_CRC_AT);
+}
+
+// ---- after a boot: the image as the state block left it, and the records since -----------
+
+/** Take up the image where the state block (state.ts) left it, then read on the records
+ * written after it, in sequence, to the first that is not there (at most twice the
+ * state's interval): the head, the server's position and the newest command number
+ * come out. The index is empty: replays read the caching disk. */
+export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: u32, bs: u32, crn: u32): void {
+  cache_head = head; record_seq = seq; medium = med; medium_start = med_start; pos = p; block_size = bs;
+  if (crn > last_crn) last_crn = crn;
+  index_used = 0;
+  index_whole = false;
+  for (let k: u32 = 0; k < 2 * state_every_records; k++) {
+    let at = read_header(cache_head);
+    if (at == 0 && cache_head != CACHE_RING_START) {
+      // The writer wraps a record that does not fit before the end.
+      at = read_header(CACHE_RING_START);
+      if (at == 0) return;
+      cache_head = CACHE_RING_START;
+    }
+    if (at == 0) return;
+    let kind = load<u16>(own_buf, 6);
+    let object = load<u32>(own_buf, 12);
+    let count = load<u32>(own_buf, 16);
+    let c = load<u32>(own_buf, 28);
+    record_seq++;
+    cache_head += 1 + <u64>((load<u32>(own_buf, 20) + BLOCK - 1) / BLOCK);
+    pos = kind == IMG_TRUNCATE ? object : object + count;
+    note_crn(kind, c);
+  }
+}
+
+/** The header at `lba` into own_buf if it is the next record of this medium: 1, else 0. */
+function read_header(lba: u64): u32 {
+  if (lba >= cache_blocks) return 0;
+  let t = own_cdb();
+  store<u8>(t, OP_READ_16);
+  put_be64(t + 2, lba);
+  put_be32(t + 10, 1);
+  if (!run_own(T_CACHE, 16, own_buf, BLOCK, false)) return 0;
+  if (!header_valid(own_buf) || load<u32>(own_buf, 24) != record_seq + 1 || load<u32>(own_buf, 8) != medium) return 0;
+  return 1;
 }

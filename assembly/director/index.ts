@@ -14,11 +14,12 @@
 //   image.ts     the caching disk's image of each medium, and its replays
 //   failover.ts  the drive in use, the spare, the changer's view for the server
 //   behind.ts    write-behind: blocks acknowledged once cached, to the drive in order
+//   state.ts     the state on the caching disk: a takeover, or a reboot, resumes from it
 //   layout.ts    the memory map
 
-import { hal_host_complete, hal_idle, hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
+import { hal_log, hal_host_complete, hal_idle, hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
 import {
-  MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES, MB_DATA,
+  MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_HOST_TAG, LOG_DIRECTOR_RESENT, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES, MB_DATA,
   RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
 } from "../base/abi";
 import {
@@ -39,8 +40,9 @@ import {
 } from "./bus";
 import {
   image_boot, image_record, image_sync, image_pos, image_advance, image_new_medium, image_block_size,
-  image_set_block_size, image_blocks_cached, image_ready, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
+  image_set_block_size, image_blocks_cached, image_ready, image_state_due, image_set_last_crn, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
 } from "./image";
+import { state_boot, state_save, state_recovered_crn, state_first_after_boot, state_first_done } from "./state";
 import { behind_pump, behind_open, behind_room, behind_empty, behind_put, behind_take_error, behind_new_medium } from "./behind";
 import {
   current_drive, current_drive_elem, failover, replace_medium, failover_count as failovers_done, medium_count, query_position, relabel,
@@ -96,6 +98,7 @@ function boot(): void {
     copy(drive_serial_base, own_buf + 4, n < drive_serial_bytes ? n : drive_serial_bytes);
   }
   image_boot();
+  state_boot();
 }
 
 export function main(): void {
@@ -109,6 +112,7 @@ export function main(): void {
 
 /** One step of the main loop; true if it did something. */
 export function poll(): bool {
+  if (image_state_due()) state_save();
   let did = behind_pump(settle);
   if (current == mailbox_slots) return start_next() || did;
   let s = current;
@@ -188,8 +192,16 @@ function start(s: u32): void {
   let op = load<u8>(cdb);
   let host_bytes = load<u32>(p + MB_DATA_BYTES);
   let lun = load<u8>(p + MB_LUN);
+  if (lun > 1) { fail(s, KEY_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED, -1); return; }
+  // Re-sent after a takeover and done already (its block is in the image, or the
+  // state block has it): done, not again.
+  let tag = load<u32>(p + MB_HOST_TAG);
+  if (tag != 0 && tag <= state_recovered_crn()) {
+    hal_log(LOG_DIRECTOR_RESENT, <i32>tag, <i32>op);
+    finish(s, STATUS_GOOD, 0);
+    return;
+  }
   if (lun == 1) { start_changer(s); return; }
-  if (lun != 0) { fail(s, KEY_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED, -1); return; }
   if (op == OP_INQUIRY) { inquiry(s); return; }
   if (op == OP_READ_BLOCK_LIMITS) {
     // The largest block the mailbox takes, whatever the drive could.
@@ -266,7 +278,7 @@ function complete_forwarded(s: u32): void {
     // director takes the spare drive, has the robot move the tape there, and writes
     // what the failed drive's buffer lost from the image; then the command runs again.
     // A drive the director aborted (hung) will not answer an unload either.
-    if (failover(current_aborted)) { current_started_us = hal_now_us(); current_aborted = false; start(s); return; }
+    if (failover(current_aborted)) { state_save(); current_started_us = hal_now_us(); current_aborted = false; start(s); return; }
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
     return;
   }
@@ -276,7 +288,7 @@ function complete_forwarded(s: u32): void {
     // the command runs again. The write the drive refused is not in the image.
     image_record(s, IMG_TRUNCATE, image_pos(), 0, 0, 0);
     wait_tag(cache_tag(s));
-    if (replace_medium()) { current_started_us = hal_now_us(); start(s); return; }
+    if (replace_medium()) { state_save(); current_started_us = hal_now_us(); start(s); return; }
     // No spare tape: the server gets the drive's MEDIUM ERROR (below).
   }
   if (load<u8>(res + RES_HOST_STATUS) != HOST_OK) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
@@ -294,9 +306,31 @@ function complete_forwarded(s: u32): void {
     // UNIT ATTENTION, NOT READY TO READY: the changer put a medium in.
     if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { image_new_medium(); behind_new_medium(); }
   }
+  if (state_first_after_boot()) {
+    // The first command after a takeover may be one the last director did and could
+    // not answer: an unload of a tape already out, a move already made.
+    let asc = status == STATUS_CHECK_CONDITION ? load<u8>(p + MB_SENSE, 12) : 0;
+    if ((op == OP_LOAD_UNLOAD && lun == 0 && key == 0x2 && asc == 0x3a) ||
+      (op == OP_MOVE_MEDIUM && lun == 1 && key == 0x5 && asc == 0x3b)) status = STATUS_GOOD;
+    state_first_done();
+  }
   if (lun == 0) track(s, op, status, key);
   else if (op == OP_READ_ELEMENT_STATUS && status == STATUS_GOOD) relabel(p + MB_DATA, data_in);
+  // A command that moved the tape or changed the library is in the state block before
+  // the server hears of it: re-sent after a takeover, it is not done twice.
+  if (status == STATUS_GOOD && changes_state(lun, op)) {
+    image_set_last_crn(load<u32>(p + MB_HOST_TAG));
+    state_save();
+  }
   finish(s, status, data_in);
+}
+
+/** Commands whose effect a re-send must not repeat (besides writes and filemarks,
+ * which the image records): REWIND, SPACE, LOCATE, LOAD UNLOAD, MODE SELECT; MOVE
+ * MEDIUM on the changer. */
+function changes_state(lun: u8, op: u8): bool {
+  if (lun == 1) return op == OP_MOVE_MEDIUM;
+  return op == 0x01 || op == 0x11 || op == 0x2b || op == OP_LOAD_UNLOAD || op == OP_MODE_SELECT_6;
 }
 /** The drive's position after slot s's command, and the image's view of it. */
 function track(s: u32, op: u8, status: u8, key: u8): void {

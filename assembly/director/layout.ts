@@ -18,7 +18,8 @@
 //   0x0C400 .. 0x1C3FF   the write-behind ring: 16 blocks of 4 KiB acknowledged to the
 //                        server and not yet taken by the drive (behind.ts)
 //   0x1C400 .. 0x1C43F   their lengths: 16 × u32
-//   0x1C440 .. 0x1FFFF   free
+//   0x1C600 .. 0x1C7FF   the state block being written or read (state.ts)
+//   0x1C800 .. 0x1FFFF   free
 import { MB_HEADER_BYTES } from "../base/abi";
 
 @inline export const static_end: u32 = 0x04000;
@@ -54,6 +55,8 @@ import { MB_HEADER_BYTES } from "../base/abi";
 @inline export const stage_entry_bytes: u32 = 4096;
 @inline export const stage_len_base: u32 = 0x1C400;
 
+@inline export const state_buf: u32 = 0x1C600;
+
 @inline export const memory_bytes: u32 = 2 * 65536;
 
 if (mailbox_base < static_end) ERROR("director layout: mailbox over static data");
@@ -66,6 +69,7 @@ if (cache_sg_base + mailbox_slots * 16 > index_base) ERROR("director layout: cac
 if (index_base + index_entries * index_entry_bytes > replay_buf) ERROR("director layout: index overlaps the replay buffer");
 if (replay_buf + replay_buf_bytes > stage_base) ERROR("director layout: replay buffer overlaps the ring");
 if (stage_base + stage_entries * stage_entry_bytes > stage_len_base) ERROR("director layout: ring overlaps its lengths");
-if (stage_len_base + stage_entries * 4 > memory_bytes) ERROR("director layout: past memory");
+if (stage_len_base + stage_entries * 4 > state_buf) ERROR("director layout: ring lengths overlap the state block");
+if (state_buf + 512 > memory_bytes) ERROR("director layout: past memory");
 if (stage_entry_bytes < mailbox_data_bytes) ERROR("director layout: a ring entry holds a record");
 if (replay_buf_bytes < mailbox_data_bytes) ERROR("director layout: the replay buffer holds a record");

@@ -1,14 +1,23 @@
-// The director's installation (seed 004 FIG. 5, in its first form): the director's
-// firmware on its own MCU (build/director.metered.wasm on a Board), the backup server
-// on its mailbox (LUN 0 the drive it knows, LUN 1 the changer), the tape library
-// behind an FC switch: device bus ID 0 the drive the director starts on, ID 3 the
-// spare (the third drive; both zoned to the director), the changer on ID 1, the
-// caching disk on ID 2.
+// The director's installation (seed 004 FIGS. 5 and 7): the director's firmware on its
+// own MCU (build/director.metered.wasm on a Board), and a spare director on a second
+// one if asked for; the backup server on the director port (LUN 0 the drive it knows,
+// LUN 1 the changer) through its path (DirectorPath); the tape library behind an FC
+// switch: device bus ID 0 the drive a director starts on, ID 3 the spare (the third
+// drive), the changer on ID 1; the caching disk on ID 2, on its own power and a second
+// switch, reached by both directors.
+//
+// A director that dies loses the commands in its mailbox; the server's path sends
+// them again with the same command number. With a spare director the switch gives the
+// director port (and the drives' zones) to the spare at once (FIG. 7); without one,
+// the port waits for the director to come back.
 
 import { Board } from "../board.js";
-import { HostAdapter } from "../host.js";
+import { HostAdapter, HostResult } from "../host.js";
 import { Fabric } from "../devices/fabric.js";
+import { Disk, DEFAULT_DISK } from "../devices/disk.js";
 import type { ScsiResult } from "../devices/target.js";
+import type { VirtualClock } from "../clock.js";
+import { Rng } from "../rng.js";
 import { makeLibrary, Library, LibraryConfig, ADDR } from "./library.js";
 import { Cartridge } from "../devices/tape_media.js";
 import type { ServerScript, TapeLog } from "./server.js";
@@ -19,6 +28,9 @@ export const DRIVE_PORT = 100;
 /** The spare drive: the library's third (changer element 0102h). */
 export const SPARE_DRIVE = 2;
 export const SPARE_TAPE_BARCODE = "HU9001L5";
+/** How long the server's FC driver waits before it sends a lost command again (the
+ * exchange's time-out, FCP-4 REC_TOV-like): an assumption, in docs/DIRECTOR.md. */
+export const RESEND_MS = 2000;
 
 /** The tape the server put back in a slot: what the read-back reads behind a director
  * (a replacement tape stands where the original was: [030]). */
@@ -26,26 +38,101 @@ export function tapeInSlot(inst: DirectorInstallation): (barcode: string, t: Tap
   return (_b, t) => inst.lib.changer.slots[t.slot - ADDR.STORAGE] ?? null;
 }
 
-export interface DirectorInstallation { board: Board; host: HostAdapter; lib: Library; fabric: Fabric }
+/** The server's path to the director port: each command gets the next command number
+ * (the mailbox host tag); one lost with a director that died goes again, with the same
+ * number, RESEND_MS later, to whichever director holds the port then. */
+export class DirectorPath {
+  private next = 1;
+  /** The director holding the port (index into the boards). */
+  active = 0;
+  readonly adapters: HostAdapter[];
+  readonly stats = { resent: 0 };
 
-export function makeDirectorInstallation(module: WebAssembly.Module, seed: number, cfg: Partial<LibraryConfig> = {}): DirectorInstallation {
-  const board = new Board(module, { seed, raid: 0, disks: 3 });
-  const lib = makeLibrary(board.clock, cfg);
-  const fabric = new Fabric(board.clock);
+  constructor(boards: Board[], private readonly clock: VirtualClock) {
+    this.adapters = boards.map((b) => new HostAdapter(b, 1));
+  }
+
+  submit(lun: number, cdb: Uint8Array, dataOut: Uint8Array | null, dataInLen: number, cb: (r: HostResult) => void): void {
+    const tag = this.next++;
+    const send = () => this.adapters[this.active].submit(lun, cdb, dataOut, dataInLen, (r) => {
+      if (!r.lost) { cb(r); return; }
+      this.stats.resent++;
+      this.clock.after(RESEND_MS * 1e6, "server resends", send);
+    }, tag);
+    send();
+  }
+}
+
+export interface DirectorInstallation {
+  /** The director the server starts with (the first of `boards`). */
+  board: Board;
+  boards: Board[];
+  host: DirectorPath;
+  lib: Library;
+  fabric: Fabric;
+  cache: Disk;
+  /** Takeovers by the spare director. */
+  takeovers: number;
+}
+
+export interface DirectorOptions {
+  /** Install a spare director (FIG. 7). */
+  spareDirector: boolean;
+}
+
+export function makeDirectorInstallation(module: WebAssembly.Module, seed: number, cfg: Partial<LibraryConfig> = {},
+  opts: Partial<DirectorOptions> = {}): DirectorInstallation {
+  const a = new Board(module, { seed, raid: 0, disks: 0 });
+  const clock = a.clock;
+  const boards = [a];
+  if (opts.spareDirector) boards.push(new Board(module, { seed: seed + 1, raid: 0, disks: 0 }, clock));
+  const lib = makeLibrary(clock, cfg);
+  const fabric = new Fabric(clock);
   lib.drives.forEach((d, i) => fabric.attach(DRIVE_PORT + i, d));
-  fabric.zone(DIRECTOR_PORT, DRIVE_PORT, true);
-  fabric.zone(DIRECTOR_PORT, DRIVE_PORT + SPARE_DRIVE, true);
-  board.bus.targets[0] = fabric.view(DIRECTOR_PORT, DRIVE_PORT);
-  board.bus.targets[1] = lib.changer;
-  board.bus.targets[3] = fabric.view(DIRECTOR_PORT, DRIVE_PORT + SPARE_DRIVE);
+  const cache = new Disk(2, DEFAULT_DISK, clock, new Rng(seed).fork("caching disk"));
   // The director's spare tape, in the last slot (changer element 100Fh).
   lib.changer.slots[lib.changer.slots.length - 1] = new Cartridge(SPARE_TAPE_BARCODE, lib.drives[0].p.capacity_bytes);
-  const host = new HostAdapter(board, 1);
-  return { board, host, lib, fabric };
+  const inst: DirectorInstallation = { board: a, boards, host: new DirectorPath(boards, clock), lib, fabric, cache, takeovers: 0 };
+  boards.forEach((b, k) => {
+    const port = DIRECTOR_PORT + k;
+    b.bus.targets[0] = fabric.view(port, DRIVE_PORT);
+    b.bus.targets[1] = lib.changer;
+    b.bus.targets[2] = cache;
+    b.bus.targets[3] = fabric.view(port, DRIVE_PORT + SPARE_DRIVE);
+  });
+  zoneDirector(fabric, DIRECTOR_PORT, true);
+  if (boards.length > 1) {
+    // The switch gives the port to the spare the moment the director's link goes dark.
+    const lost = a.onPowerLost;
+    a.onPowerLost = () => {
+      lost?.();
+      if (inst.host.active !== 0) return;
+      zoneDirector(fabric, DIRECTOR_PORT, false);
+      zoneDirector(fabric, DIRECTOR_PORT + 1, true);
+      inst.host.active = 1;
+      inst.takeovers++;
+    };
+  }
+  return inst;
+}
+
+function zoneDirector(fabric: Fabric, port: number, on: boolean): void {
+  fabric.zone(port, DRIVE_PORT, on);
+  fabric.zone(port, DRIVE_PORT + SPARE_DRIVE, on);
+}
+
+/** Every director's log, in time order. */
+export function directorLog(inst: DirectorInstallation): string[] {
+  return inst.boards.flatMap((b) => b.log).sort((x, y) => parseFloat(x) - parseFloat(y));
+}
+
+export function directorCycles(inst: DirectorInstallation): number {
+  return inst.boards.reduce((n, b) => n + b.cyclesTotal, 0);
 }
 
 /** Run the server through the director (its drive commands to LUN 0, its changer
- * commands to LUN 1) until it ends or `limit_ms` of virtual time. */
+ * commands to LUN 1) until it ends or `limit_ms` of virtual time: the director holding
+ * the port runs, the other waits. */
 export function runServerThroughDirector(inst: DirectorInstallation, script: ServerScript, limit_ms: number): boolean {
   let finished = false;
   const step = (r: ScsiResult | null) => {
@@ -58,7 +145,11 @@ export function runServerThroughDirector(inst: DirectorInstallation, script: Ser
       status: h.status, hostStatus: h.lost ? 2 : 0, sense: h.senseRaw, dataIn: h.data.length ? h.data : null,
     }));
   };
+  const limit_ns = limit_ms * 1e6;
   inst.board.clock.after(0, "server starts", () => step(null));
-  inst.board.run(() => finished, limit_ms * 1e6);
+  for (let turns = 0; turns < 16 && !finished && inst.board.clock.now_ns <= limit_ns; turns++) {
+    const b = inst.boards[inst.host.active];
+    b.run(() => finished || inst.boards[inst.host.active] !== b, limit_ns);
+  }
   return finished;
 }

@@ -6,14 +6,16 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeDirectorInstallation, runServerThroughDirector, DirectorInstallation, tapeInSlot } from "./director_run.js";
+import {
+  makeDirectorInstallation, runServerThroughDirector, DirectorInstallation, tapeInSlot, directorLog, directorCycles,
+} from "./director_run.js";
 import { BackupServer } from "./server.js";
 import { ADDR } from "./library.js";
 import { readBackJobs, tapeMismatches } from "./tapes.js";
 import { makeTree, tarStream, TreeEntry } from "./tar.js";
 import { Rng } from "../rng.js";
 
-export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang"] as const;
+export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang", "director-fail", "director-cut"] as const;
 export type BackupFault = (typeof BACKUP_FAULTS)[number];
 
 export interface BackupReport {
@@ -25,6 +27,10 @@ export interface BackupReport {
   failovers_drive: number;
   failovers_medium: number;
   failovers_director: number;
+  /** A director that came back after a power cut and resumed from its state; the
+   * commands the server sent again after losing them with a director. */
+  director_restarts: number;
+  resent_commands: number;
   replayed_bytes: number;
   job_errors: number;
   /** Jobs the server finished without an error, and the bytes where their tapes differ
@@ -53,7 +59,22 @@ function inject(inst: DirectorInstallation, f: BackupFault, rng: Rng, jobBytes: 
   // failover can be made, and the server must be told (never a silently short tape).
   if (f === "robot-fail") { inst.lib.changer.faults.failAfterMoves = 1; drive.faults.failAfterBytes = at; }
   if (f === "drive-hang") drive.faults.hangAfterBytes = at;
+  // The director dies, or loses its power for a while: half the time at an instant
+  // from the first mount to past the jobs' end (loads, unloads, the moves), half the
+  // time as the drive takes the block that crosses `at` (while it streams).
+  if (f === "director-fail" || f === "director-cut") {
+    const board = inst.board, clock = board.clock;
+    const strike = () => {
+      if (f === "director-fail") clock.after(0, "director dies", () => board.brownout("the director died"));
+      else { board.cutPowerAt(clock.now_ns); board.restorePowerAt(clock.now_ns + DIRECTOR_OFF_S * 1e9); }
+    };
+    if (rng.float() < 0.5) clock.at((1 + rng.float() * (30 + jobBytes / 39e6)) * 1e9, "director fault", strike);
+    else drive.onWritten = (n) => { if (n >= at) { drive.onWritten = null; strike(); } };
+  }
 }
+
+/** How long a director-cut keeps the director's power off. */
+const DIRECTOR_OFF_S = 20;
 
 /** GNU tar lists and extracts the stream to exactly the tree. */
 export function tarRestores(stream: Uint8Array, tree: TreeEntry[]): boolean {
@@ -75,7 +96,7 @@ export function tarRestores(stream: Uint8Array, tree: TreeEntry[]): boolean {
 export function runBackup(module: WebAssembly.Module, seed: number, jobs: number, faults: BackupFault[],
   fileBytesMax = 400_000): BackupReport {
   const rng = new Rng(seed).fork("backup");
-  const inst = makeDirectorInstallation(module, seed);
+  const inst = makeDirectorInstallation(module, seed, {}, { spareDirector: faults.includes("director-fail") });
   const trees = Array.from({ length: jobs }, (_, j) => makeTree(seed * 31 + j, 60, fileBytesMax));
   const streams = trees.map(tarStream);
   const jobBytes = streams.reduce((a, s) => a + s.length, 0);
@@ -87,8 +108,10 @@ export function runBackup(module: WebAssembly.Module, seed: number, jobs: number
   server.now = () => inst.board.now_ns;
   runServerThroughDirector(inst, server.run(), 6 * 3600 * 1000);
   // The director logs each failover with the objects and bytes it wrote back.
-  const failoverLogs = inst.board.log.filter((l) => l.includes("fw: director failover"));
-  const mediumLogs = inst.board.log.filter((l) => l.includes("fw: director medium replaced"));
+  const log = directorLog(inst);
+  const failoverLogs = log.filter((l) => l.includes("fw: director failover"));
+  const mediumLogs = log.filter((l) => l.includes("fw: director medium replaced"));
+  const restarts = log.filter((l) => l.includes("fw: director took up the image")).length - inst.takeovers;
   const replayed = [...failoverLogs, ...mediumLogs].reduce((n, l) => n + Number(l.trim().split(" ").at(-1)), 0);
   // A tape the server could not put back (an error it was told of) is wherever it is.
   const back = readBackJobs(server.tapes, (b, t) => tapeInSlot(inst)(b, t) ?? inst.lib.cartridge(b));
@@ -98,9 +121,9 @@ export function runBackup(module: WebAssembly.Module, seed: number, jobs: number
   const tarOk = streams.every((_, j) => back.has(j) && tarRestores(back.get(j)!, trees[j]));
   return {
     seed, job_bytes: jobBytes, tapes_written: server.tapes.length, tape_mismatches: mismatches,
-    tar_verified: tarOk, failovers_drive: failoverLogs.length, failovers_medium: mediumLogs.length, failovers_director: 0, replayed_bytes: replayed,
+    tar_verified: tarOk, failovers_drive: failoverLogs.length, failovers_medium: mediumLogs.length, failovers_director: inst.takeovers, director_restarts: restarts, resent_commands: inst.host.stats.resent, replayed_bytes: replayed,
     job_errors: server.jobErrors.length, jobs_completed: server.jobsDone.length, completed_mismatches: completedMismatches,
     server_stall_ms_max: Math.round(server.stallMaxMs * 1000) / 1000,
-    cycles: inst.board.cyclesTotal, virtual_ms: inst.board.now_ns / 1e6, errors: server.jobErrors,
+    cycles: directorCycles(inst), virtual_ms: inst.board.now_ns / 1e6, errors: server.jobErrors,
   };
 }

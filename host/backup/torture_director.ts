@@ -2,18 +2,19 @@
 // two) at an instant its seed picks, the kinds in turn by seed; the JSON keys are
 // `holdup backup`'s plus `cuts` (faults injected) and `traps`. Two kinds of run:
 //  - a spare exists (a drive that fails, with its tape movable or stuck, or hangs; a
-//    damaged tape; a damaged tape and then a failed drive): the server must see no
-//    error, and every tape must hold exactly its job;
+//    damaged tape; a damaged tape and then a failed drive; the director dies and the
+//    spare director takes over; the director loses its power for 20 s and comes back):
+//    the server must see no error, and every tape must hold exactly its job;
 //  - no spare can help (the robot dead when the drive fails): the server must be told,
 //    with the director's documented sense (HARDWARE ERROR, 3Eh/01h LOGICAL UNIT
 //    FAILURE), and every job it finished must still be exact on tape.
-// Power cuts of the director are not in it yet (docs/DIRECTOR.md).
 
 import { runBackup, BackupFault, BackupReport } from "./run.js";
 
 /** The fault sets, in turn by seed. */
 export const DIRECTOR_TORTURE_FAULTS: BackupFault[][] = [
   ["drive-fail"], ["no-unload"], ["drive-hang"], ["medium-error"], ["robot-fail"], ["medium-error", "drive-fail"],
+  ["director-fail"], ["director-cut"],
 ];
 /** Sets after which no spare can help: the server must be told. */
 const NO_SPARE = (f: BackupFault[]) => f.includes("robot-fail");
@@ -23,7 +24,7 @@ const DOCUMENTED_ERROR = /sense \{"key":4,"asc":15873\}/;
 export interface DirectorTortureReport {
   seed: number; runs: number; cuts: number; job_bytes: number; tapes_written: number; tape_mismatches: number;
   tar_verified: boolean; failovers_drive: number; failovers_medium: number; failovers_director: number;
-  replayed_bytes: number; job_errors: number; server_stall_ms_max: number; cycles: number; virtual_ms: number;
+  director_restarts: number; resent_commands: number; replayed_bytes: number; job_errors: number; server_stall_ms_max: number; cycles: number; virtual_ms: number;
   traps: number;
   /** Runs where no spare could help, and the errors the server saw in them (each run
    * must have one: the documented sense). Not in job_errors or tape_mismatches. */
@@ -34,7 +35,7 @@ export interface DirectorTortureReport {
 export function emptyDirectorReport(seed: number): DirectorTortureReport {
   return {
     seed, runs: 0, cuts: 0, job_bytes: 0, tapes_written: 0, tape_mismatches: 0, tar_verified: true, failovers_drive: 0,
-    failovers_medium: 0, failovers_director: 0, replayed_bytes: 0, job_errors: 0, server_stall_ms_max: 0, cycles: 0,
+    failovers_medium: 0, failovers_director: 0, director_restarts: 0, resent_commands: 0, replayed_bytes: 0, job_errors: 0, server_stall_ms_max: 0, cycles: 0,
     virtual_ms: 0, traps: 0, no_spare_runs: 0, job_errors_no_spare: 0, failures: [],
   };
 }
@@ -77,6 +78,8 @@ function add(r: DirectorTortureReport, faults: BackupFault[], b: BackupReport): 
   r.failovers_drive += b.failovers_drive;
   r.failovers_medium += b.failovers_medium;
   r.failovers_director += b.failovers_director;
+  r.director_restarts += b.director_restarts;
+  r.resent_commands += b.resent_commands;
   r.replayed_bytes += b.replayed_bytes;
   r.server_stall_ms_max = Math.max(r.server_stall_ms_max, b.server_stall_ms_max);
   r.cycles += b.cycles;

@@ -55,6 +55,8 @@ export class TapeDrive extends SerialTarget {
   /** Taken (GOOD) but not yet on the medium, each with when it lands there. */
   private pending: Array<{ o: TapeObject; land_ns: number }> = [];
   private lastLand_ns = 0;
+  /** Called after each WRITE with the bytes written so far (a test's trigger). */
+  onWritten: ((bytes: number) => void) | null = null;
   /** When a failAfterBytes fault struck (the block that crossed it was landing). */
   failedAt_ns = NaN;
   readonly stats = { commands: 0, bytesWritten: 0, bytesLanded: 0, bytesLost: 0, bytesRead: 0, wound_bytes: 0 };
@@ -376,6 +378,7 @@ export class TapeDrive extends SerialTarget {
     const s = this.buffer(take);
     if (s === null) return this.failedResult(0);
     this.stats.bytesWritten += take.length * blockLen;
+    this.onWritten?.(this.stats.bytesWritten);
     if (stop) return { r: this.check(stop), s };
     if (this.pastEarlyWarning()) return { r: this.check({ key: TKEY.NO_SENSE, asc: TASC.END_OF_MEDIUM, eom: true, info: 0 }), s };
     return { r: this.good(), s };
