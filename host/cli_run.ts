@@ -236,7 +236,7 @@ async function tortureDirector(values: Values): Promise<number> {
   const tty = process.stderr.isTTY && !values.quiet;
   const r = await runDirectorTortureJobs(seed, cuts, jobs, tty ? (n) => process.stderr.write(`\r  ${n}/${cuts} runs`) : null);
   if (tty) process.stderr.write("\n");
-  say(`  faults          ${r.cuts} in ${r.runs} runs (${r.failovers_drive} drive and ${r.failovers_medium} tape failovers, ${r.replayed_bytes} bytes written back)`);
+  say(`  faults          ${r.cuts} in ${r.runs} runs (${r.failovers_drive} drive, ${r.failovers_medium} tape and ${r.failovers_director} director failovers, ${r.director_restarts} director restarts, ${r.replayed_bytes} bytes written back)`);
   say(`  job errors      ${r.job_errors}, tape mismatches ${r.tape_mismatches} bytes, GNU tar ${r.tar_verified ? "restores every job" : "FAILED on a job"}`);
   say(`  no spare        ${r.no_spare_runs} runs, the server told in each (${r.job_errors_no_spare} errors), finished jobs exact`);
   say(`  server stall    ${r.server_stall_ms_max} ms at most; traps ${r.traps}`);
