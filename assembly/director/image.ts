@@ -1,10 +1,11 @@
 // The image of each medium on the caching disk ([026]; docs/DIRECTOR.md "The image"):
 // every block and filemark the server writes becomes a record at the disk's head (the
-// whole disk is a ring), a 512-byte header then the data; a RAM index of the newest
-// records; and the replays a failover needs: the records from a tape's end of data to
-// the server's position, or the whole medium onto a blank tape. This file also keeps
-// what the director knows of the medium in use: which one, the server's position on
-// it, and the block size the server set.
+// disk from block 2 on is a ring; blocks 0-1 are the state: state.ts), a 512-byte
+// header then the data; a RAM index of the newest records; the replays a failover
+// needs: the records from a tape's end of data to the server's position, or the whole
+// medium onto a blank tape; and, after a boot, reading on the records the state block
+// does not know yet. This file also keeps what the director knows of the medium in
+// use: which one, the server's position on it, and the block size the server set.
 
 import { hal_scsi_submit_sg } from "../base/hal";
 import { crc32c } from "../base/crc32c";
