@@ -31,6 +31,10 @@ export interface BoardConfig {
   raid: number;
   /** Disks after the members (hot spares). */
   spares: number;
+  /** The backup director's straps (0 on a controller): the tape fill (%) below which
+   * an append is protected ([035]), and the library's cartridge capacity in MiB. */
+  append_threshold_pct: number;
+  medium_mib: number;
   disk: DiskParams;
   power: PowerParams;
   /** Host adapter: DMA of a command and its data into the mailbox, bytes/s. */
@@ -61,6 +65,8 @@ export const DEFAULT_BOARD: BoardConfig = {
   disks: 4,
   raid: 0,
   spares: 0,
+  append_threshold_pct: 0,
+  medium_mib: 0,
   disk: DEFAULT_DISK,
   power: DEFAULT_POWER,
   host_dma_bytes_per_s: 200e6,

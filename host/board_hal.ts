@@ -90,11 +90,14 @@ export function deviceImports(b: Board, gen: number): Record<string, HalFunction
       return b.bus.submit(gen, target, tag, cdbAddr, cdbLen, sg, dataOut !== 0, resultAddr);
     }),
     scsi_abort: call((tag: number) => b.bus.abort(gen, tag)),
-    // Board straps (docs/HAL.md "config"): 0 the RAID level, 1 the array's members.
+    // Board straps (docs/HAL.md "config"): 0 the RAID level, 1 the array's members;
+    // the director's 2 append threshold (%), 3 cartridge capacity (MiB).
     config: (key: number) => {
       mcu.live(gen);
       if (key === 0) return b.cfg.raid;
       if (key === 1) return Math.max(0, b.cfg.disks - b.cfg.spares);
+      if (key === 2) return b.cfg.append_threshold_pct;
+      if (key === 3) return b.cfg.medium_mib;
       return 0;
     },
     host_complete: call((slot: number) => b.mailbox.complete(gen, slot)),

@@ -15,6 +15,7 @@ import { HELP, HELP_MAIN } from "./cli_help.js";
 import { run, torture } from "./cli_run.js";
 import { serve } from "./cli_serve.js";
 import { runBackup, BACKUP_FAULTS, type BackupFault } from "./backup/run.js";
+import { DEFAULT_APPEND_THRESHOLD_PCT } from "./backup/director_run.js";
 
 type OptionSpec = { type: "string" | "boolean"; short?: string };
 export type Values = Record<string, string | boolean | undefined>;
@@ -39,7 +40,7 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},
   serve: { iscsi: str, seed: str, raid: str, spares: str, disks: str, "cut-power-at": str, "off-ms": str, quiet: flag },
-  backup: { seed: str, "jobs-count": str, faults: str, json: flag },
+  backup: { seed: str, "jobs-count": str, faults: str, json: flag, "append-threshold": str },
 };
 
 export function fail(msg: string, command?: string): never {
@@ -132,7 +133,8 @@ function backup(values: Values): number {
   const jobs = intOpt(values["jobs-count"], "jobs-count", 1, 1000, 3);
   const faults = typeof values.faults === "string" && values.faults !== "" ? values.faults.split(",") : [];
   for (const f of faults) if (!(BACKUP_FAULTS as readonly string[]).includes(f)) fail(`--faults: ${BACKUP_FAULTS.join(", ")}, not "${f}"`, "backup");
-  const r = runBackup(loadDirectorMetered(), seed, jobs, faults as BackupFault[]);
+  const threshold = intOpt(values["append-threshold"], "append-threshold", 0, 100, DEFAULT_APPEND_THRESHOLD_PCT);
+  const r = runBackup(loadDirectorMetered(), seed, jobs, faults as BackupFault[], undefined, threshold);
   const out = values.json ? console.error : console.log;
   out(`holdup backup: seed ${seed}, ${jobs} jobs (${r.job_bytes} bytes), faults: ${faults.join(", ") || "none"}`);
   out(`  tapes written   ${r.tapes_written}`);

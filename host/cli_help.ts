@@ -198,6 +198,10 @@ can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
                   drive-hang (the drive stops answering mid-job), director-fail
                   (the director dies; a spare director takes over), director-cut
                   (the director's power fails for 20 s; it resumes)
+  --append-threshold PCT
+                  appends to a tape less full than PCT % are protected: the director
+                  reads the tape into its image at load (default 50; [035]); past it
+                  a failover that needs the whole medium is reported to the server
   --json          print one JSON object on standard output, the summary on standard
                   error (keys: seed, job_bytes, tapes_written, tape_mismatches,
                   tar_verified, failovers_drive, failovers_medium,

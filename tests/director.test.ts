@@ -12,6 +12,7 @@ import { makeDirectorInstallation, runServerThroughDirector, tapeInSlot, SPARE_T
 import { BackupServer } from "../host/backup/server.js";
 import { ADDR } from "../host/backup/library.js";
 import { readBackJobs, tapeMismatches } from "../host/backup/tapes.js";
+import { FILEMARK } from "../host/devices/tape_media.js";
 import { makeTree, tarStream } from "../host/backup/tar.js";
 import { ssc, parseElementStatus } from "../host/scsi/ssc.js";
 import type { ServerScript } from "../host/backup/server.js";
@@ -264,4 +265,40 @@ test("FIG. 7: the director dies mid-stream with blocks in its write-behind ring;
     for (const b of inst.boards) { assert.deepEqual(b.faults, []); assert.deepEqual(b.violations, []); }
   }
   assert.ok(resentDone >= 1, "a re-sent write the dead director had done was answered without being done again");
+});
+
+test("[035] an append to a tape below the threshold is protected: read into the image at load, the whole medium (old jobs too) rewritten onto the spare tape when the drive fails with it stuck; above the threshold the server is told", () => {
+  for (const threshold of [50, 10]) {
+    const inst = makeDirectorInstallation(loadDirectorMetered(), 41, {}, { appendThresholdPct: threshold });
+    // Slot 0 holds a tape written before: its label and one job (about 16 % of it).
+    const old = tarStream(makeTree(4100, 60, 400_000));
+    const cart = inst.lib.changer.slots[0]!;
+    const label = new Uint8Array(4096);
+    label.set(new TextEncoder().encode(`HOLDUP TAPE LABEL ${cart.barcode}\n`));
+    cart.append(label);
+    cart.append(FILEMARK);
+    for (let at = 0; at < old.length; at += 4096) cart.append(old.slice(at, at + 4096));
+    cart.append(FILEMARK);
+    const before = cart.objects.slice();
+    const streams = [tarStream(makeTree(4101, 60, 400_000))];
+    const drive = inst.lib.drives[0];
+    drive.faults.failAfterBytes = Math.floor(streams[0].length * 0.5);
+    drive.faults.noUnload = true;
+    const server = new BackupServer({ transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE, scratch: [ADDR.STORAGE] }, streams);
+    server.now = () => inst.board.now_ns;
+    assert.ok(runServerThroughDirector(inst, server.run(), 3_600_000));
+    assert.equal(server.tapes[0].startObject, before.length, "the job went after the tape's end of data");
+    if (threshold === 50) {
+      assert.deepEqual(server.jobErrors, []);
+      const spare = inst.lib.changer.slots[0]!;
+      assert.equal(spare.barcode, SPARE_TAPE_BARCODE, "the spare tape stands in the original's slot");
+      assert.ok(before.every((o, i) => o === FILEMARK ? spare.objects[i] === FILEMARK : Buffer.from(o as Uint8Array).equals(Buffer.from(spare.objects[i] as Uint8Array))),
+        "the old label and job are on the spare tape as they were");
+      assert.equal(tapeMismatches(streams, readBackJobs(server.tapes, tapeInSlot(inst))), 0);
+    } else {
+      assert.equal(server.jobErrors.length > 0, true, "past the threshold the failure is reported");
+      assert.match(server.jobErrors[0], /sense \{"key":4,"asc":15873\}/);
+      assert.ok(directorLog(inst).some((l) => l.includes("fw: director cannot take a spare 12")), "the reason logged: the image lacks the tape's old data");
+    }
+  }
 });

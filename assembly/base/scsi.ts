@@ -37,6 +37,7 @@
 @inline export const KEY_HARDWARE_ERROR: u8 = 0x4;
 @inline export const KEY_ILLEGAL_REQUEST: u8 = 0x5;
 @inline export const KEY_UNIT_ATTENTION: u8 = 0x6;
+@inline export const KEY_BLANK_CHECK: u8 = 0x8;
 @inline export const KEY_ABORTED_COMMAND: u8 = 0xb;
 
 /** ASC/ASCQ as one u16: asc << 8 | ascq. */

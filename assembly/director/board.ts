@@ -26,7 +26,9 @@
 
 // SSC, SMC and SBC opcodes the director uses.
 @inline export const OP_TEST_UNIT_READY: u8 = 0x00;
+@inline export const OP_REWIND: u8 = 0x01;
 @inline export const OP_READ_BLOCK_LIMITS: u8 = 0x05;
+@inline export const OP_READ_6: u8 = 0x08;
 @inline export const OP_WRITE_6: u8 = 0x0a;
 @inline export const OP_WRITE_FILEMARKS_6: u8 = 0x10;
 @inline export const OP_SPACE_6: u8 = 0x11;

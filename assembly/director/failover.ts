@@ -14,7 +14,7 @@ import {
 } from "./board";
 import { own_cdb, own6, run_own } from "./bus";
 import {
-  image_pos, image_set_pos, image_block_size, image_replay_tail, image_replay_medium,
+  image_pos, image_set_pos, image_block_size, image_replay_tail, image_replay_medium, image_whole,
 } from "./image";
 
 /** The drive in use: its bus ID and changer element. One spare drive and one spare
@@ -93,6 +93,8 @@ export function failover(hung: bool): bool {
   if (spare_drive_used) return no_spare(1);
   let whole = hung || !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
   if (whole && spare_tape_used) return no_spare(2);
+  // An append past the threshold: the image lacks what the tape held ([035]).
+  if (whole && !image_whole()) return no_spare(12);
   // The spare tape will stand for the one stuck in the failed drive: their barcodes.
   if (whole) swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
   if (!move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return no_spare(3);
@@ -135,6 +137,7 @@ export function failover(hung: bool): bool {
  * false if no spare tape is left or the robot failed: the server is told then. */
 export function replace_medium(): bool {
   if (spare_tape_used) return no_spare(7);
+  if (!image_whole()) return no_spare(13);
   if (!own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false)) return failover(false);
   swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
   if (!move(drive_elem, ELEM_IMPORT_EXPORT)) return no_spare(8);

@@ -53,6 +53,11 @@ let state_due = false;
 /** Every record of the medium since it began is in the index, until it wraps (not so
  * after a boot that found the image: state.ts). */
 let index_whole = true;
+/** The image holds the medium from its first object (a blank tape, or one read whole
+ * at its load: load.ts); else a failover cannot write the whole medium elsewhere. */
+let medium_whole = true;
+/** Records the director makes itself (a load's read) carry no command number. */
+let own_records = false;
 
 /** The state block is written at least this often (records): the scan after a
  * takeover reads at most this many headers, and twice over. */
@@ -67,6 +72,8 @@ export function image_state_saved(): void { state_due = false; records_since_sta
 @inline export function image_medium_start(): u64 { return medium_start; }
 @inline export function image_last_crn(): u32 { return last_crn; }
 export function image_set_last_crn(c: u32): void { if (c > last_crn) last_crn = c; }
+@inline export function image_whole(): bool { return medium_whole; }
+export function image_set_whole(w: bool): void { medium_whole = w; state_due = true; }
 
 @inline export function image_pos(): u32 { return pos; }
 export function image_set_pos(p: u32): void { pos = p; }
@@ -83,6 +90,7 @@ export function image_new_medium(): void {
   pos = 0;
   index_used = 0;
   index_whole = true;
+  medium_whole = true;
   medium_start = cache_head;
   state_due = true;
 }
@@ -115,7 +123,7 @@ function header(s: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
   store<u32>(h, ++record_seq, 24);
   // The server's number for the command: a block or filemark of it is done; a
   // truncation undoes its command's block (it was refused), so it is not.
-  let crn = load<u32>(mailbox_base + s * mailbox_slot_bytes + MB_HOST_TAG);
+  let crn = own_records ? 0 : load<u32>(mailbox_base + s * mailbox_slot_bytes + MB_HOST_TAG);
   store<u32>(h, crn, 28);
   note_crn(kind, crn);
   // The header's own CRC (its 32 bytes): a CRC of the data would cost the MCU 9
@@ -153,6 +161,14 @@ export function image_record(s: u32, kind: u16, object: u32, count: u32, data: u
   blocks_cached += blocks;
   if (++records_since_state >= state_every_records) state_due = true;
   return true;
+}
+
+/** image_record for a record of the director's own (no command number). */
+export function image_record_own(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): bool {
+  own_records = true;
+  let ok = image_record(s, kind, object, count, data, bytes);
+  own_records = false;
+  return ok;
 }
 
 /** The caching disk's write cache to its media (the server's filemark: a sync point). */
@@ -307,8 +323,9 @@ function header_valid(h: usize): bool {
  * written after it, in sequence, to the first that is not there (at most twice the
  * state's interval): the head, the server's position and the newest command number
  * come out. The index is empty: replays read the caching disk. */
-export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: u32, bs: u32, crn: u32): void {
+export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: u32, bs: u32, crn: u32, whole: bool): void {
   cache_head = head; record_seq = seq; medium = med; medium_start = med_start; pos = p; block_size = bs;
+  medium_whole = whole;
   if (crn > last_crn) last_crn = crn;
   index_used = 0;
   index_whole = false;

@@ -15,6 +15,7 @@
 //   failover.ts  the drive in use, the spare, the changer's view for the server
 //   behind.ts    write-behind: blocks acknowledged once cached, to the drive in order
 //   state.ts     the state on the caching disk: a takeover, or a reboot, resumes from it
+//   load.ts      a medium loaded: read into the image (protected appends, [035])
 //   layout.ts    the memory map
 
 import { hal_log, hal_host_complete, hal_idle, hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
@@ -42,6 +43,7 @@ import {
   image_boot, image_record, image_sync, image_pos, image_advance, image_new_medium, image_block_size,
   image_set_block_size, image_blocks_cached, image_ready, image_state_due, image_set_last_crn, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
 } from "./image";
+import { load_boot, load_medium } from "./load";
 import { state_boot, state_save, state_recovered_crn, state_first_after_boot, state_first_done } from "./state";
 import { behind_pump, behind_open, behind_room, behind_empty, behind_put, behind_take_error, behind_new_medium } from "./behind";
 import {
@@ -98,6 +100,7 @@ function boot(): void {
     copy(drive_serial_base, own_buf + 4, n < drive_serial_bytes ? n : drive_serial_bytes);
   }
   image_boot();
+  load_boot();
   state_boot();
 }
 
@@ -304,7 +307,8 @@ function complete_forwarded(s: u32): void {
     copy(p + MB_SENSE, res + RES_SENSE, n < 18 ? n : 18);
     key = load<u8>(p + MB_SENSE, 2) & 0x0f;
     // UNIT ATTENTION, NOT READY TO READY: the changer put a medium in.
-    if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { image_new_medium(); behind_new_medium(); }
+    // It is read into the image before the server hears of it (load.ts).
+    if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { image_new_medium(); behind_new_medium(); load_medium(s, current_drive()); }
   }
   if (state_first_after_boot()) {
     // The first command after a takeover may be one the last director did and could

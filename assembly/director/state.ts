@@ -21,8 +21,9 @@ import { T_CACHE, BLOCK, CACHE_STATE_LBA, CACHE_RING_START, OP_READ_16, OP_WRITE
 import { own_cdb, own6, run_own, own_tag, tag_result } from "./bus";
 import {
   image_head, image_seq, image_medium, image_medium_start, image_pos, image_set_pos, image_block_size, image_last_crn,
-  image_state_saved, image_recover, image_replay_from, image_ready, image_new_medium,
+  image_state_saved, image_recover, image_replay_from, image_ready, image_new_medium, image_whole,
 } from "./image";
+import { load_medium } from "./load";
 import { failover_flags, failover_restore, barcodes, current_drive, query_position, failover } from "./failover";
 
 @inline const ST_MAGIC: u32 = 0x54535548; // "HUST"
@@ -59,6 +60,7 @@ export function state_save(): void {
   store<u64>(b, image_medium_start(), 32);
   store<u32>(b, image_block_size(), 40);
   store<u32>(b, image_last_crn(), 44);
+  store<u32>(b, image_whole() ? 1 : 0, 48);
   failover_flags(b + 64);   // 64..127: the drive in use, the spares, the counts
   barcodes(b + 128, false); // 128..191: the swapped barcodes
   store<u32>(b, crc32c(b, ST_CRC_AT, 0), ST_CRC_AT);
@@ -95,7 +97,7 @@ export function state_boot(): void {
   if (head < CACHE_RING_START) head = CACHE_RING_START;
   failover_restore(b + 64);
   barcodes(b + 128, true);
-  image_recover(head, load<u32>(b, 12), load<u32>(b, 24), load<u64>(b, 32), load<u32>(b, 28), load<u32>(b, 40), load<u32>(b, 44));
+  image_recover(head, load<u32>(b, 12), load<u32>(b, 24), load<u64>(b, 32), load<u32>(b, 28), load<u32>(b, 40), load<u32>(b, 44), load<u32>(b, 48) != 0);
   recovered_crn = image_last_crn();
   first_after_boot = true;
   let replayed = settle_tape();
@@ -118,7 +120,7 @@ function settle_tape(): i64 {
     if (load<u8>(r + RES_HOST_STATUS) != HOST_OK || key == KEY_HARDWARE_ERROR) return failover(false) ? 0 : -1;
     if (key == KEY_NOT_READY && asc == 0x3a) return 0; // no tape in the drive
     // A tape loaded since the state was written: the server's image of it begins.
-    if (key == KEY_UNIT_ATTENTION && asc == 0x28) { image_new_medium(); continue; }
+    if (key == KEY_UNIT_ATTENTION && asc == 0x28) { image_new_medium(); load_medium(0, current_drive()); continue; }
     hal_delay_us(500_000);
   }
   if (!ready) return failover(true) ? 0 : -1;

@@ -18,7 +18,7 @@ import { Disk, DEFAULT_DISK } from "../devices/disk.js";
 import type { ScsiResult } from "../devices/target.js";
 import type { VirtualClock } from "../clock.js";
 import { Rng } from "../rng.js";
-import { makeLibrary, Library, LibraryConfig, ADDR } from "./library.js";
+import { makeLibrary, Library, LibraryConfig, ADDR, DEFAULT_LIBRARY } from "./library.js";
 import { Cartridge } from "../devices/tape_media.js";
 import type { ServerScript, TapeLog } from "./server.js";
 
@@ -78,14 +78,24 @@ export interface DirectorInstallation {
 export interface DirectorOptions {
   /** Install a spare director (FIG. 7). */
   spareDirector: boolean;
+  /** Appends to a tape less full than this (%) are protected ([035]). */
+  appendThresholdPct: number;
 }
+
+/** `--append-threshold`'s default. */
+export const DEFAULT_APPEND_THRESHOLD_PCT = 50;
 
 export function makeDirectorInstallation(module: WebAssembly.Module, seed: number, cfg: Partial<LibraryConfig> = {},
   opts: Partial<DirectorOptions> = {}): DirectorInstallation {
-  const a = new Board(module, { seed, raid: 0, disks: 0 });
+  const lib0 = { ...DEFAULT_LIBRARY, ...cfg };
+  const straps = {
+    raid: 0, disks: 0, append_threshold_pct: opts.appendThresholdPct ?? DEFAULT_APPEND_THRESHOLD_PCT,
+    medium_mib: Math.floor(lib0.tape.capacity_bytes / 1048576),
+  };
+  const a = new Board(module, { seed, ...straps });
   const clock = a.clock;
   const boards = [a];
-  if (opts.spareDirector) boards.push(new Board(module, { seed: seed + 1, raid: 0, disks: 0 }, clock));
+  if (opts.spareDirector) boards.push(new Board(module, { seed: seed + 1, ...straps }, clock));
   const lib = makeLibrary(clock, cfg);
   const fabric = new Fabric(clock);
   lib.drives.forEach((d, i) => fabric.attach(DRIVE_PORT + i, d));

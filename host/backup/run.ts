@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   makeDirectorInstallation, runServerThroughDirector, DirectorInstallation, tapeInSlot, directorLog, directorCycles,
+  DEFAULT_APPEND_THRESHOLD_PCT,
 } from "./director_run.js";
 import { BackupServer } from "./server.js";
 import { ADDR } from "./library.js";
@@ -94,9 +95,9 @@ export function tarRestores(stream: Uint8Array, tree: TreeEntry[]): boolean {
 
 /** `fileBytesMax`: the largest file of a job's generated tree (60 files each). */
 export function runBackup(module: WebAssembly.Module, seed: number, jobs: number, faults: BackupFault[],
-  fileBytesMax = 400_000): BackupReport {
+  fileBytesMax = 400_000, appendThresholdPct = DEFAULT_APPEND_THRESHOLD_PCT): BackupReport {
   const rng = new Rng(seed).fork("backup");
-  const inst = makeDirectorInstallation(module, seed, {}, { spareDirector: faults.includes("director-fail") });
+  const inst = makeDirectorInstallation(module, seed, {}, { spareDirector: faults.includes("director-fail"), appendThresholdPct });
   const trees = Array.from({ length: jobs }, (_, j) => makeTree(seed * 31 + j, 60, fileBytesMax));
   const streams = trees.map(tarStream);
   const jobBytes = streams.reduce((a, s) => a + s.length, 0);
