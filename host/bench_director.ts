@@ -21,8 +21,9 @@ export interface DirectorBench {
    * data, and what was lost written again at the drive's rate). */
   drive_failover_ms: number;
   failover_bound_ms: number;
-  /** The same with the tape stuck in the failed drive: the unload that fails, the
-   * spare tape's move and load, the medium's whole image at the drive's rate. */
+  /** The same with the tape stuck in the failed drive: the unload that fails (the
+   * drive tries as long as an unload takes), the spare tape's move and load, the
+   * medium's whole image at the drive's rate. */
   drive_failover_ms_stuck: number;
   failover_bound_ms_stuck: number;
 }

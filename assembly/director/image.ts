@@ -9,10 +9,10 @@
 
 import { hal_scsi_submit_sg } from "../base/hal";
 import { crc32c } from "../base/crc32c";
-import { zero, put_be32, put_be64, be32 } from "../base/scsi";
+import { zero, copy, put_be32, put_be64, be32 } from "../base/scsi";
 import { MB_HOST_TAG } from "../base/abi";
 import {
-  mailbox_base, mailbox_slot_bytes, own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
+  mailbox_base, mailbox_slot_bytes, mailbox_data_bytes, scan_buf, scan_buf_blocks, own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
 } from "./layout";
 import {
   T_CACHE, BLOCK, CACHE_RING_START, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_6,
@@ -198,21 +198,37 @@ function index_add(kind: u16, object: u32, count: u32, bytes: u32, lba: u64): vo
 
 // ---- replays ---------------------------------------------------------------------------------
 
-/** Read `blocks` blocks of the caching disk at `lba` into the replay buffer. */
-function read_back(lba: u64, blocks: u32): bool {
-  let t = own_cdb();
-  store<u8>(t, OP_READ_16);
-  put_be64(t + 2, lba);
-  put_be32(t + 10, blocks);
-  return run_own(T_CACHE, 16, replay_buf, blocks * BLOCK, false);
+// The caching disk is read back through a window of scan_buf_blocks blocks: a replay
+// reads its records in order, three or more a command (each command waits about a
+// revolution for its first block).
+let win_lba: u64 = 0;
+let win_blocks: u32 = 0;
+
+/** The address of block `lba`, with `blocks` blocks after it, in the window (read
+ * from `lba` on if they are not all there); 0 if the disk refused. */
+function window(lba: u64, blocks: u32): usize {
+  if (win_blocks == 0 || lba < win_lba || lba + <u64>blocks > win_lba + <u64>win_blocks) {
+    let n: u64 = <u64>scan_buf_blocks;
+    if (lba + n > cache_blocks) n = lba < cache_blocks ? cache_blocks - lba : 0;
+    win_blocks = 0;
+    if (n < <u64>blocks || n == 0) return 0;
+    let t = own_cdb();
+    store<u8>(t, OP_READ_16);
+    put_be64(t + 2, lba);
+    put_be32(t + 10, <u32>n);
+    if (!run_own(T_CACHE, 16, scan_buf, <u32>n * BLOCK, false)) return 0;
+    win_lba = lba;
+    win_blocks = <u32>n;
+  }
+  return <usize>scan_buf + <usize>(lba - win_lba) * <usize>BLOCK;
 }
 
-/** A data record's bytes (in the replay buffer) to the drive at `target`. */
-function write_block(target: i32, bytes: u32): bool {
+/** A data record's `bytes` at `data` to the drive at `target`. */
+function write_block(target: i32, data: usize, bytes: u32): bool {
   let t = own_cdb();
   store<u8>(t, OP_WRITE_6);
   store<u8>(t, <u8>(bytes >>> 16), 2); store<u8>(t, <u8>(bytes >>> 8), 3); store<u8>(t, <u8>bytes, 4);
-  return run_own(target, 6, replay_buf, bytes, true);
+  return run_own(target, 6, data, bytes, true);
 }
 
 function write_filemarks(target: i32, n: u32): bool {
@@ -231,6 +247,7 @@ export function image_replay_tail(target: i32, eod: u32): i64 {
   // found the image), the records come from the caching disk.
   if (!index_whole || (n == index_entries && load<u32>(index_at(index_next - n)) > eod)) return image_replay_from(target, eod);
   let written: i64 = 0;
+  win_blocks = 0; // records were written since the last read-back
   for (let k: u32 = 0; k < n; k++) {
     let e = index_at(index_next - n + k);
     let object = load<u32>(e);
@@ -241,9 +258,9 @@ export function image_replay_tail(target: i32, eod: u32): i64 {
       if (!write_filemarks(target, <u32>load<u16>(e, 14))) return -1;
       continue;
     }
-    if (kind != IMG_DATA || bytes > replay_buf_bytes) return -1;
-    if (!read_back(<u64>load<u32>(e, 4) + 1, (bytes + BLOCK - 1) / BLOCK)) return -1;
-    if (!write_block(target, bytes)) return -1;
+    if (kind != IMG_DATA || bytes > mailbox_data_bytes) return -1;
+    let d = window(<u64>load<u32>(e, 4) + 1, (bytes + BLOCK - 1) / BLOCK);
+    if (d == 0 || !write_block(target, d, bytes)) return -1;
     written += <i64>bytes;
   }
   return written;
@@ -264,18 +281,15 @@ export function image_replay_from(target: i32, from: u32): i64 {
   let at = medium_start;
   let written: i64 = 0;
   let tape_pos: u32 = from;
+  win_blocks = 0; // records were written since the last read-back
   for (let steps: u64 = 0; steps < cache_blocks && at < cache_head; steps++) {
-    let t = own_cdb();
-    store<u8>(t, OP_READ_16);
-    put_be64(t + 2, at);
-    put_be32(t + 10, 1);
-    if (!run_own(T_CACHE, 16, own_buf, BLOCK, false)) return -1;
-    if (!header_valid(own_buf)) return -1;
-    let kind = load<u16>(own_buf, 6);
-    let rec_medium = load<u32>(own_buf, 8);
-    let object = load<u32>(own_buf, 12);
-    let count = load<u32>(own_buf, 16);
-    let bytes = load<u32>(own_buf, 20);
+    let h = window(at, 1);
+    if (h == 0 || !header_valid(h)) return -1;
+    let kind = load<u16>(h, 6);
+    let rec_medium = load<u32>(h, 8);
+    let object = load<u32>(h, 12);
+    let count = load<u32>(h, 16);
+    let bytes = load<u32>(h, 20);
     let blocks = (bytes + BLOCK - 1) / BLOCK;
     at += 1 + <u64>blocks;
     if (rec_medium != medium || object >= pos || kind == IMG_TRUNCATE) continue;
@@ -298,9 +312,9 @@ export function image_replay_from(target: i32, from: u32): i64 {
       tape_pos += count;
       continue;
     }
-    if (kind != IMG_DATA || bytes > replay_buf_bytes) return -1;
-    if (!read_back(at - <u64>blocks, blocks)) return -1;
-    if (!write_block(target, bytes)) return -1;
+    if (kind != IMG_DATA || bytes > mailbox_data_bytes) return -1;
+    let d = window(at - <u64>blocks, blocks);
+    if (d == 0 || !write_block(target, d, bytes)) return -1;
     tape_pos++;
     written += <i64>bytes;
   }
@@ -329,6 +343,7 @@ export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: 
   if (crn > last_crn) last_crn = crn;
   index_used = 0;
   index_whole = false;
+  win_blocks = 0;
   for (let k: u32 = 0; k < 2 * state_every_records; k++) {
     let at = read_header(cache_head);
     if (at == 0 && cache_head != CACHE_RING_START) {
@@ -352,11 +367,9 @@ export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: 
 /** The header at `lba` into own_buf if it is the next record of this medium: 1, else 0. */
 function read_header(lba: u64): u32 {
   if (lba >= cache_blocks) return 0;
-  let t = own_cdb();
-  store<u8>(t, OP_READ_16);
-  put_be64(t + 2, lba);
-  put_be32(t + 10, 1);
-  if (!run_own(T_CACHE, 16, own_buf, BLOCK, false)) return 0;
+  let h = window(lba, 1);
+  if (h == 0) return 0;
+  copy(own_buf, h, HDR_CRC_AT + 4);
   if (!header_valid(own_buf) || load<u32>(own_buf, 24) != record_seq + 1 || load<u32>(own_buf, 8) != medium) return 0;
   return 1;
 }

@@ -19,7 +19,8 @@
 //                        server and not yet taken by the drive (behind.ts)
 //   0x1C400 .. 0x1C43F   their lengths: 16 × u32
 //   0x1C600 .. 0x1C7FF   the state block being written or read (state.ts)
-//   0x1C800 .. 0x1FFFF   free
+//   0x1C800 .. 0x1FFFF   the read-back window: 28 blocks of the caching disk at a time
+//                        (a replay's records, three or more a read: image.ts)
 import { MB_HEADER_BYTES } from "../base/abi";
 
 @inline export const static_end: u32 = 0x04000;
@@ -56,6 +57,8 @@ import { MB_HEADER_BYTES } from "../base/abi";
 @inline export const stage_len_base: u32 = 0x1C400;
 
 @inline export const state_buf: u32 = 0x1C600;
+@inline export const scan_buf: u32 = 0x1C800;
+@inline export const scan_buf_blocks: u32 = 28;
 
 @inline export const memory_bytes: u32 = 2 * 65536;
 
@@ -70,6 +73,8 @@ if (index_base + index_entries * index_entry_bytes > replay_buf) ERROR("director
 if (replay_buf + replay_buf_bytes > stage_base) ERROR("director layout: replay buffer overlaps the ring");
 if (stage_base + stage_entries * stage_entry_bytes > stage_len_base) ERROR("director layout: ring overlaps its lengths");
 if (stage_len_base + stage_entries * 4 > state_buf) ERROR("director layout: ring lengths overlap the state block");
-if (state_buf + 512 > memory_bytes) ERROR("director layout: past memory");
+if (state_buf + 512 > scan_buf) ERROR("director layout: the state block overlaps the window");
+if (scan_buf + scan_buf_blocks * 512 > memory_bytes) ERROR("director layout: past memory");
+if (scan_buf_blocks < 1 + mailbox_data_bytes / 512) ERROR("director layout: the window holds a record");
 if (stage_entry_bytes < mailbox_data_bytes) ERROR("director layout: a ring entry holds a record");
 if (replay_buf_bytes < mailbox_data_bytes) ERROR("director layout: the replay buffer holds a record");

@@ -118,7 +118,9 @@ export class TapeDrive extends SerialTarget {
     if (this.failed) {
       // A failed drive (its write channel) still unloads its cartridge, unless that
       // fails too (faults.noUnload): the robot can take the tape to another drive.
-      if (op === SSC_OP.LOAD_UNLOAD && !(c[4] & 1) && this.cartridge && !this.ejected && !this.faults.noUnload) {
+      if (op === SSC_OP.LOAD_UNLOAD && !(c[4] & 1) && this.cartridge && !this.ejected) {
+        // It tries for as long as an unload takes, stuck or not.
+        if (this.faults.noUnload) return { r: this.check({ key: TKEY.HARDWARE_ERROR, asc: TASC.LOAD_OR_EJECT_FAILED }), s: this.p.unload_s };
         this.ejected = true;
         return { r: this.good(), s: this.p.unload_s };
       }
