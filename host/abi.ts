@@ -95,4 +95,5 @@ export const LOG_NAMES: Record<number, string> = {
   56: "director cannot take a spare",
   57: "director took up the image",
   58: "director answered a re-sent command",
+  59: "director found the tape differs from the image",
 };

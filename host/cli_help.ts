@@ -140,7 +140,8 @@ of a save and after every member write of an array update.
                  fails (its tape movable or stuck) or hangs, a damaged tape, a
                  damaged tape then a failed drive, the robot dead when the drive
                  fails (no spare: the server must get the documented error), the
-                 director dead (a spare director), the director's power cut;
+                 director dead (a spare director), the director's power cut, a
+                 drive that tears a block as it fails;
                  --seed, --cuts (runs, default 30), --jobs, --json (holdup
                  backup's keys, summed, plus cuts (faults), runs, traps,
                  no_spare_runs, job_errors_no_spare, failures), --quiet
@@ -197,7 +198,8 @@ can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
                   (the robot fails after the first load, then the drive fails),
                   drive-hang (the drive stops answering mid-job), director-fail
                   (the director dies; a spare director takes over), director-cut
-                  (the director's power fails for 20 s; it resumes)
+                  (the director's power fails for 20 s; it resumes), drive-torn (the
+                  drive fails tearing the block it was writing)
   --append-threshold PCT
                   appends to a tape less full than PCT % are protected: the director
                   reads the tape into its image at load (default 50; [035]); past it

@@ -106,3 +106,4 @@
 @inline export const LOG_DIRECTOR_NO_SPARE: i32 = 56;
 @inline export const LOG_DIRECTOR_TAKEOVER: i32 = 57;
 @inline export const LOG_DIRECTOR_RESENT: i32 = 58;
+@inline export const LOG_DIRECTOR_VERIFY: i32 = 59;

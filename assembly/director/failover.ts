@@ -4,17 +4,17 @@
 // in use; a spare tape is reported under the barcode of the tape it stands for).
 
 import { hal_delay_us, hal_log } from "../base/hal";
-import { LOG_DIRECTOR_FAILOVER, LOG_DIRECTOR_MEDIUM, LOG_DIRECTOR_NO_SPARE } from "../base/abi";
-import { zero, copy, put_be16, be32 } from "../base/scsi";
+import { LOG_DIRECTOR_FAILOVER, LOG_DIRECTOR_MEDIUM, LOG_DIRECTOR_NO_SPARE, LOG_DIRECTOR_VERIFY } from "../base/abi";
+import { zero, copy, put_be16, put_be32, be32 } from "../base/scsi";
 import { own_buf, own_buf_bytes } from "./layout";
 import {
   T_PRIMARY, T_CHANGER, T_SPARE, ELEM_TRANSPORT, ELEM_SERVER_DRIVE, ELEM_SPARE, ELEM_SPARE_TAPE, ELEM_IMPORT_EXPORT, VOLTAG_BYTES,
   OP_TEST_UNIT_READY, OP_SPACE_6, OP_MODE_SELECT_6, OP_LOAD_UNLOAD, OP_READ_POSITION, OP_MOVE_MEDIUM,
-  OP_READ_ELEMENT_STATUS,
+  OP_READ_ELEMENT_STATUS, OP_LOCATE_10,
 } from "./board";
 import { own_cdb, own6, run_own } from "./bus";
 import {
-  image_pos, image_set_pos, image_block_size, image_replay_tail, image_replay_medium, image_whole,
+  image_pos, image_set_pos, image_block_size, image_replay_tail, image_replay_medium, image_whole, image_verify,
 } from "./image";
 
 /** The drive in use: its bus ID and changer element. One spare drive and one spare
@@ -113,9 +113,17 @@ export function failover(hung: bool): bool {
     if (!own6(drive_target, OP_SPACE_6, 3, 0, own_buf, 0, false)) return no_spare(5);
     query_position();
     let eod = image_pos();
+    // The last blocks there checked against the image; writing goes on after the
+    // last good one ([053] step 615).
+    let good = image_verify(drive_target, eod);
+    if (good < eod) hal_log(LOG_DIRECTOR_VERIFY, <i32>good, <i32>(eod - good));
+    let l = own_cdb();
+    store<u8>(l, OP_LOCATE_10);
+    put_be32(l + 3, good);
+    if (!run_own(drive_target, 10, own_buf, 0, false)) return no_spare(14);
     image_set_pos(pos);
-    replayed = image_replay_tail(drive_target, eod);
-    objects = pos - eod;
+    replayed = image_replay_tail(drive_target, good);
+    objects = pos - good;
   }
   if (replayed < 0) {
     // The tape refused the image (damaged further on: MEDIUM ERROR) or the spare

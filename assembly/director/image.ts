@@ -9,16 +9,16 @@
 
 import { hal_scsi_submit_sg } from "../base/hal";
 import { crc32c } from "../base/crc32c";
-import { zero, copy, put_be32, put_be64, be32 } from "../base/scsi";
-import { MB_HOST_TAG } from "../base/abi";
+import { zero, copy, put_be32, put_be64, be32, STATUS_GOOD } from "../base/scsi";
+import { MB_HOST_TAG, RES_STATUS, RES_HOST_STATUS, RES_SENSE, RES_RESIDUAL, HOST_OK } from "../base/abi";
 import {
   mailbox_base, mailbox_slot_bytes, mailbox_data_bytes, scan_buf, scan_buf_blocks, own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
 } from "./layout";
 import {
   T_CACHE, BLOCK, CACHE_RING_START, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_6,
-  OP_WRITE_FILEMARKS_6, OP_LOCATE_10,
+  OP_WRITE_FILEMARKS_6, OP_LOCATE_10, OP_READ_6,
 } from "./board";
-import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own } from "./bus";
+import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own, own_tag } from "./bus";
 
 // The record header (one 512-byte block before the record's data).
 @inline const IMG_MAGIC: u32 = 0x49435548; // "HUCI"
@@ -264,6 +264,62 @@ export function image_replay_tail(target: i32, eod: u32): i64 {
     written += <i64>bytes;
   }
   return written;
+}
+
+/** Objects before a tape's end of data read back and compared with the image after
+ * the tape moved to the spare drive ([053] step 615). */
+@inline const verify_objects: u32 = 4;
+
+/** The newest index entry of a record placed at object k (0: none). */
+function index_find(k: u32): usize {
+  let n = index_used;
+  for (let i: u32 = 0; i < n; i++) {
+    let e = index_at(index_next - 1 - i);
+    if (load<u16>(e, 12) != IMG_TRUNCATE && load<u32>(e) == k) return e;
+  }
+  return 0;
+}
+
+/** [053] step 615: the last objects before `eod` on the tape in the drive at `target`,
+ * read back and compared with the image: the first that differs (a block the failed
+ * drive tore as it failed) is where writing must go on; `eod` if all match, or if the
+ * image cannot say (not in the index). The drive is left anywhere: locate first. */
+export function image_verify(target: i32, eod: u32): u32 {
+  let from = eod > verify_objects ? eod - verify_objects : 0;
+  for (let k = from; k < eod; k++) if (index_find(k) == 0) return eod;
+  let l = own_cdb();
+  store<u8>(l, OP_LOCATE_10);
+  put_be32(l + 3, from);
+  if (!run_own(target, 10, own_buf, 0, false)) return eod;
+  win_blocks = 0;
+  for (let k = from; k < eod; k++) {
+    let e = index_find(k);
+    let t = own_cdb();
+    store<u8>(t, OP_READ_6);
+    store<u8>(t, 2, 1); // SILI
+    store<u8>(t, <u8>(replay_buf_bytes >>> 16), 2); store<u8>(t, <u8>(replay_buf_bytes >>> 8), 3); store<u8>(t, <u8>replay_buf_bytes, 4);
+    run_own(target, 6, replay_buf, replay_buf_bytes, false);
+    let r = tag_result(own_tag);
+    if (load<u8>(r + RES_HOST_STATUS) != HOST_OK) return k;
+    let sense2 = load<u8>(r + RES_SENSE, 2);
+    let good = load<u8>(r + RES_STATUS) == STATUS_GOOD;
+    let filemark = !good && (sense2 & 0x8f) == 0x80;
+    if (load<u16>(e, 12) == IMG_FILEMARKS) { if (!filemark) return k; continue; }
+    if (!good && (sense2 & 0xef) != 0) return k; // anything but a block (or a shorter one)
+    if (filemark) return k;
+    let bytes = load<u32>(e, 8);
+    if (replay_buf_bytes - load<u32>(r + RES_RESIDUAL) != bytes) return k;
+    let d = window(<u64>load<u32>(e, 4) + 1, (bytes + BLOCK - 1) / BLOCK);
+    if (d == 0 || !same(d, replay_buf, bytes)) return k;
+  }
+  return eod;
+}
+
+function same(a: usize, b: usize, n: u32): bool {
+  let i: u32 = 0;
+  for (; i + 8 <= n; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
+  for (; i < n; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  return true;
 }
 
 /** The whole image of the medium in use onto the (blank) tape in the drive at

@@ -16,7 +16,7 @@ import { readBackJobs, tapeMismatches } from "./tapes.js";
 import { makeTree, tarStream, TreeEntry } from "./tar.js";
 import { Rng } from "../rng.js";
 
-export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang", "director-fail", "director-cut"] as const;
+export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang", "director-fail", "director-cut", "drive-torn"] as const;
 export type BackupFault = (typeof BACKUP_FAULTS)[number];
 
 export interface BackupReport {
@@ -51,6 +51,7 @@ function inject(inst: DirectorInstallation, f: BackupFault, rng: Rng, jobBytes: 
   const at = Math.floor(jobBytes * (0.1 + 0.8 * rng.float()));
   const drive = inst.lib.drives[0];
   if (f === "drive-fail") drive.faults.failAfterBytes = at;
+  if (f === "drive-torn") { drive.faults.failAfterBytes = at; drive.faults.tornOnFail = true; }
   if (f === "no-unload") { drive.faults.failAfterBytes = at; drive.faults.noUnload = true; }
   if (f === "medium-error") {
     const c = inst.lib.changer.slots[0];

@@ -32,6 +32,9 @@ export interface TapeFaults {
   /** The drive fails (HARDWARE ERROR on every command) once it has written this many
    * bytes in all (Infinity: never). */
   failAfterBytes: number;
+  /** With failAfterBytes: the block being written as it fails lands torn (its second
+   * half zeros) instead of being lost. */
+  tornOnFail: boolean;
   /** LOAD UNLOAD (unload) fails: the cartridge stays in the drive. */
   noUnload: boolean;
   /** The drive hangs (hang) at the first WRITE once it has taken this many bytes
@@ -41,7 +44,7 @@ export interface TapeFaults {
 
 
 export class TapeDrive extends SerialTarget {
-  readonly faults: TapeFaults = { dead: false, hang: false, failAfterBytes: Infinity, noUnload: false, hangAfterBytes: Infinity };
+  readonly faults: TapeFaults = { dead: false, hang: false, failAfterBytes: Infinity, tornOnFail: false, noUnload: false, hangAfterBytes: Infinity };
   cartridge: Cartridge | null = null;
   /** Loaded and threaded: commands reach the medium. */
   private loadedAt_ns = Infinity;
@@ -183,6 +186,13 @@ export class TapeDrive extends SerialTarget {
       if (this.stats.bytesLanded + n > this.faults.failAfterBytes) {
         this.failed = true;
         this.failedAt_ns = this.pending[0].land_ns;
+        if (this.faults.tornOnFail && o !== FILEMARK) {
+          // It tears the block it was writing: on the medium, its second half lost.
+          const torn = o.slice();
+          torn.fill(0, torn.length >> 1);
+          cart.append(torn);
+          this.pending.shift();
+        }
         break;
       }
       this.pending.shift();
