@@ -140,6 +140,7 @@ function backup(values: Values): number {
   out(`  tapes written   ${r.tapes_written}`);
   out(`  tape mismatches ${r.tape_mismatches} bytes`);
   out(`  GNU tar         ${r.tar_verified ? "every job lists and extracts to its tree" : "a job does not restore"}`);
+  out(`  failovers       drive ${r.failovers_drive}, tape ${r.failovers_medium}, director ${r.failovers_director}; director restarts ${r.director_restarts}; ${r.replayed_bytes} bytes written back`);
   out(`  job errors      ${r.job_errors}${r.errors.length ? `: ${r.errors[0]}` : ""}`);
   out(`  server stall    ${r.server_stall_ms_max} ms at most for one command`);
   out(`  virtual time    ${(r.virtual_ms / 1000).toFixed(1)} s, firmware cycles ${r.cycles}`);
