@@ -11,20 +11,18 @@
 //
 // Faults on demand: the drive dead (selection time-out), failed (every command
 // HARDWARE ERROR from a given byte count on, but an unload: a drive that dies
-// mid-write, its buffer lost), hung
-// (commands never end), a cartridge that will not unload; a damaged cartridge
-// (Cartridge.badFrom) gives MEDIUM ERROR.
+// mid-write, its buffer lost; or tearing the block it was writing), hung (commands
+// never end), a cartridge that will not unload; a damaged cartridge
+// (Cartridge.badFrom) gives MEDIUM ERROR. The data pages: tape_pages.ts.
 
 import type { VirtualClock } from "../clock.js";
 import { SerialTarget, type ScsiResult, type QueuedCommand } from "./target.js";
 import { Cartridge, FILEMARK, TapeObject, TapeParams, LTO5_SCALED } from "./tape_media.js";
 import { SSC_OP, TKEY, TASC, TapeSense, tapeSense } from "../scsi/ssc.js";
 import { putBe16, putBe32, be32 } from "../scsi/spc.js";
+import { tapeInquiry, tapeModeSense, tapeReadPosition } from "./tape_pages.js";
 
 export { LTO5_SCALED } from "./tape_media.js";
-
-/** LTO-5's density code in the mode block descriptor (SSC-3 Annex, LTO-5: 58h). */
-const DENSITY_LTO5 = 0x58;
 
 export interface TapeFaults {
   dead: boolean;
@@ -115,7 +113,7 @@ export class TapeDrive extends SerialTarget {
   private execute(job: QueuedCommand): { r: ScsiResult; s: number } {
     const c = job.cdb, op = c[0];
     const now = (r: ScsiResult) => ({ r, s: 0 });
-    if (op === SSC_OP.INQUIRY) return now(this.good(this.inquiry(c)));
+    if (op === SSC_OP.INQUIRY) return now(this.good(tapeInquiry(this.serial, c)));
     if (op === SSC_OP.REQUEST_SENSE) return now(this.good(tapeSense({ key: TKEY.NO_SENSE, asc: TASC.NONE }).slice(0, c[4])));
     this.settle(this.clock.now_ns);
     if (this.failed) {
@@ -136,7 +134,7 @@ export class TapeDrive extends SerialTarget {
       putBe16(d, 4, 1);
       return now(this.good(d));
     }
-    if (op === SSC_OP.MODE_SENSE_6) return now(this.good(this.modeSense(c)));
+    if (op === SSC_OP.MODE_SENSE_6) return now(this.good(tapeModeSense(this.blockSize, c)));
     if (op === SSC_OP.MODE_SELECT_6) return now(this.modeSelect(job.dataOut));
     if (!this.cartridge || this.ejected) return now(this.check({ key: TKEY.NOT_READY, asc: TASC.MEDIUM_NOT_PRESENT }));
     if (this.clock.now_ns < this.loadedAt_ns) {
@@ -234,35 +232,6 @@ export class TapeDrive extends SerialTarget {
     return (d / cart.capacity_bytes) * this.p.wind_full_s;
   }
 
-  private inquiry(c: Uint8Array): Uint8Array {
-    const alloc = (c[3] << 8) | c[4];
-    if (c[1] & 1) {
-      // VPD 80h: the unit serial number.
-      const sn = new TextEncoder().encode(this.serial.padEnd(10));
-      const d = new Uint8Array(4 + sn.length);
-      d[0] = 0x01; d[1] = 0x80; d[3] = sn.length; d.set(sn, 4);
-      return d.slice(0, alloc);
-    }
-    const d = new Uint8Array(96);
-    d[0] = 0x01; // sequential-access device
-    d[1] = 0x80; // removable medium
-    d[2] = 0x06; // SPC-4
-    d[3] = 0x02;
-    d[4] = 91;
-    d.set(new TextEncoder().encode("IBM     ULT3580-TD5     H5T1"), 8);
-    return d.slice(0, alloc);
-  }
-
-  private modeSense(c: Uint8Array): Uint8Array {
-    const d = new Uint8Array(12);
-    d[0] = 11; // mode data length
-    d[2] = 0x10; // buffered mode 1 (reported; writes here complete on the medium)
-    d[3] = 8; // block descriptor length
-    d[4] = DENSITY_LTO5;
-    d[9] = (this.blockSize >> 16) & 0xff; d[10] = (this.blockSize >> 8) & 0xff; d[11] = this.blockSize & 0xff;
-    return d.slice(0, c[4]);
-  }
-
   private modeSelect(p: Uint8Array | null): ScsiResult {
     if (!p || p.length < 12 || p[3] !== 8) return this.check({ key: TKEY.ILLEGAL_REQUEST, asc: TASC.INVALID_FIELD_IN_PARAMETERS });
     const size = (p[9] << 16) | (p[10] << 8) | p[11];
@@ -272,17 +241,9 @@ export class TapeDrive extends SerialTarget {
   }
 
   private readPosition(): Uint8Array {
-    const d = new Uint8Array(20);
     const cart = this.cartridge!;
-    if (this.position === 0) d[0] |= 0x80;
-    if (cart.bytesBefore(this.position) >= cart.capacity_bytes - this.p.early_warning_bytes) d[0] |= 0x40;
-    // First: the host's position; last: the next object to reach the medium; then the
-    // objects and bytes still in the buffer (SSC-3 §7.5.1).
-    putBe32(d, 4, this.position);
-    putBe32(d, 8, this.position - this.pending.length);
-    d[13] = (this.pending.length >> 16) & 0xff; d[14] = (this.pending.length >> 8) & 0xff; d[15] = this.pending.length & 0xff;
-    putBe32(d, 16, this.pendingBytes);
-    return d;
+    return tapeReadPosition(this.position, cart.bytesBefore(this.position) >= cart.capacity_bytes - this.p.early_warning_bytes,
+      this.pending.length, this.pendingBytes);
   }
 
   private loadUnload(c: Uint8Array): { r: ScsiResult; s: number } {
