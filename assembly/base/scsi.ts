@@ -101,6 +101,14 @@ export function copy(dst: usize, src: usize, len: u32): void {
   for (; i < len; i++) store<u8>(dst + i, load<u8>(src + i));
 }
 
+/** Whether len bytes at a and b are the same. */
+export function equal(a: usize, b: usize, len: u32): bool {
+  let i: u32 = 0;
+  for (; i + 8 <= len; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
+  for (; i < len; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  return true;
+}
+
 /** CDB length implied by the group code in the top three bits of the opcode
  * (SPC-4 4.2.5.1); 0 for the reserved and vendor groups we do not accept. */
 export function cdb_group_bytes(opcode: u8): u32 {

@@ -4,7 +4,8 @@
 
 import { hal_scsi_submit, hal_scsi_abort, hal_idle, hal_now_us, hal_timer_arm } from "../base/hal";
 import { RES_STATUS, RES_HOST_STATUS, RES_SENSE, HOST_OK } from "../base/abi";
-import { STATUS_GOOD, STATUS_CHECK_CONDITION, zero } from "../base/scsi";
+import { STATUS_GOOD, STATUS_CHECK_CONDITION, zero, put_be32 } from "../base/scsi";
+import { OP_LOCATE_10, OP_READ_6 } from "./board";
 import { mailbox_slots, tags_base, tags_max, tag_bytes, tag_cdb_at, tag_result_at } from "./layout";
 
 @inline export function tag_at(t: u32): usize { return tags_base + t * tag_bytes; }
@@ -87,6 +88,24 @@ export function run_own(target: i32, cdb_len: i32, data: usize, bytes: u32, out:
   if ((done_tags & (1 << own_tag)) == 0 || load<u8>(res + RES_HOST_STATUS) != HOST_OK) return false;
   let status = load<u8>(res + RES_STATUS);
   return status == STATUS_GOOD || (status == STATUS_CHECK_CONDITION && (load<u8>(res + RES_SENSE, 2) & 0x0f) == 0);
+}
+
+/** LOCATE(10) the drive at `target` to `object`. */
+export function locate_own(target: i32, object: u32): bool {
+  let t = own_cdb();
+  store<u8>(t, OP_LOCATE_10);
+  put_be32(t + 3, object);
+  return run_own(target, 10, 0, 0, false);
+}
+
+/** READ(6), variable, SILI (a shorter block is no error), up to `bytes` into `buf`
+ * from the drive at `target`; its result is at tag_result(own_tag). */
+export function read_own(target: i32, buf: usize, bytes: u32): void {
+  let t = own_cdb();
+  store<u8>(t, OP_READ_6);
+  store<u8>(t, 2, 1);
+  store<u8>(t, <u8>(bytes >>> 16), 2); store<u8>(t, <u8>(bytes >>> 8), 3); store<u8>(t, <u8>bytes, 4);
+  run_own(target, 6, buf, bytes, false);
 }
 
 /** A 6-byte command of the director's own: op, byte 1, byte 4. */

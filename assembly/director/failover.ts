@@ -5,14 +5,14 @@
 
 import { hal_delay_us, hal_log } from "../base/hal";
 import { LOG_DIRECTOR_FAILOVER, LOG_DIRECTOR_MEDIUM, LOG_DIRECTOR_NO_SPARE, LOG_DIRECTOR_VERIFY } from "../base/abi";
-import { zero, copy, put_be16, put_be32, be32 } from "../base/scsi";
+import { zero, copy, equal, put_be16, be32 } from "../base/scsi";
 import { own_buf, own_buf_bytes } from "./layout";
 import {
   T_PRIMARY, T_CHANGER, T_SPARE, ELEM_TRANSPORT, ELEM_SERVER_DRIVE, ELEM_SPARE, ELEM_SPARE_TAPE, ELEM_IMPORT_EXPORT, VOLTAG_BYTES,
   OP_TEST_UNIT_READY, OP_SPACE_6, OP_MODE_SELECT_6, OP_LOAD_UNLOAD, OP_READ_POSITION, OP_MOVE_MEDIUM,
-  OP_READ_ELEMENT_STATUS, OP_LOCATE_10,
+  OP_READ_ELEMENT_STATUS,
 } from "./board";
-import { own_cdb, own6, run_own } from "./bus";
+import { own_cdb, own6, run_own, locate_own } from "./bus";
 import {
   image_pos, image_set_pos, image_block_size, image_replay_tail, image_replay_medium, image_whole, image_verify,
 } from "./image";
@@ -117,10 +117,7 @@ export function failover(hung: bool): bool {
     // last good one ([053] step 615).
     let good = image_verify(drive_target, eod);
     if (good < eod) hal_log(LOG_DIRECTOR_VERIFY, <i32>good, <i32>(eod - good));
-    let l = own_cdb();
-    store<u8>(l, OP_LOCATE_10);
-    put_be32(l + 3, good);
-    if (!run_own(drive_target, 10, own_buf, 0, false)) return no_spare(14);
+    if (!locate_own(drive_target, good)) return no_spare(14);
     image_set_pos(pos);
     replayed = image_replay_tail(drive_target, good);
     objects = pos - good;
@@ -209,11 +206,6 @@ function read_voltag(elem: u32, dst: usize): bool {
   return true;
 }
 
-function same_tag(a: usize, b: usize): bool {
-  for (let i: u32 = 0; i < VOLTAG_BYTES; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
-  return true;
-}
-
 /** In READ ELEMENT STATUS data (SMC-3 §6.10), the spare tape and the original swap
  * barcodes: the server finds its tape where the spare stands in for it, and the
  * original (stuck in a drive, or in the import/export slot) under the spare's.
@@ -229,8 +221,8 @@ export function relabel(d: usize, n: u32): void {
     let end = p + bytes < n ? p + bytes : n;
     for (let k: u32 = 0; k < 256 && vol && len >= 12 + VOLTAG_BYTES && p + len <= end; k++) {
       let tag = d + p + 12;
-      if (same_tag(tag, barcode_base)) copy(tag, barcode_base + VOLTAG_BYTES, VOLTAG_BYTES);
-      else if (same_tag(tag, barcode_base + VOLTAG_BYTES)) copy(tag, barcode_base, VOLTAG_BYTES);
+      if (equal(tag, barcode_base, VOLTAG_BYTES)) copy(tag, barcode_base + VOLTAG_BYTES, VOLTAG_BYTES);
+      else if (equal(tag, barcode_base + VOLTAG_BYTES, VOLTAG_BYTES)) copy(tag, barcode_base, VOLTAG_BYTES);
       p += len;
     }
     if (len == 0) break;

@@ -9,16 +9,16 @@
 
 import { hal_scsi_submit_sg } from "../base/hal";
 import { crc32c } from "../base/crc32c";
-import { zero, copy, put_be32, put_be64, be32, STATUS_GOOD } from "../base/scsi";
+import { zero, copy, equal, put_be32, put_be64, be32, STATUS_GOOD } from "../base/scsi";
 import { MB_HOST_TAG, RES_STATUS, RES_HOST_STATUS, RES_SENSE, RES_RESIDUAL, HOST_OK } from "../base/abi";
 import {
   mailbox_base, mailbox_slot_bytes, mailbox_data_bytes, scan_buf, scan_buf_blocks, own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
 } from "./layout";
 import {
   T_CACHE, BLOCK, CACHE_RING_START, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_6,
-  OP_WRITE_FILEMARKS_6, OP_LOCATE_10, OP_READ_6,
+  OP_WRITE_FILEMARKS_6,
 } from "./board";
-import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own, own_tag } from "./bus";
+import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own, own_tag, locate_own, read_own } from "./bus";
 
 // The record header (one 512-byte block before the record's data).
 @inline const IMG_MAGIC: u32 = 0x49435548; // "HUCI"
@@ -56,8 +56,6 @@ let index_whole = true;
 /** The image holds the medium from its first object (a blank tape, or one read whole
  * at its load: load.ts); else a failover cannot write the whole medium elsewhere. */
 let medium_whole = true;
-/** Records the director makes itself (a load's read) carry no command number. */
-let own_records = false;
 
 /** The state block is written at least this often (records): the scan after a
  * takeover reads at most this many headers, and twice over. */
@@ -110,7 +108,7 @@ export function image_boot(): void {
 
 /** Build slot s's record header: `kind`, at object `object`, `count` objects, `bytes`
  * of data. */
-function header(s: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
+function header(s: u32, crn: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
   let h = cache_hdr_base + s * BLOCK;
   zero(h, BLOCK);
   store<u32>(h, IMG_MAGIC);
@@ -123,7 +121,6 @@ function header(s: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
   store<u32>(h, ++record_seq, 24);
   // The server's number for the command: a block or filemark of it is done; a
   // truncation undoes its command's block (it was refused), so it is not.
-  let crn = own_records ? 0 : load<u32>(mailbox_base + s * mailbox_slot_bytes + MB_HOST_TAG);
   store<u32>(h, crn, 28);
   note_crn(kind, crn);
   // The header's own CRC (its 32 bytes): a CRC of the data would cost the MCU 9
@@ -138,8 +135,17 @@ function header(s: u32, kind: u16, object: u32, count: u32, bytes: u32): usize {
  * (with FUA each 4 KiB write would wait a revolution: 0.5 MB/s against the drive's
  * 39); the server's filemarks make it durable (image_sync). */
 export function image_record(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): bool {
+  return record(s, load<u32>(mailbox_base + s * mailbox_slot_bytes + MB_HOST_TAG), kind, object, count, data, bytes);
+}
+
+/** image_record for a record of the director's own (a load's read): no command number. */
+export function image_record_own(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): bool {
+  return record(s, 0, kind, object, count, data, bytes);
+}
+
+function record(s: u32, crn: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): bool {
   if (cache_blocks == 0) return false;
-  let h = header(s, kind, object, count, bytes);
+  let h = header(s, crn, kind, object, count, bytes);
   let data_blocks = (bytes + BLOCK - 1) / BLOCK;
   let blocks = <u64>(1 + data_blocks);
   if (cache_head + blocks > cache_blocks) cache_head = CACHE_RING_START;
@@ -161,14 +167,6 @@ export function image_record(s: u32, kind: u16, object: u32, count: u32, data: u
   blocks_cached += blocks;
   if (++records_since_state >= state_every_records) state_due = true;
   return true;
-}
-
-/** image_record for a record of the director's own (no command number). */
-export function image_record_own(s: u32, kind: u16, object: u32, count: u32, data: usize, bytes: u32): bool {
-  own_records = true;
-  let ok = image_record(s, kind, object, count, data, bytes);
-  own_records = false;
-  return ok;
 }
 
 /** The caching disk's write cache to its media (the server's filemark: a sync point). */
@@ -287,18 +285,11 @@ function index_find(k: u32): usize {
 export function image_verify(target: i32, eod: u32): u32 {
   let from = eod > verify_objects ? eod - verify_objects : 0;
   for (let k = from; k < eod; k++) if (index_find(k) == 0) return eod;
-  let l = own_cdb();
-  store<u8>(l, OP_LOCATE_10);
-  put_be32(l + 3, from);
-  if (!run_own(target, 10, own_buf, 0, false)) return eod;
+  if (!locate_own(target, from)) return eod;
   win_blocks = 0;
   for (let k = from; k < eod; k++) {
     let e = index_find(k);
-    let t = own_cdb();
-    store<u8>(t, OP_READ_6);
-    store<u8>(t, 2, 1); // SILI
-    store<u8>(t, <u8>(replay_buf_bytes >>> 16), 2); store<u8>(t, <u8>(replay_buf_bytes >>> 8), 3); store<u8>(t, <u8>replay_buf_bytes, 4);
-    run_own(target, 6, replay_buf, replay_buf_bytes, false);
+    read_own(target, replay_buf, replay_buf_bytes);
     let r = tag_result(own_tag);
     if (load<u8>(r + RES_HOST_STATUS) != HOST_OK) return k;
     let sense2 = load<u8>(r + RES_SENSE, 2);
@@ -310,16 +301,9 @@ export function image_verify(target: i32, eod: u32): u32 {
     let bytes = load<u32>(e, 8);
     if (replay_buf_bytes - load<u32>(r + RES_RESIDUAL) != bytes) return k;
     let d = window(<u64>load<u32>(e, 4) + 1, (bytes + BLOCK - 1) / BLOCK);
-    if (d == 0 || !same(d, replay_buf, bytes)) return k;
+    if (d == 0 || !equal(d, replay_buf, bytes)) return k;
   }
   return eod;
-}
-
-function same(a: usize, b: usize, n: u32): bool {
-  let i: u32 = 0;
-  for (; i + 8 <= n; i += 8) if (load<u64>(a + i) != load<u64>(b + i)) return false;
-  for (; i < n; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
-  return true;
 }
 
 /** The whole image of the medium in use onto the (blank) tape in the drive at
@@ -357,10 +341,7 @@ export function image_replay_from(target: i32, from: u32): i64 {
     }
     if (object != tape_pos) {
       // A record placed before the end (a rewrite): there first.
-      let l = own_cdb();
-      store<u8>(l, OP_LOCATE_10);
-      put_be32(l + 3, object);
-      if (!run_own(target, 10, own_buf, 0, false)) return -1;
+      if (!locate_own(target, object)) return -1;
       tape_pos = object;
     }
     if (kind == IMG_FILEMARKS) {

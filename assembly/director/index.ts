@@ -44,7 +44,7 @@ import {
   image_set_block_size, image_blocks_cached, image_ready, image_state_due, image_set_last_crn, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
 } from "./image";
 import { load_boot, load_medium } from "./load";
-import { state_boot, state_save, state_recovered_crn, state_first_after_boot, state_first_done } from "./state";
+import { state_boot, state_save, state_recovered_crn, state_done_before } from "./state";
 import { behind_pump, behind_open, behind_room, behind_empty, behind_put, behind_take_error, behind_new_medium } from "./behind";
 import {
   current_drive, current_drive_elem, failover, replace_medium, failover_count as failovers_done, medium_count, query_position, relabel,
@@ -310,14 +310,7 @@ function complete_forwarded(s: u32): void {
     // It is read into the image before the server hears of it (load.ts).
     if (key == 0x6 && load<u8>(p + MB_SENSE, 12) == 0x28) { image_new_medium(); behind_new_medium(); load_medium(s, current_drive()); }
   }
-  if (state_first_after_boot()) {
-    // The first command after a takeover may be one the last director did and could
-    // not answer: an unload of a tape already out, a move already made.
-    let asc = status == STATUS_CHECK_CONDITION ? load<u8>(p + MB_SENSE, 12) : 0;
-    if ((op == OP_LOAD_UNLOAD && lun == 0 && key == 0x2 && asc == 0x3a) ||
-      (op == OP_MOVE_MEDIUM && lun == 1 && key == 0x5 && asc == 0x3b)) status = STATUS_GOOD;
-    state_first_done();
-  }
+  if (state_done_before(lun, op, key, status == STATUS_CHECK_CONDITION ? load<u8>(p + MB_SENSE, 12) : 0)) status = STATUS_GOOD;
   if (lun == 0) track(s, op, status, key);
   else if (op == OP_READ_ELEMENT_STATUS && status == STATUS_GOOD) relabel(p + MB_DATA, data_in);
   // A command that moved the tape or changed the library is in the state block before

@@ -12,8 +12,8 @@ import { hal_config } from "../base/hal";
 import { RES_STATUS, RES_HOST_STATUS, RES_SENSE, RES_RESIDUAL, HOST_OK } from "../base/abi";
 import { STATUS_GOOD, KEY_NO_SENSE, KEY_BLANK_CHECK } from "../base/scsi";
 import { replay_buf, replay_buf_bytes } from "./layout";
-import { OP_REWIND, OP_READ_6 } from "./board";
-import { own_cdb, own6, run_own, own_tag, tag_result, cache_tag, wait_tag } from "./bus";
+import { OP_REWIND } from "./board";
+import { own6, read_own, own_tag, tag_result, cache_tag, wait_tag } from "./bus";
 import { image_record_own, image_set_pos, image_set_whole, IMG_DATA, IMG_FILEMARKS } from "./image";
 
 /** Objects read at a load, at most: a cartridge's worth of 4 KiB blocks and more. */
@@ -36,11 +36,7 @@ export function load_medium(s: u32, target: i32): void {
   let whole = false;
   let object: u32 = 0;
   for (let k: u32 = 0; k < load_objects_max; k++) {
-    let t = own_cdb();
-    store<u8>(t, OP_READ_6);
-    store<u8>(t, 2, 1); // SILI: a shorter block is not an error
-    store<u8>(t, <u8>(replay_buf_bytes >>> 16), 2); store<u8>(t, <u8>(replay_buf_bytes >>> 8), 3); store<u8>(t, <u8>replay_buf_bytes, 4);
-    run_own(target, 6, replay_buf, replay_buf_bytes, false);
+    read_own(target, replay_buf, replay_buf_bytes);
     let r = tag_result(own_tag);
     if (load<u8>(r + RES_HOST_STATUS) != HOST_OK) break;
     let key = load<u8>(r + RES_SENSE, 2) & 0x0f;

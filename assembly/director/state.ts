@@ -15,10 +15,10 @@
 import { hal_delay_us, hal_log } from "../base/hal";
 import { LOG_DIRECTOR_TAKEOVER, RES_SENSE, RES_HOST_STATUS, HOST_OK } from "../base/abi";
 import { crc32c } from "../base/crc32c";
-import { zero, put_be32, put_be64, KEY_HARDWARE_ERROR, KEY_NOT_READY, KEY_UNIT_ATTENTION } from "../base/scsi";
+import { zero, put_be32, put_be64, KEY_HARDWARE_ERROR, KEY_NOT_READY, KEY_UNIT_ATTENTION, KEY_ILLEGAL_REQUEST } from "../base/scsi";
 import { state_buf, own_buf } from "./layout";
-import { T_CACHE, BLOCK, CACHE_STATE_LBA, CACHE_RING_START, OP_READ_16, OP_WRITE_16, OP_TEST_UNIT_READY, OP_SPACE_6, OP_LOCATE_10 } from "./board";
-import { own_cdb, own6, run_own, own_tag, tag_result } from "./bus";
+import { T_CACHE, BLOCK, CACHE_STATE_LBA, CACHE_RING_START, OP_READ_16, OP_WRITE_16, OP_TEST_UNIT_READY, OP_SPACE_6, OP_LOAD_UNLOAD, OP_MOVE_MEDIUM } from "./board";
+import { own_cdb, own6, run_own, own_tag, tag_result, locate_own } from "./bus";
 import {
   image_head, image_seq, image_medium, image_medium_start, image_pos, image_set_pos, image_block_size, image_last_crn,
   image_state_saved, image_recover, image_replay_from, image_ready, image_new_medium, image_whole,
@@ -41,8 +41,17 @@ let recovered_crn: u32 = 0;
 let first_after_boot = false;
 
 @inline export function state_recovered_crn(): u32 { return recovered_crn; }
-@inline export function state_first_after_boot(): bool { return first_after_boot; }
-export function state_first_done(): void { first_after_boot = false; }
+
+/** The server's first command after a boot that found a state, answered CHECK
+ * CONDITION with sense key `key` and ASC `asc`: was it one the last director did and
+ * could not answer (an unload of a tape already out, a move already made)? Called for
+ * every answer; only the first after such a boot can say yes. */
+export function state_done_before(lun: u8, op: u8, key: u8, asc: u8): bool {
+  if (!first_after_boot) return false;
+  first_after_boot = false;
+  return (op == OP_LOAD_UNLOAD && lun == 0 && key == KEY_NOT_READY && asc == 0x3a) ||
+    (op == OP_MOVE_MEDIUM && lun == 1 && key == KEY_ILLEGAL_REQUEST && asc == 0x3b);
+}
 
 /** Write the state block (the older copy), waiting for the disk to take it. */
 export function state_save(): void {
@@ -134,10 +143,7 @@ function settle_tape(): i64 {
     written = image_replay_from(current_drive(), eod);
     if (written < 0) return failover(false) ? 0 : -1;
   } else if (eod > pos) {
-    let l = own_cdb();
-    store<u8>(l, OP_LOCATE_10);
-    put_be32(l + 3, pos);
-    run_own(current_drive(), 10, own_buf, 0, false);
+    locate_own(current_drive(), pos);
   }
   return written;
 }
