@@ -288,7 +288,7 @@ export class TapeDrive extends SerialTarget {
   /** Past the early-warning point after this write? */
   private pastEarlyWarning(): boolean {
     const cart = this.cartridge!;
-    return cart.bytesUsed + this.pendingBytes >= cart.capacity_bytes - this.p.early_warning_bytes;
+    return cart.bytesUsed + cart.cost(this.pendingBytes) >= cart.capacity_bytes - this.p.early_warning_bytes;
   }
 
   /** Take objects into the buffer (waiting for room), each landing after the one
@@ -333,20 +333,20 @@ export class TapeDrive extends SerialTarget {
     // Writing after a repositioning replaces the rest of the tape.
     if (!this.pending.length) cart.truncate(this.position);
     const take: TapeObject[] = [];
-    let logical = cart.bytesUsed + this.pendingBytes;
+    let logical = cart.bytesUsed + cart.cost(this.pendingBytes);
     let stop: TapeSense | null = null;
     for (let i = 0; i < blocks; i++) {
       if (this.position + take.length >= cart.badFrom) {
         stop = { key: TKEY.MEDIUM_ERROR, asc: TASC.WRITE_ERROR, info: fixed ? blocks - i : blockLen };
         break;
       }
-      if (logical + blockLen > cart.capacity_bytes) {
+      if (logical + cart.cost(blockLen) > cart.capacity_bytes) {
         // The end of the medium: this block and the rest are not written.
         stop = { key: TKEY.VOLUME_OVERFLOW, asc: TASC.END_OF_MEDIUM, eom: true, info: fixed ? blocks - i : blockLen };
         break;
       }
       take.push(data.slice(i * blockLen, (i + 1) * blockLen));
-      logical += blockLen;
+      logical += cart.cost(blockLen);
     }
     const s = this.buffer(take);
     if (s === null) return this.failedResult(0);

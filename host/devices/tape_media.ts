@@ -57,6 +57,10 @@ export class Cartridge {
   private used: number[] = [0];
   /** A medium error: writes at or past this object fail (a damaged stretch of tape). */
   badFrom = Infinity;
+  /** The medium the drive's read-after-write rewrites spend, per million data bytes:
+   * a data set that fails its verify is written again further on, so a worn cartridge
+   * holds less (0: none). The director's early warning leaves room for it. */
+  rewritePpm = 0;
 
   constructor(readonly barcode: string, readonly capacity_bytes: number, private readonly filemark_bytes = 0) {}
 
@@ -74,8 +78,11 @@ export class Cartridge {
   append(o: TapeObject): void {
     const before = this.bytesUsed;
     this.objects.push(o);
-    this.used.push(before + (o === FILEMARK ? this.filemark_bytes : o.length));
+    this.used.push(before + (o === FILEMARK ? this.filemark_bytes : this.cost(o.length)));
   }
+
+  /** The medium `bytes` of data take on this cartridge, its rewrites included. */
+  cost(bytes: number): number { return this.rewritePpm ? bytes + Math.ceil((bytes * this.rewritePpm) / 1e6) : bytes; }
 
   /** The data blocks from the start, with each filemark as an empty marker: the tape as
    * a reader that copies it off would see it. */
