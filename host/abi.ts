@@ -96,4 +96,7 @@ export const LOG_NAMES: Record<number, string> = {
   57: "director took up the image",
   58: "director answered a re-sent command",
   59: "director found the tape differs from the image",
+  60: "director wrote what it took during a failover",
+  61: "director reported early warning",
+  62: "director lost the drive, taking a spare",
 };

@@ -35,6 +35,11 @@ export interface BoardConfig {
    * an append is protected ([035]), and the library's cartridge capacity in MiB. */
   append_threshold_pct: number;
   medium_mib: number;
+  /** The director's: the allowance (per mille of the data) its early warning leaves for
+   * writing a medium's image onto a spare tape, and the rate (KiB/s) at which it takes
+   * the server's writes while a failover runs (0: none taken). */
+  replay_allowance_permille: number;
+  failover_accept_kib_s: number;
   disk: DiskParams;
   power: PowerParams;
   /** Host adapter: DMA of a command and its data into the mailbox, bytes/s. */
@@ -67,6 +72,8 @@ export const DEFAULT_BOARD: BoardConfig = {
   spares: 0,
   append_threshold_pct: 0,
   medium_mib: 0,
+  replay_allowance_permille: 0,
+  failover_accept_kib_s: 0,
   disk: DEFAULT_DISK,
   power: DEFAULT_POWER,
   host_dma_bytes_per_s: 200e6,

@@ -91,13 +91,16 @@ export function deviceImports(b: Board, gen: number): Record<string, HalFunction
     }),
     scsi_abort: call((tag: number) => b.bus.abort(gen, tag)),
     // Board straps (docs/HAL.md "config"): 0 the RAID level, 1 the array's members;
-    // the director's 2 append threshold (%), 3 cartridge capacity (MiB).
+    // the director's 2 append threshold (%), 3 cartridge capacity (MiB), 4 replay
+    // allowance (per mille), 5 the rate it takes writes at during a failover (KiB/s).
     config: (key: number) => {
       mcu.live(gen);
       if (key === 0) return b.cfg.raid;
       if (key === 1) return Math.max(0, b.cfg.disks - b.cfg.spares);
       if (key === 2) return b.cfg.append_threshold_pct;
       if (key === 3) return b.cfg.medium_mib;
+      if (key === 4) return b.cfg.replay_allowance_permille;
+      if (key === 5) return b.cfg.failover_accept_kib_s;
       return 0;
     },
     host_complete: call((slot: number) => b.mailbox.complete(gen, slot)),

@@ -15,7 +15,7 @@ import { HELP, HELP_MAIN } from "./cli_help.js";
 import { run, torture } from "./cli_run.js";
 import { serve } from "./cli_serve.js";
 import { runBackup, BACKUP_FAULTS, type BackupFault } from "./backup/run.js";
-import { DEFAULT_APPEND_THRESHOLD_PCT } from "./backup/director_run.js";
+import { DEFAULT_APPEND_THRESHOLD_PCT, DEFAULT_FAILOVER_RATE_KIB_S, DEFAULT_REPLAY_ALLOWANCE_PERMILLE } from "./backup/director_run.js";
 
 type OptionSpec = { type: "string" | "boolean"; short?: string };
 export type Values = Record<string, string | boolean | undefined>;
@@ -40,7 +40,10 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},
   serve: { iscsi: str, seed: str, raid: str, spares: str, disks: str, "cut-power-at": str, "off-ms": str, quiet: flag },
-  backup: { seed: str, "jobs-count": str, faults: str, json: flag, "append-threshold": str },
+  backup: {
+    seed: str, "jobs-count": str, faults: str, json: flag, "append-threshold": str, "failover-rate": str, "replay-allowance": str,
+    log: flag,
+  },
 };
 
 export function fail(msg: string, command?: string): never {
@@ -133,16 +136,21 @@ function backup(values: Values): number {
   const jobs = intOpt(values["jobs-count"], "jobs-count", 1, 1000, 3);
   const faults = typeof values.faults === "string" && values.faults !== "" ? values.faults.split(",") : [];
   for (const f of faults) if (!(BACKUP_FAULTS as readonly string[]).includes(f)) fail(`--faults: ${BACKUP_FAULTS.join(", ")}, not "${f}"`, "backup");
-  const threshold = intOpt(values["append-threshold"], "append-threshold", 0, 100, DEFAULT_APPEND_THRESHOLD_PCT);
-  const r = runBackup(loadDirectorMetered(), seed, jobs, faults as BackupFault[], undefined, threshold);
+  const r = runBackup(loadDirectorMetered(), seed, jobs, faults as BackupFault[], {
+    appendThresholdPct: intOpt(values["append-threshold"], "append-threshold", 0, 100, DEFAULT_APPEND_THRESHOLD_PCT),
+    failoverRateKiBs: intOpt(values["failover-rate"], "failover-rate", 0, 1 << 20, DEFAULT_FAILOVER_RATE_KIB_S),
+    replayAllowancePermille: intOpt(values["replay-allowance"], "replay-allowance", 0, 500, DEFAULT_REPLAY_ALLOWANCE_PERMILLE),
+    log: values.log ? (l) => console.error(l) : undefined,
+  });
   const out = values.json ? console.error : console.log;
   out(`holdup backup: seed ${seed}, ${jobs} jobs (${r.job_bytes} bytes), faults: ${faults.join(", ") || "none"}`);
   out(`  tapes written   ${r.tapes_written}`);
   out(`  tape mismatches ${r.tape_mismatches} bytes`);
   out(`  GNU tar         ${r.tar_verified ? "every job lists and extracts to its tree" : "a job does not restore"}`);
   out(`  failovers       drive ${r.failovers_drive}, tape ${r.failovers_medium}, director ${r.failovers_director}; director restarts ${r.director_restarts}; ${r.replayed_bytes} bytes written back`);
+  out(`  during failover ${r.failover_accepted_bytes} bytes taken at the reduced rate, written after; ${r.busy_answers} BUSY answers`);
   out(`  job errors      ${r.job_errors}${r.errors.length ? `: ${r.errors[0]}` : ""}`);
-  out(`  server stall    ${r.server_stall_ms_max} ms at most for one command`);
+  out(`  server stall    ${r.server_stall_ms_max} ms at most for one command, ${r.write_stall_ms_max} ms for one write`);
   out(`  virtual time    ${(r.virtual_ms / 1000).toFixed(1)} s, firmware cycles ${r.cycles}`);
   const ok = r.tape_mismatches === 0 && r.tar_verified && r.job_errors === 0;
   out(ok ? "\nOK: the tapes hold exactly the jobs' streams." : "\nFAILED");
@@ -188,6 +196,7 @@ async function bench(json: boolean, raid: number, spares: number, failDisk: { id
   4 KiB random writes, QD 4      write-back p50 ${f(r.ack_us_p50_sustained_writeback / 1e3, 1)} ms, p99 ${f(r.ack_us_p99_sustained_writeback / 1e3, 1)} ms; write-through p50 ${f(r.ack_us_p50_sustained_writethrough / 1e3, 1)} ms, p99 ${f(r.ack_us_p99_sustained_writethrough / 1e3, 1)} ms
   backup director (seed 004)     ${f(r.director_mb_s, 1)} MB/s through it, ${f(r.drive_mb_s, 1)} MB/s straight to the drive (${f(r.director_mb_s / r.drive_mb_s, 3)})
   director: a drive fails        tape moved ${f(r.drive_failover_ms / 1e3, 1)} s to resume, bound ${f(r.failover_bound_ms / 1e3, 1)} s (${f(r.drive_failover_ms / r.failover_bound_ms, 3)}x); tape stuck ${f(r.drive_failover_ms_stuck / 1e3, 1)} s, bound ${f(r.failover_bound_ms_stuck / 1e3, 1)} s (${f(r.drive_failover_ms_stuck / r.failover_bound_ms_stuck, 3)}x)
+  director: during the failover  the longest write ${f(r.failover_write_stall_ms, 1)} ms (taken at the reduced rate), the job's filemark held ${f(r.failover_held_ms / 1e3, 1)} s
   Cortex-M4 image (release)      ${r.port_flash_bytes === null ? "not built (npm run build:m4)" : `flash ${r.port_flash_bytes} B, RAM ${r.port_ram_bytes} B`}`);
     if (r.raid) {
       const a = r as Required<BenchReport>;

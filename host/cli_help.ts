@@ -101,6 +101,7 @@ Benchmark figures in virtual time against their physical bounds.
                  ack_us_p99_sustained_writethrough, port_flash_bytes, port_ram_bytes,
                  director_mb_s, drive_mb_s, drive_failover_ms, failover_bound_ms,
                  drive_failover_ms_stuck, failover_bound_ms_stuck,
+                 failover_write_stall_ms, failover_held_ms,
                  ack_us_writeback, ack_us_writethrough, repair_blocks, repair_ms,
                  repair_blocks_bitmap64m, repair_blocks_fullscan, write_mb_s_fullstripe,
                  write_mb_s_rmw, write_mb_s_bound, wcb_eeprom_writes_per_host_write,
@@ -187,8 +188,10 @@ server's streams and restored by GNU tar. The director takes over a drive that f
 or hangs mid-job, its tape stuck in it or not (failovers_drive, replayed_bytes), and a
 damaged tape (failovers_medium: its spare tape gets the medium's image), and a dead
 director (failovers_director: the spare director resumes from the caching disk; the
-server's lost command is sent again and done once); when no spare
-can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
+server's lost command is sent again and done once); while a failover runs it takes
+the server's writes at a reduced rate (BUSY when it cannot take more) and writes them
+after; its own early warning leaves a spare tape room for the medium's image. When no
+spare can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
 (3Eh/01h) and the run fails, every job the server finished still exact.
 
   --seed N        seed for the trees and the faults' instants (default: random)
@@ -200,11 +203,21 @@ can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
                   drive-hang (the drive stops answering mid-job), director-fail
                   (the director dies; a spare director takes over), director-cut
                   (the director's power fails for 20 s; it resumes), drive-torn (the
-                  drive fails tearing the block it was writing)
+                  drive fails tearing the block it was writing), worn-spare (the
+                  director's spare tape holds 5 % less: its drive rewrites)
   --append-threshold PCT
                   appends to a tape less full than PCT % are protected: the director
                   reads the tape into its image at load (default 50; [035]); past it
                   a failover that needs the whole medium is reported to the server
+  --failover-rate KIB_S
+                  while a failover runs, the server's writes are taken into the
+                  caching disk at this rate and written to the tape after it (default
+                  1024; 0: the server waits for the failover's end)
+  --replay-allowance PERMILLE
+                  the room the director's early warning leaves for writing a
+                  medium's image onto a spare tape, per mille of its data (default
+                  30: a spare whose drive rewrites up to 3 %); 0: the drive's own
+  --log           the directors' log lines on standard error, after the run
   --json          print one JSON object on standard output, the summary on standard
                   error (keys: seed, job_bytes, tapes_written, tape_mismatches,
                   tar_verified, failovers_drive, failovers_medium,
@@ -212,7 +225,9 @@ can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FAILURE
                   server_stall_ms_max, cycles, virtual_ms; and jobs_completed,
                   completed_mismatches: the jobs the server finished and the
                   bytes where their tapes differ; director_restarts,
-                  resent_commands)
+                  resent_commands; failover_accepted_bytes, busy_answers,
+                  write_stall_ms_max: what was taken during failovers, the BUSY
+                  answers, the longest one write of job data waited)
 
 exit status: 0 if the tapes hold exactly the jobs and no job saw an error; 1
 otherwise; 2 for bad usage.`,

@@ -143,7 +143,8 @@ test("holdup bench --json prints the documented keys last; --svg draws the pictu
     "crc32c_sheetjs_gbyte_s", "crc32_node_zlib_gbyte_s", "crc32_sheetjs_gbyte_s", "destage_ms_elevator",
     "destage_ms_fifo", "protected_bytes", "protected_bytes_bound", "ack_us_p50_sustained_writeback", "ack_us_p99_sustained_writeback",
     "ack_us_p50_sustained_writethrough", "ack_us_p99_sustained_writethrough", "director_mb_s", "drive_mb_s",
-    "drive_failover_ms", "failover_bound_ms", "drive_failover_ms_stuck", "failover_bound_ms_stuck"]) {
+    "drive_failover_ms", "failover_bound_ms", "drive_failover_ms_stuck", "failover_bound_ms_stuck",
+    "failover_write_stall_ms", "failover_held_ms"]) {
     assert.equal(typeof j[k], "number", k);
     assert.ok(Number.isFinite(j[k]) && j[k] > 0, `${k} = ${j[k]}`);
   }
@@ -159,6 +160,8 @@ test("holdup bench --json prints the documented keys last; --svg draws the pictu
   for (const [ms, bound] of [[j.drive_failover_ms, j.failover_bound_ms], [j.drive_failover_ms_stuck, j.failover_bound_ms_stuck]]) {
     assert.ok(ms >= bound && ms <= 1.5 * bound, `failover ${ms} ms, bound ${bound} ms`);
   }
+  // Meanwhile the stream goes on at the reduced rate: a 4 KiB write waits milliseconds.
+  assert.ok(j.failover_write_stall_ms < 100 && j.failover_held_ms > 10_000, `${j.failover_write_stall_ms} ms, held ${j.failover_held_ms} ms`);
   // The Cortex-M4 image (npm run build:m4): code in flash, the 2 pages of linear
   // memory and the stack in RAM.
   assert.ok(j.port_flash_bytes > 10_000 && j.port_flash_bytes < 1024 * 1024, `port_flash_bytes ${j.port_flash_bytes}`);

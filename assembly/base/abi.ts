@@ -107,3 +107,6 @@
 @inline export const LOG_DIRECTOR_TAKEOVER: i32 = 57;
 @inline export const LOG_DIRECTOR_RESENT: i32 = 58;
 @inline export const LOG_DIRECTOR_VERIFY: i32 = 59;
+@inline export const LOG_DIRECTOR_CAUGHT_UP: i32 = 60;
+@inline export const LOG_DIRECTOR_EARLY_WARNING: i32 = 61;
+@inline export const LOG_DIRECTOR_FAILOVER_BEGIN: i32 = 62;

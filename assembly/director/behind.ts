@@ -6,7 +6,9 @@
 // then does is recovered from it:
 //  - it fails or hangs: the spare drive takes the tape and the image's tail (failover);
 //  - the tape is damaged: the spare tape takes the whole image (replace_medium);
-//  - early warning: from then on, until a new medium, every write waits for the drive,
+//  - early warning from the drive (the director's own comes first: image.ts; a tape
+//    whose fill it does not know has only the drive's): from then on, until a new
+//    medium, every write waits for the drive,
 //    which reports early warning on each (SSC-3 §4.2.5): the server hears it on its
 //    next write or filemark, and the end of the tape is never passed on a block
 //    already acknowledged;
@@ -22,7 +24,7 @@ import {
 import { stage_base, stage_entries, stage_entry_bytes, stage_len_base } from "./layout";
 import { OP_WRITE_6 } from "./board";
 import { behind_tag, tag_cdb, tag_result, submit, tags_waiting, release, command_limit_us, watch_tick_us } from "./bus";
-import { current_drive, failover, replace_medium } from "./failover";
+import { current_drive, take_spare } from "./failover";
 import { state_save } from "./state";
 
 let head: u32 = 0;        // the oldest block in the ring
@@ -151,7 +153,7 @@ function pop(): void {
  * image up to the server's position is written (the ring's blocks with it). */
 function recover(medium: bool, settle: () => void): void {
   settle();
-  let ok = medium ? replace_medium() : failover(aborted);
+  let ok = take_spare(medium, aborted);
   if (ok) { count = 0; state_save(); return; }
   defer(medium ? KEY_MEDIUM_ERROR : KEY_HARDWARE_ERROR, medium ? ASC_WRITE_ERROR : ASC_LUN_FAILURE);
 }

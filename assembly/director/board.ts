@@ -17,6 +17,11 @@
 @inline export const ELEM_SPARE_TAPE: u32 = 0x100f;
 
 @inline export const BLOCK: u32 = 512;
+/** What a server may write after it is told of early warning, before it changes the
+ * tape: the LTO drive's own early-warning distance (the tape model's, docs/DIRECTOR.md
+ * "Tape drive"), so a server used to the drive's warning has the same room after the
+ * director's. */
+@inline export const EW_RESERVE_BYTES: u32 = 2 * 1024 * 1024;
 /** The caching disk: blocks 0 and 1 the director's state (state.ts), the image's ring
  * from block 2 to the end. */
 @inline export const CACHE_STATE_LBA: u64 = 0;

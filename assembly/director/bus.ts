@@ -53,6 +53,15 @@ export function mark_out(tag: u32, submitted: bool): bool {
   return submitted;
 }
 
+// While the director waits for a command of its own, the server is served as far as
+// a failover lets it be (index.ts: its writes taken at a reduced rate), and a replay
+// of the caching disk's newest record first waits for that record to be there.
+function nothing(): void {}
+let serve_hook: () => void = nothing;
+let settle_hook: () => void = nothing;
+export function bus_hooks(serve: () => void, settle: () => void): void { serve_hook = serve; settle_hook = settle; }
+export function bus_settle(): void { settle_hook(); }
+
 /** Wait for `tag` to end, aborting it at `deadline_us` (its end then comes with host
  * status ABORTED, within 1 ms). */
 function wait_or_abort(tag: u32, deadline_us: i64): void {
@@ -60,6 +69,19 @@ function wait_or_abort(tag: u32, deadline_us: i64): void {
   for (let i: u32 = 0; i < own_polls_max && (done_tags & (1 << tag)) == 0; i++) {
     if (!aborted && hal_now_us() >= deadline_us) { hal_scsi_abort(<i32>tag); aborted = true; }
     hal_timer_arm(watch_tick_us);
+    serve_hook(); // may arm the timer sooner
+    if ((done_tags & (1 << tag)) != 0) break;
+    hal_idle();
+  }
+}
+
+/** Let `us` pass, serving the server meanwhile (a failover's polls of a loading drive). */
+export function pause_us(us: i64): void {
+  let until = hal_now_us() + us;
+  for (let i: u32 = 0; i < own_polls_max && hal_now_us() < until; i++) {
+    let left = until - hal_now_us();
+    hal_timer_arm(<i32>(left < <i64>watch_tick_us ? left : <i64>watch_tick_us));
+    serve_hook(); // may arm the timer sooner
     hal_idle();
   }
 }

@@ -3,8 +3,11 @@
 // changer's view of it for the server ([030]: the server's drive element is the drive
 // in use; a spare tape is reported under the barcode of the tape it stands for).
 
-import { hal_delay_us, hal_log } from "../base/hal";
-import { LOG_DIRECTOR_FAILOVER, LOG_DIRECTOR_MEDIUM, LOG_DIRECTOR_NO_SPARE, LOG_DIRECTOR_VERIFY } from "../base/abi";
+import { hal_log } from "../base/hal";
+import {
+  LOG_DIRECTOR_FAILOVER, LOG_DIRECTOR_MEDIUM, LOG_DIRECTOR_NO_SPARE, LOG_DIRECTOR_VERIFY, LOG_DIRECTOR_CAUGHT_UP,
+  LOG_DIRECTOR_FAILOVER_BEGIN,
+} from "../base/abi";
 import { zero, copy, equal, put_be16, be32 } from "../base/scsi";
 import { own_buf, own_buf_bytes } from "./layout";
 import {
@@ -12,10 +15,12 @@ import {
   OP_TEST_UNIT_READY, OP_SPACE_6, OP_MODE_SELECT_6, OP_LOAD_UNLOAD, OP_READ_POSITION, OP_MOVE_MEDIUM,
   OP_READ_ELEMENT_STATUS,
 } from "./board";
-import { own_cdb, own6, run_own, locate_own } from "./bus";
+import { own_cdb, own6, run_own, locate_own, pause_us } from "./bus";
 import {
-  image_pos, image_set_pos, image_block_size, image_replay_tail, image_replay_medium, image_whole, image_verify,
+  image_set_pos, image_block_size, image_whole, image_freeze, image_frozen_pos, image_index_hold, image_index_reset,
 } from "./image";
+import { image_replay_tail, image_replay_medium, image_verify, image_catch_up, REPLAY_MEDIUM } from "./replay";
+import { during_begin, during_open, during_end, during_taken_bytes } from "./during";
 
 /** The drive in use: its bus ID and changer element. One spare drive and one spare
  * tape: each used once. */
@@ -62,9 +67,47 @@ export function barcodes(d: usize, restore: bool): void {
 
 /** Ask the drive in use where it is (after a command that may have moved the tape). */
 export function query_position(): void {
+  let p = drive_position();
+  if (p >= 0) image_set_pos(<u32>p);
+}
+
+/** The drive in use's position (READ POSITION), or -1. */
+function drive_position(): i64 {
   let t = own_cdb();
   store<u8>(t, OP_READ_POSITION);
-  if (run_own(drive_target, 10, own_buf, 20, false)) image_set_pos(be32(own_buf + 4));
+  return run_own(drive_target, 10, own_buf, 20, false) ? <i64>be32(own_buf + 4) : -1;
+}
+
+/** Failovers one failure may lead to: the spare drive's, the spare tape's, and one
+ * more try of each's catch-up. */
+@inline const take_spare_rounds_max: u32 = 4;
+
+/** The drive in use failed (`medium`: it refused the tape) or hung: a failover
+ * (failover, replace_medium), during which the server's writes are taken at a reduced
+ * rate (during.ts); then the catch-up writes them ([033], [051]). A drive that fails
+ * during the catch-up is failed over in turn, everything up to then its replay's. */
+export function take_spare(medium: bool, hung: bool): bool {
+  hal_log(LOG_DIRECTOR_FAILOVER_BEGIN, medium ? 1 : 0, hung ? 1 : 0);
+  during_begin();
+  image_freeze();
+  image_index_hold(true);
+  let ok = medium ? replace_medium() : failover(hung);
+  for (let k: u32 = 0; ok && k < take_spare_rounds_max; k++) {
+    let r = image_catch_up(drive_target);
+    if (r >= 0) {
+      if (during_taken_bytes() > 0) hal_log(LOG_DIRECTOR_CAUGHT_UP, <i32>during_taken_bytes(), <i32>r);
+      break;
+    }
+    // The drive failed as it caught up: the next failover writes everything up to
+    // now, from the caching disk (the index lacks what was not caught up).
+    image_index_reset();
+    image_freeze();
+    ok = r == REPLAY_MEDIUM ? replace_medium() : failover(false);
+    if (k + 1 == take_spare_rounds_max) ok = false;
+  }
+  image_index_hold(false);
+  during_end();
+  return ok;
 }
 
 /** Move a cartridge with the robot: from element `from` to `to`. */
@@ -91,6 +134,8 @@ function move(from: u32, to: u32): bool {
  * told then. */
 export function failover(hung: bool): bool {
   if (spare_drive_used) return no_spare(1);
+  // A spare drive is there ([050]): the server's writes are taken meanwhile ([051]).
+  during_open();
   let whole = hung || !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
   if (whole && spare_tape_used) return no_spare(2);
   // An append past the threshold: the image lacks what the tape held ([035]).
@@ -102,7 +147,7 @@ export function failover(hung: bool): bool {
   if (whole) spare_tape_used = true;
   drive_target = T_SPARE;
   drive_elem = ELEM_SPARE;
-  let pos = image_pos();
+  let pos = image_frozen_pos();
   if (!ready_at_block_size()) return no_spare(4);
   let replayed: i64 = 0;
   let objects: u32 = pos;
@@ -111,14 +156,13 @@ export function failover(hung: bool): bool {
   } else {
     // To the end of data: what reached the medium (the failed drive's buffer is lost).
     if (!own6(drive_target, OP_SPACE_6, 3, 0, own_buf, 0, false)) return no_spare(5);
-    query_position();
-    let eod = image_pos();
+    let at = drive_position();
+    let eod = at >= 0 ? <u32>at : pos;
     // The last blocks there checked against the image; writing goes on after the
     // last good one ([053] step 615).
     let good = image_verify(drive_target, eod);
     if (good < eod) hal_log(LOG_DIRECTOR_VERIFY, <i32>good, <i32>(eod - good));
     if (!locate_own(drive_target, good)) return no_spare(14);
-    image_set_pos(pos);
     replayed = image_replay_tail(drive_target, good);
     objects = pos - good;
   }
@@ -143,12 +187,13 @@ export function failover(hung: bool): bool {
 export function replace_medium(): bool {
   if (spare_tape_used) return no_spare(7);
   if (!image_whole()) return no_spare(13);
+  during_open();
   if (!own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false)) return failover(false);
   swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
   if (!move(drive_elem, ELEM_IMPORT_EXPORT)) return no_spare(8);
   if (!move(ELEM_SPARE_TAPE, drive_elem)) return no_spare(9);
   spare_tape_used = true;
-  let pos = image_pos();
+  let pos = image_frozen_pos();
   if (!ready_at_block_size()) return no_spare(10);
   let replayed = image_replay_medium(drive_target);
   // The drive failed while it took the image: the spare drive takes the tape and
@@ -175,7 +220,7 @@ function ready_at_block_size(): bool {
   let ready = false;
   for (let i: u32 = 0; i < ready_polls_max && !ready; i++) {
     ready = own6(drive_target, OP_TEST_UNIT_READY, 0, 0, own_buf, 0, false);
-    if (!ready) hal_delay_us(500_000);
+    if (!ready) pause_us(500_000);
   }
   if (!ready) return false;
   let bs = image_block_size();

@@ -1,24 +1,22 @@
 // The image of each medium on the caching disk ([026]; docs/DIRECTOR.md "The image"):
 // every block and filemark the server writes becomes a record at the disk's head (the
 // disk from block 2 on is a ring; blocks 0-1 are the state: state.ts), a 512-byte
-// header then the data; a RAM index of the newest records; the replays a failover
-// needs: the records from a tape's end of data to the server's position, or the whole
-// medium onto a blank tape; and, after a boot, reading on the records the state block
-// does not know yet. This file also keeps what the director knows of the medium in
-// use: which one, the server's position on it, and the block size the server set.
+// header then the data; a RAM index of the newest records (replay.ts writes them back
+// to a tape); and, after a boot, reading on the records the state block does not know
+// yet. This file also keeps what the director knows of the medium in use: which one,
+// the server's position on it, the block size the server set, and how full it is
+// (the director's own early warning).
 
-import { hal_scsi_submit_sg } from "../base/hal";
+import { hal_scsi_submit_sg, hal_config } from "../base/hal";
 import { crc32c } from "../base/crc32c";
-import { zero, copy, equal, put_be32, put_be64, be32, STATUS_GOOD } from "../base/scsi";
-import { MB_HOST_TAG, RES_STATUS, RES_HOST_STATUS, RES_SENSE, RES_RESIDUAL, HOST_OK } from "../base/abi";
+import { zero, copy, put_be32, put_be64, be32 } from "../base/scsi";
+import { MB_HOST_TAG } from "../base/abi";
 import {
-  mailbox_base, mailbox_slot_bytes, mailbox_data_bytes, scan_buf, scan_buf_blocks, own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes, replay_buf, replay_buf_bytes,
+  mailbox_base, mailbox_slot_bytes, own_buf, cache_hdr_base, cache_sg_base, index_base, index_entries, index_entry_bytes,
 } from "./layout";
-import {
-  T_CACHE, BLOCK, CACHE_RING_START, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_READ_16, OP_WRITE_16, OP_WRITE_6,
-  OP_WRITE_FILEMARKS_6,
-} from "./board";
-import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own, own_tag, locate_own, read_own } from "./bus";
+import { T_CACHE, BLOCK, CACHE_RING_START, OP_READ_CAPACITY_10, OP_SYNCHRONIZE_CACHE_10, OP_WRITE_16, EW_RESERVE_BYTES } from "./board";
+import { cache_tag, tag_cdb, tag_result, mark_out, own_cdb, run_own } from "./bus";
+import { window, window_forget, window_drop } from "./replay";
 
 // The record header (one 512-byte block before the record's data).
 @inline const IMG_MAGIC: u32 = 0x49435548; // "HUCI"
@@ -56,6 +54,16 @@ let index_whole = true;
 /** The image holds the medium from its first object (a blank tape, or one read whole
  * at its load: load.ts); else a failover cannot write the whole medium elsewhere. */
 let medium_whole = true;
+/** The data bytes of the medium's image (what a spare tape would be given): exact
+ * while the server appends; a rewrite before the end is not taken off (more than the
+ * tape holds: the early warning comes sooner, never later). */
+let medium_bytes: u64 = 0;
+/** Where a failover began (image_freeze): the server's position, the disk's head and
+ * the newest record's sequence number then. Its replays stop there; what the server
+ * writes after is the catch-up's (replay.ts). */
+let frozen_pos: u32 = 0;
+let frozen_head: u64 = CACHE_RING_START;
+let frozen_seq: u32 = 0;
 
 /** The state block is written at least this often (records): the scan after a
  * takeover reads at most this many headers, and twice over. */
@@ -71,6 +79,13 @@ export function image_state_saved(): void { state_due = false; records_since_sta
 @inline export function image_last_crn(): u32 { return last_crn; }
 export function image_set_last_crn(c: u32): void { if (c > last_crn) last_crn = c; }
 @inline export function image_whole(): bool { return medium_whole; }
+@inline export function image_medium_bytes(): u64 { return medium_bytes; }
+export function image_set_medium_bytes(b: u64): void { medium_bytes = b; }
+@inline export function image_cache_blocks(): u64 { return cache_blocks; }
+export function image_freeze(): void { frozen_pos = pos; frozen_head = cache_head; frozen_seq = record_seq; }
+@inline export function image_frozen_pos(): u32 { return frozen_pos; }
+@inline export function image_frozen_head(): u64 { return frozen_head; }
+@inline export function image_frozen_seq(): u32 { return frozen_seq; }
 export function image_set_whole(w: bool): void { medium_whole = w; state_due = true; }
 
 @inline export function image_pos(): u32 { return pos; }
@@ -89,8 +104,51 @@ export function image_new_medium(): void {
   index_used = 0;
   index_whole = true;
   medium_whole = true;
+  medium_bytes = 0;
   medium_start = cache_head;
   state_due = true;
+}
+
+// ---- the director's early warning ---------------------------------------------------------
+
+/** The cartridge's capacity (a board strap, key 3, MiB) and the allowance a replay
+ * onto another cartridge needs on top of the data it writes (key 4, per mille: the
+ * rewrites a drive's read-after-write check makes, which differ from cartridge to
+ * cartridge). 0: no early warning of the director's own. */
+let capacity_bytes: u64 = 0;
+let allowance_permille: u64 = 0;
+
+/** What a spare tape would need for this medium's image with `more` bytes on it:
+ * the data, what the server may write after hearing early warning (EW_RESERVE_BYTES,
+ * the drive's own early-warning distance), and the replay's allowance on both. */
+function replay_need(more: u64): u64 {
+  let data = medium_bytes + more + <u64>EW_RESERVE_BYTES;
+  return data + (data * allowance_permille + 999) / 1000;
+}
+
+/** The director's early warning ([027]): the medium's image has grown so far that a
+ * spare tape would just hold it, with the allowance, and what the server writes once
+ * told. Before the drive's own (EW_RESERVE_BYTES before the end) by the allowance on
+ * the data: the pad grows with the data a replay would write. Only while the image
+ * holds the whole medium (else the fill is not known: the drive's warning stands). */
+export function image_early_warning(): bool {
+  return capacity_bytes > 0 && medium_whole && replay_need(0) >= capacity_bytes;
+}
+
+/** May `bytes` more be taken while no drive reports the end (a failover runs)? The
+ * spare tape must hold them with the allowance: past early warning the reserve is
+ * what is left. */
+export function image_fits(bytes: u64): bool {
+  if (capacity_bytes == 0 || !medium_whole) return false;
+  let data = medium_bytes + bytes;
+  return data + (data * allowance_permille + 999) / 1000 <= capacity_bytes;
+}
+
+/** The disk's ring takes `blocks` more without wrapping past the medium's first
+ * record (a failover may need the whole image, and its replay reads it in one pass
+ * from there). */
+export function image_room(blocks: u64): bool {
+  return medium_start <= cache_head && cache_head + blocks <= cache_blocks;
 }
 
 /** Tries of a boot command that a disk may refuse while it comes up. */
@@ -99,6 +157,8 @@ export function image_new_medium(): void {
 /** Boot: the caching disk's size. It answers its first command with UNIT ATTENTION
  * (power on), and NOT READY while it spins up: asked again. */
 export function image_boot(): void {
+  capacity_bytes = <u64>hal_config(3) * 1048576;
+  allowance_permille = <u64>hal_config(4);
   for (let tries: u32 = 0; tries < boot_tries_max && cache_blocks == 0; tries++) {
     let t = own_cdb();
     store<u8>(t, OP_READ_CAPACITY_10);
@@ -154,6 +214,7 @@ function record(s: u32, crn: u32, kind: u16, object: u32, count: u32, data: usiz
   store<u32>(sg, BLOCK, 4);
   store<u32>(sg, <u32>data, 8);
   store<u32>(sg, data_blocks * BLOCK, 12);
+  window_forget(cache_head, blocks);
   let tag = cache_tag(s);
   let t = tag_cdb(tag);
   zero(t, 16);
@@ -162,7 +223,8 @@ function record(s: u32, crn: u32, kind: u16, object: u32, count: u32, data: usiz
   put_be32(t + 10, <u32>blocks);
   let ok = hal_scsi_submit_sg(T_CACHE, <i32>tag, t, 16, sg, data_blocks > 0 ? 2 : 1, 1, tag_result(tag)) == 0;
   if (!mark_out(tag, ok)) return false;
-  index_add(kind, object, count, bytes, cache_head);
+  if (!index_held) index_add(kind, object, count, bytes, cache_head);
+  if (kind == IMG_DATA) { if (object == 0) medium_bytes = 0; medium_bytes += <u64>bytes; }
   cache_head += blocks;
   blocks_cached += blocks;
   if (++records_since_state >= state_every_records) state_due = true;
@@ -181,8 +243,22 @@ export function image_sync(): void {
 
 let index_next: u32 = 0;
 let index_used: u32 = 0;
+/** A failover runs: the index keeps what its replay needs, and the records the server
+ * writes meanwhile go in as the catch-up writes them (image_index_add), in order. */
+let index_held = false;
+export function image_index_hold(h: bool): void { index_held = h; }
+/** The index no longer says what the tape holds (a catch-up that failed half way):
+ * replays read the caching disk. */
+export function image_index_reset(): void { index_used = 0; index_whole = false; }
+export function image_index_add(kind: u16, object: u32, count: u32, bytes: u32, lba: u64): void { index_add(kind, object, count, bytes, lba); }
 
 @inline function index_at(k: u32): usize { return index_base + (k % index_entries) * index_entry_bytes; }
+/** The index by absolute entry number: the oldest held, the next to be written, and
+ * an entry (object, disk block, bytes, kind, count). */
+@inline export function image_index_first(): u32 { return index_next - index_used; }
+@inline export function image_index_next(): u32 { return index_next; }
+@inline export function image_index_at(k: u32): usize { return index_at(k); }
+@inline export function image_index_whole(): bool { return index_whole; }
 
 function index_add(kind: u16, object: u32, count: u32, bytes: u32, lba: u64): void {
   let e = index_at(index_next++);
@@ -194,177 +270,13 @@ function index_add(kind: u16, object: u32, count: u32, bytes: u32, lba: u64): vo
   if (index_used < index_entries) index_used++;
 }
 
-// ---- replays ---------------------------------------------------------------------------------
-
-// The caching disk is read back through a window of scan_buf_blocks blocks: a replay
-// reads its records in order, three or more a command (each command waits about a
-// revolution for its first block).
-let win_lba: u64 = 0;
-let win_blocks: u32 = 0;
-
-/** The address of block `lba`, with `blocks` blocks after it, in the window (read
- * from `lba` on if they are not all there); 0 if the disk refused. */
-function window(lba: u64, blocks: u32): usize {
-  if (win_blocks == 0 || lba < win_lba || lba + <u64>blocks > win_lba + <u64>win_blocks) {
-    let n: u64 = <u64>scan_buf_blocks;
-    if (lba + n > cache_blocks) n = lba < cache_blocks ? cache_blocks - lba : 0;
-    win_blocks = 0;
-    if (n < <u64>blocks || n == 0) return 0;
-    let t = own_cdb();
-    store<u8>(t, OP_READ_16);
-    put_be64(t + 2, lba);
-    put_be32(t + 10, <u32>n);
-    if (!run_own(T_CACHE, 16, scan_buf, <u32>n * BLOCK, false)) return 0;
-    win_lba = lba;
-    win_blocks = <u32>n;
-  }
-  return <usize>scan_buf + <usize>(lba - win_lba) * <usize>BLOCK;
-}
-
-/** A data record's `bytes` at `data` to the drive at `target`. */
-function write_block(target: i32, data: usize, bytes: u32): bool {
-  let t = own_cdb();
-  store<u8>(t, OP_WRITE_6);
-  store<u8>(t, <u8>(bytes >>> 16), 2); store<u8>(t, <u8>(bytes >>> 8), 3); store<u8>(t, <u8>bytes, 4);
-  return run_own(target, 6, data, bytes, true);
-}
-
-function write_filemarks(target: i32, n: u32): bool {
-  let t = own_cdb();
-  store<u8>(t, OP_WRITE_FILEMARKS_6); store<u8>(t, 1, 1);
-  store<u8>(t, <u8>(n >>> 16), 2); store<u8>(t, <u8>(n >>> 8), 3); store<u8>(t, <u8>n, 4);
-  return run_own(target, 6, own_buf, 0, false);
-}
-
-/** The indexed records from object `eod` to the server's position, oldest first, to
- * the drive at `target` (what a failed drive's buffer lost). The bytes written, or -1. */
-export function image_replay_tail(target: i32, eod: u32): i64 {
-  let n = index_used;
-  // The index holds the newest records only: when its oldest is past eod (it wrapped
-  // within what must be written back), or it began after the medium did (a boot that
-  // found the image), the records come from the caching disk.
-  if (!index_whole || (n == index_entries && load<u32>(index_at(index_next - n)) > eod)) return image_replay_from(target, eod);
-  let written: i64 = 0;
-  win_blocks = 0; // records were written since the last read-back
-  for (let k: u32 = 0; k < n; k++) {
-    let e = index_at(index_next - n + k);
-    let object = load<u32>(e);
-    let kind = load<u16>(e, 12);
-    let bytes = load<u32>(e, 8);
-    if (object < eod || object >= pos || kind == IMG_TRUNCATE) continue;
-    if (kind == IMG_FILEMARKS) {
-      if (!write_filemarks(target, <u32>load<u16>(e, 14))) return -1;
-      continue;
-    }
-    if (kind != IMG_DATA || bytes > mailbox_data_bytes) return -1;
-    let d = window(<u64>load<u32>(e, 4) + 1, (bytes + BLOCK - 1) / BLOCK);
-    if (d == 0 || !write_block(target, d, bytes)) return -1;
-    written += <i64>bytes;
-  }
-  return written;
-}
-
-/** Objects before a tape's end of data read back and compared with the image after
- * the tape moved to the spare drive ([053] step 615). */
-@inline const verify_objects: u32 = 4;
-
-/** The newest index entry of a record placed at object k (0: none). */
-function index_find(k: u32): usize {
-  let n = index_used;
-  for (let i: u32 = 0; i < n; i++) {
-    let e = index_at(index_next - 1 - i);
-    if (load<u16>(e, 12) != IMG_TRUNCATE && load<u32>(e) == k) return e;
-  }
-  return 0;
-}
-
-/** [053] step 615: the last objects before `eod` on the tape in the drive at `target`,
- * read back and compared with the image: the first that differs (a block the failed
- * drive tore as it failed) is where writing must go on; `eod` if all match, or if the
- * image cannot say (not in the index). The drive is left anywhere: locate first. */
-export function image_verify(target: i32, eod: u32): u32 {
-  let from = eod > verify_objects ? eod - verify_objects : 0;
-  for (let k = from; k < eod; k++) if (index_find(k) == 0) return eod;
-  if (!locate_own(target, from)) return eod;
-  win_blocks = 0;
-  for (let k = from; k < eod; k++) {
-    let e = index_find(k);
-    read_own(target, replay_buf, replay_buf_bytes);
-    let r = tag_result(own_tag);
-    if (load<u8>(r + RES_HOST_STATUS) != HOST_OK) return k;
-    let sense2 = load<u8>(r + RES_SENSE, 2);
-    let good = load<u8>(r + RES_STATUS) == STATUS_GOOD;
-    let filemark = !good && (sense2 & 0x8f) == 0x80;
-    if (load<u16>(e, 12) == IMG_FILEMARKS) { if (!filemark) return k; continue; }
-    if (!good && (sense2 & 0xef) != 0) return k; // anything but a block (or a shorter one)
-    if (filemark) return k;
-    let bytes = load<u32>(e, 8);
-    if (replay_buf_bytes - load<u32>(r + RES_RESIDUAL) != bytes) return k;
-    let d = window(<u64>load<u32>(e, 4) + 1, (bytes + BLOCK - 1) / BLOCK);
-    if (d == 0 || !equal(d, replay_buf, bytes)) return k;
-  }
-  return eod;
-}
-
-/** The whole image of the medium in use onto the (blank) tape in the drive at
- * `target`: every record of it on the caching disk from where the medium began, in
- * order, each at its object, up to the server's position (the held command's own
- * record is written by the command itself when it runs again). The bytes written, or
- * -1. */
-export function image_replay_medium(target: i32): i64 { return image_replay_from(target, 0); }
-
-/** The image from object `from` on (the tape in the drive at `target` is there, and
- * holds what comes before), read from the caching disk: image_replay_medium's scan,
- * records before `from` passed over. */
-export function image_replay_from(target: i32, from: u32): i64 {
-  if (medium_start > cache_head) return -1; // the ring wrapped within the medium: not kept whole
-  let at = medium_start;
-  let written: i64 = 0;
-  let tape_pos: u32 = from;
-  win_blocks = 0; // records were written since the last read-back
-  for (let steps: u64 = 0; steps < cache_blocks && at < cache_head; steps++) {
-    let h = window(at, 1);
-    if (h == 0 || !header_valid(h)) return -1;
-    let kind = load<u16>(h, 6);
-    let rec_medium = load<u32>(h, 8);
-    let object = load<u32>(h, 12);
-    let count = load<u32>(h, 16);
-    let bytes = load<u32>(h, 20);
-    let blocks = (bytes + BLOCK - 1) / BLOCK;
-    at += 1 + <u64>blocks;
-    if (rec_medium != medium || object >= pos || kind == IMG_TRUNCATE) continue;
-    if (object < from) {
-      // Before `from`: on the tape already; filemarks that reach past it, the rest.
-      if (kind != IMG_FILEMARKS || object + count <= from) continue;
-      count -= from - object;
-      object = from;
-    }
-    if (object != tape_pos) {
-      // A record placed before the end (a rewrite): there first.
-      if (!locate_own(target, object)) return -1;
-      tape_pos = object;
-    }
-    if (kind == IMG_FILEMARKS) {
-      if (!write_filemarks(target, count)) return -1;
-      tape_pos += count;
-      continue;
-    }
-    if (kind != IMG_DATA || bytes > mailbox_data_bytes) return -1;
-    let d = window(at - <u64>blocks, blocks);
-    if (d == 0 || !write_block(target, d, bytes)) return -1;
-    tape_pos++;
-    written += <i64>bytes;
-  }
-  return written;
-}
-
 function note_crn(kind: u16, crn: u32): void {
   if (crn == 0) return;
   if (kind != IMG_TRUNCATE) { if (crn > last_crn) last_crn = crn; }
   else if (crn == last_crn) last_crn = crn - 1;
 }
 
-function header_valid(h: usize): bool {
+export function image_header_valid(h: usize): bool {
   return load<u32>(h) == IMG_MAGIC && load<u16>(h, 4) == IMG_VERSION && crc32c(h, HDR_CRC_AT, 0) == load<u32>(h, HDR_CRC_AT);
 }
 
@@ -374,13 +286,14 @@ function header_valid(h: usize): bool {
  * written after it, in sequence, to the first that is not there (at most twice the
  * state's interval): the head, the server's position and the newest command number
  * come out. The index is empty: replays read the caching disk. */
-export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: u32, bs: u32, crn: u32, whole: bool): void {
+export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: u32, bs: u32, crn: u32, whole: bool, mbytes: u64): void {
   cache_head = head; record_seq = seq; medium = med; medium_start = med_start; pos = p; block_size = bs;
   medium_whole = whole;
+  medium_bytes = mbytes;
   if (crn > last_crn) last_crn = crn;
   index_used = 0;
   index_whole = false;
-  win_blocks = 0;
+  window_drop();
   for (let k: u32 = 0; k < 2 * state_every_records; k++) {
     let at = read_header(cache_head);
     if (at == 0 && cache_head != CACHE_RING_START) {
@@ -397,6 +310,7 @@ export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: 
     record_seq++;
     cache_head += 1 + <u64>((load<u32>(own_buf, 20) + BLOCK - 1) / BLOCK);
     pos = kind == IMG_TRUNCATE ? object : object + count;
+    if (kind == IMG_DATA) { if (object == 0) medium_bytes = 0; medium_bytes += <u64>load<u32>(own_buf, 20); }
     note_crn(kind, c);
   }
 }
@@ -407,6 +321,6 @@ function read_header(lba: u64): u32 {
   let h = window(lba, 1);
   if (h == 0) return 0;
   copy(own_buf, h, HDR_CRC_AT + 4);
-  if (!header_valid(own_buf) || load<u32>(own_buf, 24) != record_seq + 1 || load<u32>(own_buf, 8) != medium) return 0;
+  if (!image_header_valid(own_buf) || load<u32>(own_buf, 24) != record_seq + 1 || load<u32>(own_buf, 8) != medium) return 0;
   return 1;
 }

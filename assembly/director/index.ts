@@ -4,15 +4,18 @@
 // in vendor VPD page C0h, [029]), and writes every block the server writes both to the
 // drive and to its caching disk, acknowledging when both have it ([024], [026]); the
 // caching disk holds an exact image of each medium (image.ts). When the drive fails
-// or hangs, the server's command is held while the director takes the spare
-// (failover.ts, FIG. 6). Commands run one at a time, in the server's order, as a tape
-// needs.
+// or hangs, the director takes the spare (failover.ts, FIG. 6) while the server's
+// writes go on into the image at a reduced rate (during.ts) and its other commands
+// wait. Commands run one at a time, in the server's order, as a tape needs.
 //
-//   index.ts     the entry points, the mailbox, mimicry, forwarding, tracking
+//   index.ts     the entry points, the mailbox, forwarding, tracking
+//   mimic.ts     the identity the server sees (INQUIRY, READ BLOCK LIMITS)
 //   board.ts     where its devices are, the opcodes it uses
 //   bus.ts       device-bus tags and its own commands under a deadline
-//   image.ts     the caching disk's image of each medium, and its replays
+//   image.ts     the caching disk's image of each medium, its fill, early warning
+//   replay.ts    the image written back to a tape; the catch-up after a failover
 //   failover.ts  the drive in use, the spare, the changer's view for the server
+//   during.ts    the server's writes while a failover runs: the rate, BUSY
 //   behind.ts    write-behind: blocks acknowledged once cached, to the drive in order
 //   state.ts     the state on the caching disk: a takeover, or a reboot, resumes from it
 //   load.ts      a medium loaded: read into the image (protected appends, [035])
@@ -20,39 +23,39 @@
 
 import { hal_log, hal_host_complete, hal_idle, hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
 import {
-  MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_HOST_TAG, LOG_DIRECTOR_RESENT, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES, MB_DATA,
+  MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_HOST_TAG, LOG_DIRECTOR_RESENT, LOG_DIRECTOR_EARLY_WARNING, MB_SENSE_LEN, MB_SENSE,
+  MB_DATA_BYTES, MB_DATA,
   RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
 } from "../base/abi";
 import {
-  STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, KEY_MEDIUM_ERROR, ASC_LUN_NOT_SUPPORTED,
-  ASC_INVALID_FIELD_IN_CDB, ASC_LUN_FAILURE, sense_build, zero, copy, put_be32, put_be16,
+  STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_BUSY, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, KEY_MEDIUM_ERROR, KEY_NO_SENSE,
+  ASC_LUN_NOT_SUPPORTED, ASC_INVALID_FIELD_IN_CDB, ASC_LUN_FAILURE, sense_build, zero, copy, put_be16,
 } from "../base/scsi";
 import {
   mailbox_base, mailbox_slots, mailbox_slot_bytes, mailbox_data_bytes, own_buf, own_buf_bytes,
   drive_serial_base, drive_serial_bytes,
 } from "./layout";
+import { mimic_inquiry, mimic_block_limits } from "./mimic";
+import { during_boot, during_serving, during_admit, during_took, DURING_HOLD, DURING_BUSY } from "./during";
 import {
-  T_PRIMARY, T_CHANGER, ELEM_SERVER_DRIVE, OP_INQUIRY, OP_READ_BLOCK_LIMITS, OP_WRITE_6, OP_MODE_SELECT_6,
+  T_PRIMARY, T_CHANGER, ELEM_SERVER_DRIVE, BLOCK, OP_INQUIRY, OP_READ_BLOCK_LIMITS, OP_WRITE_6, OP_MODE_SELECT_6,
   OP_WRITE_FILEMARKS_6, OP_LOAD_UNLOAD, OP_MOVE_MEDIUM, OP_READ_ELEMENT_STATUS,
 } from "./board";
 import {
   drive_tag, cache_tag, tag_cdb, tag_result, note_done, tags_waiting, release, submit, run_own, own_cdb, wait_tag,
-  command_limit_us, watch_tick_us,
+  command_limit_us, watch_tick_us, bus_hooks,
 } from "./bus";
 import {
   image_boot, image_record, image_sync, image_pos, image_advance, image_new_medium, image_block_size,
-  image_set_block_size, image_blocks_cached, image_ready, image_state_due, image_set_last_crn, IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
+  image_set_block_size, image_blocks_cached, image_ready, image_state_due, image_set_last_crn, image_early_warning,
+  IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
 } from "./image";
 import { load_boot, load_medium } from "./load";
 import { state_boot, state_save, state_recovered_crn, state_done_before } from "./state";
 import { behind_pump, behind_open, behind_room, behind_empty, behind_put, behind_take_error, behind_new_medium } from "./behind";
 import {
-  current_drive, current_drive_elem, failover, replace_medium, failover_count as failovers_done, medium_count, query_position, relabel,
+  current_drive, current_drive_elem, take_spare, failover_count as failovers_done, medium_count, query_position, relabel,
 } from "./failover";
-
-/** The identity the server sees, whichever drive is behind (INQUIRY, VPD 80h). */
-const VENDOR_PRODUCT = "IBM     ULT3580-TD5     H5T1";
-const MIMIC_SERIAL = "HUDIR00001";
 
 // ---- mailbox slots ------------------------------------------------------------------------
 
@@ -67,8 +70,12 @@ let queued: u32 = 0;
 let current: u32 = mailbox_slots;
 let current_started_us: i64 = 0;
 let current_aborted = false;
-/** The slot being served is a write gone behind: it ends when its record is cached. */
+/** The slot being served is a write gone behind: it ends when its record is cached;
+ * with early warning if the director reports it (image_early_warning), and no sooner
+ * than current_ack_us (a write taken during a failover: the reduced rate). */
 let current_behind = false;
+let current_ew = false;
+let current_ack_us: i64 = 0;
 
 export function irq_doorbell(slot: i32): void {
   if (<u32>slot >= mailbox_slots || (rung & (1 << slot)) != 0) return;
@@ -105,6 +112,8 @@ function boot(): void {
 }
 
 export function main(): void {
+  bus_hooks(serve, settle);
+  during_boot();
   boot();
   while (true) {
     if (!poll()) hal_idle();
@@ -122,7 +131,7 @@ export function poll(): bool {
   let dt = drive_tag(s), ct = cache_tag(s);
   if (current_behind) {
     if (tags_waiting(1 << ct) != 0) return did;
-    finish(s, STATUS_GOOD, 0);
+    finish_behind(s);
     return true;
   }
   let waiting = tags_waiting((1 << dt) | (1 << ct));
@@ -146,6 +155,85 @@ function settle(): void {
   if (current != mailbox_slots && current_behind) wait_tag(cache_tag(current));
 }
 
+/** A write gone behind, its record cached: GOOD, or the director's early warning
+ * (NO SENSE, EOM, END-OF-PARTITION/MEDIUM DETECTED 00/02: the block is written). */
+function finish_behind(s: u32): void {
+  if (!current_ew) { finish(s, STATUS_GOOD, 0); return; }
+  early_warning_sense(s);
+  finish(s, STATUS_CHECK_CONDITION, 0);
+}
+
+function early_warning_sense(s: u32): void {
+  let sense = slot_at(s) + MB_SENSE;
+  sense_build(sense, KEY_NO_SENSE, 0x0002, -1, -1);
+  store<u8>(sense, load<u8>(sense, 2) | 0x40, 2); // EOM
+  hal_log(LOG_DIRECTOR_EARLY_WARNING, <i32>image_pos(), 0);
+}
+
+// ---- while a failover runs (during.ts) ------------------------------------------------------
+
+let serving = false;
+
+/** Called as the director waits for its own commands (bus.ts): while a failover that
+ * found a spare runs, the server's writes are taken into the image at the reduced
+ * rate, or answered BUSY; every other command waits for the failover's end. */
+function serve(): void {
+  if (serving || !during_serving()) return;
+  serving = true;
+  serve_step();
+  serving = false;
+}
+
+function serve_step(): void {
+  if (current != mailbox_slots) {
+    if (!current_behind) return; // the command the failover holds
+    let s = current;
+    if (tags_waiting(1 << cache_tag(s)) != 0) return;
+    let now = hal_now_us();
+    if (now < current_ack_us) { hal_timer_arm(<i32>(current_ack_us - now)); return; }
+    finish_behind(s);
+  }
+  if (queued == 0) return;
+  let s = order & 15;
+  let n = variable_write_bytes(s);
+  if (n == 0 || n > stage_bytes_max) return; // not a write the image takes: it waits
+  let a = during_admit(n, 1 + <u64>((n + BLOCK - 1) / BLOCK));
+  if (a == DURING_HOLD) return;
+  dequeue(s);
+  if (a == DURING_BUSY) { current = s; finish(s, STATUS_BUSY, 0); return; }
+  current = s;
+  current_behind = true;
+  if (!image_record(s, IMG_DATA, image_pos(), 1, slot_at(s) + MB_DATA, n)) {
+    fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
+    return;
+  }
+  image_advance(1);
+  current_ew = image_early_warning();
+  current_ack_us = during_took(n);
+}
+
+/** The largest block taken during a failover: a mailbox slot's. */
+@inline const stage_bytes_max: u32 = mailbox_data_bytes;
+
+/** The length of slot s's command if it is a variable-length WRITE(6) to LUN 0 whose
+ * data is all in the slot, not re-sent (done already); else 0. */
+function variable_write_bytes(s: u32): u32 {
+  let p = slot_at(s);
+  let cdb = p + MB_CDB;
+  if (load<u8>(p + MB_LUN) != 0 || load<u8>(cdb) != OP_WRITE_6 || (load<u8>(cdb, 1) & 1) != 0) return 0;
+  let tag = load<u32>(p + MB_HOST_TAG);
+  if (tag != 0 && tag <= state_recovered_crn()) return 0;
+  let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
+  return n <= load<u32>(p + MB_DATA_BYTES) ? n : 0;
+}
+
+/** Take slot s (the oldest) off the queue. */
+function dequeue(s: u32): void {
+  order >>>= 4;
+  queued--;
+  rung &= ~(1 << s);
+}
+
 /** The size of slot s's write if it may go behind (a variable-length WRITE(6) to the
  * drive, whole in the slot, with the caching disk up), else 0. */
 function behind_bytes(s: u32): u32 {
@@ -162,9 +250,7 @@ function start_next(): bool {
   // A tape's commands are in order: a write goes behind the ones before it while
   // the ring has room; anything else waits until the drive has them all.
   if (!behind_empty() && (behind_bytes(s) == 0 || !behind_room())) return false;
-  order >>>= 4;
-  queued--;
-  rung &= ~(1 << s);
+  dequeue(s);
   current = s;
   current_started_us = hal_now_us();
   current_aborted = false;
@@ -181,6 +267,8 @@ function finish(s: u32, status: u8, data_in: u32): void {
   release((1 << drive_tag(s)) | (1 << cache_tag(s)));
   current = mailbox_slots;
   current_behind = false;
+  current_ew = false;
+  current_ack_us = 0;
   hal_host_complete(<i32>s);
 }
 
@@ -205,17 +293,13 @@ function start(s: u32): void {
     return;
   }
   if (lun == 1) { start_changer(s); return; }
-  if (op == OP_INQUIRY) { inquiry(s); return; }
-  if (op == OP_READ_BLOCK_LIMITS) {
-    // The largest block the mailbox takes, whatever the drive could.
-    let d = p + MB_DATA;
-    zero(d, 6);
-    put_be32(d, mailbox_data_bytes);
-    store<u8>(d, 0);
-    put_be16(d + 4, 1);
-    finish(s, STATUS_GOOD, host_bytes < 6 ? host_bytes : 6);
+  if (op == OP_INQUIRY) {
+    let n = mimic_inquiry(p);
+    if (n < 0) fail(s, KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, 2);
+    else finish(s, STATUS_GOOD, <u32>n);
     return;
   }
+  if (op == OP_READ_BLOCK_LIMITS) { finish(s, STATUS_GOOD, mimic_block_limits(p)); return; }
   // A block the drive did not take after the server was told it was written: the
   // server hears it now (a deferred error), before anything else happens.
   if (behind_take_error(p + MB_SENSE)) { finish(s, STATUS_CHECK_CONDITION, 0); return; }
@@ -224,6 +308,7 @@ function start(s: u32): void {
     behind_put(p + MB_DATA, behind);
     image_advance(1);
     current_behind = true;
+    current_ew = image_early_warning();
     return;
   }
   // Everything else goes to the drive as it came; a write also to the caching disk.
@@ -281,7 +366,7 @@ function complete_forwarded(s: u32): void {
     // director takes the spare drive, has the robot move the tape there, and writes
     // what the failed drive's buffer lost from the image; then the command runs again.
     // A drive the director aborted (hung) will not answer an unload either.
-    if (failover(current_aborted)) { state_save(); current_started_us = hal_now_us(); current_aborted = false; start(s); return; }
+    if (take_spare(false, current_aborted)) { state_save(); current_started_us = hal_now_us(); current_aborted = false; start(s); return; }
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
     return;
   }
@@ -291,7 +376,7 @@ function complete_forwarded(s: u32): void {
     // the command runs again. The write the drive refused is not in the image.
     image_record(s, IMG_TRUNCATE, image_pos(), 0, 0, 0);
     wait_tag(cache_tag(s));
-    if (replace_medium()) { state_save(); current_started_us = hal_now_us(); start(s); return; }
+    if (take_spare(true, false)) { state_save(); current_started_us = hal_now_us(); start(s); return; }
     // No spare tape: the server gets the drive's MEDIUM ERROR (below).
   }
   if (load<u8>(res + RES_HOST_STATUS) != HOST_OK) { fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
@@ -312,6 +397,13 @@ function complete_forwarded(s: u32): void {
   }
   if (state_done_before(lun, op, key, status == STATUS_CHECK_CONDITION ? load<u8>(p + MB_SENSE, 12) : 0)) status = STATUS_GOOD;
   if (lun == 0) track(s, op, status, key);
+  // The director's own early warning comes before the drive's (image.ts): a write or
+  // filemark done, the tape nearly as full as a spare tape could take.
+  if (lun == 0 && status == STATUS_GOOD && (op == OP_WRITE_6 || (op == OP_WRITE_FILEMARKS_6 && load<u8>(p + MB_CDB, 4) != 0)) &&
+    image_early_warning()) {
+    early_warning_sense(s);
+    status = STATUS_CHECK_CONDITION;
+  }
   else if (op == OP_READ_ELEMENT_STATUS && status == STATUS_GOOD) relabel(p + MB_DATA, data_in);
   // A command that moved the tape or changed the library is in the state block before
   // the server hears of it: re-sent after a takeover, it is not done twice.
@@ -359,36 +451,4 @@ function track(s: u32, op: u8, status: u8, key: u8): void {
 function medium_failed(res: usize): bool {
   return load<u8>(res + RES_HOST_STATUS) == HOST_OK && load<u8>(res + RES_STATUS) == STATUS_CHECK_CONDITION &&
     (load<u8>(res + RES_SENSE, 2) & 0x0f) == KEY_MEDIUM_ERROR;
-}
-
-function inquiry(s: u32): void {
-  let p = slot_at(s);
-  let cdb = p + MB_CDB;
-  let d = p + MB_DATA;
-  let alloc = (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
-  let host_bytes = load<u32>(p + MB_DATA_BYTES);
-  let cap = alloc < host_bytes ? alloc : host_bytes;
-  zero(d, 96);
-  if ((load<u8>(cdb, 1) & 1) != 0) {
-    let page = load<u8>(cdb, 2);
-    if (page == 0x80 || page == 0xc0) {
-      store<u8>(d, 0x01);
-      store<u8>(d, page, 1);
-      store<u8>(d, <u8>drive_serial_bytes, 3);
-      if (page == 0x80) { for (let i = 0; i < MIMIC_SERIAL.length; i++) store<u8>(d + 4 + i, <u8>MIMIC_SERIAL.charCodeAt(i)); }
-      else copy(d + 4, drive_serial_base, drive_serial_bytes);
-      let n: u32 = 4 + drive_serial_bytes;
-      finish(s, STATUS_GOOD, n < cap ? n : cap);
-      return;
-    }
-    fail(s, KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, 2);
-    return;
-  }
-  store<u8>(d, 0x01);      // sequential-access device
-  store<u8>(d, 0x80, 1);   // removable
-  store<u8>(d, 0x06, 2);   // SPC-4
-  store<u8>(d, 0x02, 3);
-  store<u8>(d, 91, 4);
-  for (let i = 0; i < VENDOR_PRODUCT.length; i++) store<u8>(d + 8 + i, <u8>VENDOR_PRODUCT.charCodeAt(i));
-  finish(s, STATUS_GOOD, cap < 96 ? cap : 96);
 }

@@ -21,13 +21,14 @@ import { T_CACHE, BLOCK, CACHE_STATE_LBA, CACHE_RING_START, OP_READ_16, OP_WRITE
 import { own_cdb, own6, run_own, own_tag, tag_result, locate_own } from "./bus";
 import {
   image_head, image_seq, image_medium, image_medium_start, image_pos, image_set_pos, image_block_size, image_last_crn,
-  image_state_saved, image_recover, image_replay_from, image_ready, image_new_medium, image_whole,
+  image_state_saved, image_recover, image_ready, image_new_medium, image_whole, image_medium_bytes, image_freeze,
 } from "./image";
+import { image_replay_from } from "./replay";
 import { load_medium } from "./load";
 import { failover_flags, failover_restore, barcodes, current_drive, query_position, failover } from "./failover";
 
 @inline const ST_MAGIC: u32 = 0x54535548; // "HUST"
-@inline const ST_VERSION: u16 = 1;
+@inline const ST_VERSION: u16 = 2;
 @inline const ST_CRC_AT: u32 = BLOCK - 4;
 /** Polls of the drive after a takeover (TEST UNIT READY every 0.5 s: two minutes, a
  * load and a full wind). */
@@ -70,6 +71,7 @@ export function state_save(): void {
   store<u32>(b, image_block_size(), 40);
   store<u32>(b, image_last_crn(), 44);
   store<u32>(b, image_whole() ? 1 : 0, 48);
+  store<u64>(b, image_medium_bytes(), 56);
   failover_flags(b + 64);   // 64..127: the drive in use, the spares, the counts
   barcodes(b + 128, false); // 128..191: the swapped barcodes
   store<u32>(b, crc32c(b, ST_CRC_AT, 0), ST_CRC_AT);
@@ -106,7 +108,7 @@ export function state_boot(): void {
   if (head < CACHE_RING_START) head = CACHE_RING_START;
   failover_restore(b + 64);
   barcodes(b + 128, true);
-  image_recover(head, load<u32>(b, 12), load<u32>(b, 24), load<u64>(b, 32), load<u32>(b, 28), load<u32>(b, 40), load<u32>(b, 44), load<u32>(b, 48) != 0);
+  image_recover(head, load<u32>(b, 12), load<u32>(b, 24), load<u64>(b, 32), load<u32>(b, 28), load<u32>(b, 40), load<u32>(b, 44), load<u32>(b, 48) != 0, load<u64>(b, 56));
   recovered_crn = image_last_crn();
   first_after_boot = true;
   let replayed = settle_tape();
@@ -120,6 +122,8 @@ export function state_boot(): void {
  * at the server's position. The bytes written, 0 if no tape is loaded, -1 on failure
  * (a failover is tried: the drive may have failed with it). */
 function settle_tape(): i64 {
+  // The replays below write up to the server's position as the image has it now.
+  image_freeze();
   let ready = false;
   for (let i: u32 = 0; i < takeover_polls_max && !ready; i++) {
     ready = own6(current_drive(), OP_TEST_UNIT_READY, 0, 0, own_buf, 0, false);

@@ -80,10 +80,24 @@ export interface DirectorOptions {
   spareDirector: boolean;
   /** Appends to a tape less full than this (%) are protected ([035]). */
   appendThresholdPct: number;
+  /** The rate (KiB/s) the director takes the server's writes at while a failover
+   * runs; 0: none (the server waits for the failover's end). */
+  failoverRateKiBs: number;
+  /** The allowance (per mille of the data) the director's early warning leaves for a
+   * spare tape's rewrites; 0: its warning comes with the drive's. */
+  replayAllowancePermille: number;
+  /** The caching disk's size, MiB (default: the disk model's, 1 GiB). */
+  cacheMiB: number;
 }
 
 /** `--append-threshold`'s default. */
 export const DEFAULT_APPEND_THRESHOLD_PCT = 50;
+/** `--failover-rate`'s default (KiB/s): below what the catch-up writes back from the
+ * caching disk (docs/DIRECTOR.md "During a failover"). */
+export const DEFAULT_FAILOVER_RATE_KIB_S = 1024;
+/** `--replay-allowance`'s default (per mille): a spare cartridge whose drive rewrites
+ * up to 3 % of the data sets still takes a full medium's image. */
+export const DEFAULT_REPLAY_ALLOWANCE_PERMILLE = 30;
 
 export function makeDirectorInstallation(module: WebAssembly.Module, seed: number, cfg: Partial<LibraryConfig> = {},
   opts: Partial<DirectorOptions> = {}): DirectorInstallation {
@@ -91,6 +105,8 @@ export function makeDirectorInstallation(module: WebAssembly.Module, seed: numbe
   const straps = {
     raid: 0, disks: 0, append_threshold_pct: opts.appendThresholdPct ?? DEFAULT_APPEND_THRESHOLD_PCT,
     medium_mib: Math.floor(lib0.tape.capacity_bytes / 1048576),
+    failover_accept_kib_s: opts.failoverRateKiBs ?? DEFAULT_FAILOVER_RATE_KIB_S,
+    replay_allowance_permille: opts.replayAllowancePermille ?? DEFAULT_REPLAY_ALLOWANCE_PERMILLE,
   };
   const a = new Board(module, { seed, ...straps });
   const clock = a.clock;
@@ -99,7 +115,8 @@ export function makeDirectorInstallation(module: WebAssembly.Module, seed: numbe
   const lib = makeLibrary(clock, cfg);
   const fabric = new Fabric(clock);
   lib.drives.forEach((d, i) => fabric.attach(DRIVE_PORT + i, d));
-  const cache = new Disk(2, DEFAULT_DISK, clock, new Rng(seed).fork("caching disk"));
+  const cacheParams = opts.cacheMiB ? { ...DEFAULT_DISK, blocks: opts.cacheMiB * 2048 } : DEFAULT_DISK;
+  const cache = new Disk(2, cacheParams, clock, new Rng(seed).fork("caching disk"));
   // The director's spare tape, in the last slot (changer element 100Fh).
   lib.changer.slots[lib.changer.slots.length - 1] = new Cartridge(SPARE_TAPE_BARCODE, lib.drives[0].p.capacity_bytes);
   const inst: DirectorInstallation = { board: a, boards, host: new DirectorPath(boards, clock), lib, fabric, cache, takeovers: 0 };

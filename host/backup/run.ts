@@ -7,8 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  makeDirectorInstallation, runServerThroughDirector, DirectorInstallation, tapeInSlot, directorLog, directorCycles,
-  DEFAULT_APPEND_THRESHOLD_PCT,
+  makeDirectorInstallation, runServerThroughDirector, DirectorInstallation, DirectorOptions, tapeInSlot, directorLog, directorCycles,
 } from "./director_run.js";
 import { BackupServer } from "./server.js";
 import { ADDR } from "./library.js";
@@ -16,7 +15,7 @@ import { readBackJobs, tapeMismatches } from "./tapes.js";
 import { makeTree, tarStream, TreeEntry } from "./tar.js";
 import { Rng } from "../rng.js";
 
-export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang", "director-fail", "director-cut", "drive-torn"] as const;
+export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang", "director-fail", "director-cut", "drive-torn", "worn-spare"] as const;
 export type BackupFault = (typeof BACKUP_FAULTS)[number];
 
 export interface BackupReport {
@@ -33,6 +32,10 @@ export interface BackupReport {
   director_restarts: number;
   resent_commands: number;
   replayed_bytes: number;
+  /** What the director took from the server while failovers ran (at the reduced
+   * rate) and wrote after them; the BUSY answers the server got. */
+  failover_accepted_bytes: number;
+  busy_answers: number;
   job_errors: number;
   /** Jobs the server finished without an error, and the bytes where their tapes differ
    * from their streams (0 whatever the faults: an error is reported, never a short
@@ -40,6 +43,9 @@ export interface BackupReport {
   jobs_completed: number;
   completed_mismatches: number;
   server_stall_ms_max: number;
+  /** The longest one WRITE of job data waited (BUSY answers and retries included):
+   * the stream's own stall, apart from the tape changes and filemarks. */
+  write_stall_ms_max: number;
   cycles: number;
   virtual_ms: number;
   /** The server's own words for each error it saw. */
@@ -61,6 +67,9 @@ function inject(inst: DirectorInstallation, f: BackupFault, rng: Rng, jobBytes: 
   // failover can be made, and the server must be told (never a silently short tape).
   if (f === "robot-fail") { inst.lib.changer.faults.failAfterMoves = 1; drive.faults.failAfterBytes = at; }
   if (f === "drive-hang") drive.faults.hangAfterBytes = at;
+  // The director's spare tape is worn: its drive rewrites 5 % of the data sets, so it
+  // holds 5 % less (the director's early warning leaves room for that: image.ts).
+  if (f === "worn-spare") inst.lib.changer.slots[inst.lib.changer.slots.length - 1]!.rewritePpm = 50_000;
   // The director dies, or loses its power for a while: half the time at an instant
   // from the first mount to past the jobs' end (loads, unloads, the moves), half the
   // time as the drive takes the block that crosses `at` (while it streams).
@@ -94,11 +103,18 @@ export function tarRestores(stream: Uint8Array, tree: TreeEntry[]): boolean {
   }
 }
 
-/** `fileBytesMax`: the largest file of a job's generated tree (60 files each). */
+export interface BackupOptions extends Partial<Omit<DirectorOptions, "spareDirector">> {
+  /** The largest file of a job's generated tree (60 files each). */
+  fileBytesMax?: number;
+  /** Each line of the directors' logs, in time order, after the run. */
+  log?: (line: string) => void;
+}
+
 export function runBackup(module: WebAssembly.Module, seed: number, jobs: number, faults: BackupFault[],
-  fileBytesMax = 400_000, appendThresholdPct = DEFAULT_APPEND_THRESHOLD_PCT): BackupReport {
+  opts: BackupOptions = {}): BackupReport {
+  const fileBytesMax = opts.fileBytesMax ?? 400_000;
   const rng = new Rng(seed).fork("backup");
-  const inst = makeDirectorInstallation(module, seed, {}, { spareDirector: faults.includes("director-fail"), appendThresholdPct });
+  const inst = makeDirectorInstallation(module, seed, {}, { ...opts, spareDirector: faults.includes("director-fail") });
   const trees = Array.from({ length: jobs }, (_, j) => makeTree(seed * 31 + j, 60, fileBytesMax));
   const streams = trees.map(tarStream);
   const jobBytes = streams.reduce((a, s) => a + s.length, 0);
@@ -111,10 +127,13 @@ export function runBackup(module: WebAssembly.Module, seed: number, jobs: number
   runServerThroughDirector(inst, server.run(), 6 * 3600 * 1000);
   // The director logs each failover with the objects and bytes it wrote back.
   const log = directorLog(inst);
+  if (opts.log) log.forEach(opts.log);
   const failoverLogs = log.filter((l) => l.includes("fw: director failover"));
   const mediumLogs = log.filter((l) => l.includes("fw: director medium replaced"));
   const restarts = log.filter((l) => l.includes("fw: director took up the image")).length - inst.takeovers;
-  const replayed = [...failoverLogs, ...mediumLogs].reduce((n, l) => n + Number(l.trim().split(" ").at(-1)), 0);
+  const lastNumber = (l: string) => Number(l.trim().split(" ").at(-1));
+  const replayed = [...failoverLogs, ...mediumLogs].reduce((n, l) => n + lastNumber(l), 0);
+  const accepted = log.filter((l) => l.includes("fw: director wrote what it took during a failover")).reduce((n, l) => n + lastNumber(l), 0);
   // A tape the server could not put back (an error it was told of) is wherever it is.
   const back = readBackJobs(server.tapes, (b, t) => tapeInSlot(inst)(b, t) ?? inst.lib.cartridge(b));
   const mismatches = tapeMismatches(streams, back);
@@ -124,8 +143,10 @@ export function runBackup(module: WebAssembly.Module, seed: number, jobs: number
   return {
     seed, job_bytes: jobBytes, tapes_written: server.tapes.length, tape_mismatches: mismatches,
     tar_verified: tarOk, failovers_drive: failoverLogs.length, failovers_medium: mediumLogs.length, failovers_director: inst.takeovers, director_restarts: restarts, resent_commands: inst.host.stats.resent, replayed_bytes: replayed,
+    failover_accepted_bytes: accepted, busy_answers: server.busyAnswers,
     job_errors: server.jobErrors.length, jobs_completed: server.jobsDone.length, completed_mismatches: completedMismatches,
     server_stall_ms_max: Math.round(server.stallMaxMs * 1000) / 1000,
+    write_stall_ms_max: Math.round(server.writeStallMaxMs * 1000) / 1000,
     cycles: directorCycles(inst), virtual_ms: inst.board.now_ns / 1e6, errors: server.jobErrors,
   };
 }

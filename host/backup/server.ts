@@ -48,6 +48,11 @@ export class BackupServer {
   /** The longest a single command took, ms (the server stalled that long). */
   stallMaxMs = 0;
   bytesWritten = 0;
+  /** The longest a WRITE of job data took, BUSY answers and their retries included,
+   * ms (the stream stalled that long). */
+  writeStallMaxMs = 0;
+  /** BUSY answers (each sent again after 100 ms). */
+  busyAnswers = 0;
   /** Virtual time spent in WRITE commands of job data (the streaming rate's time). */
   writeTime_ns = 0;
   private nextScratch = 0;
@@ -64,6 +69,7 @@ export class BackupServer {
       this.stallMaxMs = Math.max(this.stallMaxMs, (this.now() - t0) / 1e6);
       if (!r) return { status: 0, hostStatus: 2, sense: null, dataIn: null };
       if (r.status !== 0x08) return r;
+      this.busyAnswers++;
       yield { pause_ms: 100 };
     }
     return { status: 0x08, hostStatus: 0, sense: null, dataIn: null };
@@ -154,6 +160,7 @@ export class BackupServer {
       const t0 = this.now();
       const w = yield* this.send("drive", ssc.write(rec.length), rec);
       this.writeTime_ns += this.now() - t0;
+      this.writeStallMaxMs = Math.max(this.writeStallMaxMs, (this.now() - t0) / 1e6);
       const s = parseTapeSense(w.sense);
       if (w.status === 0 || this.isWarning(w)) {
         at += rec.length;

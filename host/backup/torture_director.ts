@@ -98,7 +98,7 @@ export function runDirectorTorture(module: WebAssembly.Module, seed: number, cou
     const reproduce = `holdup backup --seed ${s} --jobs-count 2 --faults ${faults.join(",")}`;
     let b: BackupReport;
     try {
-      b = runBackup(module, s, 2, faults, fileBytesMax);
+      b = runBackup(module, s, 2, faults, { fileBytesMax });
     } catch (e) {
       r.traps++;
       r.failures.push({ seed: s, fault: faults.join(","), detail: (e as Error).message, reproduce });
