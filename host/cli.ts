@@ -172,7 +172,8 @@ function merge(files: string[]): number {
   let merged: Record<string, unknown>;
   try { merged = mergeJson(lines); } catch (e) { fail(`merge: ${(e as Error).message}`, "merge"); }
   console.log(JSON.stringify(merged));
-  return Number(merged.failures ?? 0) > 0 ? 1 : 0;
+  const failures = Array.isArray(merged.failures) ? merged.failures.length : Number(merged.failures ?? 0);
+  return failures > 0 ? 1 : 0;
 }
 
 async function bench(json: boolean, raid: number, spares: number, failDisk: { id: number; ms: number } | null,

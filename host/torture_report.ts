@@ -91,14 +91,18 @@ export function mergeReports(rs: TortureReport[]): TortureReport {
   return t;
 }
 
-/** `holdup merge`: the JSON lines of `torture --json` runs (failures as a count) as
- * one line of the same keys. Every number is summed but the seed (the lowest). */
+/** `holdup merge`: the JSON lines of `torture --json` runs as one line of the same
+ * keys. Every number is summed but the seed (the lowest) and a `…_max` (the largest);
+ * a flag holds if it holds in every line; lists (the director's failures) are joined. */
 export function mergeJson(lines: Record<string, unknown>[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const j of lines) {
     for (const [k, v] of Object.entries(j)) {
       if (k === "seed") out.seed = out.seed === undefined ? v : Math.min(out.seed as number, v as number);
+      else if (typeof v === "number" && k.endsWith("_max")) out[k] = Math.max((out[k] as number | undefined) ?? -Infinity, v);
       else if (typeof v === "number") out[k] = ((out[k] as number | undefined) ?? 0) + v;
+      else if (typeof v === "boolean") out[k] = ((out[k] as boolean | undefined) ?? true) && v;
+      else if (Array.isArray(v)) out[k] = [...((out[k] as unknown[] | undefined) ?? []), ...v];
       else if (v && typeof v === "object" && !Array.isArray(v)) {
         const m = (out[k] ?? {}) as Record<string, number>;
         for (const [kk, vv] of Object.entries(v as Record<string, number>)) m[kk] = (m[kk] ?? 0) + vv;

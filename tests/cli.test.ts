@@ -80,6 +80,16 @@ test("holdup torture: the same figures on 1 job, on 2, and as two shards merged"
   assert.equal(holdup("torture", "--shard", "3/2").status, 2);
 });
 
+test("holdup merge: the director torture's lines too: …_max keys the largest, flags in every line, failures joined (exit 1)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "holdup-"));
+  const a = join(dir, "a.json"), b = join(dir, "b.json");
+  writeFileSync(a, JSON.stringify({ seed: 5, runs: 2, tar_verified: true, server_stall_ms_max: 10, failures: [{ seed: 6 }] }) + "\n");
+  writeFileSync(b, JSON.stringify({ seed: 3, runs: 1, tar_verified: false, server_stall_ms_max: 4, failures: [] }) + "\n");
+  const m = holdup("merge", a, b);
+  assert.equal(m.status, 1, "a failure in a line: exit 1");
+  assert.deepEqual(JSON.parse(m.stdout), { seed: 3, runs: 3, tar_verified: false, server_stall_ms_max: 10, failures: [{ seed: 6 }] });
+});
+
 test("holdup run prints a progress line and a readable summary", () => {
   const r = holdup("run", "--seed", "4", "--cuts", "1");
   assert.equal(r.status, 0, r.stderr);

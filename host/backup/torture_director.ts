@@ -26,6 +26,7 @@ export interface DirectorTortureReport {
   seed: number; runs: number; cuts: number; job_bytes: number; tapes_written: number; tape_mismatches: number;
   tar_verified: boolean; failovers_drive: number; failovers_medium: number; failovers_director: number;
   director_restarts: number; resent_commands: number; replayed_bytes: number; job_errors: number; server_stall_ms_max: number; cycles: number; virtual_ms: number;
+  failover_accepted_bytes: number; busy_answers: number; write_stall_ms_max: number;
   traps: number;
   /** Runs where no spare could help, and the errors the server saw in them (each run
    * must have one: the documented sense). Not in job_errors or tape_mismatches. */
@@ -37,7 +38,7 @@ export function emptyDirectorReport(seed: number): DirectorTortureReport {
   return {
     seed, runs: 0, cuts: 0, job_bytes: 0, tapes_written: 0, tape_mismatches: 0, tar_verified: true, failovers_drive: 0,
     failovers_medium: 0, failovers_director: 0, director_restarts: 0, resent_commands: 0, replayed_bytes: 0, job_errors: 0, server_stall_ms_max: 0, cycles: 0,
-    virtual_ms: 0, traps: 0, no_spare_runs: 0, job_errors_no_spare: 0, failures: [],
+    virtual_ms: 0, failover_accepted_bytes: 0, busy_answers: 0, write_stall_ms_max: 0, traps: 0, no_spare_runs: 0, job_errors_no_spare: 0, failures: [],
   };
 }
 
@@ -83,6 +84,9 @@ function add(r: DirectorTortureReport, faults: BackupFault[], b: BackupReport): 
   r.resent_commands += b.resent_commands;
   r.replayed_bytes += b.replayed_bytes;
   r.server_stall_ms_max = Math.max(r.server_stall_ms_max, b.server_stall_ms_max);
+  r.write_stall_ms_max = Math.max(r.write_stall_ms_max, b.write_stall_ms_max);
+  r.failover_accepted_bytes += b.failover_accepted_bytes;
+  r.busy_answers += b.busy_answers;
   r.cycles += b.cycles;
   r.virtual_ms += b.virtual_ms;
 }
@@ -119,7 +123,7 @@ export function mergeDirectorReports(seed: number, rs: DirectorTortureReport[]):
     for (const k of Object.keys(m) as Array<keyof DirectorTortureReport>) {
       if (k === "seed" || k === "failures") continue;
       if (k === "tar_verified") m.tar_verified &&= r.tar_verified;
-      else if (k === "server_stall_ms_max") m.server_stall_ms_max = Math.max(m.server_stall_ms_max, r.server_stall_ms_max);
+      else if (k === "server_stall_ms_max" || k === "write_stall_ms_max") m[k] = Math.max(m[k], r[k]);
       else (m[k] as number) += r[k] as number;
     }
     m.failures.push(...r.failures);
