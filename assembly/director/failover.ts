@@ -105,6 +105,9 @@ export function take_spare(medium: bool, hung: bool): bool {
     ok = r == REPLAY_MEDIUM ? replace_medium() : failover(false);
     if (k + 1 == take_spare_rounds_max) ok = false;
   }
+  // No spare after all: what was taken is in the image only (the server hears of it:
+  // a deferred error), and the index lacks it.
+  if (!ok && during_taken_bytes() > 0) image_index_reset();
   image_index_hold(false);
   during_end();
   return ok;

@@ -230,8 +230,11 @@ export function image_catch_up(target: i32): i64 {
   let written: i64 = 0;
   win_blocks = 0;
   for (let k: u32 = 0; k < catch_up_records_max && seq <= image_seq(); k++) {
-    // The newest record may still be on its way to the disk.
-    if (seq == image_seq()) { bus_settle(); window_drop(); }
+    // No read while a record is on its way to the disk (the server's newest): the
+    // window would hold those blocks as they were (a disk need not order a read
+    // after a write it has not finished).
+    bus_settle();
+    if (seq == image_seq()) window_drop();
     let h = window(at, 1);
     if ((h == 0 || !image_header_valid(h) || load<u32>(h, 24) != seq) && at != CACHE_RING_START) {
       // The writer wraps a record that does not fit before the disk's end.
