@@ -13,11 +13,16 @@ import type { VirtualClock, Alarm } from "../clock.js";
 import type { Rng } from "../rng.js";
 import {
   OP, KEY, ASC, STATUS, SENSE_BYTES, Sense, senseBytes, checkLength, checkOpcode, checkFields,
-  putBe32, putBe64, Command,
+  putBe32, Command,
 } from "../scsi/spc.js";
 
 import { BLOCK_BYTES, DiskParams, DiskMedia, SeekCurve } from "./disk_media.js";
-import { inquiryData, modeSenseData } from "./disk_pages.js";
+import { inquiryData, modeSenseData, readCapacity10Data, readCapacity16Data } from "./disk_pages.js";
+import type { ScsiTarget } from "./target.js";
+import { STATUS_TASK_ABORTED } from "./disk_reservations.js";
+import { DiskNexus } from "./disk_nexus.js";
+import { DiskFaults, noDiskFaults } from "./disk_faults.js";
+export type { DiskFaults } from "./disk_faults.js";
 export { BLOCK_BYTES, DEFAULT_DISK, DiskMedia, SeekCurve } from "./disk_media.js";
 export type { DiskParams } from "./disk_media.js";
 
@@ -29,33 +34,12 @@ export interface DiskResult {
   dataIn: Uint8Array | null;
 }
 
-export interface DiskFaults {
-  /** The disk no longer answers: selection timeout. */
-  dead: boolean;
-  /** Probability per command of an extra delay, and its length. */
-  latencySpikeProb: number;
-  latencySpike_ms: number;
-  /** Probability per media write that it lands `misdirectOffset` blocks away. */
-  misdirectProb: number;
-  misdirectOffset: number;
-  /** The disk treats FUA writes as cached ones (a lying disk), so they can be lost. */
-  ignoreFua: boolean;
-  /** The disk accepts commands and never finishes them (a hung drive): only an abort
-   * or a power cycle ends them. */
-  hang: boolean;
-  /** WRITE LONG is optional in SBC-3 (§5.39): this disk answers it with ILLEGAL
-   * REQUEST, INVALID COMMAND OPERATION CODE. */
-  noWriteLong: boolean;
-  /** The next `slowCommands` commands each take `slow_ms` longer (a disk recovering
-   * from an error, or slow after power-on). */
-  slowCommands: number;
-  slow_ms: number;
-}
-
 interface Job {
   cdb: Uint8Array;
   dataOut: Uint8Array | null;
   done: (r: DiskResult) => void;
+  /** The I_T nexus it came on (a port of a dual-ported disk: port()). */
+  initiator: number;
 }
 
 /** A media write in progress: for tearing at power loss. */
@@ -76,10 +60,7 @@ export class Disk {
   onTouch: ((lba: number, n: number) => void) | null = null;
   /** Blocks written to the media at `lba` (durable now). */
   onDurable: ((lba: number, data: Uint8Array[]) => void) | null = null;
-  readonly faults: DiskFaults = {
-    dead: false, latencySpikeProb: 0, latencySpike_ms: 0, misdirectProb: 0, misdirectOffset: 0,
-    ignoreFua: false, hang: false, noWriteLong: false, slowCommands: 0, slow_ms: 0,
-  };
+  readonly faults: DiskFaults = noDiskFaults();
   /** Media writes that landed somewhere else: [intended LBA, where it went]. The
    * checkers use it to tell a disk's silent corruption from the controller's. */
   readonly misdirected: Array<[number, number]> = [];
@@ -92,7 +73,9 @@ export class Disk {
   private cylinder = 0;
   private powered = true;
   private readyAt_ns = 0;
-  private unitAttention = true;
+  /** Per initiator: unit attentions, persistent reservations (disk_nexus.ts). */
+  readonly nexus = new DiskNexus();
+  get reservations() { return this.nexus.reservations; }
   private inflight: { alarm: Alarm; write: MediaWrite | null; job: Job | null } | null = null;
   private flushAlarm: Alarm | null = null;
   /** Generation: bumped at power loss so stale callbacks are dropped. */
@@ -120,7 +103,13 @@ export class Disk {
   /** Blocks that would be durable if power failed now (media contents). */
   durable(lba: number): Uint8Array | null { return this.media.read(lba); }
 
-  submit(cdb: Uint8Array, dataOut: Uint8Array | null, done: (r: DiskResult) => void): object | null {
+  /** The disk as initiator `n` reaches it (a dual-ported disk has one per controller):
+   * its commands carry that I_T nexus (reservations, unit attentions). */
+  port(n: number): ScsiTarget {
+    return { submit: (cdb, dataOut, done) => this.submit(cdb, dataOut, done, n), abort: (h) => this.abort(h) };
+  }
+
+  submit(cdb: Uint8Array, dataOut: Uint8Array | null, done: (r: DiskResult) => void, initiator = 0): object | null {
     if (!this.powered || this.faults.dead) {
       const gen = this.gen;
       this.clock.after(SELECTION_TIMEOUT_NS, `disk${this.id} selection timeout`, () => {
@@ -128,7 +117,7 @@ export class Disk {
       });
       return null;
     }
-    const job: Job = { cdb: cdb.slice(), dataOut, done };
+    const job: Job = { cdb: cdb.slice(), dataOut, done, initiator };
     this.queue.push(job);
     this.kick();
     return job;
@@ -225,12 +214,11 @@ export class Disk {
     const verdict = vendor
       ? { ok: false as const, sense: { key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] as [number, number] } }
       : checkLength(c.length) ?? checkOpcode(c, c.length);
-    if (verdict) { reply(this.check((verdict as { sense: Sense }).sense)); return; }
-    if (this.unitAttention && op !== OP.INQUIRY && op !== OP.REQUEST_SENSE) {
-      this.unitAttention = false;
-      reply(this.check({ key: KEY.UNIT_ATTENTION, asc: ASC.POWER_ON_RESET }));
-      return;
-    }
+    const pr = DiskNexus.isPr(op);
+    if (verdict && !pr) { reply(this.check((verdict as { sense: Sense }).sense)); return; }
+    const refused = this.nexus.admit(job.initiator, op);
+    if (refused) { reply(refused); return; }
+    if (pr) { this.persistentReserve(job, t); return; }
     const v = checkFields(c, BigInt(this.p.blocks), this.p.max_transfer_blocks);
     if (!v.ok) { reply(this.check(v.sense)); return; }
     const cmd = v.cmd;
@@ -245,20 +233,8 @@ export class Disk {
       case OP.REQUEST_SENSE: reply(this.good(senseBytes({ key: KEY.NO_SENSE, asc: 0 }).slice(0, cmd.alloc))); return;
       case OP.INQUIRY: reply(this.good(inquiryData(cmd, this.id, this.p.max_transfer_blocks))); return;
       case OP.MODE_SENSE_6: case OP.MODE_SENSE_10: reply(this.good(modeSenseData(cmd, this.writeCacheEnabled, this.p.blocks))); return;
-      case OP.READ_CAPACITY_10: {
-        const d = new Uint8Array(8);
-        putBe32(d, 0, Math.min(this.p.blocks - 1, 0xffffffff));
-        putBe32(d, 4, BLOCK_BYTES);
-        reply(this.good(d));
-        return;
-      }
-      case OP.SERVICE_ACTION_IN_16: {
-        const d = new Uint8Array(32);
-        putBe64(d, 0, BigInt(this.p.blocks - 1));
-        putBe32(d, 8, BLOCK_BYTES);
-        reply(this.good(d.slice(0, Math.min(32, cmd.alloc))));
-        return;
-      }
+      case OP.READ_CAPACITY_10: reply(this.good(readCapacity10Data(this.p.blocks))); return;
+      case OP.SERVICE_ACTION_IN_16: reply(this.good(readCapacity16Data(this.p.blocks, cmd.alloc))); return;
       case OP.READ_10: case OP.READ_16: this.read(job, cmd, t); return;
       case OP.WRITE_10: case OP.WRITE_16: this.write(job, cmd, t); return;
       case OP.SYNCHRONIZE_CACHE_10: this.syncCache(job, t); return;
@@ -279,6 +255,18 @@ export class Disk {
       }
     }
     reply(this.check({ key: KEY.ILLEGAL_REQUEST, asc: ASC.INVALID_OPCODE, field: [0, -1] }));
+  }
+
+  /** PERSISTENT RESERVE IN/OUT; PREEMPT AND ABORT ends the preempted initiators'
+   * queued commands with TASK ABORTED (the control mode page's TAS = 1). */
+  private persistentReserve(job: Job, t: number): void {
+    const { r, abort } = this.nexus.persistentReserve(job.initiator, job.cdb, job.dataOut);
+    const victims = this.queue.filter((j) => abort.includes(j.initiator));
+    this.queue = this.queue.filter((j) => !abort.includes(j.initiator));
+    for (const v of victims) {
+      this.clock.after(0, `disk${this.id} task aborted`, () => v.done({ status: STATUS_TASK_ABORTED, hostStatus: 0, sense: null, dataIn: null }));
+    }
+    this.finish(job, t, r, null);
   }
 
   private read(job: Job, cmd: Command, t: number): void {
@@ -422,13 +410,14 @@ export class Disk {
     this.queue = [];
     this.busy = false;
     this.powered = false;
+    this.nexus.powerOff();
     this.gen++;
   }
 
   powerOn(): void {
     if (this.powered) return;
     this.powered = true;
-    this.unitAttention = true;
+    this.nexus.powerOn();
     this.readyAt_ns = this.clock.now_ns + this.p.spinup_ms * 1e6;
     this.writeCacheEnabled = this.p.write_cache;
   }

@@ -1,7 +1,7 @@
-// The data a disk returns for INQUIRY and MODE SENSE (SPC-4 §6.6 and §7.8; SBC-3
+// The data a disk returns for INQUIRY, MODE SENSE and READ CAPACITY (SPC-4 §6.6 and §7.8; SBC-3
 // §6.4.5 for the caching page).
 
-import { OP, putBe16, putBe32, Command } from "../scsi/spc.js";
+import { OP, putBe16, putBe32, putBe64, Command } from "../scsi/spc.js";
 import { BLOCK_BYTES } from "./disk_media.js";
 
 /** INQUIRY data: standard, and the VPD pages 00h, 80h (serial), 83h (device id) and
@@ -54,4 +54,20 @@ export function modeSenseData(cmd: Command, writeCacheEnabled: boolean, blocks: 
   if (ten) { putBe16(d, 0, d.length - 2); d[3] = 0x10; putBe16(d, 6, bd); }
   else { d[0] = d.length - 1; d[2] = 0x10; d[3] = bd; }
   return d.slice(0, Math.min(d.length, cmd.alloc));
+}
+
+/** READ CAPACITY(10) data: the last LBA (capped at FFFFFFFFh) and the block size. */
+export function readCapacity10Data(blocks: number): Uint8Array {
+  const d = new Uint8Array(8);
+  putBe32(d, 0, Math.min(blocks - 1, 0xffffffff));
+  putBe32(d, 4, BLOCK_BYTES);
+  return d;
+}
+
+/** READ CAPACITY(16) data (SBC-3 §5.16), cut to the allocation length. */
+export function readCapacity16Data(blocks: number, alloc: number): Uint8Array {
+  const d = new Uint8Array(32);
+  putBe64(d, 0, BigInt(blocks - 1));
+  putBe32(d, 8, BLOCK_BYTES);
+  return d.slice(0, Math.min(32, alloc));
 }
