@@ -99,4 +99,5 @@ export const LOG_NAMES: Record<number, string> = {
   60: "director wrote what it took during a failover",
   61: "director reported early warning",
   62: "director lost the drive, taking a spare",
+  63: "director suspects the drive, taking writes meanwhile",
 };

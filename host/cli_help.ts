@@ -204,7 +204,8 @@ spare can help (the robot dead), the server gets HARDWARE ERROR, LOGICAL UNIT FA
                   (the director dies; a spare director takes over), director-cut
                   (the director's power fails for 20 s; it resumes), drive-torn (the
                   drive fails tearing the block it was writing), worn-spare (the
-                  director's spare tape holds 5 % less: its drive rewrites)
+                  director's spare tape holds 5 % less: its drive rewrites),
+                  drive-stall (the drive's error recovery holds a write for 40 s)
   --append-threshold PCT
                   appends to a tape less full than PCT % are protected: the director
                   reads the tape into its image at load (default 50; [035]); past it

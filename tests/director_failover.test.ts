@@ -15,7 +15,9 @@ const MiB = 1024 * 1024;
 
 /** Jobs of about `mb` MB each through the director, the drive failing (`noUnload`: its
  * tape stuck) once it has written `failAt` bytes; the spare tape rewriting `sparePpm`. */
-function failoverRun(opts: Partial<DirectorOptions> & { jobs: number; fileBytes: number; failAt: number; noUnload?: boolean; sparePpm?: number }) {
+function failoverRun(opts: Partial<DirectorOptions> & {
+  jobs: number; fileBytes: number; failAt: number; noUnload?: boolean; sparePpm?: number; stallAt?: number; hangAt?: number;
+}) {
   const inst = makeDirectorInstallation(loadDirectorMetered(), 21, {}, opts);
   const streams = Array.from({ length: opts.jobs }, (_, j) => tarStream(makeTree(700 + j, 60, opts.fileBytes)));
   const server = new BackupServer({ transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE, scratch: [0, 1, 2, 3].map((i) => ADDR.STORAGE + i) }, streams);
@@ -23,6 +25,8 @@ function failoverRun(opts: Partial<DirectorOptions> & { jobs: number; fileBytes:
   const drive = inst.lib.drives[0];
   drive.faults.failAfterBytes = opts.failAt;
   drive.faults.noUnload = !!opts.noUnload;
+  if (opts.stallAt !== undefined) { drive.faults.stallAfterBytes = opts.stallAt; drive.faults.stall_s = 40; }
+  if (opts.hangAt !== undefined) drive.faults.hangAfterBytes = opts.hangAt;
   const spare = inst.lib.changer.slots[inst.lib.changer.slots.length - 1]!;
   spare.rewritePpm = opts.sparePpm ?? 0;
   assert.ok(runServerThroughDirector(inst, server.run(), 4 * 3600 * 1000), "the server finished");
@@ -86,4 +90,22 @@ test("[027] the director's early warning comes before the drive's, leaving room 
   assert.ok(bare.at("cannot take a spare").length > 0, bare.log.join("\n"));
   const done = bare.server.jobsDone.map((j) => bare.streams[j]);
   assert.ok(done.length >= 1);
+});
+
+test("[031] a drive that stops taking blocks is suspected after 5 s: the server's writes are taken at the reduced rate while the director finds out; a drive that goes on (40 s of error recovery) gets the ring's blocks and then what was taken, with no failover; a hung one is failed over at 300 s, the same writes taken meanwhile", () => {
+  const stall = failoverRun({ jobs: 2, fileBytes: 400_000, failAt: Infinity, stallAt: 6 * MiB });
+  assert.deepEqual(stall.server.jobErrors, []);
+  assert.equal(stall.mismatches, 0);
+  assert.equal(stall.at("director suspects the drive").length, 1);
+  assert.equal(stall.at("director lost the drive").length, 0, "no failover: the drive went on");
+  const caught = stall.at("director wrote what it took")[0];
+  assert.ok(caught && caught.args[0] > MiB && caught.args[1] === caught.args[0], stall.log.join("\n"));
+  assert.ok(stall.server.writeStallMaxMs < 5_100, `${stall.server.writeStallMaxMs} ms`);
+  const hang = failoverRun({ jobs: 2, fileBytes: 400_000, failAt: Infinity, hangAt: 6 * MiB });
+  assert.deepEqual(hang.server.jobErrors, []);
+  assert.equal(hang.mismatches, 0);
+  const suspected = hang.at("director suspects the drive")[0], lost = hang.at("director lost the drive")[0];
+  assert.ok(suspected && lost && lost.ms - suspected.ms > 290_000, hang.log.join("\n"));
+  assert.ok(hang.server.writeStallMaxMs < 5_100, `a write waited ${hang.server.writeStallMaxMs} ms, not the 300 s`);
+  assert.ok(hang.at("director wrote what it took")[0].args[0] > MiB);
 });

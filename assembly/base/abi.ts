@@ -110,3 +110,4 @@
 @inline export const LOG_DIRECTOR_CAUGHT_UP: i32 = 60;
 @inline export const LOG_DIRECTOR_EARLY_WARNING: i32 = 61;
 @inline export const LOG_DIRECTOR_FAILOVER_BEGIN: i32 = 62;
+@inline export const LOG_DIRECTOR_SUSPECT: i32 = 63;

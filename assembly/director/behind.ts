@@ -16,22 +16,34 @@
 //    next command, and the blocks still in the ring are not written after it.
 // Any other command waits until the ring is empty (a tape's commands are in order).
 
-import { hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
-import { RES_STATUS, RES_HOST_STATUS, RES_SENSE, HOST_OK } from "../base/abi";
+import { hal_now_us, hal_scsi_abort, hal_timer_arm, hal_log } from "../base/hal";
+import { RES_STATUS, RES_HOST_STATUS, RES_SENSE, HOST_OK, LOG_DIRECTOR_SUSPECT, LOG_DIRECTOR_CAUGHT_UP } from "../base/abi";
 import {
   STATUS_CHECK_CONDITION, KEY_HARDWARE_ERROR, KEY_MEDIUM_ERROR, KEY_NO_SENSE, ASC_LUN_FAILURE, ASC_WRITE_ERROR, zero,
 } from "../base/scsi";
 import { stage_base, stage_entries, stage_entry_bytes, stage_len_base } from "./layout";
 import { OP_WRITE_6 } from "./board";
-import { behind_tag, tag_cdb, tag_result, submit, tags_waiting, release, command_limit_us, watch_tick_us } from "./bus";
+import { behind_tag, tag_cdb, tag_result, submit, tags_waiting, release, command_limit_us, watch_tick_us, wait_serving } from "./bus";
 import { current_drive, take_spare } from "./failover";
 import { state_save } from "./state";
+import { image_freeze, image_index_hold, image_index_reset } from "./image";
+import { image_catch_up, REPLAY_MEDIUM } from "./replay";
+import { during_begin, during_open, during_end, during_taken_bytes } from "./during";
 
 let head: u32 = 0;        // the oldest block in the ring
 let count: u32 = 0;       // blocks in the ring (the oldest may be at the drive)
 let at_drive = false;     // the oldest is at the drive now
 let started_us: i64 = 0;
 let aborted = false;
+/** A failover ran since the drive was suspected (suspect()). */
+let recovered = false;
+
+/** How long a block may be at the drive before the director suspects it ([031]):
+ * a buffered drive takes a block once its buffer has room, within the buffer's drain
+ * time (1 MiB at 140 MB/s: 7.5 ms); a drive repositioning after an underrun takes a
+ * few seconds. From then on the server's writes are taken at the reduced rate while
+ * the director finds out whether the drive failed (command_limit_us). */
+@inline const suspect_after_us: i64 = 5_000_000;
 /** Early warning seen, until a new medium: writes wait for the drive. */
 let sync_mode = false;
 /** A deferred error for the server's next command: its sense key and ASC (0: none). */
@@ -101,7 +113,7 @@ function defer(key: u8, asc: u16): void {
 export function behind_pump(settle: () => void): bool {
   if (at_drive) {
     if (tags_waiting(1 << behind_tag) != 0) {
-      if (!aborted && hal_now_us() - started_us >= command_limit_us) { hal_scsi_abort(<i32>behind_tag); aborted = true; }
+      if (!aborted && hal_now_us() - started_us >= suspect_after_us) { suspect(settle); return true; }
       hal_timer_arm(watch_tick_us);
       return false;
     }
@@ -111,6 +123,12 @@ export function behind_pump(settle: () => void): bool {
     // The next block at once: the drive's time is the rate.
   }
   if (count == 0) return false;
+  if (!send_oldest()) recover(false, settle); // the bus refused it (no drive there): as a failed drive
+  return true;
+}
+
+/** The ring's oldest block to the drive. false if the bus refused it. */
+function send_oldest(): bool {
   let t = tag_cdb(behind_tag);
   let bytes = load<u32>(entry_len(0));
   zero(t, 16);
@@ -118,13 +136,46 @@ export function behind_pump(settle: () => void): bool {
   store<u8>(t, <u8>(bytes >>> 16), 2); store<u8>(t, <u8>(bytes >>> 8), 3); store<u8>(t, <u8>bytes, 4);
   started_us = hal_now_us();
   aborted = false;
-  if (!submit(behind_tag, current_drive(), 6, entry(0), bytes, true)) {
-    // The bus refused it (no drive there): as a failed drive.
-    recover(false, settle);
-    return true;
-  }
+  if (!submit(behind_tag, current_drive(), 6, entry(0), bytes, true)) return false;
   at_drive = true;
   return true;
+}
+
+/** The drive has not taken a block for suspect_after_us ([031]): until it does, or is
+ * found failed (command_limit_us: a hung drive is aborted), the server's writes are
+ * taken into the image at the reduced rate (during.ts); the ring's blocks go to the
+ * drive as it takes them, then the catch-up writes what was taken. A failover on the
+ * way (the drive failed, hung, or refused the tape) does the catch-up itself. */
+function suspect(settle: () => void): void {
+  settle();
+  hal_log(LOG_DIRECTOR_SUSPECT, <i32>count, 0);
+  during_begin();
+  image_freeze();
+  image_index_hold(true);
+  during_open();
+  recovered = false;
+  for (let k: u32 = 0; k <= stage_entries && !recovered && deferred_key == 0 && (at_drive || count > 0); k++) {
+    if (!at_drive && !send_oldest()) { recover(false, settle); break; }
+    if (wait_serving(behind_tag, started_us + command_limit_us)) aborted = true;
+    release(1 << behind_tag);
+    at_drive = false;
+    answered(settle);
+  }
+  if (!recovered && deferred_key == 0) {
+    // The drive took the ring's blocks after all: what was taken meanwhile follows.
+    let r = image_catch_up(current_drive());
+    if (r >= 0 && during_taken_bytes() > 0) hal_log(LOG_DIRECTOR_CAUGHT_UP, <i32>during_taken_bytes(), <i32>r);
+    if (r < 0) {
+      // It failed as it caught up: the failover writes everything up to now.
+      image_index_reset();
+      image_freeze();
+      recover(r == REPLAY_MEDIUM, settle);
+    }
+  }
+  // Not written after all (a deferred error): the index lacks what was taken.
+  if (deferred_key != 0 && during_taken_bytes() > 0) image_index_reset();
+  image_index_hold(false);
+  during_end();
 }
 
 function answered(settle: () => void): void {
@@ -153,6 +204,7 @@ function pop(): void {
  * image up to the server's position is written (the ring's blocks with it). */
 function recover(medium: bool, settle: () => void): void {
   settle();
+  recovered = true;
   let ok = take_spare(medium, aborted);
   if (ok) { count = 0; state_save(); return; }
   defer(medium ? KEY_MEDIUM_ERROR : KEY_HARDWARE_ERROR, medium ? ASC_WRITE_ERROR : ASC_LUN_FAILURE);

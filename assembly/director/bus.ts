@@ -62,9 +62,9 @@ let settle_hook: () => void = nothing;
 export function bus_hooks(serve: () => void, settle: () => void): void { serve_hook = serve; settle_hook = settle; }
 export function bus_settle(): void { settle_hook(); }
 
-/** Wait for `tag` to end, aborting it at `deadline_us` (its end then comes with host
- * status ABORTED, within 1 ms). */
-function wait_or_abort(tag: u32, deadline_us: i64): void {
+/** Wait for `tag` to end, serving the server meanwhile, aborting it at `deadline_us`
+ * (its end then comes with host status ABORTED, within 1 ms). true if it aborted. */
+export function wait_serving(tag: u32, deadline_us: i64): bool {
   let aborted = false;
   for (let i: u32 = 0; i < own_polls_max && (done_tags & (1 << tag)) == 0; i++) {
     if (!aborted && hal_now_us() >= deadline_us) { hal_scsi_abort(<i32>tag); aborted = true; }
@@ -73,6 +73,7 @@ function wait_or_abort(tag: u32, deadline_us: i64): void {
     if ((done_tags & (1 << tag)) != 0) break;
     hal_idle();
   }
+  return aborted;
 }
 
 /** Let `us` pass, serving the server meanwhile (a failover's polls of a loading drive). */
@@ -104,7 +105,7 @@ export function own_cdb(): usize {
  * warning: NO SENSE, early warning, a filemark read, count as done). */
 export function run_own(target: i32, cdb_len: i32, data: usize, bytes: u32, out: bool): bool {
   if (!submit(own_tag, target, cdb_len, data, bytes, out)) return false;
-  wait_or_abort(own_tag, hal_now_us() + command_limit_us);
+  wait_serving(own_tag, hal_now_us() + command_limit_us);
   out_tags &= ~(1 << own_tag);
   let res = tag_result(own_tag);
   if ((done_tags & (1 << own_tag)) == 0 || load<u8>(res + RES_HOST_STATUS) != HOST_OK) return false;

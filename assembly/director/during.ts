@@ -41,6 +41,7 @@ export function during_begin(): void { running = true; open = false; taken_bytes
 export function during_open(): void { open = running && rate_bytes_s > 0 && image_ready() && image_whole(); }
 export function during_end(): void { running = false; open = false; }
 @inline export function during_serving(): bool { return open; }
+@inline export function during_running(): bool { return running; }
 @inline export function during_taken_bytes(): u64 { return taken_bytes; }
 
 /** A write of `bytes` (`blocks` on the caching disk), now. */

@@ -20,7 +20,7 @@ import {
   image_set_pos, image_block_size, image_whole, image_freeze, image_frozen_pos, image_index_hold, image_index_reset,
 } from "./image";
 import { image_replay_tail, image_replay_medium, image_verify, image_catch_up, REPLAY_MEDIUM } from "./replay";
-import { during_begin, during_open, during_end, during_taken_bytes } from "./during";
+import { during_begin, during_open, during_end, during_taken_bytes, during_running } from "./during";
 
 /** The drive in use: its bus ID and changer element. One spare drive and one spare
  * tape: each used once. */
@@ -88,9 +88,14 @@ function drive_position(): i64 {
  * during the catch-up is failed over in turn, everything up to then its replay's. */
 export function take_spare(medium: bool, hung: bool): bool {
   hal_log(LOG_DIRECTOR_FAILOVER_BEGIN, medium ? 1 : 0, hung ? 1 : 0);
-  during_begin();
-  image_freeze();
-  image_index_hold(true);
+  // Within a session begun when the drive was first suspected (behind.ts): its freeze
+  // stands (the server's writes since are the catch-up's), and it ends the session.
+  let outer = !during_running();
+  if (outer) {
+    during_begin();
+    image_freeze();
+    image_index_hold(true);
+  }
   let ok = medium ? replace_medium() : failover(hung);
   for (let k: u32 = 0; ok && k < take_spare_rounds_max; k++) {
     let r = image_catch_up(drive_target);
@@ -108,8 +113,10 @@ export function take_spare(medium: bool, hung: bool): bool {
   // No spare after all: what was taken is in the image only (the server hears of it:
   // a deferred error), and the index lacks it.
   if (!ok && during_taken_bytes() > 0) image_index_reset();
-  image_index_hold(false);
-  during_end();
+  if (outer) {
+    image_index_hold(false);
+    during_end();
+  }
   return ok;
 }
 

@@ -15,7 +15,7 @@ import { readBackJobs, tapeMismatches } from "./tapes.js";
 import { makeTree, tarStream, TreeEntry } from "./tar.js";
 import { Rng } from "../rng.js";
 
-export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang", "director-fail", "director-cut", "drive-torn", "worn-spare"] as const;
+export const BACKUP_FAULTS = ["drive-fail", "medium-error", "no-unload", "robot-fail", "drive-hang", "director-fail", "director-cut", "drive-torn", "worn-spare", "drive-stall"] as const;
 export type BackupFault = (typeof BACKUP_FAULTS)[number];
 
 export interface BackupReport {
@@ -67,6 +67,8 @@ function inject(inst: DirectorInstallation, f: BackupFault, rng: Rng, jobBytes: 
   // failover can be made, and the server must be told (never a silently short tape).
   if (f === "robot-fail") { inst.lib.changer.faults.failAfterMoves = 1; drive.faults.failAfterBytes = at; }
   if (f === "drive-hang") drive.faults.hangAfterBytes = at;
+  // The drive's error recovery holds one write for 40 s; then it goes on (no failover).
+  if (f === "drive-stall") { drive.faults.stallAfterBytes = at; drive.faults.stall_s = 40; }
   // The director's spare tape is worn: its drive rewrites 5 % of the data sets, so it
   // holds 5 % less (the director's early warning leaves room for that: image.ts).
   if (f === "worn-spare") inst.lib.changer.slots[inst.lib.changer.slots.length - 1]!.rewritePpm = 50_000;

@@ -2,7 +2,7 @@
 // two) at an instant its seed picks, the kinds in turn by seed; the JSON keys are
 // `holdup backup`'s plus `cuts` (faults injected) and `traps`. Two kinds of run:
 //  - a spare exists (a drive that fails, with its tape movable or stuck, or hangs, or
-//    tears the block it was writing as it fails; a
+//    tears the block it was writing as it fails, or stalls for 40 s and goes on; a
 //    damaged tape; a damaged tape and then a failed drive; the director dies and the
 //    spare director takes over; the director loses its power for 20 s and comes back):
 //    the server must see no error, and every tape must hold exactly its job;
@@ -15,7 +15,7 @@ import { runBackup, BackupFault, BackupReport } from "./run.js";
 /** The fault sets, in turn by seed. */
 export const DIRECTOR_TORTURE_FAULTS: BackupFault[][] = [
   ["drive-fail"], ["no-unload"], ["drive-hang"], ["medium-error"], ["robot-fail"], ["medium-error", "drive-fail"],
-  ["director-fail"], ["director-cut"], ["drive-torn"],
+  ["director-fail"], ["director-cut"], ["drive-torn"], ["drive-stall"],
 ];
 /** Sets after which no spare can help: the server must be told. */
 const NO_SPARE = (f: BackupFault[]) => f.includes("robot-fail");

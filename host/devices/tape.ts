@@ -38,11 +38,18 @@ export interface TapeFaults {
   /** The drive hangs (hang) at the first WRITE once it has taken this many bytes
    * (Infinity: never). */
   hangAfterBytes: number;
+  /** The WRITE that takes the drive past this many bytes holds for `stall_s` (the
+   * drive's error recovery: a data set rewritten over and over), then it goes on. */
+  stallAfterBytes: number;
+  stall_s: number;
 }
 
 
 export class TapeDrive extends SerialTarget {
-  readonly faults: TapeFaults = { dead: false, hang: false, failAfterBytes: Infinity, tornOnFail: false, noUnload: false, hangAfterBytes: Infinity };
+  readonly faults: TapeFaults = {
+    dead: false, hang: false, failAfterBytes: Infinity, tornOnFail: false, noUnload: false, hangAfterBytes: Infinity,
+    stallAfterBytes: Infinity, stall_s: 0,
+  };
   cartridge: Cartridge | null = null;
   /** Loaded and threaded: commands reach the medium. */
   private loadedAt_ns = Infinity;
@@ -101,7 +108,12 @@ export class TapeDrive extends SerialTarget {
     if (job.cdb[0] === SSC_OP.WRITE_6 && this.stats.bytesWritten >= this.faults.hangAfterBytes) this.faults.hang = true;
     if (this.faults.hang) return null;
     const { r, s } = this.execute(job);
-    return { r, ns: this.p.overhead_us * 1e3 + s * 1e9 };
+    let stall = 0;
+    if (job.cdb[0] === SSC_OP.WRITE_6 && this.stats.bytesWritten >= this.faults.stallAfterBytes) {
+      this.faults.stallAfterBytes = Infinity;
+      stall = this.faults.stall_s;
+    }
+    return { r, ns: this.p.overhead_us * 1e3 + (s + stall) * 1e9 };
   }
 
   private good(dataIn: Uint8Array | null = null): ScsiResult { return { status: 0, hostStatus: 0, sense: null, dataIn }; }
