@@ -99,10 +99,17 @@ export function image_replay_tail(target: i32, eod: u32): i64 {
     let e = image_index_at(k);
     let object = load<u32>(e);
     let kind = load<u16>(e, 12);
-    if (object < eod || object >= end || kind == IMG_TRUNCATE) continue;
-    let r = place(target, <u64>load<u32>(e, 4) + 1, kind, object, <u32>load<u16>(e, 14), load<u32>(e, 8), tape_pos);
+    let count = <u32>load<u16>(e, 14);
+    if (object >= end || kind == IMG_TRUNCATE) continue;
+    if (object < eod) {
+      // On the tape already; of filemarks that reach past eod, the rest.
+      if (kind != IMG_FILEMARKS || object + count <= eod) continue;
+      count -= eod - object;
+      object = eod;
+    }
+    let r = place(target, <u64>load<u32>(e, 4) + 1, kind, object, count, load<u32>(e, 8), tape_pos);
     if (r < 0) return r;
-    tape_pos = object + (kind == IMG_FILEMARKS ? <u32>load<u16>(e, 14) : 1);
+    tape_pos = object + (kind == IMG_FILEMARKS ? count : 1);
     written += r;
   }
   // The index ended short of the position (it lacks records): the disk has them.
