@@ -23,33 +23,11 @@ import { putBe16, putBe32, be32 } from "../scsi/spc.js";
 import { tapeInquiry, tapeModeSense, tapeReadPosition } from "./tape_pages.js";
 
 export { LTO5_SCALED } from "./tape_media.js";
-
-export interface TapeFaults {
-  dead: boolean;
-  hang: boolean;
-  /** The drive fails (HARDWARE ERROR on every command) once it has written this many
-   * bytes in all (Infinity: never). */
-  failAfterBytes: number;
-  /** With failAfterBytes: the block being written as it fails lands torn (its second
-   * half zeros) instead of being lost. */
-  tornOnFail: boolean;
-  /** LOAD UNLOAD (unload) fails: the cartridge stays in the drive. */
-  noUnload: boolean;
-  /** The drive hangs (hang) at the first WRITE once it has taken this many bytes
-   * (Infinity: never). */
-  hangAfterBytes: number;
-  /** The WRITE that takes the drive past this many bytes holds for `stall_s` (the
-   * drive's error recovery: a data set rewritten over and over), then it goes on. */
-  stallAfterBytes: number;
-  stall_s: number;
-}
-
+import { TapeFaults, noTapeFaults } from "./tape_faults.js";
+export type { TapeFaults } from "./tape_faults.js";
 
 export class TapeDrive extends SerialTarget {
-  readonly faults: TapeFaults = {
-    dead: false, hang: false, failAfterBytes: Infinity, tornOnFail: false, noUnload: false, hangAfterBytes: Infinity,
-    stallAfterBytes: Infinity, stall_s: 0,
-  };
+  readonly faults: TapeFaults = noTapeFaults();
   cartridge: Cartridge | null = null;
   /** Loaded and threaded: commands reach the medium. */
   private loadedAt_ns = Infinity;
