@@ -109,3 +109,29 @@ test("[031] a drive that stops taking blocks is suspected after 5 s: the server'
   assert.ok(hang.server.writeStallMaxMs < 5_100, `a write waited ${hang.server.writeStallMaxMs} ms, not the 300 s`);
   assert.ok(hang.at("director wrote what it took")[0].args[0] > MiB);
 });
+
+test("the director loses its power 10 s and 30 s into a failover (thousands of blocks taken; the tape moved to the spare drive by then): it comes back, reads on the records past its state block, finds the tape where the robot put it, and goes on; every tape exact, no error", () => {
+  for (const cutAfter_s of [10, 30]) {
+    const inst = makeDirectorInstallation(loadDirectorMetered(), 23, {}, {});
+    const streams = Array.from({ length: 2 }, (_, j) => tarStream(makeTree(900 + j, 60, 400_000)));
+    const server = new BackupServer({ transport: ADDR.TRANSPORT, driveElement: ADDR.DRIVE, scratch: [0, 1, 2, 3].map((i) => ADDR.STORAGE + i) }, streams);
+    server.now = () => inst.board.now_ns;
+    const drive = inst.lib.drives[0];
+    drive.faults.failAfterBytes = 3 * MiB;
+    const board = inst.board, clock = board.clock;
+    board.onLog = (name) => {
+      if (!name.includes("lost the drive")) return;
+      board.onLog = null;
+      clock.after(cutAfter_s * 1e9, "director power cut", () => { board.cutPowerAt(clock.now_ns); board.restorePowerAt(clock.now_ns + 20e9); });
+    };
+    assert.ok(runServerThroughDirector(inst, server.run(), 4 * 3600 * 1000), "the server finished");
+    const back = readBackJobs(server.tapes, (b, t) => tapeInSlot(inst)(b, t) ?? inst.lib.cartridge(b));
+    const done = server.jobsDone;
+    const completed = tapeMismatches(done.map((j) => streams[j]), new Map(done.map((j, k) => [k, back.get(j) ?? new Uint8Array(0)])));
+    const log = directorLog(inst);
+    assert.ok(log.some((l) => l.includes("took up the image")), log.join("\n"));
+    assert.equal(completed, 0, `cut ${cutAfter_s} s in: a finished job differs\n${log.join("\n")}\n${server.jobErrors.join("\n")}`);
+    assert.deepEqual(server.jobErrors, [], `cut ${cutAfter_s} s in\n${log.join("\n")}`);
+    assert.equal(tapeMismatches(streams, back), 0);
+  }
+});

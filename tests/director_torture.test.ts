@@ -24,12 +24,15 @@ test(`torture --director, ${RUNS} runs: a failover for each fault a spare covers
   assert.equal(r.traps, 0, why);
   assert.deepEqual(r.failures, []);
   // Sets: drive-fail, no-unload, drive-hang, medium-error, robot-fail, medium-error+drive-fail,
-  // director-fail, director-cut, drive-torn, drive-stall (no failover: the drive goes on).
-  assert.equal(r.cuts, RUNS + of(5));
+  // director-fail, director-cut, drive-torn, drive-stall (no failover: the drive goes on),
+  // drive-fail+director-cut, no-unload+director-cut (the cut may fall in the failover).
+  assert.equal(r.cuts, RUNS + of(5) + of(10) + of(11));
   assert.equal(r.failovers_director, of(6), "the spare director took over each dead one");
-  assert.equal(r.director_restarts, of(7), "a director back from a power cut resumed each time");
+  // A cut set for a block the failed drive never took, or past the run's end, does not strike.
+  assert.ok(r.director_restarts >= of(7) && r.director_restarts <= of(7) + of(10) + of(11), `${r.director_restarts} restarts`);
   assert.ok(r.resent_commands > 0, "some deaths caught a command in flight: sent again, done once");
-  assert.equal(r.failovers_drive, of(0) + of(1) + of(2) + of(5) + of(8), why);
+  const drive = of(0) + of(1) + of(2) + of(5) + of(8);
+  assert.ok(r.failovers_drive >= drive + of(10) + of(11) && r.failovers_drive <= drive + 2 * (of(10) + of(11)), why);
   assert.ok(r.failovers_medium >= of(3) && r.failovers_medium <= of(3) + of(5), `${r.failovers_medium} tapes replaced`);
   assert.equal(r.no_spare_runs, of(4));
   assert.ok(r.job_errors_no_spare >= of(4), "the server told in every run no spare could help");

@@ -146,13 +146,16 @@ export function failover(hung: bool): bool {
   if (spare_drive_used) return no_spare(1);
   // A spare drive is there ([050]): the server's writes are taken meanwhile ([051]).
   during_open();
-  let whole = hung || !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false);
+  // A director before this one died during this failover, after the robot's part
+  // (the spare drive holds a cartridge): which one says how it went on.
+  let held = drive_elem == ELEM_SERVER_DRIVE ? spare_drive_holds() : 0;
+  let whole = held == 2 || (held == 0 && (hung || !own6(drive_target, OP_LOAD_UNLOAD, 0, 0, own_buf, 0, false)));
   if (whole && spare_tape_used) return no_spare(2);
   // An append past the threshold: the image lacks what the tape held ([035]).
   if (whole && !image_whole()) return no_spare(12);
   // The spare tape will stand for the one stuck in the failed drive: their barcodes.
-  if (whole) swapped = read_voltag(ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
-  if (!move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return no_spare(3);
+  if (whole) swapped = read_voltag(held == 2 ? ELEM_SPARE : ELEM_SPARE_TAPE, barcode_base) && read_voltag(drive_elem, barcode_base + VOLTAG_BYTES);
+  if (held == 0 && !move(whole ? ELEM_SPARE_TAPE : drive_elem, ELEM_SPARE)) return no_spare(3);
   spare_drive_used = true;
   if (whole) spare_tape_used = true;
   drive_target = T_SPARE;
@@ -218,6 +221,14 @@ export function replace_medium(): bool {
   return true;
 }
 
+/** What the spare drive holds: 0 nothing (or the changer does not say), 1 the tape of
+ * the drive that failed (the director's spare tape is still in its slot), 2 the spare
+ * tape (its slot is empty). */
+function spare_drive_holds(): u32 {
+  if (!element_full(ELEM_SPARE)) return 0;
+  return element_full(ELEM_SPARE_TAPE) ? 1 : 2;
+}
+
 /** Log why a failover could not be made (the step: docs/DIRECTOR.md); false. */
 function no_spare(step: i32): bool {
   hal_log(LOG_DIRECTOR_NO_SPARE, step, 0);
@@ -246,20 +257,28 @@ function ready_at_block_size(): bool {
 let swapped = false;
 const barcode_base: usize = memory.data(2 * VOLTAG_BYTES);
 
-/** Read one element's volume tag (READ ELEMENT STATUS, VOLTAG) into dst. */
-function read_voltag(elem: u32, dst: usize): bool {
+/** One element's status (READ ELEMENT STATUS, VOLTAG) into own_buf: header 8, page
+ * header 8, then its descriptor (SMC-3 §6.10.3). */
+function read_element(elem: u32): bool {
   let t = own_cdb();
   store<u8>(t, OP_READ_ELEMENT_STATUS);
   store<u8>(t, 0x10, 1);
   put_be16(t + 2, elem);
   put_be16(t + 4, 1);
   put_be16(t + 8, own_buf_bytes); // allocation length (bytes 7..9)
-  if (!run_own(T_CHANGER, 12, own_buf, own_buf_bytes, false)) return false;
-  // Header 8, page header 8, then the descriptor: its tag at 12.
-  if ((load<u8>(own_buf + 9) & 0x80) == 0) return false;
+  return run_own(T_CHANGER, 12, own_buf, own_buf_bytes, false) && load<u8>(own_buf + 3) == 1 &&
+    ((load<u32>(own_buf + 16) & 0xffff) == ((elem >>> 8) | ((elem & 0xff) << 8)));
+}
+
+/** Read one element's volume tag into dst. */
+function read_voltag(elem: u32, dst: usize): bool {
+  if (!read_element(elem) || (load<u8>(own_buf + 9) & 0x80) == 0) return false;
   copy(dst, own_buf + 16 + 12, VOLTAG_BYTES);
   return true;
 }
+
+/** The element holds a cartridge (FULL); false if the changer does not say. */
+function element_full(elem: u32): bool { return read_element(elem) && (load<u8>(own_buf + 16 + 2) & 1) != 0; }
 
 /** In READ ELEMENT STATUS data (SMC-3 §6.10), the spare tape and the original swap
  * barcodes: the server finds its tape where the spare stands in for it, and the

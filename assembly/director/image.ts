@@ -65,8 +65,9 @@ let frozen_pos: u32 = 0;
 let frozen_head: u64 = CACHE_RING_START;
 let frozen_seq: u32 = 0;
 
-/** The state block is written at least this often (records): the scan after a
- * takeover reads at most this many headers, and twice over. */
+/** The state block is written this often (records) by the main loop; not while a
+ * failover runs (the server's writes taken meanwhile), so the scan after a takeover
+ * reads on as far as the records go in sequence, not just this far. */
 @inline export const state_every_records: u32 = 256;
 @inline export function image_state_due(): bool { return state_due; }
 /** Something the state block holds changed (a failover, a new medium). */
@@ -283,9 +284,10 @@ export function image_header_valid(h: usize): bool {
 // ---- after a boot: the image as the state block left it, and the records since -----------
 
 /** Take up the image where the state block (state.ts) left it, then read on the records
- * written after it, in sequence, to the first that is not there (at most twice the
- * state's interval): the head, the server's position and the newest command number
- * come out. The index is empty: replays read the caching disk. */
+ * written after it, in sequence, to the first that is not there (at most a disk's
+ * worth: usually the state's interval, more when the last director died during a
+ * failover that took the server's writes): the head, the server's position and the
+ * newest command number come out. The index is empty: replays read the caching disk. */
 export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: u32, bs: u32, crn: u32, whole: bool, mbytes: u64): void {
   cache_head = head; record_seq = seq; medium = med; medium_start = med_start; pos = p; block_size = bs;
   medium_whole = whole;
@@ -294,7 +296,7 @@ export function image_recover(head: u64, seq: u32, med: u32, med_start: u64, p: 
   index_used = 0;
   index_whole = false;
   window_drop();
-  for (let k: u32 = 0; k < 2 * state_every_records; k++) {
+  for (let k: u64 = 0; k < cache_blocks; k++) {
     let at = read_header(cache_head);
     if (at == 0 && cache_head != CACHE_RING_START) {
       // The writer wraps a record that does not fit before the end.

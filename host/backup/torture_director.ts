@@ -4,7 +4,9 @@
 //  - a spare exists (a drive that fails, with its tape movable or stuck, or hangs, or
 //    tears the block it was writing as it fails, or stalls for 40 s and goes on; a
 //    damaged tape; a damaged tape and then a failed drive; the director dies and the
-//    spare director takes over; the director loses its power for 20 s and comes back):
+//    spare director takes over; the director loses its power for 20 s and comes back,
+//    alone or with a drive failure, its tape movable or stuck: the cut may fall in the
+//    failover):
 //    the server must see no error, and every tape must hold exactly its job;
 //  - no spare can help (the robot dead when the drive fails): the server must be told,
 //    with the director's documented sense (HARDWARE ERROR, 3Eh/01h LOGICAL UNIT
@@ -16,6 +18,7 @@ import { runBackup, BackupFault, BackupReport } from "./run.js";
 export const DIRECTOR_TORTURE_FAULTS: BackupFault[][] = [
   ["drive-fail"], ["no-unload"], ["drive-hang"], ["medium-error"], ["robot-fail"], ["medium-error", "drive-fail"],
   ["director-fail"], ["director-cut"], ["drive-torn"], ["drive-stall"],
+  ["drive-fail", "director-cut"], ["no-unload", "director-cut"],
 ];
 /** Sets after which no spare can help: the server must be told. */
 const NO_SPARE = (f: BackupFault[]) => f.includes("robot-fail");
