@@ -23,43 +23,42 @@
 
 import { hal_log, hal_host_complete, hal_idle, hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
 import {
-  MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_HOST_TAG, LOG_DIRECTOR_RESENT, LOG_DIRECTOR_EARLY_WARNING, MB_SENSE_LEN, MB_SENSE,
-  MB_DATA_BYTES, MB_DATA,
-  RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
+  MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_HOST_TAG, LOG_DIRECTOR_RESENT, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES,
+  MB_DATA, RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
 } from "../base/abi";
 import {
-  STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_BUSY, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, KEY_MEDIUM_ERROR, KEY_NO_SENSE,
-  ASC_LUN_NOT_SUPPORTED, ASC_INVALID_FIELD_IN_CDB, ASC_LUN_FAILURE, sense_build, zero, copy, put_be16,
+  STATUS_GOOD, STATUS_CHECK_CONDITION, STATUS_BUSY, KEY_ILLEGAL_REQUEST, KEY_HARDWARE_ERROR, ASC_LUN_NOT_SUPPORTED,
+  ASC_INVALID_FIELD_IN_CDB, ASC_LUN_FAILURE, sense_build, zero, copy, put_be16,
 } from "../base/scsi";
 import {
-  mailbox_base, mailbox_slots, mailbox_slot_bytes, mailbox_data_bytes, own_buf, own_buf_bytes,
+  mailbox_base, mailbox_slots, mailbox_slot_bytes, mailbox_data_bytes, own_buf, own_buf_bytes, slot_at,
   drive_serial_base, drive_serial_bytes,
 } from "./layout";
 import { mimic_inquiry, mimic_block_limits } from "./mimic";
+import {
+  early_warning_sense, variable_write_bytes, behind_bytes, start_changer, changes_state, track, medium_failed,
+} from "./commands";
 import { during_boot, during_serving, during_admit, during_took, DURING_HOLD, DURING_BUSY } from "./during";
 import {
-  T_PRIMARY, T_CHANGER, ELEM_SERVER_DRIVE, BLOCK, OP_INQUIRY, OP_READ_BLOCK_LIMITS, OP_WRITE_6, OP_MODE_SELECT_6,
-  OP_WRITE_FILEMARKS_6, OP_LOAD_UNLOAD, OP_MOVE_MEDIUM, OP_READ_ELEMENT_STATUS,
+  T_PRIMARY, BLOCK, OP_INQUIRY, OP_READ_BLOCK_LIMITS, OP_WRITE_6, OP_MODE_SELECT_6, OP_WRITE_FILEMARKS_6,
+  OP_READ_ELEMENT_STATUS,
 } from "./board";
 import {
   drive_tag, cache_tag, tag_cdb, tag_result, note_done, tags_waiting, release, submit, run_own, own_cdb, wait_tag,
   command_limit_us, watch_tick_us, bus_hooks,
 } from "./bus";
 import {
-  image_boot, image_record, image_sync, image_pos, image_advance, image_new_medium, image_block_size,
-  image_set_block_size, image_blocks_cached, image_ready, image_state_due, image_set_last_crn, image_early_warning,
-  IMG_DATA, IMG_FILEMARKS, IMG_TRUNCATE,
+  image_boot, image_record, image_pos, image_advance, image_new_medium, image_block_size, image_set_block_size,
+  image_blocks_cached, image_state_due, image_set_last_crn, image_early_warning, IMG_DATA, IMG_FILEMARKS,
+  IMG_TRUNCATE,
 } from "./image";
 import { load_boot, load_medium } from "./load";
 import { state_boot, state_save, state_recovered_crn, state_done_before } from "./state";
-import { behind_pump, behind_open, behind_room, behind_empty, behind_put, behind_take_error, behind_new_medium } from "./behind";
-import {
-  current_drive, current_drive_elem, take_spare, failover_count as failovers_done, medium_count, query_position, relabel,
-} from "./failover";
+import { behind_pump, behind_room, behind_empty, behind_put, behind_take_error, behind_new_medium } from "./behind";
+import { current_drive, take_spare, failover_count as failovers_done, medium_count, relabel } from "./failover";
 
 // ---- mailbox slots ------------------------------------------------------------------------
 
-@inline function slot_at(s: u32): usize { return mailbox_base + s * mailbox_slot_bytes; }
 
 /** Doorbells rung (bit per slot), in the order they came: the queue of slot numbers. */
 let rung: u32 = 0;
@@ -163,13 +162,6 @@ function finish_behind(s: u32): void {
   finish(s, STATUS_CHECK_CONDITION, 0);
 }
 
-function early_warning_sense(s: u32): void {
-  let sense = slot_at(s) + MB_SENSE;
-  sense_build(sense, KEY_NO_SENSE, 0x0002, -1, -1);
-  store<u8>(sense, load<u8>(sense, 2) | 0x40, 2); // EOM
-  hal_log(LOG_DIRECTOR_EARLY_WARNING, <i32>image_pos(), 0);
-}
-
 // ---- while a failover runs (during.ts) ------------------------------------------------------
 
 let serving = false;
@@ -215,33 +207,11 @@ function serve_step(): void {
 /** The largest block taken during a failover: a mailbox slot's. */
 @inline const stage_bytes_max: u32 = mailbox_data_bytes;
 
-/** The length of slot s's command if it is a variable-length WRITE(6) to LUN 0 whose
- * data is all in the slot, not re-sent (done already); else 0. */
-function variable_write_bytes(s: u32): u32 {
-  let p = slot_at(s);
-  let cdb = p + MB_CDB;
-  if (load<u8>(p + MB_LUN) != 0 || load<u8>(cdb) != OP_WRITE_6 || (load<u8>(cdb, 1) & 1) != 0) return 0;
-  let tag = load<u32>(p + MB_HOST_TAG);
-  if (tag != 0 && tag <= state_recovered_crn()) return 0;
-  let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
-  return n <= load<u32>(p + MB_DATA_BYTES) ? n : 0;
-}
-
 /** Take slot s (the oldest) off the queue. */
 function dequeue(s: u32): void {
   order >>>= 4;
   queued--;
   rung &= ~(1 << s);
-}
-
-/** The size of slot s's write if it may go behind (a variable-length WRITE(6) to the
- * drive, whole in the slot, with the caching disk up), else 0. */
-function behind_bytes(s: u32): u32 {
-  let p = slot_at(s);
-  let cdb = p + MB_CDB;
-  if (load<u8>(p + MB_LUN) != 0 || load<u8>(cdb) != OP_WRITE_6 || (load<u8>(cdb, 1) & 1) != 0 || !image_ready()) return 0;
-  let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
-  return n <= load<u32>(p + MB_DATA_BYTES) && n <= mailbox_data_bytes && behind_open(n) ? n : 0;
 }
 
 function start_next(): bool {
@@ -292,7 +262,7 @@ function start(s: u32): void {
     finish(s, STATUS_GOOD, 0);
     return;
   }
-  if (lun == 1) { start_changer(s); return; }
+  if (lun == 1) { if (!start_changer(s)) fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1); return; }
   if (op == OP_INQUIRY) {
     let n = mimic_inquiry(p);
     if (n < 0) fail(s, KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, 2);
@@ -331,24 +301,6 @@ function start(s: u32): void {
     image_set_block_size((<u32>load<u8>(p + MB_DATA, 9) << 16) | (<u32>load<u8>(p + MB_DATA, 10) << 8) | <u32>load<u8>(p + MB_DATA, 11));
   }
   if (!submit(drive_tag(s), current_drive(), len, p + MB_DATA, host_bytes < mailbox_data_bytes ? host_bytes : mailbox_data_bytes, data_out)) {
-    fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
-  }
-}
-
-/** LUN 1: the changer, as the server knows it: its drive element is whichever drive
- * the director uses now ([030]). */
-function start_changer(s: u32): void {
-  let p = slot_at(s);
-  let cdb = p + MB_CDB;
-  let t = tag_cdb(drive_tag(s));
-  copy(t, cdb, 16);
-  if (load<u8>(cdb) == OP_MOVE_MEDIUM) {
-    if (((<u32>load<u8>(t, 4) << 8) | <u32>load<u8>(t, 5)) == ELEM_SERVER_DRIVE) put_be16(t + 4, current_drive_elem());
-    if (((<u32>load<u8>(t, 6) << 8) | <u32>load<u8>(t, 7)) == ELEM_SERVER_DRIVE) put_be16(t + 6, current_drive_elem());
-  }
-  let host_bytes = load<u32>(p + MB_DATA_BYTES);
-  if (!submit(drive_tag(s), T_CHANGER, <i32>load<u8>(p + MB_CDB_LEN), p + MB_DATA,
-    host_bytes < mailbox_data_bytes ? host_bytes : mailbox_data_bytes, false)) {
     fail(s, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, -1);
   }
 }
@@ -412,43 +364,4 @@ function complete_forwarded(s: u32): void {
     state_save();
   }
   finish(s, status, data_in);
-}
-
-/** Commands whose effect a re-send must not repeat (besides writes and filemarks,
- * which the image records): REWIND, SPACE, LOCATE, LOAD UNLOAD, MODE SELECT; MOVE
- * MEDIUM on the changer. */
-function changes_state(lun: u8, op: u8): bool {
-  if (lun == 1) return op == OP_MOVE_MEDIUM;
-  return op == 0x01 || op == 0x11 || op == 0x2b || op == OP_LOAD_UNLOAD || op == OP_MODE_SELECT_6;
-}
-/** The drive's position after slot s's command, and the image's view of it. */
-function track(s: u32, op: u8, status: u8, key: u8): void {
-  let cdb = slot_at(s) + MB_CDB;
-  if (op == OP_WRITE_6) {
-    // Taken: GOOD, or early warning (NO SENSE with EOM). Anything else did not write
-    // the block (the end of the medium, an error): the image drops it again.
-    if (status == STATUS_GOOD || key == 0) image_advance(1);
-    else { image_record(s, IMG_TRUNCATE, image_pos(), 0, 0, 0); wait_tag(cache_tag(s)); }
-    return;
-  }
-  if (op == OP_WRITE_FILEMARKS_6) {
-    let n = (<u32>load<u8>(cdb, 2) << 16) | (<u32>load<u8>(cdb, 3) << 8) | <u32>load<u8>(cdb, 4);
-    if (status == STATUS_GOOD || key == 0) image_advance(n);
-    else query_position();
-    // Without IMMED the server asks for everything to be on the medium: the image too.
-    if ((load<u8>(cdb, 1) & 1) == 0) image_sync();
-    return;
-  }
-  if (op == OP_LOAD_UNLOAD && status == STATUS_GOOD && (load<u8>(cdb, 4) & 1) == 0) {
-    image_new_medium();
-    behind_new_medium();
-    return;
-  }
-  // REWIND, LOCATE(10), SPACE(6), READ(6), LOAD: the drive says where it is.
-  if (op == 0x01 || op == 0x2b || op == 0x11 || op == 0x08 || op == OP_LOAD_UNLOAD) query_position();
-}
-/** MEDIUM ERROR from the drive (sense key 3). */
-function medium_failed(res: usize): bool {
-  return load<u8>(res + RES_HOST_STATUS) == HOST_OK && load<u8>(res + RES_STATUS) == STATUS_CHECK_CONDITION &&
-    (load<u8>(res + RES_SENSE, 2) & 0x0f) == KEY_MEDIUM_ERROR;
 }

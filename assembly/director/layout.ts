@@ -30,6 +30,8 @@ import { MB_HEADER_BYTES } from "../base/abi";
 @inline export const mailbox_header_bytes: u32 = MB_HEADER_BYTES;
 @inline export const mailbox_data_bytes: u32 = 4096;
 @inline export const mailbox_slot_bytes: u32 = mailbox_header_bytes + mailbox_data_bytes;
+/** Mailbox slot s's address. */
+@inline export function slot_at(s: u32): usize { return mailbox_base + s * mailbox_slot_bytes; }
 
 @inline export const tags_base: u32 = 0x08200;
 @inline export const tags_max: u32 = 10;
