@@ -10,6 +10,7 @@
 //
 //   index.ts     the entry points, the mailbox, forwarding, tracking
 //   mimic.ts     the identity the server sees (INQUIRY, READ BLOCK LIMITS)
+//   commands.ts  what a command is (behind, taken, the changer's), what it did to the tape
 //   board.ts     where its devices are, the opcodes it uses
 //   bus.ts       device-bus tags and its own commands under a deadline
 //   image.ts     the caching disk's image of each medium, its fill, early warning
