@@ -86,15 +86,10 @@ export class Reservations {
   /** Does the reservation let `initiator` run a command that writes (`write`) or reads
    * the medium? Commands that touch neither always run. */
   allows(initiator: number, write: boolean): boolean {
-    if (this.holder === null) return true;
-    const registered = this.keys.has(initiator);
-    const holds = this.holder === initiator || ((this.type === PR_TYPE.WE_AR || this.type === PR_TYPE.EA_AR) && registered);
-    const exclusiveAccess = this.type === PR_TYPE.EA || this.type === PR_TYPE.EA_RO || this.type === PR_TYPE.EA_AR;
-    if (holds) return true;
-    if (this.type === PR_TYPE.WE_RO || this.type === PR_TYPE.EA_RO || this.type === PR_TYPE.WE_AR || this.type === PR_TYPE.EA_AR) {
-      if (registered) return true;
-    }
-    return !write && !exclusiveAccess;
+    if (this.holder === null || this.holds(initiator)) return true;
+    const t = this.type;
+    if ((t === PR_TYPE.WE_RO || t === PR_TYPE.EA_RO) && this.keys.has(initiator)) return true;
+    return !write && t !== PR_TYPE.EA && t !== PR_TYPE.EA_RO && t !== PR_TYPE.EA_AR;
   }
 
   /** A refused command, counted. */
