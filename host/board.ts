@@ -16,6 +16,7 @@ import { Disk, DiskParams, DEFAULT_DISK } from "./devices/disk.js";
 import { DeviceBus } from "./bus.js";
 import { Mailbox } from "./mailbox.js";
 import { deviceImports } from "./board_hal.js";
+import { McuCoop, CoopScheduler, CoopMember } from "./mcu_coop.js";
 
 export { FirmwareFault, PowerLost, StopRun, IRQ } from "./mcu.js";
 export type { FirmwareExports } from "./mcu.js";
@@ -88,7 +89,7 @@ import type { HostCompletion } from "./mailbox.js";
 
 export { asString } from "./board_hal.js";
 
-export class Board {
+export class Board implements CoopMember {
   readonly cfg: BoardConfig;
   /** One clock for the whole installation: a second board (a spare director) is
    * built on the first's (`clock` in the options). */
@@ -142,13 +143,22 @@ export class Board {
   traceHash = 0x811c9dc5;
   readonly traceLines: string[] = [];
 
-  constructor(readonly module: WebAssembly.Module, cfg: BoardOptions = {}, clock: VirtualClock = new VirtualClock()) {
+  /** With several MCUs on one clock (a scheduler given): this board's side of it. */
+  readonly coop: McuCoop;
+
+  constructor(readonly module: WebAssembly.Module, cfg: BoardOptions = {}, clock: VirtualClock = new VirtualClock(),
+    sched: CoopScheduler | null = null) {
     this.clock = clock;
     this.cfg = { ...DEFAULT_BOARD, ...cfg, disk: { ...DEFAULT_DISK, ...cfg.disk }, power: { ...DEFAULT_POWER, ...cfg.power } };
     this.rng = new Rng(this.cfg.seed);
     this.entropy = this.rng.fork("trng");
     this.ns_per_cycle = 1e9 / this.cfg.cpu_hz;
     this.mcu = new Mcu(this.clock, this.ns_per_cycle, this.entropy, (e) => this.trace(e));
+    this.coop = new McuCoop(this.mcu, this.clock, sched ?? new CoopScheduler(this.clock));
+    if (sched) {
+      this.mcu.coop = this.coop;
+      sched.add(this);
+    }
     if (this.cfg.runtime === "native") this.mcu.native = new NativeRuntime(this.cfg.build);
     const part = EEPROM_PARTS[this.cfg.eeprom_part];
     if (!part) throw new Error(`unknown EEPROM part ${this.cfg.eeprom_part}`);
@@ -204,11 +214,13 @@ export class Board {
   /** Run until `done()` is true (checked whenever the board regains control) or the
    * clock passes limit_ns. Boots the firmware whenever the MCU has power. */
   run(done: () => boolean, limit_ns: number): void {
+    if (this.mcu.coop) throw new Error("board: a board beside other MCUs runs under its scheduler (CoopScheduler.run)");
     this.mcu.beginRun(() => done() || this.clock.now_ns > limit_ns);
     while (!this.mcu.shouldStop()) {
       if (this.mcuOn && this.supplyGoodOrHeld()) {
         this.startFirmware();
         try {
+          this.mcu.executing = true;
           this.mcu.fw!.main();
           throw new FirmwareFault("main() returned");
         } catch (e) {
@@ -220,6 +232,8 @@ export class Board {
             throw new FirmwareFault(`firmware trapped at ${(this.clock.now_ns / 1e6).toFixed(3)} ms: ${e.message}`);
           }
           throw e;
+        } finally {
+          this.mcu.executing = false;
         }
       } else if (!this.clock.runNext()) {
         throw new Error("board: MCU off and nothing scheduled");
@@ -229,6 +243,41 @@ export class Board {
     // lost power. A stopped instance is discarded: the board is re-entered from main.
     this.mcu.fw = null;
     this.mcuOn = this.supplyGood || this.mcuOn;
+  }
+
+  // ---- running beside other MCUs (mcu_coop.ts) ----------------------------------------
+
+  runnable(): boolean {
+    if (!this.mcuOn || !this.supplyGoodOrHeld()) return false;
+    return this.mcu.fw === null || this.coop.ready();
+  }
+
+  beginRun(stop: () => boolean): void { this.mcu.beginRun(stop); }
+
+  /** Boot the firmware or resume it, until it suspends again, stops or loses power. */
+  step(): void {
+    const mcu = this.mcu, sched = this.coop.sched;
+    mcu.executing = true;
+    sched.current = this.coop;
+    try {
+      if (!mcu.fw) {
+        this.startFirmware();
+        mcu.fw!.main();
+      } else this.coop.resume(() => mcu.fw!.main());
+      if (!this.coop.unwound()) throw new FirmwareFault("main() returned");
+      this.coop.notePeaks();
+    } catch (e) {
+      if (e instanceof PowerLost) { mcu.fw = null; return; }
+      if (e instanceof WebAssembly.RuntimeError) {
+        this.faults.push(`trap: ${e.message}`);
+        mcu.fw = null;
+        throw new FirmwareFault(`firmware trapped at ${(this.clock.now_ns / 1e6).toFixed(3)} ms: ${e.message}`);
+      }
+      throw e;
+    } finally {
+      mcu.executing = false;
+      sched.current = null;
+    }
   }
 
   /** (board_hal.ts) */ supplyGoodOrHeld(): boolean { return this.supplyGood || this.brownoutAlarm !== null; }
@@ -357,7 +406,8 @@ export class Board {
     this.onPowerLost?.();
     if (this.mcu.fw) {
       this.mcu.fw = null;
-      throw new PowerLost(this.clock.now_ns, reason);
+      // Another MCU's code may be the one on the stack (its cycles ran this alarm).
+      if (this.mcu.executing) throw new PowerLost(this.clock.now_ns, reason);
     }
   }
 

@@ -53,7 +53,7 @@ export function deviceImports(b: Board, gen: number): Record<string, HalFunction
       for (let i = 0; i < len; i++) {
         const miso = b.eeprom.transfer(mcu.mem[addr + i]);
         b.probe?.spiByte(b.clock.now_ns, b.spiByte_ns, mcu.mem[addr + i], miso);
-        b.clock.advanceBy(b.spiByte_ns);
+        mcu.spend(b.spiByte_ns);
       }
       mcu.setDeadline();
     },
@@ -64,7 +64,7 @@ export function deviceImports(b: Board, gen: number): Record<string, HalFunction
       for (let i = 0; i < len; i++) {
         const v = b.eeprom.transfer(0);
         b.probe?.spiByte(b.clock.now_ns, b.spiByte_ns, 0, v);
-        b.clock.advanceBy(b.spiByte_ns);
+        mcu.spend(b.spiByte_ns);
         mcu.mem[addr + i] = v;
       }
       mcu.setDeadline();
@@ -72,7 +72,7 @@ export function deviceImports(b: Board, gen: number): Record<string, HalFunction
     spi_xfer: call((out: number) => {
       const v = b.eeprom.transfer(out);
       b.probe?.spiByte(b.clock.now_ns, b.spiByte_ns, out, v);
-      b.clock.advanceBy(b.spiByte_ns);
+      mcu.spend(b.spiByte_ns);
       return v;
     }),
     scsi_submit: call((target: number, tag: number, cdbAddr: number, cdbLen: number,

@@ -51,3 +51,9 @@ export function loadRelease(path = join(BUILD, "firmware.wasm")): WebAssembly.Mo
 export function loadDirectorMetered(path = join(BUILD, "director.metered.wasm")): WebAssembly.Module {
   return loadMetered(path);
 }
+
+/** The metered build through asyncify (build/firmware.coop.wasm): what each MCU runs
+ * when several share one clock (host/mcu_coop.ts). */
+export function loadCoop(path = process.env.HOLDUP_COOP || join(BUILD, "firmware.coop.wasm")): WebAssembly.Module {
+  return loadMetered(path);
+}

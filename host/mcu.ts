@@ -14,6 +14,7 @@
 import type { NativeRuntime } from "./native.js";
 import type { VirtualClock, Alarm } from "./clock.js";
 import type { Rng } from "./rng.js";
+import type { McuCoop } from "./mcu_coop.js";
 
 /** The MCU lost power: thrown from wherever the firmware is (its RAM is gone). */
 export class PowerLost extends Error {
@@ -27,10 +28,10 @@ export class FirmwareFault extends Error {}
 /** Interrupt sources and their priorities (higher preempts lower). */
 export const IRQ = { pfail: 3, scsi: 2, doorbell: 1, timer: 1 } as const;
 export type IrqName = keyof typeof IRQ;
-interface PendingIrq { name: IrqName; arg: number; }
+export interface PendingIrq { name: IrqName; arg: number; }
 
 /** Bounds on the emulator's own loops (a firmware bug must not hang the host). */
-const IRQ_STORM_MAX = 10_000;
+export const IRQ_STORM_MAX = 10_000;
 const IDLE_SPINS_MAX = 10_000_000;
 const DELAY_STEPS_MAX = 1_000_000;
 
@@ -68,14 +69,18 @@ export class Mcu {
   gen = 0;
   /** Firmware cycles over all boots. */
   cyclesTotal = 0;
-  private cyclesSeen = 0n;
+  /** (mcu_coop.ts) */ cyclesSeen = 0n;
   private bootAt_ns = 0;
-  private pending: PendingIrq[] = [];
-  private irqLevel = 0;
+  /** (mcu_coop.ts) */ pending: PendingIrq[] = [];
+  /** (mcu_coop.ts) */ irqLevel = 0;
   private pfailMasked = false;
   /** Set whenever a handler runs; idle returns at once and clears it if set (the
    * Cortex-M event register: WFE after an interrupt that already ran does not sleep). */
-  private eventFlag = false;
+  /** (mcu_coop.ts) */ eventFlag = false;
+  /** The instance's code is on the JS stack now (a brown-out then unwinds it). */
+  executing = false;
+  /** Run as one of several MCUs on one clock (mcu_coop.ts), or null: the only one. */
+  coop: McuCoop | null = null;
   private timerAlarm: Alarm | null = null;
   private stopRequested = false;
   private stopCheck: () => boolean = () => false;
@@ -89,6 +94,7 @@ export class Mcu {
     const hal = { ...this.coreImports(gen), ...devices(gen) };
     this.fw = this.native ? this.native.instantiate(hal)
       : new WebAssembly.Instance(module, { hal }).exports as unknown as FirmwareExports;
+    if (this.coop) this.fw = this.coop.wrap(this.fw);
     this.mem = new Uint8Array(this.fw.memory.buffer);
     this.cyclesSeen = 0n;
     this.pending = [];
@@ -97,12 +103,14 @@ export class Mcu {
     this.pfailMasked = false;
     this.cancelTimer();
     this.bootAt_ns = this.clock.now_ns;
+    this.coop?.boot();
   }
 
   /** Power gone: no timer, no pending interrupts. */
   powerOff(): void {
     this.cancelTimer();
     this.pending = [];
+    this.coop?.off();
   }
 
   /** The board's stop condition for this run (checked whenever it regains control). */
@@ -130,6 +138,7 @@ export class Mcu {
     if (!this.fw) return;
     this.pending.push({ name, arg });
     this.onIrq?.(name, true);
+    this.coop?.raised();
   }
 
   /** A HAL call begins: the caller is the live instance; the clock catches up. */
@@ -150,26 +159,36 @@ export class Mcu {
     let d: bigint;
     if (this.stopRequested || this.dispatchable()) d = this.cyclesSeen;
     else {
-      const next = this.clock.nextAt_ns();
+      const next = this.coop ? Math.min(this.clock.nextAt_ns(), this.coop.horizon_ns()) : this.clock.nextAt_ns();
       if (next === Infinity) d = this.cyclesSeen + (1n << 40n);
-      else d = this.cyclesSeen + BigInt(Math.max(0, Math.ceil((next - this.clock.now_ns) / this.ns_per_cycle)));
+      else d = this.cyclesSeen + BigInt(Math.max(0, Math.ceil((next - this.now_ns) / this.ns_per_cycle)));
     }
     this.fw.__meter_set_deadline(d);
   }
 
+  /** The firmware spends delay_ns in a HAL call (a byte on the SPI bus). */
+  spend(delay_ns: number): void {
+    if (this.coop) this.coop.ran(delay_ns);
+    else this.clock.advanceBy(delay_ns);
+  }
+
+  /** The MCU's own time: the clock's, or with several MCUs its own (mcu_coop.ts). */
+  get now_ns(): number { return this.coop ? this.coop.now_ns : this.clock.now_ns; }
+
   /** Bring the clock up to the firmware's cycle count. */
-  private sync(): void {
+  /** (mcu_coop.ts) */ sync(): void {
     if (!this.fw!.__meter_cycles) return; // the release build: no meter
     const c = this.fw!.__meter_cycles();
     const delta = Number(c - this.cyclesSeen);
     this.cyclesSeen = c;
     if (delta > 0) {
       this.cyclesTotal += delta;
-      this.clock.advanceBy(delta * this.ns_per_cycle);
+      if (this.coop) this.coop.ran(delta * this.ns_per_cycle);
+      else this.clock.advanceBy(delta * this.ns_per_cycle);
     }
   }
 
-  private dispatchable(): boolean {
+  /** (mcu_coop.ts) */ dispatchable(): boolean {
     for (const p of this.pending) if (this.takeable(p)) return true;
     return false;
   }
@@ -178,28 +197,47 @@ export class Mcu {
     return IRQ[p.name] > this.irqLevel && !(p.name === "pfail" && this.pfailMasked);
   }
 
+  /** The pending interrupt to take next, highest first, or -1. */
+  /** (mcu_coop.ts) */ nextIrq(): number {
+    let best = -1;
+    for (let i = 0; i < this.pending.length; i++) {
+      const pr = IRQ[this.pending[i].name];
+      if (this.takeable(this.pending[i]) && (best < 0 || pr > IRQ[this.pending[best].name])) best = i;
+    }
+    return best;
+  }
+
+  /** Take pending interrupt i off the list (the handler is about to run). */
+  /** (mcu_coop.ts) */ takeIrq(i: number): PendingIrq {
+    const irq = this.pending.splice(i, 1)[0];
+    if (this.onIrq && !this.pending.some((p) => p.name === irq.name)) this.onIrq(irq.name, false);
+    this.eventFlag = true;
+    this.trace(`irq ${irq.name} ${irq.arg}`);
+    return irq;
+  }
+
+  /** Call the handler of `irq`. */
+  /** (mcu_coop.ts) */ callHandler(irq: PendingIrq): void {
+    const fw = this.fw!;
+    switch (irq.name) {
+      case "pfail": fw.irq_pfail(); break;
+      case "scsi": fw.irq_scsi(irq.arg); break;
+      case "doorbell": fw.irq_doorbell(irq.arg); break;
+      case "timer": fw.irq_timer(); break;
+    }
+  }
+
   /** Run handlers of pending interrupts above the current level, highest first. */
+  /** (mcu_coop.ts) */ dispatchNested(): void { this.dispatch(); }
+
   private dispatch(): void {
     for (let guard = 0; guard < IRQ_STORM_MAX; guard++) {
-      let best = -1;
-      for (let i = 0; i < this.pending.length; i++) {
-        const pr = IRQ[this.pending[i].name];
-        if (this.takeable(this.pending[i]) && (best < 0 || pr > IRQ[this.pending[best].name])) best = i;
-      }
+      const best = this.nextIrq();
       if (best < 0) return;
-      const irq = this.pending.splice(best, 1)[0];
-      if (this.onIrq && !this.pending.some((p) => p.name === irq.name)) this.onIrq(irq.name, false);
+      const irq = this.takeIrq(best);
       const saved = this.irqLevel;
       this.irqLevel = IRQ[irq.name];
-      this.eventFlag = true;
-      this.trace(`irq ${irq.name} ${irq.arg}`);
-      const fw = this.fw!;
-      switch (irq.name) {
-        case "pfail": fw.irq_pfail(); break;
-        case "scsi": fw.irq_scsi(irq.arg); break;
-        case "doorbell": fw.irq_doorbell(irq.arg); break;
-        case "timer": fw.irq_timer(); break;
-      }
+      this.callHandler(irq);
       this.irqLevel = saved;
     }
     throw new Error("board: interrupt storm");
@@ -222,14 +260,43 @@ export class Mcu {
   /** The HAL functions of the MCU itself: time, sleep, the timer, the PFAIL mask, the
    * TRNG (docs/HAL.md). */
   private coreImports(gen: number): Record<string, HalFunction> {
+    const waits = this.coop ? this.coop.imports(gen) : this.waitImports(gen);
     return {
-      meter_tick: (_cycles: bigint) => { this.enter(gen); this.resume(); },
+      ...waits,
       now_us: () => {
         this.enter(gen);
-        const r = BigInt(Math.floor((this.clock.now_ns - this.bootAt_ns) / 1000));
+        const r = BigInt(Math.floor((this.now_ns - this.bootAt_ns) / 1000));
         this.setDeadline();
         return r;
       },
+      timer_arm: (delay_us: number) => {
+        this.enter(gen);
+        this.cancelTimer();
+        if (delay_us > 0) {
+          const at = Math.max(this.clock.now_ns, this.now_ns + delay_us * 1000);
+          this.timerAlarm = this.clock.at(at, "timer", () => {
+            this.timerAlarm = null;
+            this.raise("timer");
+          });
+        }
+        this.setDeadline();
+      },
+      irq_mask_pfail: (masked: number) => {
+        this.enter(gen);
+        const was = this.pfailMasked ? 1 : 0;
+        this.pfailMasked = masked !== 0;
+        this.setDeadline();
+        return was;
+      },
+      entropy: () => { this.live(gen); return this.entropy.u32() | 0; },
+    };
+  }
+
+  /** The calls in which the firmware waits or yields: the meter's tick, idle and the
+   * busy-wait, for the MCU that has the clock to itself. */
+  private waitImports(gen: number): Record<string, HalFunction> {
+    return {
+      meter_tick: (_cycles: bigint) => { this.enter(gen); this.resume(); },
       idle: () => {
         this.enter(gen);
         if (this.eventFlag && !this.dispatchable()) {
@@ -261,25 +328,6 @@ export class Mcu {
         }
         this.setDeadline();
       },
-      timer_arm: (delay_us: number) => {
-        this.enter(gen);
-        this.cancelTimer();
-        if (delay_us > 0) {
-          this.timerAlarm = this.clock.after(delay_us * 1000, "timer", () => {
-            this.timerAlarm = null;
-            this.raise("timer");
-          });
-        }
-        this.setDeadline();
-      },
-      irq_mask_pfail: (masked: number) => {
-        this.enter(gen);
-        const was = this.pfailMasked ? 1 : 0;
-        this.pfailMasked = masked !== 0;
-        this.setDeadline();
-        return was;
-      },
-      entropy: () => { this.live(gen); return this.entropy.u32() | 0; },
     };
   }
 }

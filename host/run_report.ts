@@ -10,6 +10,9 @@ import type { NvStatus } from "./scsi/spc.js";
 export interface RunOptions {
   seed: number;
   cuts: number;
+  /** Run the board under the scheduler of several MCUs (mcu_coop.ts; the module is
+   * then the coop build), suspending at every tick if asked: its test. */
+  coop?: { yieldEveryTick?: boolean };
   workload?: Partial<WorkloadSpec>;
   board?: BoardOptions;
   /** Called after each phase with a one-line status. */

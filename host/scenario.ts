@@ -5,6 +5,8 @@
 // disks' media too. Everything happens in virtual time from one seed.
 
 import { Board } from "./board.js";
+import { VirtualClock } from "./clock.js";
+import { CoopScheduler } from "./mcu_coop.js";
 import { HostAdapter, HostResult } from "./host.js";
 import { Oracle } from "./oracle.js";
 import { Rng } from "./rng.js";
@@ -42,6 +44,8 @@ export function runScenario(module: WebAssembly.Module, opts: RunOptions): RunRe
 export class Run {
   readonly w: WorkloadSpec;
   readonly board: Board;
+  /** With opts.coop: the scheduler the board runs under. */
+  readonly sched: CoopScheduler | null;
   readonly host: HostAdapter;
   readonly oracle = new Oracle();
   readonly rng: Rng;
@@ -74,7 +78,9 @@ export class Run {
 
   constructor(module: WebAssembly.Module, readonly opts: RunOptions) {
     this.w = { ...DEFAULT_WORKLOAD, ...opts.workload };
-    this.board = new Board(module, { ...opts.board, seed: opts.seed });
+    this.sched = opts.coop ? new CoopScheduler(new VirtualClock()) : null;
+    this.board = new Board(module, { ...opts.board, seed: opts.seed }, this.sched?.clock, this.sched);
+    this.board.coop.yieldEveryTick = opts.coop?.yieldEveryTick ?? false;
     this.host = new HostAdapter(this.board, this.w.queue_depth);
     this.rng = new Rng(opts.seed).fork("workload");
     this.faultRng = new Rng(opts.seed).fork("faults");
@@ -128,7 +134,9 @@ export class Run {
       return stalled;
     };
     try {
-      b.run(() => this.phase === "done" || noProgress(), limit_ns);
+      const done = () => this.phase === "done" || noProgress();
+      if (this.sched) this.sched.run(done, limit_ns);
+      else b.run(done, limit_ns);
     } catch (e) {
       // Say where the host was: a stall of the host is not the firmware's fault.
       (e as Error).message += ` (host phase ${this.phase}, ${this.work.outstanding} commands out, ` +
