@@ -2,7 +2,7 @@
 // interrupt handlers irq_* when their sources fire (docs/HAL.md lists them all).
 
 import { mailbox_slots, tags_max, mailbox_base, mailbox_slot_bytes, mailbox_data_bytes } from "./layout";
-import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_timer_arm, hal_now_us, hal_irq_mask_pfail } from "./base/hal";
+import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_now_us, hal_irq_mask_pfail } from "./base/hal";
 import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
   st_lun_count, slot_rung, set_slot_rung, st_set_timer_fired, counter, counter_add, counter_count,
@@ -33,6 +33,9 @@ import { SAVE_ABORTED } from "./nv/image";
 import { cache_nv_count, cache_dirty_count } from "./cache/cache";
 import { budget_blocks, learn_state_now, learn_check_stop, learn_abort_load, LEARN_RUNNING } from "./nv/budget";
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
+import { timer_arm, timer_fired } from "./base/timer";
+import { pair_init, pair_timer, pair_rx, pair_io_done, pair_io_check, pair_on, peer_state, peer_heartbeats } from "./pair/peer";
+import { link_ring_base, link_ring_slots, link_slot_bytes } from "./layout";
 
 export {
   layout_region_count, layout_region_base, layout_region_bytes,
@@ -52,6 +55,7 @@ export { secded_encode, secded_decode } from "./base/secded";
  * for an interrupt. */
 export function main(): void {
   hal_log(LOG_BOOT, 0, 0);
+  pair_init();
   st_set_ready(false);
   st_set_power_failing(hal_pfail_level() == 0);
   tags_init();
@@ -65,7 +69,7 @@ export function main(): void {
     if (!poll()) {
       if (learn_state_now() == LEARN_RUNNING || cache_dirty_count() > 0 || slots_waiting() || tags_out() ||
         array_busy()) {
-        hal_timer_arm(tick_us);
+        timer_arm(tick_us);
       }
       hal_idle();
     }
@@ -183,6 +187,13 @@ export function irq_doorbell(slot: i32): void {
 export function irq_scsi(tag: i32): void {
   if (<u32>tag >= tags_max || !tag_busy(<u32>tag)) return;
   tag_set_done(<u32>tag);
+  pair_io_done();
+}
+
+/** A message from the partner reached the receive ring over `link`, or a link's
+ * carrier changed (a pair, seed 002). */
+export function irq_link(link: i32): void {
+  pair_rx();
 }
 
 /** The one-shot timer expired. A learn cycle's load goes off here on time, however
@@ -190,6 +201,9 @@ export function irq_scsi(tag: i32): void {
 export function irq_timer(): void {
   st_set_timer_fired(true);
   learn_check_stop();
+  let now = hal_now_us();
+  pair_timer(now);
+  timer_fired(now);
 }
 
 /** PFAIL# changed. On a fall: stop taking host commands (they get BUSY), make every
@@ -232,6 +246,13 @@ export function irq_pfail(): void {
 // ---- board information (read by the emulator and the host adapter) ------------------
 
 export function mailbox_addr(): usize { return mailbox_base; }
+/** The pair's receive ring (docs/HAL.md "Links"). */
+export function link_ring_addr(): usize { return link_ring_base; }
+export function link_ring_slot_count(): u32 { return link_ring_slots; }
+export function link_ring_slot_size(): u32 { return link_slot_bytes; }
+/** The partner as this controller sees it (pair/peer.ts PEER_*), and heartbeats heard. */
+export function pair_peer_state(): u32 { return peer_state(); }
+export function pair_heartbeats(): u32 { return peer_heartbeats(); }
 export function mailbox_slot_count(): u32 { return mailbox_slots; }
 export function mailbox_slot_size(): u32 { return mailbox_slot_bytes; }
 export function mailbox_data_size(): u32 { return mailbox_data_bytes; }

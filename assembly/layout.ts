@@ -27,7 +27,9 @@
 //           │ cache     128 × 512 B        │ write cache data (64 KiB)
 //           │                              │
 //   0x19000 ├──────────────────────────────┤
-//           │ nv map     5 KiB             │ EEPROM scan at restore: page table
+//           │ nv map     64 B (1 KiB room) │ restore: where spare EEPROM pages belong
+//   0x19400 ├──────────────────────────────┤
+//           │ link ring  4 × 1 KiB         │ messages from the partner (pair/link.ts)
 //   0x1A400 ├──────────────────────────────┤
 //           │ sg lists   8 × 16 × 8 B      │ destage scatter-gather lists (1 KiB)
 //   0x1A800 ├──────────────────────────────┤
@@ -59,7 +61,9 @@
 //   0x1DA80 ├──────────────────────────────┤
 //           │ zero block 512 B             │ what a marked array block holds
 //   0x1DC80 ├──────────────────────────────┤
-//           │ free       0.9 KiB           │ unassigned
+//           │ pair tx    256 B             │ messages to the partner being built
+//   0x1DD80 ├──────────────────────────────┤
+//           │ free       0.6 KiB           │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
 //   0x20000 └──────────────────────────────┘
@@ -158,6 +162,17 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 @inline export const nvmap_spares_max: u32 = 32;
 @inline export const nvmap_entry_bytes: u32 = 2;
 @inline export const nvmap_bytes: u32 = nvmap_spares_max * nvmap_entry_bytes;
+
+// ---- the pair's receive ring (seed 002) ----------------------------------------------
+
+/** Messages from the partner controller over either link: the board writes each into
+ * the next free slot and raises irq_link (docs/HAL.md "Links"). Slot: @0 full u8 (board
+ * sets, firmware clears), @1 link u8, @2 length u16, @16 the message. */
+@inline export const link_ring_base: u32 = 0x19400;
+@inline export const link_ring_slots: u32 = 4;
+@inline export const link_slot_bytes: u32 = 1024;
+@inline export const link_slot_header_bytes: u32 = 16;
+@inline export const link_msg_max: u32 = link_slot_bytes - link_slot_header_bytes;
 
 // ---- destage scatter-gather lists -------------------------------------------------
 
@@ -259,10 +274,19 @@ if (nv_seed_buf + 12 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: 
  * (its row's parity counts it as zeros). Zeroed at boot, never written. */
 @inline export const array_zero_base: u32 = 0x1DA80;
 
+// ---- the pair's outgoing messages ---------------------------------------------------
+
+/** Messages to the partner being built: the timer handler's (a heartbeat) at +0, the
+ * main loop's at +64 (pair/). */
+@inline export const pair_tx_base: u32 = 0x1DC80;
+@inline export const pair_tx_bytes: u32 = 256;
+@inline export const pair_tx_irq: u32 = pair_tx_base;
+@inline export const pair_tx_main: u32 = pair_tx_base + 64;
+
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x1DC80;
-@inline export const free_bytes: u32 = 0x00380;
+@inline export const free_base: u32 = 0x1DD80;
+@inline export const free_bytes: u32 = 0x00280;
 
 // ---- stack -----------------------------------------------------------------------
 
@@ -284,7 +308,8 @@ if (evict_ring_base + evict_ring_len * evict_ring_entry_bytes > wcb_base) ERROR(
 if (wcb_base + wcb_slots_max * wcb_slot_bytes > cache_dir_base) ERROR("layout: wcb overlaps cache dir");
 if (cache_dir_base + cache_blocks_max * cache_dir_entry_bytes > cache_data_base) ERROR("layout: cache dir overlaps cache");
 if (cache_data_base + cache_blocks_max * block_bytes > nvmap_base) ERROR("layout: cache overlaps nv map");
-if (nvmap_base + nvmap_bytes > sg_base) ERROR("layout: nv map overlaps sg lists");
+if (nvmap_base + nvmap_bytes > link_ring_base) ERROR("layout: nv map overlaps the link ring");
+if (link_ring_base + link_ring_slots * link_slot_bytes > sg_base) ERROR("layout: the link ring overlaps sg lists");
 if (sg_base + destage_tags_max * destage_blocks_max * sg_entry_bytes > hash_base) ERROR("layout: sg overlaps hash");
 if (hash_base + hash_buckets > label_base) ERROR("layout: hash overlaps label");
 if (label_base + block_bytes > nvbuf_base) ERROR("layout: label overlaps nv buffers");
@@ -299,7 +324,8 @@ if (array_work_base + array_work_blocks * block_bytes > member_label_base) ERROR
 if (member_label_base + block_bytes > array_members_base) ERROR("layout: member label overlaps members");
 if (array_members_base + array_members_room * array_member_bytes > array_bus_base) ERROR("layout: members overlap the bus table");
 if (array_bus_base + array_bus_bytes > array_zero_base) ERROR("layout: the bus table overlaps the zero block");
-if (array_zero_base + block_bytes > free_base) ERROR("layout: the zero block overlaps free");
+if (array_zero_base + block_bytes > pair_tx_base) ERROR("layout: the zero block overlaps pair tx");
+if (pair_tx_base + pair_tx_bytes > free_base) ERROR("layout: pair tx overlaps free");
 if (cache_blocks_max > 255) ERROR("layout: cache indices are u8 (0xFF = none)");
 if (free_base + free_bytes > stack_base) ERROR("layout: free overlaps stack");
 if (stack_base + stack_bytes > memory_bytes) ERROR("layout: stack past the end of memory");
@@ -311,7 +337,7 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
 export function layout_region_count(): i32 {
-  return 27;
+  return 29;
 }
 
 export function layout_region_base(i: i32): u32 {
@@ -326,23 +352,25 @@ export function layout_region_base(i: i32): u32 {
     case 7: return cache_dir_base;
     case 8: return cache_data_base;
     case 9: return nvmap_base;
-    case 10: return sg_base;
-    case 11: return hash_base;
-    case 12: return label_base;
-    case 13: return nvbuf_base;
-    case 14: return entries_base;
-    case 15: return lost_base;
-    case 16: return unreadable_base;
-    case 17: return bad_pages_base;
-    case 18: return array_ops_base;
-    case 19: return array_list_base;
-    case 20: return array_work_base;
-    case 21: return member_label_base;
-    case 22: return array_members_base;
-    case 23: return array_bus_base;
-    case 24: return array_zero_base;
-    case 25: return free_base;
-    case 26: return stack_base;
+    case 10: return link_ring_base;
+    case 11: return sg_base;
+    case 12: return hash_base;
+    case 13: return label_base;
+    case 14: return nvbuf_base;
+    case 15: return entries_base;
+    case 16: return lost_base;
+    case 17: return unreadable_base;
+    case 18: return bad_pages_base;
+    case 19: return array_ops_base;
+    case 20: return array_list_base;
+    case 21: return array_work_base;
+    case 22: return member_label_base;
+    case 23: return array_members_base;
+    case 24: return array_bus_base;
+    case 25: return array_zero_base;
+    case 26: return pair_tx_base;
+    case 27: return free_base;
+    case 28: return stack_base;
   }
   return 0;
 }
@@ -359,23 +387,25 @@ export function layout_region_bytes(i: i32): u32 {
     case 7: return cache_blocks_max * cache_dir_entry_bytes;
     case 8: return cache_blocks_max * block_bytes;
     case 9: return nvmap_bytes;
-    case 10: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
-    case 11: return hash_buckets;
-    case 12: return block_bytes;
-    case 13: return nvbuf_count * nv_page_bytes;
-    case 14: return cache_blocks_max * entry_rec_bytes;
-    case 15: return lost_max * lost_rec_bytes;
-    case 16: return unreadable_max * unreadable_rec_bytes;
-    case 17: return bad_pages_bytes;
-    case 18: return array_ops_max * array_op_bytes;
-    case 19: return array_list_max * 8;
-    case 20: return array_work_blocks * block_bytes;
-    case 21: return block_bytes;
-    case 22: return array_members_room * array_member_bytes;
-    case 23: return array_bus_bytes;
-    case 24: return block_bytes;
-    case 25: return free_bytes;
-    case 26: return stack_bytes;
+    case 10: return link_ring_slots * link_slot_bytes;
+    case 11: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
+    case 12: return hash_buckets;
+    case 13: return block_bytes;
+    case 14: return nvbuf_count * nv_page_bytes;
+    case 15: return cache_blocks_max * entry_rec_bytes;
+    case 16: return lost_max * lost_rec_bytes;
+    case 17: return unreadable_max * unreadable_rec_bytes;
+    case 18: return bad_pages_bytes;
+    case 19: return array_ops_max * array_op_bytes;
+    case 20: return array_list_max * 8;
+    case 21: return array_work_blocks * block_bytes;
+    case 22: return block_bytes;
+    case 23: return array_members_room * array_member_bytes;
+    case 24: return array_bus_bytes;
+    case 25: return block_bytes;
+    case 26: return pair_tx_bytes;
+    case 27: return free_bytes;
+    case 28: return stack_bytes;
   }
   return 0;
 }

@@ -100,4 +100,9 @@ export const LOG_NAMES: Record<number, string> = {
   61: "director reported early warning",
   62: "director lost the drive, taking a spare",
   63: "director suspects the drive, taking writes meanwhile",
+  64: "partner heard",
+  65: "partner dead (no carrier on either link)",
+  66: "partner firmware hung (carrier, no heartbeat)",
+  67: "partner alive, its I/O hung",
+  68: "own device I/O hung",
 };

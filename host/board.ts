@@ -16,6 +16,7 @@ import { Disk, DiskParams, DEFAULT_DISK } from "./devices/disk.js";
 import { DeviceBus } from "./bus.js";
 import { Mailbox } from "./mailbox.js";
 import { deviceImports } from "./board_hal.js";
+import { BoardLinks } from "./board_links.js";
 import { McuCoop, CoopScheduler, CoopMember } from "./mcu_coop.js";
 
 export { FirmwareFault, PowerLost, StopRun, IRQ } from "./mcu.js";
@@ -41,6 +42,8 @@ export interface BoardConfig {
    * the server's writes while a failover runs (0: none taken). */
   replay_allowance_permille: number;
   failover_accept_kib_s: number;
+  /** A controller's place in a pair (config key 6): 0 alone, 1 controller A, 2 B. */
+  identity: number;
   disk: DiskParams;
   power: PowerParams;
   /** Host adapter: DMA of a command and its data into the mailbox, bytes/s. */
@@ -75,6 +78,7 @@ export const DEFAULT_BOARD: BoardConfig = {
   medium_mib: 0,
   replay_allowance_permille: 0,
   failover_accept_kib_s: 0,
+  identity: 0,
   disk: DEFAULT_DISK,
   power: DEFAULT_POWER,
   host_dma_bytes_per_s: 200e6,
@@ -125,6 +129,8 @@ export class Board implements CoopMember {
   /** The device bus (disks at their bus IDs) and the host adapter's mailbox. */
   readonly bus: DeviceBus;
   readonly mailbox: Mailbox;
+  /** The two link ports to a partner controller (a pair; unattached alone). */
+  readonly links = new BoardLinks(this);
 
   // ---- observers ----
   /** Called when the firmware hands a mailbox slot back. */
@@ -247,8 +253,14 @@ export class Board implements CoopMember {
 
   // ---- running beside other MCUs (mcu_coop.ts) ----------------------------------------
 
+  /** A fault: the firmware hangs (a lock-up with no watchdog): the MCU has power and
+   * its links carrier, but its code does not run. */
+  hung = false;
+
+  live(): boolean { return this.mcuOn && this.supplyGoodOrHeld() && !this.hung; }
+
   runnable(): boolean {
-    if (!this.mcuOn || !this.supplyGoodOrHeld()) return false;
+    if (!this.live()) return false;
     return this.mcu.fw === null || this.coop.ready();
   }
 
@@ -326,6 +338,7 @@ export class Board implements CoopMember {
     this.powerCuts++;
     this.trace("supply fails");
     for (const d of this.disks) d.powerOff();
+    this.links.powered(false);
     if (!this.mcuOn) return;
     const holdup = this.cap.holdupAt_ns(this.clock.now_ns);
     this.cap.setMode("discharging", this.clock.now_ns);
@@ -348,6 +361,7 @@ export class Board implements CoopMember {
     // The learn load stays on if the firmware left it on; else the charger runs.
     this.cap.setMode(this.learnLoad ? "learning" : "charging", this.clock.now_ns);
     for (const d of this.disks) d.powerOn();
+    this.links.powered(true);
     if (this.mcuOn && this.brownoutAlarm) {
       // The MCU and the EEPROM ran on the cap all along: nothing of theirs was reset.
       // Still running on the cap: the supply takes over, PFAIL# rises.

@@ -92,7 +92,8 @@ export function deviceImports(b: Board, gen: number): Record<string, HalFunction
     scsi_abort: call((tag: number) => b.bus.abort(gen, tag)),
     // Board straps (docs/HAL.md "config"): 0 the RAID level, 1 the array's members;
     // the director's 2 append threshold (%), 3 cartridge capacity (MiB), 4 replay
-    // allowance (per mille), 5 the rate it takes writes at during a failover (KiB/s).
+    // allowance (per mille), 5 the rate it takes writes at during a failover (KiB/s);
+    // a pair's controller: 6 its identity (1 A, 2 B).
     config: (key: number) => {
       mcu.live(gen);
       if (key === 0) return b.cfg.raid;
@@ -101,8 +102,11 @@ export function deviceImports(b: Board, gen: number): Record<string, HalFunction
       if (key === 3) return b.cfg.medium_mib;
       if (key === 4) return b.cfg.replay_allowance_permille;
       if (key === 5) return b.cfg.failover_accept_kib_s;
+      if (key === 6) return b.cfg.identity;
       return 0;
     },
+    link_send: call((link: number, addr: number, len: number) => b.links.send(link, addr, len)),
+    link_carrier: (link: number) => { mcu.live(gen); return b.links.carrier(link); },
     host_complete: call((slot: number) => b.mailbox.complete(gen, slot)),
     log: (code: number, a: number, c: number) => {
       mcu.live(gen);

@@ -45,6 +45,9 @@ export class DeviceBus {
   private inflight = new Map<number, InFlight>();
   private serial = 0;
   readonly stats = { commands: 0, aborts: 0 };
+  /** A fault: the adapter hangs: commands go out and nothing comes back, aborts
+   * neither (the controller's I/O path is hung, seed 002 claim 10). */
+  hung = false;
 
   /** A probe on the bus phases (vcd.ts): 1 when a command goes out, 3 at its status. */
   onPhase: ((target: number, phase: number) => void) | null = null;
@@ -110,6 +113,7 @@ export class DeviceBus {
 
   private complete(gen: number, tag: number, serial: number, r: DiskResult, byAbort = false): void {
     if (!this.host.alive(gen)) return; // the MCU that asked is gone
+    if (this.hung) return;
     const f = this.inflight.get(tag);
     if (!f || f.serial !== serial || (f.aborted && !byAbort)) return;
     this.inflight.delete(tag);

@@ -26,7 +26,7 @@ export class StopRun extends Error { constructor() { super("run stopped"); } }
 export class FirmwareFault extends Error {}
 
 /** Interrupt sources and their priorities (higher preempts lower). */
-export const IRQ = { pfail: 3, scsi: 2, doorbell: 1, timer: 1 } as const;
+export const IRQ = { pfail: 3, scsi: 2, doorbell: 1, timer: 1, link: 1 } as const;
 export type IrqName = keyof typeof IRQ;
 export interface PendingIrq { name: IrqName; arg: number; }
 
@@ -224,6 +224,7 @@ export class Mcu {
       case "scsi": fw.irq_scsi(irq.arg); break;
       case "doorbell": fw.irq_doorbell(irq.arg); break;
       case "timer": fw.irq_timer(); break;
+      case "link": (fw.irq_link as (link: number) => void)(irq.arg); break;
     }
   }
 

@@ -67,6 +67,8 @@ export interface CoopMember {
   runnable(): boolean;
   /** The run's stop condition, checked at the MCU's ticks (Mcu.beginRun). */
   beginRun(stop: () => boolean): void;
+  /** Whether it could run at all (power, not hung): else it waits for nothing here. */
+  live(): boolean;
 }
 
 export type CoopStatus = "off" | "running" | "yielded" | "idle" | "delay";
@@ -384,7 +386,7 @@ export class CoopScheduler {
   * it will be able to. */
   private timeOf(m: CoopMember): number {
     if (m.runnable()) return m.coop.status === "off" ? this.clock.now_ns : m.coop.local_ns;
-    return m.coop.runsAt_ns;
+    return m.live() ? m.coop.runsAt_ns : Infinity;
   }
 
   /** Another MCU that could run is more than skew_ns behind `me`. */
@@ -414,9 +416,11 @@ export class CoopScheduler {
       }
       if (best) { best.step(); continue; }
       let next = this.clock.nextAt_ns();
-      for (const m of this.members) if (m.coop.status === "delay") next = Math.min(next, m.coop.wakeAt_ns);
+      for (const m of this.members) {
+        if (m.live() && m.coop.status === "delay" && m.coop.wakeAt_ns > this.clock.now_ns) next = Math.min(next, m.coop.wakeAt_ns);
+      }
       if (next === Infinity) throw new Error("deadlock: every MCU waits and nothing is scheduled");
-      this.clock.advanceTo(Math.max(next, this.clock.now_ns));
+      this.clock.advanceTo(next);
     }
   }
 }

@@ -111,3 +111,8 @@
 @inline export const LOG_DIRECTOR_EARLY_WARNING: i32 = 61;
 @inline export const LOG_DIRECTOR_FAILOVER_BEGIN: i32 = 62;
 @inline export const LOG_DIRECTOR_SUSPECT: i32 = 63;
+@inline export const LOG_PARTNER_ALIVE: i32 = 64;
+@inline export const LOG_PARTNER_DEAD: i32 = 65;
+@inline export const LOG_PARTNER_HUNG: i32 = 66;
+@inline export const LOG_PARTNER_IO_HUNG: i32 = 67;
+@inline export const LOG_IO_STUCK: i32 = 68;

@@ -15,7 +15,8 @@ export declare function hal_idle(): void;
 @external("hal", "delay_us")
 export declare function hal_delay_us(delay_us: i32): void;
 
-/** Arm the one-shot timer interrupt delay_us from now (0 disarms). Both. */
+/** Arm the one-shot timer interrupt delay_us from now (0 disarms). Both. The firmware
+ * arms it through base/timer.ts, which shares it with the pair's heartbeat. */
 @external("hal", "timer_arm")
 export declare function hal_timer_arm(delay_us: i32): void;
 
@@ -113,6 +114,20 @@ export declare function hal_host_complete(slot: i32): void;
 export declare function hal_config(key: i32): i32;
 @inline export const CONFIG_RAID: i32 = 0;
 @inline export const CONFIG_MEMBERS: i32 = 1;
+/** This controller's place in a pair: 0 alone, 1 controller A, 2 controller B. */
+@inline export const CONFIG_IDENTITY: i32 = 6;
+
+// ---- links to the partner controller (a pair, seed 002) ------------------------------
+
+/** Send `len` bytes at `addr` on link 0 or 1 to the partner (copied at the call; they
+ * reach the partner's receive ring, docs/HAL.md "Links"). 0, or negative: -1 no
+ * carrier, -2 a bad argument (link, length, address). Both. */
+@external("hal", "link_send")
+export declare function hal_link_send(link: i32, addr: usize, len: i32): i32;
+
+/** 1 if link 0 or 1 has carrier (both ends powered, the cable whole), else 0. Both. */
+@external("hal", "link_carrier")
+export declare function hal_link_carrier(link: i32): i32;
 
 // ---- diagnostics -----------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 // that finds the disks (TEST UNIT READY, INQUIRY, READ CAPACITY (16)).
 
 import { block_bytes, probe_reply_base, sync_cdb_base, sync_sense_base } from "../layout";
-import { hal_scsi_submit, hal_idle, hal_now_us, hal_timer_arm, hal_log } from "./hal";
+import { hal_scsi_submit, hal_idle, hal_now_us, hal_log } from "./hal";
+import { timer_arm } from "./timer";
 import {
   OP_TEST_UNIT_READY, OP_INQUIRY, OP_SERVICE_ACTION_IN_16, SA_READ_CAPACITY_16,
   OP_SYNCHRONIZE_CACHE_10, OP_WRITE_LONG_10, STATUS_GOOD, STATUS_CHECK_CONDITION,
@@ -104,7 +105,7 @@ let sync_sense_at: usize = 0;
 @inline function arm_wait(now: i64, end_us: i64): void {
   let d = end_us - now;
   st_set_timer_fired(false);
-  hal_timer_arm(<i32>(d < wait_tick_us ? d : wait_tick_us));
+  timer_arm(<i32>(d < wait_tick_us ? d : wait_tick_us));
 }
 
 /** Sleep for delay_us (main loop only). */
@@ -116,7 +117,7 @@ function sleep_us(delay_us: i32): void {
     arm_wait(now, end);
     hal_idle();
   }
-  hal_timer_arm(0);
+  timer_arm(0);
   st_set_timer_fired(false);
 }
 
@@ -132,7 +133,7 @@ function wait_done(tag: u32, deadline_us: i64): bool {
     hal_idle();
     wakeups++;
   }
-  hal_timer_arm(0);
+  timer_arm(0);
   return true;
 }
 

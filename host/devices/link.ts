@@ -59,21 +59,49 @@ export class Link {
 
   constructor(readonly name: string, readonly p: LinkParams, private readonly clock: VirtualClock, private readonly rng: Rng) {}
 
-  /** What end `e` does with a message that reaches it. */
-  attach(e: LinkEnd, deliver: (data: Uint8Array) => void): void { this.ends[e] = deliver; }
+  /** What end `e` does with a message that reaches it, and with a change of carrier. */
+  attach(e: LinkEnd, deliver: (data: Uint8Array) => void, carrierChanged: (() => void) | null = null): void {
+    this.ends[e] = deliver;
+    this.carrierListeners[e] = carrierChanged;
+  }
+
+  /** Each end's PHY has power (its board's supply; the hold-up does not feed it). */
+  private readonly powered: [boolean, boolean] = [true, true];
+  private readonly carrierListeners: [(() => void) | null, (() => void) | null] = [null, null];
+
+  /** Carrier: both PHYs powered and neither direction down (1000BASE-X drops the link
+   * at both ends when one fiber is cut: remote fault, IEEE 802.3 clause 37). */
+  get carrier(): boolean {
+    return this.powered[0] && this.powered[1] && !this.faults[0].down && !this.faults[1].down;
+  }
+
+  /** End e's board lost or regained its supply. */
+  setPowered(e: LinkEnd, on: boolean): void {
+    const was = this.carrier;
+    if (!on && this.powered[e]) { this.epoch[0]++; this.epoch[1]++; } // what was on the wire is lost
+    this.powered[e] = on;
+    this.carrierNotify(was);
+  }
+
+  private carrierNotify(was: boolean): void {
+    if (this.carrier === was) return;
+    for (const l of this.carrierListeners) l?.();
+  }
 
   /** Take the link down (or up) in both directions, or in the one from end `from`. */
   setDown(down: boolean, from: LinkEnd | null = null): void {
+    const was = this.carrier;
     for (const e of from === null ? [0, 1] as const : [from]) {
       if (down && !this.faults[e].down) this.epoch[e]++;
       this.faults[e].down = down;
     }
+    this.carrierNotify(was);
   }
 
   /** End `from` sends `data` (copied now). false: no carrier, or too long. */
   send(from: LinkEnd, data: Uint8Array): boolean {
     const f = this.faults[from];
-    if (f.down || data.length > this.p.max_bytes || data.length === 0) { this.stats.refused++; return false; }
+    if (!this.carrier || data.length > this.p.max_bytes || data.length === 0) { this.stats.refused++; return false; }
     this.stats.sent++;
     this.stats.bytes += data.length;
     const now = this.clock.now_ns;

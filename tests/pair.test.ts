@@ -1,0 +1,71 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { PairSystem } from "../host/pair.js";
+import { loadCoop } from "../host/firmware.js";
+
+// The pair's monitoring (issue 10, seed 002 claims 6-10): heartbeats on both links, and
+// verdicts on the partner that tell a dead one (no carrier) from a hung one (carrier,
+// silence) within their stated bounds (assembly/pair/peer.ts).
+const PEER = { ALIVE: 2, DEAD: 3, HUNG: 4 };
+const SILENT_MS = 50, HB_MS = 10;
+
+/** When board b first logged `what` after at_ns, in ms after at_ns, or -1. */
+function loggedAfter(lines: string[], what: RegExp, at_ns: number): number {
+  for (const l of lines) {
+    const t = parseFloat(l);
+    if (t * 1e6 >= at_ns - 1000 && what.test(l)) return Math.max(0, t - at_ns / 1e6); // the log keeps µs
+  }
+  return -1;
+}
+
+test("a pair boots, each hears the other on both links", () => {
+  const p = new PairSystem(loadCoop(), { seed: 3 });
+  p.runFor(1500);
+  p.boards.forEach((b, k) => {
+    assert.equal(p.peerState(k), PEER.ALIVE);
+    // 1.5 s of heartbeats every 10 ms on two links: about 300 heard.
+    assert.ok(p.heartbeats(k) > 250, `${p.heartbeats(k)} heartbeats`);
+    assert.deepEqual(b.faults, []);
+    assert.deepEqual(b.violations, []);
+    assert.equal(b.links.stats.overruns, 0);
+  });
+});
+
+test("a partner's power loss is seen at once; a hung partner within SILENT + one heartbeat", () => {
+  const p = new PairSystem(loadCoop(), { seed: 4 });
+  const [A, B] = p.boards;
+  p.runFor(1200);
+  const cut = p.clock.now_ns;
+  A.cutPowerAt(cut);
+  p.runFor(50);
+  const dead = loggedAfter(B.log, /partner dead/, cut);
+  assert.ok(dead >= 0 && dead < 1, `dead seen after ${dead} ms`);
+  assert.equal(p.peerState(1), PEER.DEAD);
+  A.restorePowerAt(p.clock.now_ns);
+  p.runFor(1500);
+  assert.equal(p.peerState(1), PEER.ALIVE);
+  assert.equal(loggedAfter(B.log, /partner firmware hung/, cut), -1, "a partner that powers up is not taken for hung");
+  const hang = p.clock.now_ns;
+  B.hung = true;
+  p.runFor(200);
+  const hung = loggedAfter(A.log, /partner firmware hung/, hang);
+  assert.ok(hung >= SILENT_MS && hung <= SILENT_MS + HB_MS + 1, `hung seen after ${hung} ms`);
+  assert.equal(p.peerState(0), PEER.HUNG);
+  B.hung = false;
+  p.runFor(100);
+  assert.equal(p.peerState(0), PEER.ALIVE);
+});
+
+test("one link down changes nothing; both down (a partition) looks dead from each side", () => {
+  const p = new PairSystem(loadCoop(), { seed: 5 });
+  p.runFor(1200);
+  p.links[0].setDown(true);
+  p.runFor(300);
+  for (const k of [0, 1]) assert.equal(p.peerState(k), PEER.ALIVE);
+  p.links[1].setDown(true);
+  p.runFor(20);
+  for (const k of [0, 1]) assert.equal(p.peerState(k), PEER.DEAD);
+  p.links[0].setDown(false);
+  p.runFor(100);
+  for (const k of [0, 1]) assert.equal(p.peerState(k), PEER.ALIVE);
+});
