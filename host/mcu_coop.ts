@@ -25,6 +25,9 @@
 import type { VirtualClock } from "./clock.js";
 import { IRQ, IRQ_STORM_MAX } from "./mcu.js";
 import type { Mcu, PendingIrq, HalFunction } from "./mcu.js";
+import type { CoopScheduler } from "./coop_scheduler.js";
+
+export { CoopScheduler } from "./coop_scheduler.js";
 
 // asyncify_get_state: 0 normal, 1 unwinding, 2 rewinding.
 const UNWINDING = 1, REWINDING = 2;
@@ -35,8 +38,6 @@ export const COOP_STACK_BASE = 0x1E000;
 export const COOP_STACK_BYTES = 2048;
 /** main and three handler levels (doorbell/timer, scsi, pfail). */
 export const COOP_DEPTH_MAX = 4;
-/** How far one running MCU may get ahead of another that could run. */
-export const DEFAULT_SKEW_NS = 20_000;
 
 interface AsyncifyExports {
   asyncify_start_unwind(addr: number): void;
@@ -273,9 +274,17 @@ export class McuCoop {
       if (f.dispatching && !this.dispatchAll("delay", end)) return;
       if (!f.dispatching && mcu.dispatchable() && !this.dispatchAll("delay", end)) return;
     } else end = mcu.now_ns + Math.max(0, delay_us) * 1000;
-    if (mcu.now_ns < end) {
-      this.wakeAt_ns = Math.min(end, this.clock.nextAt_ns());
-      return this.suspend("delay", false, end);
+    for (let guard = 0; mcu.now_ns < end; guard++) {
+      if (guard > IRQ_STORM_MAX) throw new Error("board: a busy-wait that does not move");
+      const next = this.clock.nextAt_ns();
+      if (next > this.clock.now_ns) {
+        this.wakeAt_ns = Math.min(end, next);
+        return this.suspend("delay", false, end);
+      }
+      // An alarm due now (another MCU set it at the clock's time): it runs first, as
+      // the loop on a board alone would run it.
+      this.clock.advanceTo(this.clock.now_ns);
+      if (mcu.dispatchable() && !this.dispatchAll("delay", end)) return;
     }
     mcu.setDeadline();
   }
@@ -370,57 +379,4 @@ export class McuCoop {
   }
 
   private buffer(depth: number): number { return COOP_STACK_BASE + depth * COOP_STACK_BYTES; }
-}
-
-/** Runs several MCUs on one clock, the one furthest behind first. */
-export class CoopScheduler {
-  readonly members: CoopMember[] = [];
-  /** The MCU whose code is on the stack (Board.step), or null. */
-  current: McuCoop | null = null;
-
-  constructor(readonly clock: VirtualClock, readonly skew_ns = DEFAULT_SKEW_NS) {}
-
-  add(m: CoopMember): void { this.members.push(m); }
-
-  /** Where a member is in time: now if it can run (a boot: the clock's time), or when
-  * it will be able to. */
-  private timeOf(m: CoopMember): number {
-    if (m.runnable()) return m.coop.status === "off" ? this.clock.now_ns : m.coop.local_ns;
-    return m.live() ? m.coop.runsAt_ns : Infinity;
-  }
-
-  /** Another MCU that could run is more than skew_ns behind `me`. */
-  someoneBehind(me: McuCoop): boolean {
-    for (const m of this.members) {
-      if (m.coop !== me && m.runnable() && this.timeOf(m) + this.skew_ns < me.local_ns) return true;
-    }
-    return false;
-  }
-
-  horizonFor(me: McuCoop): number {
-    let h = Infinity;
-    for (const m of this.members) if (m.coop !== me) h = Math.min(h, this.timeOf(m) + this.skew_ns);
-    return h;
-  }
-
-  /** Run until `done()` or the clock passes limit_ns. */
-  run(done: () => boolean, limit_ns: number): void {
-    const stop = () => done() || this.clock.now_ns > limit_ns;
-    for (const m of this.members) m.beginRun(stop);
-    while (!stop()) {
-      let best: CoopMember | null = null, bestAt = Infinity;
-      for (const m of this.members) {
-        if (!m.runnable()) continue;
-        const t = this.timeOf(m);
-        if (t < bestAt) { best = m; bestAt = t; }
-      }
-      if (best) { best.step(); continue; }
-      let next = this.clock.nextAt_ns();
-      for (const m of this.members) {
-        if (m.live() && m.coop.status === "delay" && m.coop.wakeAt_ns > this.clock.now_ns) next = Math.min(next, m.coop.wakeAt_ns);
-      }
-      if (next === Infinity) throw new Error("deadlock: every MCU waits and nothing is scheduled");
-      this.clock.advanceTo(next);
-    }
-  }
 }

@@ -6,7 +6,7 @@
 // A test assembles it in one line and drives either side's mailbox.
 
 import { VirtualClock } from "./clock.js";
-import { CoopScheduler, DEFAULT_SKEW_NS } from "./mcu_coop.js";
+import { CoopScheduler, DEFAULT_SKEW_NS } from "./coop_scheduler.js";
 import { Board, BoardOptions } from "./board.js";
 import { Disk, DiskParams, DEFAULT_DISK } from "./devices/disk.js";
 import { Link, LinkParams, DEFAULT_LINK } from "./devices/link.js";

@@ -6,7 +6,7 @@
 
 import { Board } from "./board.js";
 import { VirtualClock } from "./clock.js";
-import { CoopScheduler } from "./mcu_coop.js";
+import { CoopScheduler } from "./coop_scheduler.js";
 import { HostAdapter, HostResult } from "./host.js";
 import { Oracle } from "./oracle.js";
 import { Rng } from "./rng.js";
