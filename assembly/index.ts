@@ -28,13 +28,15 @@ import { rebuild_permille } from "./array/rebuild";
 import { intent_in_use } from "./array/intent";
 import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target/target";
 import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
-import { nv_boot, nv_after_probe, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
+import { nv_boot, nv_after_probe, nv_bind_blank, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
 import { SAVE_ABORTED } from "./nv/image";
 import { cache_nv_count, cache_dirty_count } from "./cache/cache";
 import { budget_blocks, learn_state_now, learn_check_stop, learn_abort_load, LEARN_RUNNING } from "./nv/budget";
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 import { timer_arm, timer_fired } from "./base/timer";
-import { pair_init, pair_timer, pair_rx, pair_io_done, pair_io_check, pair_on, peer_state, peer_heartbeats } from "./pair/peer";
+import { pair_init, pair_timer, pair_rx, pair_io_done, pair_io_check, pair_on, peer_state, peer_heartbeats, peer_set_store } from "./pair/peer";
+import { own_boot, own_refresh_alua, own_binds_pending, own_configure, own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced } from "./pair/own";
+import { lun_alua } from "./state";
 import { link_ring_base, link_ring_slots, link_slot_bytes } from "./layout";
 
 export {
@@ -62,7 +64,11 @@ export function main(): void {
   nv_boot();
   let luns = array_configured() ? array_probe(nv_store_id()) : disks_probe(nv_store_id());
   st_set_lun_count(luns);
+  peer_set_store(nv_store_id());
+  own_boot(nv_store_id());
   nv_after_probe();
+  own_refresh_alua(false);
+  own_fence_boot();
   st_set_ready(true);
   hal_log(LOG_READY, <i32>luns, 0);
   while (true) {
@@ -95,6 +101,14 @@ export function poll(): bool {
     worked = true;
   }
   if (tags_abort_overdue() > 0) worked = true;
+  if (pair_on()) {
+    pair_io_check(hal_now_us(), tags_out());
+    if (own_binds_pending()) {
+      own_configure(nv_store_id());
+      if (nv_bind_blank() > 0) { own_refresh_alua(true); register_bound(); worked = true; }
+    }
+    if (own_poll(nv_store_id())) worked = true;
+  }
   // Waiting commands run again oldest first, so the space a destage frees goes to the
   // command that has waited longest (a fixed slot order starves the last slots).
   let polled: u32 = 0;
@@ -253,6 +267,15 @@ export function link_ring_slot_size(): u32 { return link_slot_bytes; }
 /** The partner as this controller sees it (pair/peer.ts PEER_*), and heartbeats heard. */
 export function pair_peer_state(): u32 { return peer_state(); }
 export function pair_heartbeats(): u32 { return peer_heartbeats(); }
+/** A pair: the LUN's access state through this port (state.ts ALUA_*; 0xFF: no LUN). */
+export function pair_lun_alua(lun: u32): u32 { return lun < st_lun_count() ? lun_alua(lun) : 0xff; }
+/** A pair: takeovers, givebacks since boot, and whether this controller is fenced. */
+export function pair_stat(i: u32): u32 {
+  if (i == 0) return own_takeovers();
+  if (i == 1) return own_givebacks();
+  if (i == 2) return own_fenced() ? 1 : 0;
+  return 0;
+}
 export function mailbox_slot_count(): u32 { return mailbox_slots; }
 export function mailbox_slot_size(): u32 { return mailbox_slot_bytes; }
 export function mailbox_data_size(): u32 { return mailbox_data_bytes; }

@@ -127,7 +127,8 @@ if (off_luns + luns_max * lun_entry_bytes > off_slot_seq) ERROR("LUNs overlap sl
 // ---- LUN table -------------------------------------------------------------------------
 // @0 target u8 | @1 state u8 | @2 unit attention u8 | @3 identity u8 | @4 in image u8
 // @5 timeouts u8 | @6 destaging u8 | @7 write errors u8 | @8 blocks u64 | @16 cursor u64
-// @24 retry at ms u32 | @28 NV blocks u32
+// @24 retry at ms u32 | @28 NV blocks u32 | @32 ALUA state u8 (a pair) | @33 ALUA unit
+// attention u8 | @36 the label's pair epoch u32
 
 @inline export const LUN_ABSENT: u8 = 0;
 @inline export const LUN_READY: u8 = 1;
@@ -155,6 +156,8 @@ if (off_luns + luns_max * lun_entry_bytes > off_slot_seq) ERROR("LUNs overlap sl
   store<u64>(p, 0, 16);
   store<u32>(p, 0, 24);
   store<u32>(p, 0, 28);
+  store<u32>(p, 0, 32);
+  store<u32>(p, 0, 36);
 }
 @inline export function lun_set_state(lun: u32, state: u8): void { store<u8>(lun_at(lun), state, 1); }
 @inline export function lun_clear_ua(lun: u32): void { store<u8>(lun_at(lun), 0, 2); }
@@ -166,6 +169,7 @@ if (off_luns + luns_max * lun_entry_bytes > off_slot_seq) ERROR("LUNs overlap sl
 @inline export const ID_WRONG_SLOT: u8 = 3;  // ours, but bound to another bus ID
 @inline export const ID_UNREADABLE: u8 = 4;  // the label block cannot be read
 @inline export const ID_NO_DISK: u8 = 5;
+@inline export const ID_PARTNER: u8 = 6;     // a pair's disk, owned by the partner controller
 @inline export function lun_identity(lun: u32): u8 { return load<u8>(lun_at(lun), 3); }
 @inline export function lun_set_identity(lun: u32, id: u8): void { store<u8>(lun_at(lun), id, 3); }
 
@@ -213,3 +217,21 @@ export function lun_note_timeout(lun: u32): bool {
 @inline export function lun_usable(lun: u32): bool {
   return lun < luns_max && lun_state(lun) == LUN_READY && lun_identity(lun) == ID_OK;
 }
+
+// ---- a pair's LUNs (seed 002, pair/own.ts) ---------------------------------------------
+
+/** Asymmetric access state of the LUN through this controller's port (SPC-4 5.15.2.4):
+ * what REPORT TARGET PORT GROUPS says and what the LUN answers here. */
+@inline export const ALUA_OPTIMIZED: u8 = 0;
+@inline export const ALUA_STANDBY: u8 = 2;
+@inline export const ALUA_TRANSITIONING: u8 = 0xf;
+@inline export function lun_alua(lun: u32): u8 { return load<u8>(lun_at(lun), 32); }
+@inline export function lun_set_alua(lun: u32, s: u8): void {
+  let p = lun_at(lun);
+  if (load<u8>(p, 32) != s) store<u8>(p, 1, 33); // ASYMMETRIC ACCESS STATE CHANGED owed
+  store<u8>(p, s, 32);
+}
+@inline export function lun_alua_ua(lun: u32): bool { return load<u8>(lun_at(lun), 33) != 0; }
+@inline export function lun_clear_alua_ua(lun: u32): void { store<u8>(lun_at(lun), 0, 33); }
+@inline export function lun_epoch(lun: u32): u32 { return load<u32>(lun_at(lun), 36); }
+@inline export function lun_set_epoch(lun: u32, e: u32): void { store<u32>(lun_at(lun), e, 36); }

@@ -105,4 +105,10 @@ export const LOG_NAMES: Record<number, string> = {
   66: "partner firmware hung (carrier, no heartbeat)",
   67: "partner alive, its I/O hung",
   68: "own device I/O hung",
+  69: "took over the partner's LUNs (mask, epoch)",
+  70: "fenced by the partner: serving nothing",
+  71: "registered again, welcomed by the partner",
+  72: "gave a LUN back to its owner (lun, epoch)",
+  73: "took back a LUN the partner gave (lun, epoch)",
+  74: "lost the race to fence the partner",
 };

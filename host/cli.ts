@@ -13,6 +13,7 @@ import { runFuzz, arrayShape, DISKS_SHAPE } from "./fuzz.js";
 import { mergeJson } from "./torture_report.js";
 import { HELP, HELP_MAIN } from "./cli_help.js";
 import { run, torture } from "./cli_run.js";
+import { runPairCli, torturePairCli, benchPairCli } from "./cli_pair.js";
 import { serve } from "./cli_serve.js";
 import { runBackup, BACKUP_FAULTS, type BackupFault } from "./backup/run.js";
 import { DEFAULT_APPEND_THRESHOLD_PCT, DEFAULT_FAILOVER_RATE_KIB_S, DEFAULT_REPLAY_ALLOWANCE_PERMILLE } from "./backup/director_run.js";
@@ -29,13 +30,13 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   run: {
     seed: str, cuts: str, json: flag, disks: str, eeprom: str, "cap-pct": str, qd: str, quiet: flag,
     "disk-fault": str, raid: str, spares: str, "fail-disk": str, vcd: str, "vcd-from": str, "vcd-to": str,
-    runtime: str, build: str,
+    runtime: str, build: str, controllers: str, events: str, faults: str,
   },
-  bench: { json: flag, raid: str, spares: str, "fail-disk": str, svg: str },
+  bench: { json: flag, raid: str, spares: str, "fail-disk": str, svg: str, controllers: str },
   torture: {
     seed: str, cuts: str, json: flag, quiet: flag, variant: str, "no-sweep": flag, "sweep-only": flag,
     "sweep-k": str, "sweep-step": str, raid: str, spares: str, "fail-disk": str, jobs: str, shard: str,
-    vcd: str, "vcd-from": str, "vcd-to": str, director: flag,
+    vcd: str, "vcd-from": str, "vcd-to": str, director: flag, controllers: str, events: str, "events-per-run": str, faults: str,
   },
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},
@@ -113,10 +114,12 @@ export function main(argv: string[]): number | Promise<number> {
   }
   const values = parsed.values as Values;
   if (values.help) { console.log(HELP[command]); return 0; }
+  const pair = intOpt(values.controllers, "controllers", 1, 2, 1) === 2;
   switch (command) {
-    case "run": return run(values);
-    case "torture": return torture(values);
+    case "run": return pair ? runPairCli(values) : run(values);
+    case "torture": return pair ? torturePairCli(values) : torture(values);
     case "bench":
+      if (pair) return benchPairCli(values);
       return bench(values.json === true, raidOpt(values.raid), intOpt(values.spares, "spares", 0, 2, 1), failDiskOpt(values["fail-disk"]),
         typeof values.svg === "string" ? values.svg : null);
     case "fuzz":

@@ -73,12 +73,23 @@ again, and check every acknowledged write.
                  and result (docs/PORTING.md)
   --build B      metered (default: cycles counted) or release (the build a board
                  flashes: no meter, time is what its HAL calls take)
+  --controllers N  1 (default) or 2: a pair of controllers on a shelf of dual-ported
+                 disks (issue 10, docs/DESIGN.md "The pair"): a multipath host writes
+                 through both while one fault per event strikes at a random instant;
+                 every block is read back after each event. JSON adds takeovers,
+                 givebacks, split_brain, fenced_writes, mirror_catchups
+  --events N     with --controllers 2: events (default 6)
+  --faults LIST  with --controllers 2: the fault kinds drawn from (default all): cut,
+                 hang, io-hang, partition, link-down, cut-both
 
 ${EXIT}`,
   bench: `usage: holdup bench [options]
 
 Benchmark figures in virtual time against their physical bounds.
 
+  --controllers 2  instead: the pair's figures (detect_ms_dead, detect_ms_hung,
+                 detect_ms_io_hung with their bounds, takeover_ms, ack_us_unmirrored;
+                 ack_us_mirrored and catchup_ms are null until the mirrored stores land)
   --svg DIR      also draw, as SVG files in DIR (Vega-Lite): the save timeline
                  (cap voltage, pages written, verified and rewritten, against the
                  hold-up), the destage's head path (elevator against FIFO), and
@@ -137,6 +148,9 @@ of a save and after every member write of an array update.
                  with holdup merge
   --vcd FILE     the trace (as for run) of the first run that failed, run again
   --vcd-from MS, --vcd-to MS   its window (default: its first save)
+  --controllers 2  instead: the pair (issue 10): runs of --events-per-run events (default
+                 10) from consecutive seeds until --events events in all (default 100),
+                 --faults as for run
   --director     instead: backup runs through the backup director (seed 004), each
                  with faults at instants its seed picks, in turn: a drive that
                  fails (its tape movable or stuck) or hangs, a damaged tape, a

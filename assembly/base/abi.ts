@@ -116,3 +116,9 @@
 @inline export const LOG_PARTNER_HUNG: i32 = 66;
 @inline export const LOG_PARTNER_IO_HUNG: i32 = 67;
 @inline export const LOG_IO_STUCK: i32 = 68;
+@inline export const LOG_TAKEOVER: i32 = 69;
+@inline export const LOG_FENCED: i32 = 70;
+@inline export const LOG_REJOINED: i32 = 71;
+@inline export const LOG_GIVEBACK: i32 = 72;
+@inline export const LOG_TOOK_BACK: i32 = 73;
+@inline export const LOG_LOST_ARBITRATION: i32 = 74;

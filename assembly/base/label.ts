@@ -4,12 +4,15 @@
 // them (no WRITE LONG). docs/SPEC.md "Disk label" is the format:
 //   @0 "HOLDUPID" | @8 version u32 | @12 bus ID u32 | @16 store id u64
 //   @24 unreadable count u32 | @28 zero | @32 unreadable LBAs u64 × count | @508 CRC-32C
+// and on a pair's disk (seed 002) its pair section:
+//   @448 "PAIR" | @452 owner identity u8 | @456 epoch u32 | @464 store id of controller
+//   A u64 | @472 of controller B u64
 
 import { label_base, block_bytes } from "../layout";
 import { crc32c } from "./crc32c";
 import { OP_READ_16, OP_WRITE_16, STATUS_GOOD, zero } from "./scsi";
 import { OK, ERR_IO, ERR_NODEV, ERR_TIMEOUT } from "./errors";
-import { ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE, ID_NO_DISK } from "../state";
+import { ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE, ID_NO_DISK, ID_PARTNER, lun_epoch } from "../state";
 import { disk_exec_patient, cdb_rw16, cdb_sync_cache10, sync_cdb } from "./initiator";
 
 @inline const label_magic: u64 = 0x44495055444c4f48; // "HOLDUPID" little-endian
@@ -19,6 +22,33 @@ import { disk_exec_patient, cdb_rw16, cdb_sync_cache10, sync_cdb } from "./initi
 /** Unreadable blocks one label can list. */
 @inline export const label_list_max: u32 = 48;
 if (label_list_at + label_list_max * 8 > label_crc_at) ERROR("label: the list fits before the CRC");
+
+// The pair section (a controller of a pair writes it into every label it writes).
+@inline const pair_at: u32 = 448;
+@inline const pair_magic: u32 = 0x52494150; // "PAIR" little-endian
+if (label_list_at + label_list_max * 8 > pair_at || pair_at + 32 > label_crc_at) ERROR("label: the pair section fits");
+/** This controller's identity in a pair (0: alone) and both controllers' store ids
+ * (0: not known yet); set by pair/own.ts. */
+let pair_me: u8 = 0;
+let pair_store_a: u64 = 0;
+let pair_store_b: u64 = 0;
+
+export function label_pair_config(me: u8, store_a: u64, store_b: u64): void {
+  pair_me = me;
+  pair_store_a = store_a;
+  pair_store_b = store_b;
+}
+
+/** After label_read: the pair section's epoch and owner (0 if the label has none). */
+export function label_pair_epoch(): u32 {
+  return load<u32>(label_base, pair_at) == pair_magic ? load<u32>(label_base, pair_at + 8) : 0;
+}
+export function label_pair_owner(): u8 {
+  return load<u32>(label_base, pair_at) == pair_magic ? load<u8>(label_base, pair_at + 4) : 0;
+}
+/** After label_read: the store id the label binds the disk to. */
+export function label_owner_store(): u64 { return load<u64>(label_base, 16); }
+
 
 /** Read the label block into label_base and say what it is to us (ID_NO_DISK: the disk
  * no longer answers). */
@@ -34,9 +64,15 @@ export function label_read(target: u32, label_lba: u64, store_id: u64): u8 {
   if (blank) return ID_BLANK;
   if (load<u64>(label_base) != label_magic) return ID_FOREIGN;
   if (crc32c(label_base, label_crc_at, 0) != load<u32>(label_base + label_crc_at)) return ID_FOREIGN;
-  if (load<u64>(label_base, 16) != store_id) return ID_FOREIGN;
+  let id = ID_OK;
+  if (load<u64>(label_base, 16) != store_id) {
+    // A pair's disk that the partner owns: its section names this controller's store.
+    if (pair_me == 0 || load<u32>(label_base, pair_at) != pair_magic ||
+        load<u64>(label_base + pair_at + (pair_me == 1 ? 16 : 24)) != store_id) return ID_FOREIGN;
+    id = ID_PARTNER;
+  }
   if (load<u32>(label_base, 12) != target) return ID_WRONG_SLOT;
-  return ID_OK;
+  return id;
 }
 
 /** After label_read returned ID_OK: the unreadable blocks it lists. */
@@ -53,6 +89,32 @@ export function label_begin(target: u32, store_id: u64): void {
   store<u32>(label_base, label_version, 8);
   store<u32>(label_base, target, 12);
   store<u64>(label_base, store_id, 16);
+  if (pair_me != 0) {
+    // This controller binds the disk: it is the owner, in the LUN's epoch (JBOD: LUN n
+    // is the disk at bus ID n).
+    store<u32>(label_base, pair_magic, pair_at);
+    store<u8>(label_base, pair_me, pair_at + 4);
+    store<u32>(label_base, lun_epoch(target), pair_at + 8);
+    store<u64>(label_base, pair_me == 1 ? store_id : pair_store_a, pair_at + 16);
+    store<u64>(label_base, pair_me == 2 ? store_id : pair_store_b, pair_at + 24);
+  }
+}
+
+/** After label_read: bind the disk to `store_id` (controller `owner` of the pair) in
+ * `epoch`, keeping its list of unreadable blocks, and write it (a takeover, a
+ * giveback). */
+export function label_adopt(target: u32, label_lba: u64, store_id: u64, owner: u8, epoch: u32): i32 {
+  store<u64>(label_base, label_magic);
+  store<u32>(label_base, label_version, 8);
+  store<u32>(label_base, target, 12);
+  store<u64>(label_base, store_id, 16);
+  store<u32>(label_base, pair_magic, pair_at);
+  store<u8>(label_base, owner, pair_at + 4);
+  store<u32>(label_base, epoch, pair_at + 8);
+  store<u64>(label_base, pair_store_a, pair_at + 16);
+  store<u64>(label_base, pair_store_b, pair_at + 24);
+  if (label_list_count() != load<u32>(label_base, 24)) store<u32>(label_base, label_list_count(), 24);
+  return label_write(target, label_lba);
 }
 
 /** Add an unreadable block to the label being built; false if the list is full. */

@@ -22,6 +22,17 @@
 @inline export const OP_NV_STATUS: u8 = 0xc0;
 @inline export const OP_NV_ACTION: u8 = 0xc1;
 @inline export const OP_ARRAY_STATUS: u8 = 0xc2;
+/** MAINTENANCE IN (SPC-4 6.36) and its service action REPORT TARGET PORT GROUPS. */
+@inline export const OP_MAINTENANCE_IN: u8 = 0xa3;
+@inline export const SA_REPORT_TARGET_PORT_GROUPS: u8 = 0x0a;
+/** PERSISTENT RESERVE IN / OUT (SPC-4 6.15, 6.16), the service actions and the type we use. */
+@inline export const OP_PR_IN: u8 = 0x5e;
+@inline export const OP_PR_OUT: u8 = 0x5f;
+@inline export const PR_OUT_RESERVE: u8 = 1;
+@inline export const PR_OUT_PREEMPT_AND_ABORT: u8 = 5;
+@inline export const PR_OUT_REGISTER_AND_IGNORE: u8 = 6;
+@inline export const PR_TYPE_WE_RO: u8 = 5;
+@inline export const STATUS_RESERVATION_CONFLICT: u8 = 0x18;
 
 // ---- status (SAM-5) ----------------------------------------------------------------
 @inline export const STATUS_GOOD: u8 = 0x00;
@@ -52,6 +63,11 @@
 @inline export const ASC_DATA_PHASE_ERROR: u16 = 0x4b00;
 @inline export const ASC_BECOMING_READY: u16 = 0x0401;
 @inline export const ASC_MANUAL_INTERVENTION: u16 = 0x0403;
+/** ALUA (SPC-4 Annex F): LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE
+ * TRANSITION; TARGET PORT IN STANDBY STATE; ASYMMETRIC ACCESS STATE CHANGED. */
+@inline export const ASC_ALUA_TRANSITION: u16 = 0x040a;
+@inline export const ASC_ALUA_STANDBY: u16 = 0x040b;
+@inline export const ASC_ALUA_CHANGED: u16 = 0x2a06;
 @inline export const ASC_WRITE_ERROR: u16 = 0x0c00;
 @inline export const ASC_UNRECOVERED_READ_ERROR: u16 = 0x1100;
 

@@ -7,6 +7,8 @@
 // A LUN whose disk cannot take its blocks (not ours, failed) is skipped: its blocks
 // stay in the cache, and in every save, until the host decides (NV ACTION).
 
+import { own_conflict } from "../pair/own";
+import { STATUS_RESERVATION_CONFLICT } from "../base/scsi";
 import {
   cache_blocks_max, destage_blocks_max, sg_base, sg_entry_bytes, block_bytes,
 } from "../layout";
@@ -137,6 +139,7 @@ export function destage_done(tag: u32, frozen: bool): void {
   let host = tag_host_status(tag);
   let status = tag_status(tag);
   let ok = host == HOST_OK && status == STATUS_GOOD;
+  if (status == STATUS_RESERVATION_CONFLICT) own_conflict(); // fenced? (a pair)
   if (ok) {
     lun_set_timeouts(lun, 0);
     lun_set_write_errors(lun, 0);

@@ -51,9 +51,11 @@ import { hal_entropy, hal_log, hal_now_us, hal_irq_mask_pfail } from "../base/ha
 import {
   st_lun_count, st_power_epoch, st_power_failing, lun_state, lun_identity, lun_set_identity, lun_blocks,
   lun_target, lun_set_in_image, lun_in_image, lun_usable, lun_nv, lun_set_state, LUN_READY, LUN_ABSENT,
-  LUN_FAILED, ID_OK, ID_BLANK, ID_NO_DISK, luns_max,
+  LUN_FAILED, ID_OK, ID_BLANK, ID_NO_DISK, luns_max, lun_set_epoch,
 } from "../state";
-import { label_read, label_begin, label_write } from "../base/label";
+import { label_read, label_begin, label_write, label_pair_epoch } from "../base/label";
+import { own_may_bind } from "../pair/own";
+import { pair_on } from "../pair/peer";
 import { array_target } from "../array/array";
 import { array_recheck, array_adopt, array_held_identity } from "../array/assemble";
 import { ur_init, ur_load_label } from "./unreadable";
@@ -145,6 +147,8 @@ export function held_blocks(): u32 {
 
 /** May the controller acknowledge writes from its cache now? */
 export function nv_writeback_allowed(): bool {
+  // A pair writes through until its mirrored stores land (docs/DESIGN.md "The pair").
+  if (pair_on()) return false;
   return armed_gen != 0 && arm_ok && !nv_unretired() && learn_known();
 }
 
@@ -214,10 +218,22 @@ export function nv_after_probe(): void {
     corrected_words += restore_corrected;
   }
   if (image_state == IMAGE_UNREADABLE) hal_log(LOG_IMAGE_PENDING, <i32>image_gen, -1);
+  nv_bind_blank();
+}
+
+/** Bind the blank disks this controller may bind now (alone: all; in a pair: its own
+ * portion, pair/own.ts). Returns how many it bound. */
+export function nv_bind_blank(): u32 {
+  let luns = st_lun_count();
+  let bound: u32 = 0;
   for (let lun: u32 = 0; lun < luns; lun++) {
     if (lun_state(lun) == LUN_READY && lun_identity(lun) == ID_BLANK && lun_nv(lun) == 0 &&
-        !lun_in_image(lun) && image_state != IMAGE_UNREADABLE) bind(lun);
+        !lun_in_image(lun) && image_state != IMAGE_UNREADABLE && own_may_bind(lun)) {
+      bind(lun);
+      bound++;
+    }
   }
+  return bound;
 }
 
 /** Read the LUN's label: its identity (a disk that stopped answering fails the
@@ -239,6 +255,7 @@ function read_label(lun: u32): void {
     return;
   }
   lun_set_identity(lun, id);
+  lun_set_epoch(lun, label_pair_epoch());
   if (id == ID_OK) ur_load_label(lun);
   else hal_log(LOG_IDENTITY, <i32>lun, id);
 }

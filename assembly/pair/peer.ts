@@ -10,8 +10,9 @@
 //   hung     - SILENT_US after the last message heard, judged at the next heartbeat
 //              tick: ≤ SILENT_US + HB_INTERVAL_US;
 //   I/O hung - the partner's own verdict (IO_STUCK_US without a device completion while
-//              a command is out) reaches us in its next heartbeat: ≤ IO_STUCK_US +
-//              2 × HB_INTERVAL_US.
+//              a command is out), made at its main loop's next pass (≤ one 10 ms tick),
+//              reaches us in its next heartbeat (≤ HB_INTERVAL_US): ≤ IO_STUCK_US +
+//              3 × HB_INTERVAL_US.
 import { hal_config, CONFIG_IDENTITY, hal_now_us, hal_log } from "../base/hal";
 import { timer_periodic_at } from "../base/timer";
 import { pair_tx_irq } from "../layout";
@@ -37,8 +38,11 @@ import {
 @inline export const PEER_HUNG: u8 = 4;
 @inline export const PEER_IO_HUNG: u8 = 5;
 
-/** Heartbeat flags. */
+/** Heartbeat flags: its I/O hung; it is fenced and waits to be let back; it lets a
+ * fenced partner back (pair/own.ts). */
 @inline const HB_IO_STUCK: u32 = 1;
+@inline export const HB_FENCED: u32 = 2;
+@inline export const HB_WELCOME: u32 = 4;
 
 let me: u8 = 0;
 let state: u8 = PEER_NONE;
@@ -48,6 +52,23 @@ let heard_us0: i64 = 0;
 let heard_us1: i64 = 0;
 let partner_flags: u32 = 0;
 let heartbeats_heard: u32 = 0;
+/** This controller's store id (once the boot has read it) and the partner's (0: not
+ * heard yet); the heartbeat carries each side's. */
+let my_store: u64 = 0;
+let partner_store_id: u64 = 0;
+@inline export function partner_store(): u64 { return partner_store_id; }
+/** What own.ts says of this controller, for the heartbeat: fenced, and the LUNs it
+ * serves; and what the partner's heartbeat said of it. */
+let my_fenced: bool = false;
+let my_owned: u32 = 0;
+let partner_owned_mask: u32 = 0;
+let alive_since_us: i64 = 0;
+export function peer_set_status(fenced: bool, owned: u32): void { my_fenced = fenced; my_owned = owned; }
+@inline export function peer_flags(): u32 { return partner_flags; }
+@inline export function partner_owned(): u32 { return partner_owned_mask; }
+/** When the partner last became alive (a verdict of PEER_ALIVE). */
+@inline export function peer_alive_since_us(): i64 { return alive_since_us; }
+export function peer_set_store(id: u64): void { my_store = id; }
 /** This controller's own I/O: the last device completion, or a moment with none out. */
 let io_progress_us: i64 = 0;
 let io_stuck: bool = false;
@@ -89,10 +110,14 @@ export function pair_timer(now: i64): void {
 
 function heartbeat(now: i64): void {
   let m = pair_tx_irq;
-  store<u32>(m, io_stuck ? HB_IO_STUCK : 0, MSG_HEADER_BYTES);
-  store<u32>(m, state, MSG_HEADER_BYTES + 4);
+  let flags: u32 = io_stuck ? HB_IO_STUCK : 0;
+  if (my_fenced) flags |= HB_FENCED;
+  else if (state == PEER_ALIVE && (partner_flags & HB_FENCED) != 0) flags |= HB_WELCOME;
+  store<u32>(m, flags, MSG_HEADER_BYTES);
+  store<u32>(m, my_owned, MSG_HEADER_BYTES + 4);
+  store<u64>(m, my_store, MSG_HEADER_BYTES + 8);
   for (let link: u32 = 0; link < LINKS; link++) {
-    if (link_has_carrier(link)) msg_send(link, m, MSG_HEADER_BYTES + 8, MSG_HEARTBEAT, me, 0);
+    if (link_has_carrier(link)) msg_send(link, m, MSG_HEADER_BYTES + 16, MSG_HEARTBEAT, me, 0);
   }
 }
 
@@ -108,6 +133,9 @@ export function pair_rx(): void {
       if (slot_link(slot) == 0) heard_us0 = now; else heard_us1 = now;
       if (msg_type(m) == MSG_HEARTBEAT) {
         partner_flags = load<u32>(m, MSG_HEADER_BYTES);
+        partner_owned_mask = load<u32>(m, MSG_HEADER_BYTES + 4);
+        let store = load<u64>(m, MSG_HEADER_BYTES + 8);
+        if (store != 0) partner_store_id = store;
         heartbeats_heard++;
       }
     }
@@ -152,7 +180,7 @@ function judge(now: i64): void {
   let quiet_ms = <i32>((now - heard) / 1000);
   state = next;
   state_since_us = now;
-  if (next == PEER_ALIVE) hal_log(LOG_PARTNER_ALIVE, quiet_ms, 0);
+  if (next == PEER_ALIVE) { alive_since_us = now; hal_log(LOG_PARTNER_ALIVE, quiet_ms, 0); }
   else if (next == PEER_DEAD) hal_log(LOG_PARTNER_DEAD, quiet_ms, 0);
   else if (next == PEER_HUNG) hal_log(LOG_PARTNER_HUNG, quiet_ms, 0);
   else if (next == PEER_IO_HUNG) hal_log(LOG_PARTNER_IO_HUNG, quiet_ms, 0);

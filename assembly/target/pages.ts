@@ -2,6 +2,7 @@
 // (caching page), READ CAPACITY, and the vendor NV STATUS. Each checks the fields it
 // uses (docs/HAL.md "Command set") and answers at most the allocation length.
 
+import { alua_tpgs } from "./alua";
 import { block_bytes, mailbox_data_bytes } from "../layout";
 import {
   STATUS_GOOD, KEY_NO_SENSE, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, ASC_NONE,
@@ -70,6 +71,7 @@ export function inquiry(slot: u32, lun: u32, cdb: usize): void {
     store<u8>(d, 0x06, 2);  // SPC-4
     store<u8>(d, 0x02, 3);  // response data format 2
     store<u8>(d, 69, 4);    // additional length
+    store<u8>(d, alua_tpgs(), 5); // TPGS: implicit ALUA in a pair (target/alua.ts)
     store<u8>(d, 0x02, 7);  // CMDQUE
     put_ascii(d + 8, "HOLDUP", 8);
     put_ascii(d + 16, "NV WRITE CACHE", 16);

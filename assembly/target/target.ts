@@ -10,7 +10,7 @@ import {
   OP_MODE_SENSE_10, OP_READ_16, OP_WRITE_16, OP_SERVICE_ACTION_IN_16, SA_READ_CAPACITY_16,
   STATUS_GOOD, STATUS_BUSY, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, ASC_INVALID_OPCODE,
   ASC_LUN_NOT_SUPPORTED, ASC_POWER_ON_RESET, FIELD_NONE, sense_fixed_bytes, OP_NV_STATUS,
-  OP_NV_ACTION, OP_ARRAY_STATUS, be16, be32, be64, zero, cdb_group_bytes, sense_build,
+  OP_NV_ACTION, OP_ARRAY_STATUS, OP_MAINTENANCE_IN, be16, be32, be64, zero, cdb_group_bytes, sense_build,
 } from "../base/scsi";
 import {
   st_lun_count, lun_state, lun_ua_pending, lun_clear_ua, LUN_ABSENT, set_slot_busy,
@@ -25,6 +25,7 @@ import { lun_ok, read_write, sync_cache, write_long, host_slot_due, host_slot_cl
 
 export { host_tag_done, last_write_ms } from "./rw";
 import { array_status } from "./array_page";
+import { alua_gate, report_target_port_groups } from "./alua";
 
 /** Known opcodes; everything else is INVALID COMMAND OPERATION CODE. */
 function opcode_supported(op: u8): bool {
@@ -34,6 +35,7 @@ function opcode_supported(op: u8): bool {
     case OP_READ_10: case OP_WRITE_10: case OP_SYNCHRONIZE_CACHE_10:
     case OP_WRITE_LONG_10: case OP_MODE_SENSE_10: case OP_READ_16: case OP_WRITE_16:
     case OP_SERVICE_ACTION_IN_16: case OP_NV_STATUS: case OP_NV_ACTION: case OP_ARRAY_STATUS:
+    case OP_MAINTENANCE_IN:
       return true;
   }
   return false;
@@ -94,6 +96,7 @@ export function host_command_start(slot: u32, retry: bool): void {
   let control = load<u8>(cdb + n - 1);
   if ((control & 0x04) != 0) { fail_field(slot, <i32>n - 1, 2); return; }
   if ((control & 0x01) != 0) { fail_field(slot, <i32>n - 1, 0); return; }
+  if (!alua_gate(slot, lun, op)) return;
 
   switch (op) {
     case OP_TEST_UNIT_READY: {
@@ -123,6 +126,7 @@ export function host_command_start(slot: u32, retry: bool): void {
     case OP_SYNCHRONIZE_CACHE_10: { sync_cache(slot, lun, cdb); return; }
     case OP_WRITE_LONG_10: { write_long(slot, lun, cdb); return; }
     case OP_NV_STATUS: { nv_status(slot, cdb); return; }
+    case OP_MAINTENANCE_IN: { report_target_port_groups(slot, lun, cdb); return; }
     case OP_ARRAY_STATUS: { array_status(slot, cdb); return; }
     case OP_NV_ACTION: {
       let action = load<u8>(cdb, 1);

@@ -97,6 +97,9 @@ export class Disk {
     this.readyAt_ns = clock.now_ns; // first boot: already spun up
   }
 
+  /** A write the disk admitted (past the reservations), from initiator port n. */
+  onWrite: ((initiator: number, lba: number, n: number) => void) | null = null;
+
   get isPowered(): boolean { return this.powered; }
   get cachedBlocks(): number { return this.cache.size; }
 
@@ -310,6 +313,7 @@ export class Disk {
     for (let i = 0; i < n; i++) blocks.push(data.slice(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES));
     if (n === 0) { this.finish(job, t, this.good(), null); return; }
     this.onTouch?.(lba, n);
+    this.onWrite?.(job.initiator, lba, n);
     if (this.writeCacheEnabled && (!cmd.fua || this.faults.ignoreFua)) {
       for (let i = 0; i < n; i++) {
         this.cache.delete(lba + i); // keep insertion order = age

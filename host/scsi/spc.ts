@@ -19,6 +19,8 @@ export const OP = {
   READ_16: 0x88,
   WRITE_16: 0x8a,
   SERVICE_ACTION_IN_16: 0x9e,
+  /** MAINTENANCE IN: REPORT TARGET PORT GROUPS (SPC-4 6.36), for ALUA (a pair). */
+  MAINTENANCE_IN: 0xa3,
   /** Vendor-specific (group 6), 10-byte CDBs of the controller (docs/HAL.md). */
   NV_STATUS: 0xc0,
   NV_ACTION: 0xc1,
@@ -26,6 +28,7 @@ export const OP = {
 } as const;
 export const NV_ACTION = { REPLAY: 1, DISCARD: 2, RECHECK: 3 } as const;
 export const SA_READ_CAPACITY_16 = 0x10;
+export const SA_REPORT_TARGET_PORT_GROUPS = 0x0a;
 export const SUPPORTED_OPS: ReadonlySet<number> = new Set(Object.values(OP));
 
 export const STATUS = { GOOD: 0x00, CHECK_CONDITION: 0x02, BUSY: 0x08 } as const;
@@ -219,6 +222,11 @@ export function checkFields(
       break;
     case OP.NV_STATUS: case OP.ARRAY_STATUS:
       cmd.alloc = be16(cdb, 7);
+      break;
+    case OP.MAINTENANCE_IN:
+      if ((cdb[1] & 0x1f) !== SA_REPORT_TARGET_PORT_GROUPS) return invalid(1, 4);
+      if (cdb[1] & 0xe0) return invalid(1, 7); // only the length-only format
+      cmd.alloc = be32(cdb, 6);
       break;
     case OP.NV_ACTION:
       if (cdb[1] < NV_ACTION.REPLAY || cdb[1] > NV_ACTION.RECHECK) return invalid(1);

@@ -1,0 +1,361 @@
+// Who owns each LUN of a pair (seed 002 claim 38; issue 10): by default the disk at an
+// even bus ID is controller A's, an odd one B's; the disk's label says who owns it now
+// (its store id, and the pair section with both controllers' stores and an epoch, base/
+// label.ts). A controller serves only the LUNs it owns (ALUA active/optimized); through
+// its port the others are standby: they answer INQUIRY, REQUEST SENSE, REPORT TARGET
+// PORT GROUPS, MODE SENSE and READ CAPACITY, and anything else NOT READY, TARGET PORT
+// IN STANDBY STATE, which a multipath host takes as "use the other path".
+import { hal_now_us, hal_log } from "../base/hal";
+import { label_pair_config, label_read, label_adopt, label_pair_epoch } from "../base/label";
+import { OK } from "../base/errors";
+import {
+  st_lun_count, lun_state, lun_identity, lun_set_identity, lun_target, lun_blocks, lun_alua, lun_set_alua,
+  lun_clear_alua_ua, lun_epoch, lun_set_epoch, LUN_READY, ID_OK, ID_BLANK, ID_PARTNER, ID_NO_DISK, ALUA_OPTIMIZED,
+  ALUA_STANDBY, ALUA_TRANSITIONING, slot_busy, slot_wait, WAIT_CLEAN,
+} from "../state";
+import { mailbox_slots, cache_blocks_max } from "../layout";
+import {
+  LOG_TAKEOVER, LOG_FENCED, LOG_REJOINED, LOG_GIVEBACK, LOG_TOOK_BACK, LOG_LOST_ARBITRATION,
+} from "../base/abi";
+import {
+  KEY_NOT_READY, ASC_ALUA_STANDBY, FIELD_NONE, STATUS_GOOD, STATUS_RESERVATION_CONFLICT,
+} from "../base/scsi";
+import { fail, slot_lun } from "../target/slot";
+import { entry_lun, entry_state, entry_inflight, cache_drop, ENTRY_FREE } from "../cache/cache";
+import { ur_load_label } from "../nv/unreadable";
+import {
+  pair_identity, pair_on, partner_store, peer_state, peer_flags, PEER_ALIVE, PEER_DEAD, PEER_HUNG, PEER_IO_HUNG,
+  HB_FENCED, HB_WELCOME, partner_owned, peer_alive_since_us, peer_set_status,
+} from "./peer";
+import { pair_key, pr_register, pr_reserve, pr_preempt, pr_read_keys, KEYS_MINE, KEYS_PARTNER } from "./fence";
+
+/** A controller that has not heard its partner binds its blank disks after this long
+ * anyway (its labels then lack the partner's store id until it is heard). */
+@inline const bind_wait_us: i64 = 2_000_000;
+
+/** The disk at bus ID `target` belongs, by default, to this controller. */
+@inline export function own_default_mine(target: u32): bool {
+  return pair_identity() == <u8>(1 + (target & 1));
+}
+
+/** Labels written before the partner's store id was known (bit per LUN). */
+let labels_lack_partner: u32 = 0;
+let booted_us: i64 = 0;
+
+/** After the probe, before the labels are read: what the labels are checked against. */
+export function own_boot(store_id: u64): void {
+  if (!pair_on()) return;
+  booted_us = hal_now_us();
+  own_configure(store_id);
+}
+
+/** The label module's view of the pair: this controller and both stores. */
+export function own_configure(store_id: u64): void {
+  let other = partner_store();
+  if (pair_identity() == 1) label_pair_config(1, store_id, other);
+  else label_pair_config(2, other, store_id);
+}
+
+/** May the boot bind this blank LUN now? Alone: yes. In a pair: only the ones that are
+ * this controller's by default, and only once the partner's store id is known (or it
+ * has not been heard for bind_wait_us). */
+export function own_may_bind(lun: u32): bool {
+  if (!pair_on()) return true;
+  if (!own_default_mine(lun_target(lun))) return false;
+  if (partner_store() == 0) {
+    if (hal_now_us() - booted_us < bind_wait_us) return false;
+    labels_lack_partner |= 1 << lun;
+  }
+  return true;
+}
+
+/** Each LUN's access state through this port: the owner's is active/optimized. */
+export function own_refresh_alua(announce: bool): void {
+  if (!pair_on()) return;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    let mine = lun_state(lun) == LUN_READY && lun_identity(lun) == ID_OK;
+    lun_set_alua(lun, mine ? ALUA_OPTIMIZED : ALUA_STANDBY);
+    if (!announce) lun_clear_alua_ua(lun); // the boot's POWER ON says it all
+  }
+}
+
+/** Blank LUNs this controller waits to bind. */
+export function own_binds_pending(): bool {
+  if (!pair_on()) return false;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    if (lun_state(lun) == LUN_READY && lun_identity(lun) == ID_BLANK && own_default_mine(lun_target(lun))) return true;
+  }
+  return false;
+}
+
+/** The LUN answers media commands through this port. */
+@inline export function own_serves(lun: u32): bool { return !pair_on() || lun_alua(lun) == ALUA_OPTIMIZED; }
+
+export function own_relabel_mask(): u32 { return labels_lack_partner; }
+export function own_relabelled(lun: u32): void { labels_lack_partner &= ~(1 << lun); }
+
+// ---- fencing, takeover, rejoin, giveback (claims 34-42) --------------------------------
+
+/** The partner must have been back (registered, welcomed) this long before this
+ * controller gives its LUNs back, so a partner that flaps does not bounce them. */
+@inline const giveback_settle_us: i64 = 1_000_000;
+/** A LUN standby here that the partner does not serve and is ours by default: its
+ * label is read again at most this often (a giveback whose message was lost). */
+@inline const relook_us: i64 = 100_000;
+
+let fenced: bool = false;
+let conflict_seen: bool = false;
+let takeovers: u32 = 0;
+let givebacks: u32 = 0;
+let last_relook_us: i64 = 0;
+
+@inline export function own_fenced(): bool { return fenced; }
+@inline export function own_takeovers(): u32 { return takeovers; }
+@inline export function own_givebacks(): u32 { return givebacks; }
+/** LUNs this controller serves (bit per LUN), for the heartbeat. */
+export function own_mask(): u32 {
+  let m: u32 = 0;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns && lun < 32; lun++) if (lun_alua(lun) == ALUA_OPTIMIZED) m |= 1 << lun;
+  return pair_on() ? m : 0;
+}
+
+/** A disk refused a write with RESERVATION CONFLICT (destage.ts): look whether this
+ * controller was fenced. */
+export function own_conflict(): void { if (pair_on()) conflict_seen = true; }
+
+/** The disk the two race for when neither can prove the other dead: the first that
+ * answers, lowest bus ID first (both controllers see the same shelf). */
+function arbiter(): u32 {
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) if (lun_state(lun) == LUN_READY) return lun_target(lun);
+  return 0;
+}
+
+/** At boot, after the labels: fenced while away (the arbiter holds the partner's key
+ * and not ours)? Else register on every disk and hold the reservation of our own. */
+export function own_fence_boot(): void {
+  if (!pair_on()) return;
+  // Taken over while away: a disk of our portion bears the partner's label. We wait,
+  // unregistered, until the partner lets us back (rejoin).
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    if (lun_state(lun) == LUN_READY && lun_identity(lun) == ID_PARTNER && own_default_mine(lun_target(lun))) {
+      become_fenced();
+      return;
+    }
+  }
+  register_all();
+}
+
+/** After a late bind: reserve what we now own (registered at boot). */
+export function register_bound(): void { if (!fenced) register_all(); }
+
+function register_all(): void {
+  let me = pair_identity();
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    if (lun_state(lun) != LUN_READY) continue;
+    pr_register(lun_target(lun), pair_key(me));
+    if (lun_identity(lun) == ID_OK) pr_reserve(lun_target(lun), pair_key(me));
+  }
+}
+
+/** Serve nothing: every LUN standby here, what waits for a disk write answered
+ * standby (the host sends it again through the partner), the cache emptied (the
+ * pair runs write-through: nothing in it was acknowledged). */
+function become_fenced(): void {
+  fenced = true;
+  hal_log(LOG_FENCED, 0, 0);
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    lun_set_alua(lun, ALUA_STANDBY);
+    if (lun_identity(lun) == ID_OK) lun_set_identity(lun, ID_PARTNER);
+  }
+  for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
+    if (slot_busy(slot) && slot_wait(slot) == WAIT_CLEAN) {
+      fail(slot, KEY_NOT_READY, ASC_ALUA_STANDBY, FIELD_NONE, FIELD_NONE);
+    }
+  }
+  for (let lun: u32 = 0; lun < luns; lun++) forget(lun);
+}
+
+/** Drop every block the cache holds for the LUN (its owner changes). */
+function forget(lun: u32): void {
+  for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    if (entry_state(i) != ENTRY_FREE && entry_lun(i) == lun && !entry_inflight(i)) cache_drop(i);
+  }
+}
+
+/** The main loop's part, each pass. Returns whether it did something. */
+export function own_poll(store_id: u64): bool {
+  if (!pair_on()) return false;
+  let did = own_step(store_id);
+  peer_set_status(fenced, own_mask());
+  return did;
+}
+
+function own_step(store_id: u64): bool {
+  let ps = peer_state();
+  if (conflict_seen) {
+    conflict_seen = false;
+    let me = pair_identity();
+    let k = pr_read_keys(arbiter(), pair_key(me), pair_key(3 - me));
+    if (!fenced && k >= 0 && (k & KEYS_MINE) == 0) { become_fenced(); return true; }
+  }
+  if (fenced) {
+    if (ps != PEER_ALIVE || (peer_flags() & HB_WELCOME) == 0) return false;
+    rejoin(store_id);
+    return true;
+  }
+  if ((ps == PEER_DEAD || ps == PEER_HUNG || ps == PEER_IO_HUNG) && partner_luns() != 0) {
+    takeover(store_id);
+    return true;
+  }
+  if (ps == PEER_ALIVE) {
+    if ((peer_flags() & HB_FENCED) == 0 && hal_now_us() - peer_alive_since_us() > giveback_settle_us &&
+        giveback(store_id)) return true;
+    return relook(store_id);
+  }
+  return false;
+}
+
+/** LUNs the partner owns (by their labels), bit per LUN. */
+function partner_luns(): u32 {
+  let m: u32 = 0;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns && lun < 32; lun++) {
+    if (lun_state(lun) != LUN_READY) continue;
+    let id = lun_identity(lun);
+    // A blank disk of the partner's portion: it died before it bound it.
+    if (id == ID_PARTNER || (id == ID_BLANK && !own_default_mine(lun_target(lun)))) m |= 1 << lun;
+  }
+  return m;
+}
+
+/** Fence the partner, then take its LUNs: the arbiter first (a partition: the one of
+ * us that preempts first wins; the other finds its key gone and is fenced), then each
+ * of its disks, relabelled with our store and the next epoch. */
+function takeover(store_id: u64): void {
+  let me = pair_identity();
+  let mine = pair_key(me), theirs = pair_key(3 - me);
+  let mask = partner_luns();
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) if ((mask & (1 << lun)) != 0) lun_set_alua(lun, ALUA_TRANSITIONING);
+  let arb = arbiter();
+  let k = pr_read_keys(arb, mine, theirs);
+  if (k >= 0 && (k & KEYS_MINE) == 0) { hal_log(LOG_LOST_ARBITRATION, <i32>arb, 0); become_fenced(); return; }
+  if (k >= 0 && (k & KEYS_PARTNER) != 0) {
+    let st = pr_preempt(arb, mine, theirs);
+    if (st == <i32>STATUS_RESERVATION_CONFLICT) { hal_log(LOG_LOST_ARBITRATION, <i32>arb, 1); become_fenced(); return; }
+  }
+  let taken: u32 = 0;
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    if ((mask & (1 << lun)) == 0) continue;
+    let t = lun_target(lun);
+    if (t != arb) {
+      let kk = pr_read_keys(t, mine, theirs);
+      if (kk >= 0 && (kk & KEYS_PARTNER) != 0) pr_preempt(t, mine, theirs);
+    }
+    if (adopt(lun, store_id, me)) { taken |= 1 << lun; forget(lun); lun_set_alua(lun, ALUA_OPTIMIZED); }
+    else lun_set_alua(lun, ALUA_STANDBY);
+  }
+  takeovers++;
+  hal_log(LOG_TAKEOVER, <i32>taken, 0);
+}
+
+/** Relabel the LUN's disk for `owner` (its store, the next epoch), keeping the label's
+ * list of unreadable blocks. True if the label is on the disk. */
+function adopt(lun: u32, store_id: u64, owner: u8): bool {
+  let t = lun_target(lun);
+  let id = label_read(t, lun_blocks(lun), store_id);
+  if (id == ID_NO_DISK) return false;
+  let epoch = label_pair_epoch() + 1;
+  if (label_adopt(t, lun_blocks(lun), owner == pair_identity() ? store_id : partner_store(), owner, epoch) != OK) return false;
+  lun_set_epoch(lun, epoch);
+  if (owner == pair_identity()) {
+    lun_set_identity(lun, ID_OK);
+    ur_load_label(lun);
+  } else lun_set_identity(lun, ID_PARTNER);
+  return true;
+}
+
+/** The partner welcomed us back: register again, read every label anew (they are
+ * all the partner's now, or ours where it gave them back), serve what is ours. */
+function rejoin(store_id: u64): void {
+  register_all();
+  fenced = false;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    if (lun_state(lun) != LUN_READY) continue;
+    let id = label_read(lun_target(lun), lun_blocks(lun), store_id);
+    if (id != ID_NO_DISK) lun_set_identity(lun, id);
+    if (id == ID_OK) ur_load_label(lun);
+    lun_set_epoch(lun, label_pair_epoch());
+    forget(lun);
+  }
+  own_refresh_alua(true);
+  hal_log(LOG_REJOINED, 0, 0);
+}
+
+/** Give the partner back one LUN of its portion that we hold, once nothing of ours is
+ * under way on it: standby here first, then the label. True if one was given. */
+function giveback(store_id: u64): bool {
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    if (lun_state(lun) != LUN_READY || lun_identity(lun) != ID_OK || own_default_mine(lun_target(lun))) continue;
+    lun_set_alua(lun, ALUA_TRANSITIONING);
+    if (lun_busy(lun)) return false; // the next pass
+    if (!adopt(lun, store_id, 3 - pair_identity())) { lun_set_alua(lun, ALUA_OPTIMIZED); return false; }
+    forget(lun);
+    lun_set_alua(lun, ALUA_STANDBY);
+    givebacks++;
+    hal_log(LOG_GIVEBACK, <i32>lun, <i32>lun_epoch(lun));
+    return true;
+  }
+  return false;
+}
+
+/** A slot works on the LUN, or the cache holds a block of it not yet on the disk. */
+function lun_busy(lun: u32): bool {
+  for (let slot: u32 = 0; slot < mailbox_slots; slot++) if (slot_busy(slot) && slot_lun(slot) == lun) return true;
+  for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    if (entry_state(i) == 2 /* dirty */ && entry_lun(i) == lun) return true;
+  }
+  return false;
+}
+
+/** A LUN of our portion standby here that the partner does not serve either: read its
+ * label again (the partner gave it back). True if one was taken. */
+function relook(store_id: u64): bool {
+  let now = hal_now_us();
+  if (now - last_relook_us < relook_us) return false;
+  last_relook_us = now;
+  let luns = st_lun_count();
+  let theirs = partner_owned();
+  for (let lun: u32 = 0; lun < luns && lun < 32; lun++) {
+    if (lun_state(lun) != LUN_READY || lun_alua(lun) == ALUA_OPTIMIZED) continue;
+    if ((theirs & (1 << lun)) != 0) {
+      // The partner serves it: learn its label (it bound the disk since our boot).
+      if (lun_identity(lun) != ID_PARTNER) {
+        let pid = label_read(lun_target(lun), lun_blocks(lun), store_id);
+        if (pid == ID_PARTNER) { lun_set_identity(lun, ID_PARTNER); lun_set_epoch(lun, label_pair_epoch()); }
+      }
+      continue;
+    }
+    if (!own_default_mine(lun_target(lun))) continue;
+    let id = label_read(lun_target(lun), lun_blocks(lun), store_id);
+    if (id != ID_OK) continue;
+    lun_set_identity(lun, ID_OK);
+    lun_set_epoch(lun, label_pair_epoch());
+    ur_load_label(lun);
+    forget(lun);
+    pr_reserve(lun_target(lun), pair_key(pair_identity()));
+    lun_set_alua(lun, ALUA_OPTIMIZED);
+    hal_log(LOG_TOOK_BACK, <i32>lun, <i32>lun_epoch(lun));
+    return true;
+  }
+  return false;
+}

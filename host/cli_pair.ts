@@ -1,0 +1,88 @@
+// holdup run / torture / bench with --controllers 2: the pair (issue 10, host/pair_run.ts,
+// host/bench_pair.ts). A summary on standard error (or out), the JSON line with --json.
+import { loadCoop } from "./firmware.js";
+import { runPair, PairRunReport, PAIR_FAULTS, PairFault } from "./pair_run.js";
+import { benchPair } from "./bench_pair.js";
+import { fail, intOpt, randomSeed, Values } from "./cli.js";
+
+function faultsOpt(values: Values, command: string): PairFault[] {
+  const list = typeof values.faults === "string" && values.faults !== "" ? values.faults.split(",") : [...PAIR_FAULTS];
+  for (const f of list) if (!(PAIR_FAULTS as readonly string[]).includes(f)) fail(`--faults: ${PAIR_FAULTS.join(", ")}, not "${f}"`, command);
+  return list as PairFault[];
+}
+
+function summary(r: PairRunReport, say: (s: string) => void): void {
+  say(`  events ${r.events} (${Object.entries(r.faults).map(([k, n]) => `${k} ${n}`).join(", ")}), takeovers ${r.takeovers}, ` +
+    `givebacks ${r.givebacks}, path failovers ${r.path_failovers}`);
+  say(`  acked writes ${r.acked_writes}, blocks checked ${r.checked_blocks}: lost ${r.lost_writes}, corrupt ${r.corrupt_reads}, ` +
+    `split brain ${r.split_brain}, fenced writes refused ${r.fenced_writes}, traps ${r.traps}`);
+  say(`  mirroring: ${r.mirroring ? "on" : "not built yet (the pair writes through)"}; ${r.virtual_ms.toFixed(0)} ms virtual, ${r.cycles} cycles`);
+}
+
+/** `holdup run --controllers 2`. */
+export function runPairCli(values: Values): number {
+  const seed = intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomSeed());
+  const events = intOpt(values.events, "events", 1, 100_000, 6);
+  const faults = faultsOpt(values, "run");
+  const json = values.json === true;
+  const say = json ? console.error : console.log;
+  say(`holdup run: two controllers, seed ${seed}, ${events} events (${faults.join(", ")})`);
+  const r = runPair(loadCoop(), { seed, events, faults });
+  summary(r, say);
+  const ok = r.failures.length === 0;
+  if (!ok) {
+    for (const f of r.failures.slice(0, 10)) console.error(`  ${f}`);
+    console.error(`reproduce with: holdup run --controllers 2 --seed ${seed} --events ${events}` + (values.faults ? ` --faults ${values.faults}` : ""));
+  }
+  say(ok ? "verdict: PASS" : "verdict: FAIL");
+  if (json) console.log(JSON.stringify(r));
+  return ok ? 0 : 1;
+}
+
+/** `holdup torture --controllers 2`: runs of `--events-per-run` events from
+ * consecutive seeds until `--events` events in all. */
+export function torturePairCli(values: Values): number {
+  const seed = intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomSeed());
+  const total = intOpt(values.events, "events", 1, 10_000_000, 100);
+  const per = intOpt(values["events-per-run"], "events-per-run", 1, 1000, 10);
+  const faults = faultsOpt(values, "torture");
+  const json = values.json === true;
+  const say = json ? console.error : console.log;
+  say(`holdup torture: two controllers, seeds from ${seed}, ${total} events, ${per} a run`);
+  const sum: Record<string, number> = {};
+  const faultCounts: Record<string, number> = {};
+  const failures: string[] = [];
+  let runs = 0;
+  for (let done = 0; done < total; runs++) {
+    const n = Math.min(per, total - done);
+    const r = runPair(loadCoop(), { seed: seed + runs, events: n, faults });
+    done += n;
+    for (const k of ["takeovers", "givebacks", "split_brain", "fenced_writes", "mirror_catchups", "acked_writes", "checked_blocks",
+      "lost_writes", "corrupt_reads", "detected_errors", "traps", "path_failovers", "host_gave_up", "virtual_ms", "cycles"] as const) {
+      sum[k] = (sum[k] ?? 0) + (r[k] as number);
+    }
+    for (const [k, v] of Object.entries(r.faults)) faultCounts[k] = (faultCounts[k] ?? 0) + v;
+    failures.push(...r.failures);
+    if (!values.quiet) process.stderr.write(`run ${runs + 1} seed ${seed + runs}: ${done}/${total} events, lost ${sum.lost_writes} corrupt ${sum.corrupt_reads} split ${sum.split_brain}\n`);
+  }
+  const report = { controllers: 2, seed, runs, events: total, faults: faultCounts, ...sum, mirroring: false, failures };
+  say(`  ${runs} runs, ${total} events: lost ${sum.lost_writes}, corrupt ${sum.corrupt_reads}, split brain ${sum.split_brain}, traps ${sum.traps}, takeovers ${sum.takeovers}`);
+  say(failures.length ? "verdict: FAIL" : "verdict: PASS");
+  for (const f of failures.slice(0, 10)) console.error(`  ${f}`);
+  if (json) console.log(JSON.stringify(report));
+  return failures.length ? 1 : 0;
+}
+
+/** `holdup bench --controllers 2`. */
+export function benchPairCli(values: Values): number {
+  const r = benchPair(loadCoop());
+  const say = values.json === true ? console.error : console.log;
+  say("holdup bench: two controllers");
+  say(`  partner dead seen after   ${r.detect_ms_dead} ms (bound ${r.detect_ms_dead_bound})`);
+  say(`  partner hung seen after   ${r.detect_ms_hung} ms (bound ${r.detect_ms_hung_bound})`);
+  say(`  partner I/O hung seen     ${r.detect_ms_io_hung} ms (bound ${r.detect_ms_io_hung_bound})`);
+  say(`  takeover: verdict to first write acknowledged by the survivor: ${r.takeover_ms} ms`);
+  say(`  4 KiB write, QD 1, through the owner: ${r.ack_us_unmirrored} µs (write-through: the mirrored stores are not built yet)`);
+  if (values.json === true) console.log(JSON.stringify(r));
+  return 0;
+}

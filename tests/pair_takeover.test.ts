@@ -1,0 +1,112 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { PairSystem } from "../host/pair.js";
+import { MultipathHost } from "../host/pair_host.js";
+import { HostAdapter, HostResult } from "../host/host.js";
+import { runPair, watchOwnership } from "../host/pair_run.js";
+import { loadCoop } from "../host/firmware.js";
+import { cdb } from "../host/scsi/spc.js";
+
+// The pair's ownership, fencing, takeover and giveback (issue 10; docs/DESIGN.md "The
+// pair"): the pair writes through for now, so every acknowledged write is on a disk.
+
+const rtpg = (): Uint8Array => { const c = new Uint8Array(12); c[0] = 0xa3; c[1] = 0x0a; c[9] = 64; return c; };
+
+/** Send one command on controller k's own path and run until it is answered. */
+function one(p: PairSystem, hosts: HostAdapter[], k: number, lun: number, c: Uint8Array, data: Uint8Array | null, inLen = 0): HostResult {
+  let out: HostResult | null = null;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    out = null;
+    hosts[k].submit(lun, c, data, inLen, (r) => { out = r; });
+    p.run(() => out !== null, p.clock.now_ns / 1e6 + 5000);
+    if (out!.sense?.key !== 6) break; // a unit attention: once more
+  }
+  return out!;
+}
+
+test("each controller serves its half; the other port is standby and says so (ALUA)", () => {
+  const p = new PairSystem(loadCoop(), { seed: 21 });
+  const hosts = p.boards.map((b) => new HostAdapter(b, 4));
+  p.runFor(2500);
+  const w = cdb.rw10(true, 100, 1), data = new Uint8Array(512).fill(9);
+  for (let lun = 0; lun < 4; lun++) {
+    const owner = lun & 1, other = 1 - owner;
+    assert.equal(one(p, hosts, owner, lun, w, data).status, 0, `lun ${lun} through its owner`);
+    const r = one(p, hosts, other, lun, w, data);
+    assert.equal(r.status, 2);
+    assert.deepEqual([r.sense!.key, r.sense!.asc], [2, 0x040b], "NOT READY, TARGET PORT IN STANDBY STATE");
+    // REPORT TARGET PORT GROUPS through either port: the owner's group active/optimized.
+    for (const k of [0, 1]) {
+      const g = one(p, hosts, k, lun, rtpg(), null, 64).data;
+      assert.equal(g.length, 28);
+      const state = (id: number) => [g[4] & 0x0f, g[16] & 0x0f][[(g[6] << 8) | g[7], (g[18] << 8) | g[19]].indexOf(id)];
+      assert.equal(state(owner + 1), 0, `lun ${lun}: group ${owner + 1} active/optimized`);
+      assert.equal(state(other + 1), 2, `lun ${lun}: group ${other + 1} standby`);
+    }
+  }
+});
+
+test("A dies: B fences it, takes its LUNs, serves them; A comes back fenced, is let back, gets them back", () => {
+  const p = new PairSystem(loadCoop(), { seed: 3 });
+  const host = new MultipathHost(p, 4);
+  const [A, B] = p.boards;
+  p.runFor(2500);
+  const write = (lun: number, lba: number, fill: number) => {
+    let r: HostResult & { path: number } | null = null;
+    host.submit(lun, cdb.rw10(true, lba, 1), new Uint8Array(512).fill(fill), 0, (x) => { r = x; });
+    p.run(() => r !== null, p.clock.now_ns / 1e6 + 20_000);
+    return r!;
+  };
+  const read = (lun: number, lba: number) => {
+    let r: HostResult | null = null;
+    host.submit(lun, cdb.rw10(false, lba, 1), null, 512, (x) => { r = x; });
+    p.run(() => r !== null, p.clock.now_ns / 1e6 + 20_000);
+    return r!.data[0];
+  };
+  assert.equal(write(0, 7, 1).path, 0);
+  A.cutPowerAt(p.clock.now_ns);
+  const w = write(0, 7, 2);
+  assert.deepEqual([w.status, w.path], [0, 1], "B took LUN 0 and acknowledged the write");
+  assert.ok(B.log.some((l) => /took over the partner's LUNs .* 5 /.test(l)), "LUNs 0 and 2 taken");
+  // A's key is gone from its disks: it is fenced there.
+  for (const lun of [0, 2]) assert.deepEqual([...p.shelf[lun].reservations.keys.keys()], [1]);
+  A.restorePowerAt(p.clock.now_ns);
+  p.runFor(6000);
+  assert.ok(A.log.some((l) => /fenced by the partner/.test(l)), "A boots fenced");
+  assert.ok(A.log.some((l) => /registered again/.test(l)), "A let back");
+  assert.ok(B.log.some((l) => /gave a LUN back/.test(l)), "B gave LUN 0 and 2 back");
+  assert.equal(read(0, 7), 2, "the write B took is there");
+  const back = write(0, 8, 3);
+  assert.deepEqual([back.status, back.path], [0, 0], "A serves LUN 0 again");
+  assert.deepEqual([A.faults, B.faults, A.violations, B.violations], [[], [], [], []]);
+});
+
+test("the pair's run: kills, hangs, partitions, I/O hangs over 4 seeds: nothing lost, no split brain", () => {
+  let events = 0, takeovers = 0, fenced = 0;
+  for (const seed of [1, 2, 3, 4]) {
+    const r = runPair(loadCoop(), { seed, events: 6 });
+    assert.deepEqual(r.failures, [], `seed ${seed}`);
+    assert.equal(r.lost_writes + r.corrupt_reads + r.split_brain + r.traps, 0);
+    assert.ok(r.acked_writes > 500 && r.checked_blocks > 5000);
+    events += r.events;
+    takeovers += r.takeovers;
+    fenced += r.fenced_writes;
+  }
+  assert.equal(events, 24);
+  assert.ok(takeovers >= 8, `${takeovers} takeovers`);
+  assert.ok(fenced >= 1, "a fenced controller tried to write and the disk refused it");
+});
+
+test("the split-brain watch: a write by the controller a disk's label does not name is caught", () => {
+  const p = new PairSystem(loadCoop(), { seed: 22 });
+  p.runFor(2500);
+  const seen: string[] = [];
+  watchOwnership(p, (m) => seen.push(m));
+  // B registered on every disk (WRITE EXCLUSIVE – REGISTRANTS ONLY lets it write), but
+  // LUN 0 is A's: B's firmware never writes there; a write sent on B's port anyway is.
+  let done = false;
+  p.shelf[0].port(1).submit(cdb.rw10(true, 5, 1), new Uint8Array(512), () => { done = true; });
+  p.run(() => done, p.clock.now_ns / 1e6 + 1000);
+  assert.equal(seen.length, 1, seen.join("; "));
+  assert.match(seen[0], /controller B wrote lun 0 lba 5\+1 .* names A/);
+});
