@@ -150,7 +150,7 @@ of a save and after every member write of an array update.
   --vcd-from MS, --vcd-to MS   its window (default: its first save)
   --controllers 2  instead: the pair (issue 10): runs of --events-per-run events (default
                  10) from consecutive seeds until --events events in all (default 100),
-                 --faults as for run
+                 --faults as for run, on --jobs worker threads
   --director     instead: backup runs through the backup director (seed 004), each
                  with faults at instants its seed picks, in turn: a drive that
                  fails (its tape movable or stuck) or hangs, a damaged tape, a

@@ -2,6 +2,8 @@
 // host/bench_pair.ts). A summary on standard error (or out), the JSON line with --json.
 import { loadCoop } from "./firmware.js";
 import { runPair, PairRunReport, PAIR_FAULTS, PairFault } from "./pair_run.js";
+import { runPairJobs, PairRunSpec } from "./pair_jobs.js";
+import { defaultJobs } from "./torture_jobs.js";
 import { benchPair } from "./bench_pair.js";
 import { fail, intOpt, randomSeed, Values } from "./cli.js";
 
@@ -40,33 +42,40 @@ export function runPairCli(values: Values): number {
 }
 
 /** `holdup torture --controllers 2`: runs of `--events-per-run` events from
- * consecutive seeds until `--events` events in all. */
-export function torturePairCli(values: Values): number {
+ * consecutive seeds until `--events` events in all, on `--jobs` worker threads. */
+export async function torturePairCli(values: Values): Promise<number> {
   const seed = intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomSeed());
   const total = intOpt(values.events, "events", 1, 10_000_000, 100);
   const per = intOpt(values["events-per-run"], "events-per-run", 1, 1000, 10);
+  const jobs = intOpt(values.jobs, "jobs", 1, 256, defaultJobs());
   const faults = faultsOpt(values, "torture");
   const json = values.json === true;
   const say = json ? console.error : console.log;
-  say(`holdup torture: two controllers, seeds from ${seed}, ${total} events, ${per} a run`);
+  say(`holdup torture: two controllers, seeds from ${seed}, ${total} events, ${per} a run, ${jobs} jobs`);
+  const specs: PairRunSpec[] = [];
+  for (let done = 0, k = 0; done < total; k++) {
+    const n = Math.min(per, total - done);
+    specs.push({ seed: seed + k, events: n, faults });
+    done += n;
+  }
   const sum: Record<string, number> = {};
   const faultCounts: Record<string, number> = {};
   const failures: string[] = [];
-  let runs = 0;
-  for (let done = 0; done < total; runs++) {
-    const n = Math.min(per, total - done);
-    const r = runPair(loadCoop(), { seed: seed + runs, events: n, faults });
-    done += n;
+  let runs = 0, events = 0;
+  await runPairJobs(specs, jobs, (r) => {
+    runs++;
+    events += r.events;
     for (const k of ["takeovers", "givebacks", "split_brain", "fenced_writes", "mirror_catchups", "acked_writes", "checked_blocks",
       "lost_writes", "corrupt_reads", "detected_errors", "traps", "path_failovers", "host_gave_up", "virtual_ms", "cycles"] as const) {
       sum[k] = (sum[k] ?? 0) + (r[k] as number);
     }
     for (const [k, v] of Object.entries(r.faults)) faultCounts[k] = (faultCounts[k] ?? 0) + v;
     failures.push(...r.failures);
-    if (!values.quiet) process.stderr.write(`run ${runs + 1} seed ${seed + runs}: ${done}/${total} events, lost ${sum.lost_writes} corrupt ${sum.corrupt_reads} split ${sum.split_brain}\n`);
-  }
-  const report = { controllers: 2, seed, runs, events: total, faults: faultCounts, ...sum, mirroring: false, failures };
-  say(`  ${runs} runs, ${total} events: lost ${sum.lost_writes}, corrupt ${sum.corrupt_reads}, split brain ${sum.split_brain}, traps ${sum.traps}, takeovers ${sum.takeovers}`);
+    if (!values.quiet) process.stderr.write(`run ${runs}/${specs.length} (seed ${r.seed}): ${events}/${total} events, lost ${sum.lost_writes} corrupt ${sum.corrupt_reads} split ${sum.split_brain}\n`);
+  });
+  sum.virtual_ms = Math.round(sum.virtual_ms ?? 0);
+  const report = { controllers: 2, seed, runs, events, faults: faultCounts, ...sum, mirroring: false, failures };
+  say(`  ${runs} runs, ${events} events: lost ${sum.lost_writes}, corrupt ${sum.corrupt_reads}, split brain ${sum.split_brain}, traps ${sum.traps}, takeovers ${sum.takeovers}`);
   say(failures.length ? "verdict: FAIL" : "verdict: PASS");
   for (const f of failures.slice(0, 10)) console.error(`  ${f}`);
   if (json) console.log(JSON.stringify(report));
