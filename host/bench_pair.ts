@@ -25,8 +25,9 @@ export interface PairBench {
 
 const HB_MS = 10, SILENT_MS = 50, IO_STUCK_MS = 2000;
 
-/** When a log line matching `what` first appears at or after at_ns, in ms after it. */
-function loggedAfter(lines: string[], what: RegExp, at_ns: number): number {
+/** When a log line matching `what` first appears at or after at_ns, in ms after it
+ * (NaN: never; the log keeps µs, so a line at the same µs counts). */
+export function loggedAfter(lines: string[], what: RegExp, at_ns: number): number {
   for (const l of lines) {
     const t = parseFloat(l);
     if (t * 1e6 >= at_ns - 1000 && what.test(l)) return Math.max(0, t - at_ns / 1e6);

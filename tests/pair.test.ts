@@ -2,21 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PairSystem } from "../host/pair.js";
 import { loadCoop } from "../host/firmware.js";
+import { loggedAfter } from "../host/bench_pair.js";
 
 // The pair's monitoring (issue 10, seed 002 claims 6-10): heartbeats on both links, and
 // verdicts on the partner that tell a dead one (no carrier) from a hung one (carrier,
 // silence) within their stated bounds (assembly/pair/peer.ts).
 const PEER = { ALIVE: 2, DEAD: 3, HUNG: 4 };
 const SILENT_MS = 50, HB_MS = 10;
-
-/** When board b first logged `what` after at_ns, in ms after at_ns, or -1. */
-function loggedAfter(lines: string[], what: RegExp, at_ns: number): number {
-  for (const l of lines) {
-    const t = parseFloat(l);
-    if (t * 1e6 >= at_ns - 1000 && what.test(l)) return Math.max(0, t - at_ns / 1e6); // the log keeps µs
-  }
-  return -1;
-}
 
 test("a pair boots, each hears the other on both links", () => {
   const p = new PairSystem(loadCoop(), { seed: 3 });
@@ -44,7 +36,7 @@ test("a partner's power loss is seen at once; a hung partner within SILENT + one
   A.restorePowerAt(p.clock.now_ns);
   p.runFor(1500);
   assert.equal(p.peerState(1), PEER.ALIVE);
-  assert.equal(loggedAfter(B.log, /partner firmware hung/, cut), -1, "a partner that powers up is not taken for hung");
+  assert.ok(Number.isNaN(loggedAfter(B.log, /partner firmware hung/, cut)), "a partner that powers up is not taken for hung");
   const hang = p.clock.now_ns;
   B.hung = true;
   p.runFor(200);
