@@ -5,7 +5,7 @@ import { MultipathHost } from "../host/pair_host.js";
 import { HostAdapter, HostResult } from "../host/host.js";
 import { runPair, watchOwnership } from "../host/pair_run.js";
 import { loadCoop } from "../host/firmware.js";
-import { cdb } from "../host/scsi/spc.js";
+import { cdb, parseNvStatus } from "../host/scsi/spc.js";
 
 // The pair's ownership, fencing, takeover and giveback (issue 10; docs/DESIGN.md "The
 // pair"): the pair writes through for now, so every acknowledged write is on a disk.
@@ -70,6 +70,10 @@ test("A dies: B fences it, takes its LUNs, serves them; A comes back fenced, is 
   assert.ok(B.log.some((l) => /took over the partner's LUNs .* 5 /.test(l)), "LUNs 0 and 2 taken");
   // A's key is gone from its disks: it is fenced there.
   for (const lun of [0, 2]) assert.deepEqual([...p.shelf[lun].reservations.keys.keys()], [1]);
+  // NV STATUS through B says so: B, partner dead, not fenced, one takeover, write-through.
+  const nv = parseNvStatus(one(p, host.paths, 1, 1, cdb.nvStatus(64), null, 64).data);
+  assert.deepEqual([nv.pair_identity, nv.pair_peer, nv.pair_fenced, nv.pair_mirroring, nv.pair_takeovers, nv.mode],
+    [2, 3, false, false, 1, 4]);
   A.restorePowerAt(p.clock.now_ns);
   p.runFor(6000);
   assert.ok(A.log.some((l) => /fenced by the partner/.test(l)), "A boots fenced");

@@ -3,6 +3,8 @@
 // uses (docs/HAL.md "Command set") and answers at most the allocation length.
 
 import { alua_tpgs } from "./alua";
+import { pair_on, pair_identity, peer_state } from "../pair/peer";
+import { own_fenced, own_takeovers } from "../pair/own";
 import { block_bytes, mailbox_data_bytes } from "../layout";
 import {
   STATUS_GOOD, KEY_NO_SENSE, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, ASC_NONE,
@@ -207,7 +209,7 @@ export function nv_status(slot: u32, cdb: usize): void {
   zero(d, 64);
   store<u8>(d, nv_image_state(), 0);
   let mode: u8 = 0;
-  if (!nv_writeback_allowed()) mode = nv_unretired() ? 3 : !learn_known() ? 2 : 1;
+  if (!nv_writeback_allowed()) mode = nv_unretired() ? 3 : pair_on() ? 4 : !learn_known() ? 2 : 1;
   else if (budget_last() == 0) mode = 1;
   store<u8>(d, mode, 1);
   put_be32(d + 4, nv_image_gen());
@@ -233,5 +235,11 @@ export function nv_status(slot: u32, cdb: usize): void {
   put_be16(d + 54, array_configured() ? list_count() : 0);
   put_be16(d + 56, array_configured() ? rebuild_permille() : 1000);
   put_be16(d + 58, format_permille());
+  // A pair (seed 002): this controller, its verdict on the partner, fenced, mirroring
+  // (not built yet: the pair writes through), takeovers since boot.
+  store<u8>(d + 60, pair_identity());
+  store<u8>(d + 61, peer_state());
+  store<u8>(d + 62, own_fenced() ? 1 : 0);
+  store<u8>(d + 63, <u8>(own_takeovers() < 255 ? own_takeovers() : 255));
   finish(slot, STATUS_GOOD, min_u32(be16(cdb + 7), 64));
 }

@@ -294,6 +294,13 @@ export interface NvStatus {
   array_rebuild_permille: number;
   /** The first boot's EEPROM format: pages tested, per mille (1000: done). */
   format_permille: number;
+  /** A pair: this controller (0 alone, 1 A, 2 B), its verdict on the partner, fenced,
+   * mirroring, takeovers since boot. */
+  pair_identity: number;
+  pair_peer: number;
+  pair_fenced: boolean;
+  pair_mirroring: boolean;
+  pair_takeovers: number;
 }
 /** ARRAY STATUS (C2h), docs/HAL.md. */
 export interface ArrayStatus {
@@ -323,5 +330,7 @@ export function parseNvStatus(d: Uint8Array): NvStatus {
     array_state: d[52] ?? 0, array_failed: d[53] ?? 0, array_listed: d.length >= 56 ? (d[54] << 8) | d[55] : 0,
     array_rebuild_permille: d.length >= 58 ? (d[56] << 8) | d[57] : 1000,
     format_permille: d.length >= 60 ? (d[58] << 8) | d[59] : 1000,
+    pair_identity: d[60] ?? 0, pair_peer: d[61] ?? 0, pair_fenced: ((d[62] ?? 0) & 1) !== 0,
+    pair_mirroring: ((d[62] ?? 0) & 2) !== 0, pair_takeovers: d[63] ?? 0,
   };
 }
