@@ -17,11 +17,9 @@ import { mailbox_slots, cache_blocks_max } from "../layout";
 import {
   LOG_TAKEOVER, LOG_FENCED, LOG_REJOINED, LOG_GIVEBACK, LOG_TOOK_BACK, LOG_LOST_ARBITRATION,
 } from "../base/abi";
-import {
-  KEY_NOT_READY, ASC_ALUA_STANDBY, FIELD_NONE, STATUS_GOOD, STATUS_RESERVATION_CONFLICT,
-} from "../base/scsi";
+import { KEY_NOT_READY, ASC_ALUA_STANDBY, FIELD_NONE, STATUS_RESERVATION_CONFLICT } from "../base/scsi";
 import { fail, slot_lun } from "../target/slot";
-import { entry_lun, entry_state, entry_inflight, cache_drop, ENTRY_FREE } from "../cache/cache";
+import { entry_lun, entry_state, entry_inflight, cache_drop, ENTRY_FREE, ENTRY_DIRTY } from "../cache/cache";
 import { ur_load_label } from "../nv/unreadable";
 import {
   pair_identity, pair_on, partner_store, peer_state, peer_flags, PEER_ALIVE, PEER_DEAD, PEER_HUNG, PEER_IO_HUNG,
@@ -322,7 +320,7 @@ function giveback(store_id: u64): bool {
 function lun_busy(lun: u32): bool {
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) if (slot_busy(slot) && slot_lun(slot) == lun) return true;
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) == 2 /* dirty */ && entry_lun(i) == lun) return true;
+    if (entry_state(i) == ENTRY_DIRTY && entry_lun(i) == lun) return true;
   }
   return false;
 }
