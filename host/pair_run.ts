@@ -100,7 +100,7 @@ class PairRun {
       this.failures.push(`${(err as Error).message} (seed ${this.o.seed})`);
     }
     const s = this.oracle.stats;
-    if (s.lost_writes || s.corrupt_reads) this.failures.push(...this.oracle.problems.slice(0, 5));
+    if (s.lost_writes || s.corrupt_reads) this.failures.push(...this.oracle.problems.slice(0, 5).map((m) => `${m} (seed ${this.o.seed})`));
     const stat = (k: number, i: number) => {
       const fw = this.pair.boards[k].firmware;
       return fw ? (fw.pair_stat as (i: number) => number)(i) : 0;
