@@ -35,7 +35,7 @@ import { budget_blocks, learn_state_now, learn_check_stop, learn_abort_load, LEA
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 import { timer_arm, timer_fired } from "./base/timer";
 import { pair_init, pair_timer, pair_rx, pair_io_done, pair_io_check, pair_on, peer_state, peer_heartbeats, peer_set_store } from "./pair/peer";
-import { own_boot, own_refresh_alua, own_binds_pending, own_configure, own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced } from "./pair/own";
+import { own_boot, own_refresh_alua, own_binds_pending, own_configure, own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced, own_guard } from "./pair/own";
 import { lun_alua } from "./state";
 import { link_ring_base, link_ring_slots, link_slot_bytes } from "./layout";
 
@@ -62,6 +62,7 @@ export function main(): void {
   st_set_power_failing(hal_pfail_level() == 0);
   tags_init();
   nv_boot();
+  peer_set_store(nv_store_id()); // the heartbeat carries it from now on
   let luns = array_configured() ? array_probe(nv_store_id()) : disks_probe(nv_store_id());
   st_set_lun_count(luns);
   peer_set_store(nv_store_id());
@@ -85,6 +86,7 @@ export function main(): void {
 /** One pass of the main loop. Returns whether it did anything. */
 export function poll(): bool {
   let worked = false;
+  own_guard(); // a pair: stand down before serving anything, if we may have been taken over
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
     if (!slot_claim(slot)) continue;
     host_command_start(slot, false);

@@ -68,7 +68,7 @@ export function runPair(module: WebAssembly.Module, o: Partial<PairRunOptions> =
   return new PairRun(module, { ...DEFAULTS, ...o }).go();
 }
 
-class PairRun {
+export class PairRun {
   readonly pair: PairSystem;
   readonly host: MultipathHost;
   readonly oracle = new Oracle();
@@ -184,7 +184,10 @@ class PairRun {
     const settleBy = clock.now_ns + SETTLE_MS * 1e6;
     this.pair.run(() => this.outstanding === 0 && this.settled(), settleBy / 1e6);
     if (!this.settled()) this.failures.push(`event ${e} (${kind}): the pair did not settle in ${SETTLE_MS} ms (seed ${this.o.seed})`);
+    const lost = this.oracle.stats.lost_writes + this.oracle.stats.corrupt_reads;
     this.verify();
+    const now = this.oracle.stats.lost_writes + this.oracle.stats.corrupt_reads;
+    if (now > lost) this.failures.push(`event ${e} (${kind} of ${"AB"[k]} at ${(at / 1e6).toFixed(3)} ms): ${now - lost} blocks lost or corrupt (seed ${this.o.seed})`);
   }
 
   /** Both controllers up and every LUN served by exactly one of them. */

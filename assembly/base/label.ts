@@ -66,9 +66,12 @@ export function label_read(target: u32, label_lba: u64, store_id: u64): u8 {
   if (crc32c(label_base, label_crc_at, 0) != load<u32>(label_base + label_crc_at)) return ID_FOREIGN;
   let id = ID_OK;
   if (load<u64>(label_base, 16) != store_id) {
-    // A pair's disk that the partner owns: its section names this controller's store.
-    if (pair_me == 0 || load<u32>(label_base, pair_at) != pair_magic ||
-        load<u64>(label_base + pair_at + (pair_me == 1 ? 16 : 24)) != store_id) return ID_FOREIGN;
+    // A pair's disk that the partner owns: its section names this controller's store,
+    // or its owner is the partner's store (a label written before ours was known).
+    if (pair_me == 0 || load<u32>(label_base, pair_at) != pair_magic) return ID_FOREIGN;
+    let partner = pair_me == 1 ? pair_store_b : pair_store_a;
+    let names_us = load<u64>(label_base + pair_at + (pair_me == 1 ? 16 : 24)) == store_id;
+    if (!names_us && (partner == 0 || load<u64>(label_base, 16) != partner)) return ID_FOREIGN;
     id = ID_PARTNER;
   }
   if (load<u32>(label_base, 12) != target) return ID_WRONG_SLOT;

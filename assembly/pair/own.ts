@@ -9,7 +9,7 @@ import { hal_now_us, hal_log } from "../base/hal";
 import { label_pair_config, label_read, label_adopt, label_pair_epoch } from "../base/label";
 import { OK } from "../base/errors";
 import {
-  st_lun_count, lun_state, lun_identity, lun_set_identity, lun_target, lun_blocks, lun_alua, lun_set_alua,
+  st_lun_count, lun_state, lun_set_state, lun_set_timeouts, LUN_FAILED, LUN_ABSENT, lun_identity, lun_set_identity, lun_target, lun_blocks, lun_alua, lun_set_alua,
   lun_clear_alua_ua, lun_epoch, lun_set_epoch, LUN_READY, ID_OK, ID_BLANK, ID_PARTNER, ID_NO_DISK, ALUA_OPTIMIZED,
   ALUA_STANDBY, ALUA_TRANSITIONING, slot_busy, slot_wait, WAIT_CLEAN,
 } from "../state";
@@ -22,8 +22,9 @@ import { fail, slot_lun } from "../target/slot";
 import { entry_lun, entry_state, entry_inflight, cache_drop, ENTRY_FREE, ENTRY_DIRTY } from "../cache/cache";
 import { ur_load_label } from "../nv/unreadable";
 import {
-  pair_identity, pair_on, partner_store, peer_state, peer_flags, PEER_ALIVE, PEER_DEAD, PEER_HUNG, PEER_IO_HUNG,
-  HB_FENCED, HB_WELCOME, partner_owned, peer_alive_since_us, peer_set_status,
+  pair_identity, pair_on, partner_store, peer_state, peer_flags, peer_set_ready, partner_ready, PEER_ALIVE, PEER_DEAD, PEER_HUNG, PEER_IO_HUNG,
+  HB_FENCED, HB_WELCOME, HB_REGISTERED, partner_owned, peer_alive_since_us, peer_set_status, peer_lease_broken,
+  peer_lease_renewed, pair_io_stuck,
 } from "./peer";
 import { pair_key, pr_register, pr_reserve, pr_preempt, pr_read_keys, KEYS_MINE, KEYS_PARTNER } from "./fence";
 
@@ -36,8 +37,6 @@ import { pair_key, pr_register, pr_reserve, pr_preempt, pr_read_keys, KEYS_MINE,
   return pair_identity() == <u8>(1 + (target & 1));
 }
 
-/** Labels written before the partner's store id was known (bit per LUN). */
-let labels_lack_partner: u32 = 0;
 let booted_us: i64 = 0;
 
 /** After the probe, before the labels are read: what the labels are checked against. */
@@ -62,7 +61,6 @@ export function own_may_bind(lun: u32): bool {
   if (!own_default_mine(lun_target(lun))) return false;
   if (partner_store() == 0) {
     if (hal_now_us() - booted_us < bind_wait_us) return false;
-    labels_lack_partner |= 1 << lun;
   }
   return true;
 }
@@ -91,8 +89,6 @@ export function own_binds_pending(): bool {
 /** The LUN answers media commands through this port. */
 @inline export function own_serves(lun: u32): bool { return !pair_on() || lun_alua(lun) == ALUA_OPTIMIZED; }
 
-export function own_relabel_mask(): u32 { return labels_lack_partner; }
-export function own_relabelled(lun: u32): void { labels_lack_partner &= ~(1 << lun); }
 
 // ---- fencing, takeover, rejoin, giveback (claims 34-42) --------------------------------
 
@@ -104,7 +100,17 @@ export function own_relabelled(lun: u32): void { labels_lack_partner &= ~(1 << l
 @inline const relook_us: i64 = 100_000;
 
 let fenced: bool = false;
+/** Registered on the disks (at boot, or after a rejoin) and not fenced since. */
+let registered: bool = false;
+/** Stood down for this controller's own stuck I/O (the heartbeat says so only then). */
+let stood_down_io: bool = false;
+/** A takeover under way: the heartbeat lets no fenced partner back meanwhile. */
+let taking: bool = false;
 let conflict_seen: bool = false;
+@inline const FENCED_BY_DISK: i32 = 0;
+@inline const FENCED_LEASE: i32 = 1;
+@inline const FENCED_IO: i32 = 2;
+@inline const FENCED_OVERLAP: i32 = 3;
 let takeovers: u32 = 0;
 let givebacks: u32 = 0;
 let last_relook_us: i64 = 0;
@@ -141,7 +147,7 @@ export function own_fence_boot(): void {
   let luns = st_lun_count();
   for (let lun: u32 = 0; lun < luns; lun++) {
     if (lun_state(lun) == LUN_READY && lun_identity(lun) == ID_PARTNER && own_default_mine(lun_target(lun))) {
-      become_fenced();
+      become_fenced(FENCED_BY_DISK);
       return;
     }
   }
@@ -152,6 +158,7 @@ export function own_fence_boot(): void {
 export function register_bound(): void { if (!fenced) register_all(); }
 
 function register_all(): void {
+  registered = true;
   let me = pair_identity();
   let luns = st_lun_count();
   for (let lun: u32 = 0; lun < luns; lun++) {
@@ -163,10 +170,16 @@ function register_all(): void {
 
 /** Serve nothing: every LUN standby here, what waits for a disk write answered
  * standby (the host sends it again through the partner), the cache emptied (the
- * pair runs write-through: nothing in it was acknowledged). */
-function become_fenced(): void {
+ * pair runs write-through: nothing in it was acknowledged). Then wait, in the heartbeat
+ * saying so, until the partner lets us back (rejoin). Why (the log's first number):
+ * FENCED_BY_DISK the disks refused us or our key is gone; FENCED_LEASE our heartbeats
+ * stopped long enough that the partner may be taking our LUNs over; FENCED_IO our own
+ * I/O hung (the partner takes our LUNs; we stop first); FENCED_OVERLAP the partner
+ * serves a LUN we serve. */
+function become_fenced(why: i32): void {
   fenced = true;
-  hal_log(LOG_FENCED, 0, 0);
+  registered = false;
+  hal_log(LOG_FENCED, why, 0);
   let luns = st_lun_count();
   for (let lun: u32 = 0; lun < luns; lun++) {
     lun_set_alua(lun, ALUA_STANDBY);
@@ -191,20 +204,53 @@ function forget(lun: u32): void {
 export function own_poll(store_id: u64): bool {
   if (!pair_on()) return false;
   let did = own_step(store_id);
-  peer_set_status(fenced, own_mask());
+  peer_set_status(fenced, own_mask(), false, stood_down_io, registered);
+  peer_set_ready(ready_mask());
   return did;
 }
 
+/** First thing in each pass of the main loop, before any host command runs: stand down
+ * (serve nothing, until let back) when the partner may be serving our LUNs or about
+ * to: our heartbeats stopped for a while (we were hung: the partner may have judged us
+ * so), or our own I/O hung (the partner takes our LUNs; we stop before it hears why). */
+export function own_guard(): void {
+  if (!pair_on() || fenced) return;
+  if (peer_lease_broken()) { peer_lease_renewed(); become_fenced(FENCED_LEASE); }
+  else if (pair_io_stuck()) { stood_down_io = true; become_fenced(FENCED_IO); }
+  else return;
+  peer_set_status(fenced, own_mask(), taking, stood_down_io, registered);
+}
+
+/** The partner says it serves a LUN we serve: the disk's label decides. If it names us,
+ * the partner is the stale one (it stands down on its own); else we are. */
+function overlap(store_id: u64): bool {
+  let both = partner_owned() & own_mask();
+  if (both == 0) return false;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns && lun < 32; lun++) {
+    if ((both & (1 << lun)) == 0) continue;
+    if (label_read(lun_target(lun), lun_blocks(lun), store_id) != ID_OK) { become_fenced(FENCED_OVERLAP); return true; }
+  }
+  return false;
+}
+
 function own_step(store_id: u64): bool {
+  own_configure(store_id);
   let ps = peer_state();
   if (conflict_seen) {
     conflict_seen = false;
     let me = pair_identity();
     let k = pr_read_keys(arbiter(), pair_key(me), pair_key(3 - me));
-    if (!fenced && k >= 0 && (k & KEYS_MINE) == 0) { become_fenced(); return true; }
+    if (!fenced && k >= 0 && (k & KEYS_MINE) == 0) { become_fenced(FENCED_BY_DISK); return true; }
   }
+  if (!fenced && ps == PEER_ALIVE && overlap(store_id)) return true;
   if (fenced) {
-    if (ps != PEER_ALIVE || (peer_flags() & HB_WELCOME) == 0) return false;
+    peer_lease_renewed();
+    if (pair_io_stuck()) return false;
+    stood_down_io = false;
+    // Let back by the partner; or, both of us waiting (each stood down), A goes first.
+    let both = ps == PEER_ALIVE && (peer_flags() & HB_FENCED) != 0 && pair_identity() == 1;
+    if (ps != PEER_ALIVE || ((peer_flags() & HB_WELCOME) == 0 && !both)) return false;
     rejoin(store_id);
     return true;
   }
@@ -213,11 +259,19 @@ function own_step(store_id: u64): bool {
     return true;
   }
   if (ps == PEER_ALIVE) {
-    if ((peer_flags() & HB_FENCED) == 0 && hal_now_us() - peer_alive_since_us() > giveback_settle_us &&
-        giveback(store_id)) return true;
+    let back = (peer_flags() & (HB_FENCED | HB_REGISTERED)) == HB_REGISTERED;
+    if (back && hal_now_us() - peer_alive_since_us() > giveback_settle_us && giveback(store_id)) return true;
     return relook(store_id);
   }
   return false;
+}
+
+/** LUNs whose disks this controller reaches, bit per LUN (the heartbeat's). */
+function ready_mask(): u32 {
+  let m: u32 = 0;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns && lun < 32; lun++) if (lun_state(lun) == LUN_READY) m |= 1 << lun;
+  return m;
 }
 
 /** LUNs the partner owns (by their labels), bit per LUN. */
@@ -241,14 +295,22 @@ function takeover(store_id: u64): void {
   let mine = pair_key(me), theirs = pair_key(3 - me);
   let mask = partner_luns();
   let luns = st_lun_count();
-  for (let lun: u32 = 0; lun < luns; lun++) if ((mask & (1 << lun)) != 0) lun_set_alua(lun, ALUA_TRANSITIONING);
+  taking = true;
+  peer_set_status(fenced, own_mask(), true, stood_down_io, registered);
+  // Our own LUNs too, until the arbiter says we won: in a partition the loser must not
+  // serve (a read from its cache) once the winner may have written.
+  let own = own_mask();
+  for (let lun: u32 = 0; lun < luns; lun++) {
+    if (((mask | own) & (1 << lun)) != 0) lun_set_alua(lun, ALUA_TRANSITIONING);
+  }
   let arb = arbiter();
   let k = pr_read_keys(arb, mine, theirs);
-  if (k >= 0 && (k & KEYS_MINE) == 0) { hal_log(LOG_LOST_ARBITRATION, <i32>arb, 0); become_fenced(); return; }
+  if (k >= 0 && (k & KEYS_MINE) == 0) { taking = false; hal_log(LOG_LOST_ARBITRATION, <i32>arb, 0); become_fenced(FENCED_BY_DISK); return; }
   if (k >= 0 && (k & KEYS_PARTNER) != 0) {
     let st = pr_preempt(arb, mine, theirs);
-    if (st == <i32>STATUS_RESERVATION_CONFLICT) { hal_log(LOG_LOST_ARBITRATION, <i32>arb, 1); become_fenced(); return; }
+    if (st == <i32>STATUS_RESERVATION_CONFLICT) { taking = false; hal_log(LOG_LOST_ARBITRATION, <i32>arb, 1); become_fenced(FENCED_BY_DISK); return; }
   }
+  for (let lun: u32 = 0; lun < luns; lun++) if ((own & (1 << lun)) != 0) lun_set_alua(lun, ALUA_OPTIMIZED);
   let taken: u32 = 0;
   for (let lun: u32 = 0; lun < luns; lun++) {
     if ((mask & (1 << lun)) == 0) continue;
@@ -261,12 +323,14 @@ function takeover(store_id: u64): void {
     else lun_set_alua(lun, ALUA_STANDBY);
   }
   takeovers++;
+  taking = false;
   hal_log(LOG_TAKEOVER, <i32>taken, 0);
 }
 
 /** Relabel the LUN's disk for `owner` (its store, the next epoch), keeping the label's
  * list of unreadable blocks. True if the label is on the disk. */
 function adopt(lun: u32, store_id: u64, owner: u8): bool {
+  own_configure(store_id); // the partner's store id, as last heard
   let t = lun_target(lun);
   let id = label_read(t, lun_blocks(lun), store_id);
   if (id == ID_NO_DISK) return false;
@@ -283,17 +347,20 @@ function adopt(lun: u32, store_id: u64, owner: u8): bool {
 /** The partner welcomed us back: register again, read every label anew (they are
  * all the partner's now, or ours where it gave them back), serve what is ours. */
 function rejoin(store_id: u64): void {
-  register_all();
-  fenced = false;
   let luns = st_lun_count();
   for (let lun: u32 = 0; lun < luns; lun++) {
-    if (lun_state(lun) != LUN_READY) continue;
+    if (lun_state(lun) == LUN_ABSENT) continue;
     let id = label_read(lun_target(lun), lun_blocks(lun), store_id);
+    // A disk that looked failed while our own I/O hung: it answers again.
+    if (lun_state(lun) == LUN_FAILED && id != ID_NO_DISK) { lun_set_state(lun, LUN_READY); lun_set_timeouts(lun, 0); }
+    if (lun_state(lun) != LUN_READY) continue;
     if (id != ID_NO_DISK) lun_set_identity(lun, id);
     if (id == ID_OK) ur_load_label(lun);
     lun_set_epoch(lun, label_pair_epoch());
     forget(lun);
   }
+  register_all();
+  fenced = false;
   own_refresh_alua(true);
   hal_log(LOG_REJOINED, 0, 0);
 }
@@ -304,6 +371,7 @@ function giveback(store_id: u64): bool {
   let luns = st_lun_count();
   for (let lun: u32 = 0; lun < luns; lun++) {
     if (lun_state(lun) != LUN_READY || lun_identity(lun) != ID_OK || own_default_mine(lun_target(lun))) continue;
+    if ((partner_ready() & (1 << lun)) == 0) continue; // it cannot reach the disk: keep it
     lun_set_alua(lun, ALUA_TRANSITIONING);
     if (lun_busy(lun)) return false; // the next pass
     if (!adopt(lun, store_id, 3 - pair_identity())) { lun_set_alua(lun, ALUA_OPTIMIZED); return false; }

@@ -38,11 +38,16 @@ import {
 @inline export const PEER_HUNG: u8 = 4;
 @inline export const PEER_IO_HUNG: u8 = 5;
 
-/** Heartbeat flags: its I/O hung; it is fenced and waits to be let back; it lets a
- * fenced partner back (pair/own.ts). */
+/** Heartbeat flags: its I/O hung (and it has stood down); it is fenced or stood down
+ * and waits to be let back; it lets a fenced partner back; it is registered on the
+ * disks and serving (pair/own.ts). */
 @inline const HB_IO_STUCK: u32 = 1;
 @inline export const HB_FENCED: u32 = 2;
 @inline export const HB_WELCOME: u32 = 4;
+@inline export const HB_REGISTERED: u32 = 8;
+/** Heartbeats further apart than this: the partner may have judged us hung (it does at
+ * SILENT_US) and be taking our LUNs over: we stand down until it lets us back. */
+@inline export const LEASE_GAP_US: i64 = SILENT_US / 2;
 
 let me: u8 = 0;
 let state: u8 = PEER_NONE;
@@ -63,7 +68,24 @@ let my_fenced: bool = false;
 let my_owned: u32 = 0;
 let partner_owned_mask: u32 = 0;
 let alive_since_us: i64 = 0;
-export function peer_set_status(fenced: bool, owned: u32): void { my_fenced = fenced; my_owned = owned; }
+/** A takeover under way here (no welcome meanwhile); this controller has stood down
+ * for its stuck I/O (only then does the heartbeat say so); it is registered. */
+let my_taking: bool = false;
+/** The LUNs whose disks this controller reaches (READY), and the partner's. */
+let my_ready: u32 = 0;
+let partner_ready_mask: u32 = 0;
+export function peer_set_ready(mask: u32): void { my_ready = mask; }
+@inline export function partner_ready(): u32 { return partner_ready_mask; }
+let my_stood_down: bool = false;
+let my_registered: bool = false;
+/** The heartbeat came late (LEASE_GAP_US): own.ts stands down and clears it. */
+let lease_broken: bool = false;
+let last_hb_us: i64 = 0;
+export function peer_set_status(fenced: bool, owned: u32, taking: bool, stood_down: bool, registered: bool): void {
+  my_fenced = fenced; my_owned = owned; my_taking = taking; my_stood_down = stood_down; my_registered = registered;
+}
+@inline export function peer_lease_broken(): bool { return lease_broken; }
+export function peer_lease_renewed(): void { lease_broken = false; }
 @inline export function peer_flags(): u32 { return partner_flags; }
 @inline export function partner_owned(): u32 { return partner_owned_mask; }
 /** When the partner last became alive (a verdict of PEER_ALIVE). */
@@ -93,6 +115,8 @@ export function pair_init(): void {
   heard_us1 = now;
   io_progress_us = now;
   next_hb_us = now;
+  last_hb_us = 0;
+  lease_broken = false;
   carrier_before = true;
   timer_periodic_at(now);
 }
@@ -101,6 +125,8 @@ export function pair_init(): void {
 export function pair_timer(now: i64): void {
   if (me == 0) return;
   if (now >= next_hb_us) {
+    if (last_hb_us != 0 && now - last_hb_us > LEASE_GAP_US) lease_broken = true;
+    last_hb_us = now;
     heartbeat(now);
     next_hb_us = now + HB_INTERVAL_US;
     timer_periodic_at(next_hb_us);
@@ -110,14 +136,16 @@ export function pair_timer(now: i64): void {
 
 function heartbeat(now: i64): void {
   let m = pair_tx_irq;
-  let flags: u32 = io_stuck ? HB_IO_STUCK : 0;
+  let flags: u32 = io_stuck && my_stood_down ? HB_IO_STUCK : 0;
   if (my_fenced) flags |= HB_FENCED;
-  else if (state == PEER_ALIVE && (partner_flags & HB_FENCED) != 0) flags |= HB_WELCOME;
+  else if (state == PEER_ALIVE && (partner_flags & HB_FENCED) != 0 && !my_taking) flags |= HB_WELCOME;
+  if (my_registered && !my_fenced) flags |= HB_REGISTERED;
   store<u32>(m, flags, MSG_HEADER_BYTES);
   store<u32>(m, my_owned, MSG_HEADER_BYTES + 4);
   store<u64>(m, my_store, MSG_HEADER_BYTES + 8);
+  store<u32>(m, my_ready, MSG_HEADER_BYTES + 16);
   for (let link: u32 = 0; link < LINKS; link++) {
-    if (link_has_carrier(link)) msg_send(link, m, MSG_HEADER_BYTES + 16, MSG_HEARTBEAT, me, 0);
+    if (link_has_carrier(link)) msg_send(link, m, MSG_HEADER_BYTES + 20, MSG_HEARTBEAT, me, 0);
   }
 }
 
@@ -134,6 +162,7 @@ export function pair_rx(): void {
       if (msg_type(m) == MSG_HEARTBEAT) {
         partner_flags = load<u32>(m, MSG_HEADER_BYTES);
         partner_owned_mask = load<u32>(m, MSG_HEADER_BYTES + 4);
+        partner_ready_mask = load<u32>(m, MSG_HEADER_BYTES + 16);
         let store = load<u64>(m, MSG_HEADER_BYTES + 8);
         if (store != 0) partner_store_id = store;
         heartbeats_heard++;
