@@ -244,6 +244,7 @@ export class McuCoop {
 
   private idle(gen: number): void {
     const mcu = this.mcu;
+    if (this.foreign) return this.nestedWait(gen, Infinity);
     const f = this.enterCall(gen);
     let phase: Phase;
     if (f) {
@@ -266,6 +267,7 @@ export class McuCoop {
    * that come due meanwhile, as the loop on the MCU would be preempted. */
   private delay(gen: number, delay_us: number): void {
     const mcu = this.mcu;
+    if (this.foreign) return this.nestedWait(gen, this.clock.now_ns + Math.max(0, delay_us) * 1000);
     const f = this.enterCall(gen);
     let end: number;
     if (f) {
@@ -285,6 +287,26 @@ export class McuCoop {
       // the loop on a board alone would run it.
       this.clock.advanceTo(this.clock.now_ns);
       if (mcu.dispatchable() && !this.dispatchAll("delay", end)) return;
+    }
+    mcu.setDeadline();
+  }
+
+  /** idle or delay_us inside a call from the host's code (a handler that a status
+   * export's tick ran, such as a save polling the EEPROM): nothing can be suspended
+   * there, so the clock moves on here, as on a board alone, until `end` or (idle) an
+   * interrupt is taken. */
+  private nestedWait(gen: number, end: number): void {
+    const mcu = this.mcu;
+    mcu.enter(gen);
+    for (let guard = 0; guard < IRQ_STORM_MAX * 100; guard++) {
+      if (mcu.dispatchable()) {
+        mcu.dispatchNested();
+        if (end === Infinity) break;
+      }
+      if (this.clock.now_ns >= end) break;
+      const next = Math.min(end, this.clock.nextAt_ns());
+      if (next === Infinity) throw new Error("deadlock: the firmware idles in a host call and nothing is scheduled");
+      this.clock.advanceTo(next);
     }
     mcu.setDeadline();
   }
