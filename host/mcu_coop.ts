@@ -149,6 +149,9 @@ export class McuCoop {
   /** Its cycles ran: its time moves, and the clock with it. */
   ran(delay_ns: number): void {
     const running = this.sched.current;
+    // Several MCUs: a status call while this one is not running moves no clock (its
+    // cycles are counted; it is not on the CPU's time line now).
+    if (running !== this && !this.advancing && this.sched.members.length > 1) return;
     if (this.advancing || running === null) {
       // A call from an alarm that this MCU's own time is running (the mailbox asks
       // for its address), or from the host while no MCU runs: as on a board alone.
@@ -229,9 +232,12 @@ export class McuCoop {
 
   private tick(gen: number): void {
     if (this.foreign) {
-      // Inside a call from the host's code: as on an MCU alone (handlers run nested).
+      // Inside a call from the host's code: as on an MCU alone, handlers run nested;
+      // but beside other MCUs only while this one runs: otherwise its interrupts wait
+      // for its turn (a handler run from another's time could end this instance, say a
+      // save that finishes, under the caller's feet).
       this.mcu.enter(gen);
-      this.mcu.dispatchNested();
+      if (this.sched.current === this || this.sched.members.length === 1) this.mcu.dispatchNested();
       this.mcu.setDeadline();
       return;
     }

@@ -32,10 +32,14 @@ export async function runPairJobs(specs: PairRunSpec[], jobs: number, onReport: 
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
+  let seed = -1;
   try {
-    for (const s of workerData as PairRunSpec[]) port.postMessage({ report: runPair(loadCoop(), s) } satisfies Message);
+    for (const s of workerData as PairRunSpec[]) {
+      seed = s.seed;
+      port.postMessage({ report: runPair(loadCoop(), s) } satisfies Message);
+    }
     port.postMessage({ done: true } satisfies Message);
   } catch (e) {
-    port.postMessage({ error: String((e as Error).stack ?? e) } satisfies Message);
+    port.postMessage({ error: `seed ${seed}: ${String((e as Error).stack ?? e)}` } satisfies Message);
   }
 }
