@@ -35,7 +35,8 @@ import { budget_blocks, learn_state_now, learn_check_stop, learn_abort_load, LEA
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 import { timer_arm, timer_fired } from "./base/timer";
 import { pair_init, pair_timer, pair_rx, pair_io_done, pair_io_check, pair_on, peer_state, peer_heartbeats, peer_set_store } from "./pair/peer";
-import { own_boot, own_refresh_alua, own_binds_pending, own_configure, own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced, own_guard } from "./pair/own";
+import { own_boot, own_refresh_alua, own_binds_pending, own_configure } from "./pair/own";
+import { own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced, own_guard } from "./pair/handover";
 import { lun_alua } from "./state";
 import { link_ring_base, link_ring_slots, link_slot_bytes } from "./layout";
 
@@ -65,7 +66,6 @@ export function main(): void {
   peer_set_store(nv_store_id()); // the heartbeat carries it from now on
   let luns = array_configured() ? array_probe(nv_store_id()) : disks_probe(nv_store_id());
   st_set_lun_count(luns);
-  peer_set_store(nv_store_id());
   own_boot(nv_store_id());
   nv_after_probe();
   own_refresh_alua(false);
@@ -105,10 +105,8 @@ export function poll(): bool {
   if (tags_abort_overdue() > 0) worked = true;
   if (pair_on()) {
     pair_io_check(hal_now_us(), tags_out());
-    if (own_binds_pending()) {
-      own_configure(nv_store_id());
-      if (nv_bind_blank() > 0) { own_refresh_alua(true); register_bound(); worked = true; }
-    }
+    own_configure(nv_store_id()); // the partner's store id, as last heard, for the labels
+    if (own_binds_pending() && nv_bind_blank() > 0) { own_refresh_alua(true); register_bound(); worked = true; }
     if (own_poll(nv_store_id())) worked = true;
   }
   // Waiting commands run again oldest first, so the space a destage frees goes to the

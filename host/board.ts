@@ -171,12 +171,7 @@ export class Board implements CoopMember {
         } catch (e) {
           if (e instanceof StopRun) break;
           if (e instanceof PowerLost) { this.mcu.fw = null; continue; }
-          if (e instanceof WebAssembly.RuntimeError) {
-            this.faults.push(`trap: ${e.message}`);
-            this.mcu.fw = null;
-            throw new FirmwareFault(`firmware trapped at ${(this.clock.now_ns / 1e6).toFixed(3)} ms: ${e.message}`);
-          }
-          throw e;
+          throw this.trapped(e);
         } finally {
           this.mcu.executing = false;
         }
@@ -219,16 +214,20 @@ export class Board implements CoopMember {
       this.coop.notePeaks();
     } catch (e) {
       if (e instanceof PowerLost) { mcu.fw = null; return; }
-      if (e instanceof WebAssembly.RuntimeError) {
-        this.faults.push(`trap: ${e.message}`);
-        mcu.fw = null;
-        throw new FirmwareFault(`firmware trapped at ${(this.clock.now_ns / 1e6).toFixed(3)} ms: ${e.message}`);
-      }
-      throw e;
+      throw this.trapped(e);
     } finally {
       mcu.executing = false;
       sched.current = null;
     }
+  }
+
+  /** What to throw for an error out of the firmware: a trap is a hard fault (the
+   * instance is gone); anything else is the emulator's own and goes on up. */
+  private trapped(e: unknown): unknown {
+    if (!(e instanceof WebAssembly.RuntimeError)) return e;
+    this.faults.push(`trap: ${e.message}`);
+    this.mcu.fw = null;
+    return new FirmwareFault(`firmware trapped at ${(this.clock.now_ns / 1e6).toFixed(3)} ms: ${e.message}`);
   }
 
   /** (board_hal.ts) */ supplyGoodOrHeld(): boolean { return this.supplyGood || this.brownoutAlarm !== null; }

@@ -91,6 +91,7 @@ export class PairRun {
   go(): PairRunReport {
     let traps = 0;
     this.watchDisks();
+    this.noteInstanceEnd();
     try {
       this.pair.runFor(1500);
       for (let e = 0; e < this.o.events; e++) this.event(e);
@@ -139,10 +140,7 @@ export class PairRun {
     });
   }
 
-  private hooked = false;
-
   private event(e: number): void {
-    if (!this.hooked) { this.noteInstanceEnd(); this.hooked = true; }
     const kind = this.o.faults[this.rng.int(this.o.faults.length)];
     this.faultCounts[kind] = (this.faultCounts[kind] ?? 0) + 1;
     const clock = this.pair.clock;

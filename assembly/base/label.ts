@@ -43,12 +43,6 @@ export function label_pair_config(me: u8, store_a: u64, store_b: u64): void {
 export function label_pair_epoch(): u32 {
   return load<u32>(label_base, pair_at) == pair_magic ? load<u32>(label_base, pair_at + 8) : 0;
 }
-export function label_pair_owner(): u8 {
-  return load<u32>(label_base, pair_at) == pair_magic ? load<u8>(label_base, pair_at + 4) : 0;
-}
-/** After label_read: the store id the label binds the disk to. */
-export function label_owner_store(): u64 { return load<u64>(label_base, 16); }
-
 
 /** Read the label block into label_base and say what it is to us (ID_NO_DISK: the disk
  * no longer answers). */
@@ -92,15 +86,18 @@ export function label_begin(target: u32, store_id: u64): void {
   store<u32>(label_base, label_version, 8);
   store<u32>(label_base, target, 12);
   store<u64>(label_base, store_id, 16);
-  if (pair_me != 0) {
-    // This controller binds the disk: it is the owner, in the LUN's epoch (JBOD: LUN n
-    // is the disk at bus ID n).
-    store<u32>(label_base, pair_magic, pair_at);
-    store<u8>(label_base, pair_me, pair_at + 4);
-    store<u32>(label_base, lun_epoch(target), pair_at + 8);
-    store<u64>(label_base, pair_me == 1 ? store_id : pair_store_a, pair_at + 16);
-    store<u64>(label_base, pair_me == 2 ? store_id : pair_store_b, pair_at + 24);
-  }
+  // A pair: this controller binds the disk, so it is the owner, in the LUN's epoch
+  // (JBOD: LUN n is the disk at bus ID n).
+  if (pair_me != 0) put_pair_section(pair_me, lun_epoch(target));
+}
+
+/** The pair section: the owner, the epoch, both stores as configured. */
+function put_pair_section(owner: u8, epoch: u32): void {
+  store<u32>(label_base, pair_magic, pair_at);
+  store<u8>(label_base, owner, pair_at + 4);
+  store<u32>(label_base, epoch, pair_at + 8);
+  store<u64>(label_base, pair_store_a, pair_at + 16);
+  store<u64>(label_base, pair_store_b, pair_at + 24);
 }
 
 /** After label_read: bind the disk to `store_id` (controller `owner` of the pair) in
@@ -111,11 +108,7 @@ export function label_adopt(target: u32, label_lba: u64, store_id: u64, owner: u
   store<u32>(label_base, label_version, 8);
   store<u32>(label_base, target, 12);
   store<u64>(label_base, store_id, 16);
-  store<u32>(label_base, pair_magic, pair_at);
-  store<u8>(label_base, owner, pair_at + 4);
-  store<u32>(label_base, epoch, pair_at + 8);
-  store<u64>(label_base, pair_store_a, pair_at + 16);
-  store<u64>(label_base, pair_store_b, pair_at + 24);
+  put_pair_section(owner, epoch);
   if (label_list_count() != load<u32>(label_base, 24)) store<u32>(label_base, label_list_count(), 24);
   return label_write(target, label_lba);
 }

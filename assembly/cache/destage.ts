@@ -7,7 +7,7 @@
 // A LUN whose disk cannot take its blocks (not ours, failed) is skipped: its blocks
 // stay in the cache, and in every save, until the host decides (NV ACTION).
 
-import { own_conflict } from "../pair/own";
+import { own_conflict } from "../pair/handover";
 import { STATUS_RESERVATION_CONFLICT } from "../base/scsi";
 import {
   cache_blocks_max, destage_blocks_max, sg_base, sg_entry_bytes, block_bytes,

@@ -51,7 +51,6 @@ import {
 
 let me: u8 = 0;
 let state: u8 = PEER_NONE;
-let state_since_us: i64 = 0;
 let next_hb_us: i64 = 0;
 let heard_us0: i64 = 0;
 let heard_us1: i64 = 0;
@@ -110,7 +109,6 @@ export function pair_init(): void {
   ring_reset();
   let now = hal_now_us();
   state = PEER_UNKNOWN;
-  state_since_us = now;
   heard_us0 = now;
   heard_us1 = now;
   io_progress_us = now;
@@ -208,7 +206,6 @@ function judge(now: i64): void {
   if (next == state) return;
   let quiet_ms = <i32>((now - heard) / 1000);
   state = next;
-  state_since_us = now;
   if (next == PEER_ALIVE) { alive_since_us = now; hal_log(LOG_PARTNER_ALIVE, quiet_ms, 0); }
   else if (next == PEER_DEAD) hal_log(LOG_PARTNER_DEAD, quiet_ms, 0);
   else if (next == PEER_HUNG) hal_log(LOG_PARTNER_HUNG, quiet_ms, 0);

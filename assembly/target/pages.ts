@@ -4,7 +4,7 @@
 
 import { alua_tpgs } from "./alua";
 import { pair_on, pair_identity, peer_state } from "../pair/peer";
-import { own_fenced, own_takeovers } from "../pair/own";
+import { own_fenced, own_takeovers } from "../pair/handover";
 import { block_bytes, mailbox_data_bytes } from "../layout";
 import {
   STATUS_GOOD, KEY_NO_SENSE, KEY_ILLEGAL_REQUEST, KEY_UNIT_ATTENTION, ASC_NONE,
