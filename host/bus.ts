@@ -38,6 +38,8 @@ interface InFlight {
   resultAddr: number;
   handle: object | null;
   aborted: boolean;
+  /** The MCU instance that submitted it. */
+  gen: number;
 }
 
 export class DeviceBus {
@@ -46,8 +48,19 @@ export class DeviceBus {
   private serial = 0;
   readonly stats = { commands: 0, aborts: 0 };
   /** A fault: the adapter hangs: commands go out and nothing comes back, aborts
-   * neither (the controller's I/O path is hung, seed 002 claim 10). */
-  hung = false;
+   * neither (the controller's I/O path is hung, seed 002 claim 10). When the path comes
+   * back the adapter has been reset: every command it held ends at once with host
+   * status aborted, as an HBA's reset returns its outstanding commands. */
+  get hung(): boolean { return this.hungNow; }
+  set hung(v: boolean) {
+    const was = this.hungNow;
+    this.hungNow = v;
+    if (!was || v) return;
+    for (const [tag, f] of [...this.inflight]) {
+      this.complete(f.gen, tag, f.serial, { status: 0, hostStatus: HOST_STATUS.ABORTED, sense: null, dataIn: null }, true);
+    }
+  }
+  private hungNow = false;
 
   /** A probe on the bus phases (vcd.ts): 1 when a command goes out, 3 at its status. */
   onPhase: ((target: number, phase: number) => void) | null = null;
@@ -79,7 +92,7 @@ export class DeviceBus {
     let at = 0;
     for (const [a, n] of sg) { snapshot.set(mem.subarray(a, a + n), at); at += n; }
     const f: InFlight = {
-      serial: ++this.serial, target, cdbAddr, cdb, sg, snapshot, dataOut, resultAddr, handle: null, aborted: false,
+      serial: ++this.serial, target, cdbAddr, cdb, sg, snapshot, dataOut, resultAddr, handle: null, aborted: false, gen,
     };
     this.inflight.set(tag, f);
     this.stats.commands++;
