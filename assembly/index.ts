@@ -6,7 +6,7 @@ import { hal_idle, hal_log, hal_power_save_done, hal_pfail_level, hal_now_us, ha
 import {
   st_set_ready, st_ready, st_set_power_failing, st_power_failing, st_set_lun_count,
   st_lun_count, slot_rung, set_slot_rung, st_set_timer_fired, counter, counter_add, counter_count,
-  slot_busy, set_slot_busy, slot_wait, slot_seq, WAIT_NONE, WAIT_DISK, st_bump_power_epoch, CNT_HOST_PROTOCOL,
+  slot_busy, set_slot_busy, slot_wait, slot_seq, WAIT_NONE, WAIT_DISK, WAIT_MIRROR, st_bump_power_epoch, CNT_HOST_PROTOCOL,
 } from "./state";
 import {
   tags_init, tag_busy, tag_done, tag_set_done, tag_owner_kind, tags_abort_overdue, OWNER_HOST,
@@ -30,7 +30,7 @@ import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_
 import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
 import { nv_boot, nv_after_probe, nv_bind_blank, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
 import { SAVE_ABORTED } from "./nv/image";
-import { cache_nv_count, cache_dirty_count } from "./cache/cache";
+import { cache_nv_count, cache_dirty_count, cache_mirror_count } from "./cache/cache";
 import { budget_blocks, learn_state_now, learn_check_stop, learn_abort_load, LEARN_RUNNING } from "./nv/budget";
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 import { timer_arm, timer_fired } from "./base/timer";
@@ -38,6 +38,7 @@ import { pair_init, pair_timer, pair_rx, pair_io_done, pair_io_check, pair_on, p
 import { own_boot, own_refresh_alua, own_binds_pending, own_configure } from "./pair/own";
 import { own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced, own_guard } from "./pair/handover";
 import { lun_alua } from "./state";
+import { mirror_boot, mirror_poll, mirror_on, mirror_busy, mirror_catchups, mirror_catchup_us } from "./pair/mirror";
 import { link_ring_base, link_ring_slots, link_slot_bytes } from "./layout";
 
 export {
@@ -49,6 +50,8 @@ export { secded_encode, secded_decode } from "./base/secded";
 /** While a learn cycle runs, dirty blocks wait, or device commands are out (their
  * deadlines), wake at least this often. */
 @inline const tick_us: i32 = 10_000;
+/** A pair's blocks wait for the partner's confirmation: wake this often (a resend). */
+@inline const mirror_tick_us: i32 = 2_000;
 /** Saves one power failure may take: each one the supply interrupted, going on from
  * where the last stopped, when it fails again before the handler is done. */
 @inline const save_attempts_max: u32 = 8;
@@ -67,6 +70,7 @@ export function main(): void {
   let luns = array_configured() ? array_probe(nv_store_id()) : disks_probe(nv_store_id());
   st_set_lun_count(luns);
   own_boot(nv_store_id());
+  mirror_boot();
   nv_after_probe();
   own_refresh_alua(false);
   own_fence_boot();
@@ -78,6 +82,7 @@ export function main(): void {
         array_busy()) {
         timer_arm(tick_us);
       }
+      if (pair_on() && mirror_busy()) timer_arm(mirror_tick_us);
       hal_idle();
     }
   }
@@ -108,6 +113,7 @@ export function poll(): bool {
     own_configure(nv_store_id()); // the partner's store id, as last heard, for the labels
     if (own_binds_pending() && nv_bind_blank() > 0) { own_refresh_alua(true); register_bound(); worked = true; }
     if (own_poll(nv_store_id())) worked = true;
+    if (mirror_poll(own_fenced(), budget_blocks())) worked = true;
   }
   // Waiting commands run again oldest first, so the space a destage frees goes to the
   // command that has waited longest (a fixed slot order starves the last slots).
@@ -172,10 +178,14 @@ function destage_wanted(): bool {
   if (!nv_writeback_allowed()) return true;
   if (dirty > cache_nv_count()) return true;       // write-through blocks wait for it
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
-    if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE) return true;
+    // (One waiting for the partner's copy needs no destage.)
+    if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE && slot_wait(slot) != WAIT_MIRROR) return true;
   }
-  let nv = cache_nv_count();
-  let budget = budget_blocks();
+  // A pair: its own blocks against its own half of the budget (the other half holds
+  // the partner's copies, which are never destaged here).
+  let pair = pair_on();
+  let nv = pair ? cache_nv_count() - cache_mirror_count() : cache_nv_count();
+  let budget = pair ? budget_blocks() / 2 : budget_blocks();
   if (nv * 2 >= budget) draining = true;
   else if (nv * 4 <= budget) draining = false;
   if (draining) return true;
@@ -269,11 +279,16 @@ export function pair_peer_state(): u32 { return peer_state(); }
 export function pair_heartbeats(): u32 { return peer_heartbeats(); }
 /** A pair: the LUN's access state through this port (state.ts ALUA_*; 0xFF: no LUN). */
 export function pair_lun_alua(lun: u32): u32 { return lun < st_lun_count() ? lun_alua(lun) : 0xff; }
-/** A pair: takeovers, givebacks since boot, and whether this controller is fenced. */
+/** A pair: takeovers, givebacks since boot, whether this controller is fenced, its
+ * mirroring (1: on), catch-ups (sessions started) since boot, the last one's µs
+ * (0xFFFFFFFF: none). */
 export function pair_stat(i: u32): u32 {
   if (i == 0) return own_takeovers();
   if (i == 1) return own_givebacks();
   if (i == 2) return own_fenced() ? 1 : 0;
+  if (i == 3) return mirror_on() ? 1 : 0;
+  if (i == 4) return mirror_catchups();
+  if (i == 5) { let us = mirror_catchup_us(); return us < 0 ? 0xffffffff : <u32>us; }
   return 0;
 }
 export function mailbox_slot_count(): u32 { return mailbox_slots; }

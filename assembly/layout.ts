@@ -22,14 +22,16 @@
 //   0x08600 ├──────────────────────────────┤
 //           │ cache dir  128 × 16 B = 2 KiB│ one entry per cache block
 //   0x08E00 ├──────────────────────────────┤
-//           │ (gap)      512 B             │
+//           │ mirror     2 × 128 × 2 B     │ a pair: each entry's sequence numbers
 //   0x09000 ├──────────────────────────────┤
 //           │ cache     128 × 512 B        │ write cache data (64 KiB)
 //           │                              │
 //   0x19000 ├──────────────────────────────┤
-//           │ nv map     64 B (1 KiB room) │ restore: where spare EEPROM pages belong
-//   0x19400 ├──────────────────────────────┤
-//           │ link ring  4 × 1 KiB         │ messages from the partner (pair/link.ts)
+//           │ nv map     64 B              │ restore: where spare EEPROM pages belong
+//   0x19040 ├──────────────────────────────┤
+//           │ link ring  7 × 704 B         │ messages from the partner (pair/link.ts)
+//   0x1A380 ├──────────────────────────────┤
+//           │ (gap)      128 B             │
 //   0x1A400 ├──────────────────────────────┤
 //           │ sg lists   8 × 16 × 8 B      │ destage scatter-gather lists (1 KiB)
 //   0x1A800 ├──────────────────────────────┤
@@ -61,9 +63,9 @@
 //   0x1DA80 ├──────────────────────────────┤
 //           │ zero block 512 B             │ what a marked array block holds
 //   0x1DC80 ├──────────────────────────────┤
-//           │ pair tx    256 B             │ messages to the partner being built
-//   0x1DD80 ├──────────────────────────────┤
-//           │ free       0.6 KiB           │ unassigned
+//           │ pair tx    832 B             │ messages to the partner being built
+//   0x1DFC0 ├──────────────────────────────┤
+//           │ free       64 B              │ unassigned
 //   0x1E000 ├──────────────────────────────┤
 //           │ stack      8 KiB (reserved)  │ see stack_bytes
 //   0x20000 └──────────────────────────────┘
@@ -147,6 +149,13 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 @inline export const cache_blocks_max: u32 = 128;
 @inline export const cache_dir_entry_bytes: u32 = 16;
 
+/** A pair's mirror table (pair/mirror.ts, cache/cache.ts): per cache entry the u16
+ * sequence number of its last write (a MIRROR entry: of the partner's copy it holds),
+ * then per entry the last one the partner confirmed. */
+@inline export const mirror_seq_base: u32 = 0x08E00;
+@inline export const mirror_ack_base: u32 = mirror_seq_base + cache_blocks_max * 2;
+@inline export const mirror_table_bytes: u32 = cache_blocks_max * 4;
+
 @inline export const cache_data_base: u32 = 0x09000;
 /** Cache block size equals the disks' logical block size. */
 @inline export const block_bytes: u32 = 512;
@@ -158,7 +167,7 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 @inline export const nv_pages_max: u32 = 512;
 /** Per spare page: the logical page of the image being restored that it holds (u16,
  * 0xFFFF: none), read once, when the restore first finds a page away from home.
- * 0x19040 .. 0x1A3FF is free (the format-1 header scan's map). */
+ * 0x19040 onwards is the link ring's. */
 @inline export const nvmap_spares_max: u32 = 32;
 @inline export const nvmap_entry_bytes: u32 = 2;
 @inline export const nvmap_bytes: u32 = nvmap_spares_max * nvmap_entry_bytes;
@@ -168,9 +177,11 @@ if (sync_sense_base + 32 > scratch_base + scratch_bytes) ERROR("layout: scratch 
 /** Messages from the partner controller over either link: the board writes each into
  * the next free slot and raises irq_link (docs/HAL.md "Links"). Slot: @0 full u8 (board
  * sets, firmware clears), @1 link u8, @2 length u16, @16 the message. */
-@inline export const link_ring_base: u32 = 0x19400;
-@inline export const link_ring_slots: u32 = 4;
-@inline export const link_slot_bytes: u32 = 1024;
+@inline export const link_ring_base: u32 = 0x19040;
+/** Seven slots: a window of mirrored blocks (pair/mirror.ts window_max) and the
+ * heartbeats of both links. A slot holds a block's MIRROR message (560 bytes). */
+@inline export const link_ring_slots: u32 = 7;
+@inline export const link_slot_bytes: u32 = 704;
 @inline export const link_slot_header_bytes: u32 = 16;
 @inline export const link_msg_max: u32 = link_slot_bytes - link_slot_header_bytes;
 
@@ -277,16 +288,21 @@ if (nv_seed_buf + 12 > nvbuf_base + nvbuf_count * nv_page_bytes) ERROR("layout: 
 // ---- the pair's outgoing messages ---------------------------------------------------
 
 /** Messages to the partner being built: the timer handler's (a heartbeat) at +0, the
- * main loop's at +64 (pair/). */
+ * main loop's at +64 (pair/: confirmations), a block's mirror at +256 (pair/mirror.ts:
+ * 32 bytes of header and body, then the block). */
 @inline export const pair_tx_base: u32 = 0x1DC80;
-@inline export const pair_tx_bytes: u32 = 256;
+@inline export const pair_tx_bytes: u32 = 832;
 @inline export const pair_tx_irq: u32 = pair_tx_base;
 @inline export const pair_tx_main: u32 = pair_tx_base + 64;
+@inline export const pair_tx_main_bytes: u32 = 192;
+@inline export const pair_tx_mirror: u32 = pair_tx_base + 256;
+@inline export const pair_tx_mirror_bytes: u32 = 576;
+if (pair_tx_mirror + pair_tx_mirror_bytes > pair_tx_base + pair_tx_bytes) ERROR("layout: the mirror message fits pair tx");
 
 // ---- free ------------------------------------------------------------------------
 
-@inline export const free_base: u32 = 0x1DD80;
-@inline export const free_bytes: u32 = 0x00280;
+@inline export const free_base: u32 = 0x1DFC0;
+@inline export const free_bytes: u32 = 0x00040;
 
 // ---- stack -----------------------------------------------------------------------
 
@@ -306,7 +322,8 @@ if (scratch_base + scratch_bytes > mailbox_base) ERROR("layout: scratch overlaps
 if (mailbox_base + mailbox_slots * mailbox_slot_bytes > evict_ring_base) ERROR("layout: mailbox overlaps the eviction ring");
 if (evict_ring_base + evict_ring_len * evict_ring_entry_bytes > wcb_base) ERROR("layout: eviction ring overlaps wcb");
 if (wcb_base + wcb_slots_max * wcb_slot_bytes > cache_dir_base) ERROR("layout: wcb overlaps cache dir");
-if (cache_dir_base + cache_blocks_max * cache_dir_entry_bytes > cache_data_base) ERROR("layout: cache dir overlaps cache");
+if (cache_dir_base + cache_blocks_max * cache_dir_entry_bytes > mirror_seq_base) ERROR("layout: cache dir overlaps the mirror table");
+if (mirror_seq_base + mirror_table_bytes > cache_data_base) ERROR("layout: the mirror table overlaps cache");
 if (cache_data_base + cache_blocks_max * block_bytes > nvmap_base) ERROR("layout: cache overlaps nv map");
 if (nvmap_base + nvmap_bytes > link_ring_base) ERROR("layout: nv map overlaps the link ring");
 if (link_ring_base + link_ring_slots * link_slot_bytes > sg_base) ERROR("layout: the link ring overlaps sg lists");
@@ -337,7 +354,7 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
 export function layout_region_count(): i32 {
-  return 29;
+  return 30;
 }
 
 export function layout_region_base(i: i32): u32 {
@@ -350,27 +367,28 @@ export function layout_region_base(i: i32): u32 {
     case 5: return evict_ring_base;
     case 6: return wcb_base;
     case 7: return cache_dir_base;
-    case 8: return cache_data_base;
-    case 9: return nvmap_base;
-    case 10: return link_ring_base;
-    case 11: return sg_base;
-    case 12: return hash_base;
-    case 13: return label_base;
-    case 14: return nvbuf_base;
-    case 15: return entries_base;
-    case 16: return lost_base;
-    case 17: return unreadable_base;
-    case 18: return bad_pages_base;
-    case 19: return array_ops_base;
-    case 20: return array_list_base;
-    case 21: return array_work_base;
-    case 22: return member_label_base;
-    case 23: return array_members_base;
-    case 24: return array_bus_base;
-    case 25: return array_zero_base;
-    case 26: return pair_tx_base;
-    case 27: return free_base;
-    case 28: return stack_base;
+    case 8: return mirror_seq_base;
+    case 9: return cache_data_base;
+    case 10: return nvmap_base;
+    case 11: return link_ring_base;
+    case 12: return sg_base;
+    case 13: return hash_base;
+    case 14: return label_base;
+    case 15: return nvbuf_base;
+    case 16: return entries_base;
+    case 17: return lost_base;
+    case 18: return unreadable_base;
+    case 19: return bad_pages_base;
+    case 20: return array_ops_base;
+    case 21: return array_list_base;
+    case 22: return array_work_base;
+    case 23: return member_label_base;
+    case 24: return array_members_base;
+    case 25: return array_bus_base;
+    case 26: return array_zero_base;
+    case 27: return pair_tx_base;
+    case 28: return free_base;
+    case 29: return stack_base;
   }
   return 0;
 }
@@ -385,27 +403,28 @@ export function layout_region_bytes(i: i32): u32 {
     case 5: return evict_ring_len * evict_ring_entry_bytes;
     case 6: return wcb_slots_max * wcb_slot_bytes;
     case 7: return cache_blocks_max * cache_dir_entry_bytes;
-    case 8: return cache_blocks_max * block_bytes;
-    case 9: return nvmap_bytes;
-    case 10: return link_ring_slots * link_slot_bytes;
-    case 11: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
-    case 12: return hash_buckets;
-    case 13: return block_bytes;
-    case 14: return nvbuf_count * nv_page_bytes;
-    case 15: return cache_blocks_max * entry_rec_bytes;
-    case 16: return lost_max * lost_rec_bytes;
-    case 17: return unreadable_max * unreadable_rec_bytes;
-    case 18: return bad_pages_bytes;
-    case 19: return array_ops_max * array_op_bytes;
-    case 20: return array_list_max * 8;
-    case 21: return array_work_blocks * block_bytes;
-    case 22: return block_bytes;
-    case 23: return array_members_room * array_member_bytes;
-    case 24: return array_bus_bytes;
-    case 25: return block_bytes;
-    case 26: return pair_tx_bytes;
-    case 27: return free_bytes;
-    case 28: return stack_bytes;
+    case 8: return mirror_table_bytes;
+    case 9: return cache_blocks_max * block_bytes;
+    case 10: return nvmap_bytes;
+    case 11: return link_ring_slots * link_slot_bytes;
+    case 12: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
+    case 13: return hash_buckets;
+    case 14: return block_bytes;
+    case 15: return nvbuf_count * nv_page_bytes;
+    case 16: return cache_blocks_max * entry_rec_bytes;
+    case 17: return lost_max * lost_rec_bytes;
+    case 18: return unreadable_max * unreadable_rec_bytes;
+    case 19: return bad_pages_bytes;
+    case 20: return array_ops_max * array_op_bytes;
+    case 21: return array_list_max * 8;
+    case 22: return array_work_blocks * block_bytes;
+    case 23: return block_bytes;
+    case 24: return array_members_room * array_member_bytes;
+    case 25: return array_bus_bytes;
+    case 26: return block_bytes;
+    case 27: return pair_tx_bytes;
+    case 28: return free_bytes;
+    case 29: return stack_bytes;
   }
   return 0;
 }

@@ -97,6 +97,7 @@ if (off_luns + luns_max * lun_entry_bytes > off_slot_seq) ERROR("LUNs overlap sl
 @inline export const WAIT_CLEAN: u8 = 2;  // write-through: its blocks durable, then GOOD
 @inline export const WAIT_DISK: u8 = 3;   // a command on the slot's tag
 @inline export const WAIT_RETRY: u8 = 4;  // run again at the slot's retry time
+@inline export const WAIT_MIRROR: u8 = 5; // a pair: its blocks held by both stores, then GOOD
 /** Commands in the order they came: a slot's arrival number (wraps; compare by
  * difference). */
 @inline export function slot_seq(slot: u32): u32 { return load<u32>(state_base + off_slot_seq + (slot << 2)); }
@@ -128,7 +129,8 @@ if (off_luns + luns_max * lun_entry_bytes > off_slot_seq) ERROR("LUNs overlap sl
 // @0 target u8 | @1 state u8 | @2 unit attention u8 | @3 identity u8 | @4 in image u8
 // @5 timeouts u8 | @6 destaging u8 | @7 write errors u8 | @8 blocks u64 | @16 cursor u64
 // @24 retry at ms u32 | @28 NV blocks u32 | @32 ALUA state u8 (a pair) | @33 ALUA unit
-// attention u8 | @36 the label's pair epoch u32
+// attention u8 | @36 the label's pair epoch u32 | @40 the epoch of the partner's mirror
+// blocks held here for it (a pair, pair/mirror.ts; its low 16 bits count)
 
 @inline export const LUN_ABSENT: u8 = 0;
 @inline export const LUN_READY: u8 = 1;
@@ -235,3 +237,5 @@ export function lun_note_timeout(lun: u32): bool {
 @inline export function lun_clear_alua_ua(lun: u32): void { store<u8>(lun_at(lun), 0, 33); }
 @inline export function lun_epoch(lun: u32): u32 { return load<u32>(lun_at(lun), 36); }
 @inline export function lun_set_epoch(lun: u32, e: u32): void { store<u32>(lun_at(lun), e, 36); }
+@inline export function lun_mirror_epoch(lun: u32): u32 { return load<u32>(lun_at(lun), 40); }
+@inline export function lun_set_mirror_epoch(lun: u32, e: u32): void { store<u32>(lun_at(lun), e, 40); }

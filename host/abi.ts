@@ -111,4 +111,9 @@ export const LOG_NAMES: Record<number, string> = {
   72: "gave a LUN back to its owner (lun, epoch)",
   73: "took back a LUN the partner gave (lun, epoch)",
   74: "lost the race to fence the partner",
+  75: "mirroring to the partner: session on (its id, ms since it was wanted)",
+  77: "mirroring to the partner off (why: 1 stalled, 2 partner gone, 3 it dropped the session)",
+  78: "alone: LUN marked sole on its label (lun, epoch)",
+  79: "takeover: the partner's mirrored blocks written (lun, blocks; -1 stale, dropped)",
+  80: "holding the partner's blocks for its new session (its id, copies from before dropped)",
 };

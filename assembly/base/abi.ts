@@ -122,3 +122,8 @@
 @inline export const LOG_GIVEBACK: i32 = 72;
 @inline export const LOG_TOOK_BACK: i32 = 73;
 @inline export const LOG_LOST_ARBITRATION: i32 = 74;
+@inline export const LOG_MIRROR_ON: i32 = 75;
+@inline export const LOG_MIRROR_OFF: i32 = 77;
+@inline export const LOG_SOLE: i32 = 78;
+@inline export const LOG_REPLAYED: i32 = 79;
+@inline export const LOG_MIRROR_HELD: i32 = 80;

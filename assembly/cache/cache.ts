@@ -11,6 +11,15 @@
 //             write completes (docs/HAL.md: the bus reads buffers in the data phase).
 //   UNCOR     a WRITE LONG (WR_UNCOR) for the block is on the bus: the entry is
 //             neither destaged nor written until it ends.
+//   MIRROR    a pair: the block is the partner's, held for it (pair/mirror.ts): DIRTY
+//             and NV (the save keeps it), never destaged nor evicted; its sequence
+//             number is in the mirror table. A takeover writes it to the disk.
+//   OLD       a MIRROR block of an earlier session of the partner's: kept until the
+//             partner says it holds a newer copy of everything it needs. On one of
+//             this controller's own blocks: not yet confirmed in the session's catch-up.
+//   HELD      not MIRROR: the partner holds a copy of some version of this block that
+//             is not on the disk yet (its sequence number: the mirror table's second).
+//   SENT      not MIRROR: its current version is on its way to the partner.
 // A host write bumps `version`; a destage only cleans the entry if the version it
 // wrote is still the entry's version.
 //
@@ -26,6 +35,7 @@
 import {
   cache_dir_base, cache_dir_entry_bytes, cache_blocks_max, cache_data_base, block_bytes,
   hash_base, hash_buckets, evict_ring_base, evict_ring_len, evict_ring_entry_bytes,
+  mirror_seq_base, mirror_ack_base,
 } from "../layout";
 import { hal_irq_mask_pfail } from "../base/hal";
 import { copy } from "../base/scsi";
@@ -38,6 +48,10 @@ import { lun_add_nv, luns_max, st_power_epoch } from "../state";
 @inline export const FLAG_NV: u8 = 1;
 @inline export const FLAG_INFLIGHT: u8 = 2;
 @inline export const FLAG_UNCOR: u8 = 4;
+@inline export const FLAG_MIRROR: u8 = 8;
+@inline export const FLAG_OLD: u8 = 16;
+@inline export const FLAG_HELD: u8 = 32;
+@inline export const FLAG_SENT: u8 = 64;
 
 @inline export const NONE: u32 = 0xff;
 
@@ -46,6 +60,8 @@ if (cache_dir_entry_bytes < 16) ERROR("cache entry holds 16 bytes");
 // Counters live in module globals: they are rebuilt at every boot (cache_init).
 let nv_blocks: u32 = 0;
 let dirty_blocks: u32 = 0;
+/** MIRROR entries (counted in nv_blocks and dirty_blocks too). */
+let mirror_blocks: u32 = 0;
 /** Bumped whenever an entry becomes or stops being NV, or an NV entry's data changes. */
 let nv_version: u32 = 0;
 /** Free entries form a list through their `next` byte (unused while free). */
@@ -69,9 +85,18 @@ let evictions: u32 = 0;
 @inline export function entry_is_nv(i: u32): bool { return (entry_flags(i) & FLAG_NV) != 0; }
 @inline export function entry_inflight(i: u32): bool { return (entry_flags(i) & FLAG_INFLIGHT) != 0; }
 @inline export function entry_uncor(i: u32): bool { return (entry_flags(i) & FLAG_UNCOR) != 0; }
+@inline export function entry_is_mirror(i: u32): bool { return (entry_flags(i) & FLAG_MIRROR) != 0; }
+/** The mirror table (layout.ts): per entry, the sequence number of its last write
+ * (or, for a MIRROR entry, of the partner's copy it holds) and the last the partner
+ * confirmed. */
+@inline export function entry_seq(i: u32): u16 { return load<u16>(mirror_seq_base + (i << 1)); }
+@inline export function entry_set_seq(i: u32, s: u16): void { store<u16>(mirror_seq_base + (i << 1), s); }
+@inline export function entry_acked(i: u32): u16 { return load<u16>(mirror_ack_base + (i << 1)); }
+@inline export function entry_set_acked(i: u32, s: u16): void { store<u16>(mirror_ack_base + (i << 1), s); }
 @inline function entry_next(i: u32): u32 { return load<u8>(entry_at(i), 3); }
 
 @inline export function cache_nv_count(): u32 { return nv_blocks; }
+@inline export function cache_mirror_count(): u32 { return mirror_blocks; }
 @inline export function cache_dirty_count(): u32 { return dirty_blocks; }
 @inline export function cache_nv_version(): u32 { return nv_version; }
 
@@ -93,6 +118,8 @@ if (hash_buckets != 256) ERROR("bucket_of takes the top 8 bits");
 export function cache_init(): void {
   for (let b: u32 = 0; b < hash_buckets; b++) store<u8>(hash_base + b, <u8>NONE);
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    entry_set_seq(i, 0);
+    entry_set_acked(i, 0);
     let p = entry_at(i);
     store<u64>(p, 0);
     store<u64>(p, 0, 8);
@@ -103,6 +130,7 @@ export function cache_init(): void {
   evictions = 0;
   nv_blocks = 0;
   dirty_blocks = 0;
+  mirror_blocks = 0;
   nv_version = 0;
   evict_hand = 0;
 }
@@ -128,10 +156,23 @@ function unlink(i: u32): void {
   }
 }
 
+/** A pair (pair/mirror.ts): a clean block whose version the partner has not confirmed
+ * stays until it does or its LUN is sole (bit per LUN): a write waiting on it checks it;
+ * and one whose copy the partner holds stays until it is released. */
+let pair_guard: bool = false;
+let sole_luns: u32 = 0;
+export function cache_set_pair_guard(on: bool, sole_mask: u32): void { pair_guard = on; sole_luns = sole_mask; }
+
 /** Can an entry be given to a new block now (free, or clean and not busy)? */
-@inline export function entry_reusable(i: u32): bool {
+export function entry_reusable(i: u32): bool {
   let s = entry_state(i);
-  return s == ENTRY_FREE || (s == ENTRY_CLEAN && (entry_flags(i) & (FLAG_INFLIGHT | FLAG_UNCOR)) == 0);
+  if (s == ENTRY_FREE) return true;
+  if (s != ENTRY_CLEAN || (entry_flags(i) & (FLAG_INFLIGHT | FLAG_UNCOR)) != 0) return false;
+  if (!pair_guard) return true;
+  // The partner holds a copy the owner has not released yet (pair/mirror.ts releases
+  // it within a pass): reused now, the release would be lost.
+  if ((entry_flags(i) & FLAG_HELD) != 0) return false;
+  return entry_seq(i) == entry_acked(i) || (entry_lun(i) < 32 && (sole_luns & (1 << entry_lun(i))) != 0);
 }
 
 /** Entries a new block could take now; counts clean ones only if the free list is
@@ -162,6 +203,8 @@ export function cache_alloc(lun: u32, lba: u64): u32 {
     unlink(found);
   }
   let p = entry_at(found);
+  entry_set_seq(found, 0);
+  entry_set_acked(found, 0);
   store<u8>(p, <u8>lun, 0);
   store<u8>(p, ENTRY_CLEAN, 1);
   store<u8>(p, 0, 2);
@@ -256,7 +299,7 @@ export function cache_mark_restored(i: u32): void {
   store<u8>(entry_at(i), entry_flags(i) | FLAG_NV, 2);
   nv_blocks++;
   nv_version++;
-  if (entry_lun(i) < luns_max) lun_add_nv(entry_lun(i), 1);
+  if (entry_lun(i) < luns_max && !entry_is_mirror(i)) lun_add_nv(entry_lun(i), 1);
 }
 
 /** Leave DIRTY (and NV) for CLEAN. */
@@ -267,10 +310,11 @@ function set_clean_state(i: u32): void {
   if (entry_is_nv(i)) {
     nv_blocks--;
     nv_version++;
-    if (entry_lun(i) < luns_max) lun_add_nv(entry_lun(i), -1);
+    if (entry_lun(i) < luns_max && !entry_is_mirror(i)) lun_add_nv(entry_lun(i), -1);
   }
+  if (entry_is_mirror(i)) mirror_blocks--;
   store<u8>(p, ENTRY_CLEAN, 1);
-  store<u8>(p, entry_flags(i) & ~FLAG_NV, 2);
+  store<u8>(p, entry_flags(i) & ~(FLAG_NV | FLAG_MIRROR | FLAG_OLD | FLAG_HELD), 2);
   hal_irq_mask_pfail(was);
 }
 
@@ -298,9 +342,61 @@ export function cache_end_destage(i: u32, ok: bool): void {
 /** Is any block of [lba, lba + blocks) on this LUN dirty? blocks 0 means "to the end". */
 export function cache_range_dirty(lun: u32, lba: u64, blocks: u64): bool {
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) != ENTRY_DIRTY || entry_lun(i) != lun) continue;
+    if (entry_state(i) != ENTRY_DIRTY || entry_lun(i) != lun || entry_is_mirror(i)) continue;
     let e = entry_lba(i);
     if (e >= lba && (blocks == 0 || e - lba < blocks)) return true;
   }
   return false;
 }
+
+// ---- a pair's mirror entries (pair/mirror.ts) ----------------------------------------
+
+/** Hold the partner's block in entry i (allocated for it, or a MIRROR entry of the
+ * same block): the data, its sequence number, DIRTY + NV + MIRROR, in one critical
+ * section, like cache_write. False (nothing changed) if a power event came since the
+ * caller's checks (epoch). */
+export function cache_mirror_put(i: u32, src: usize, seq: u16, epoch: u32): bool {
+  let was = hal_irq_mask_pfail(1);
+  if (st_power_epoch() != epoch) {
+    hal_irq_mask_pfail(was);
+    return false;
+  }
+  copy(entry_data(i), src, block_bytes);
+  let p = entry_at(i);
+  if (entry_state(i) != ENTRY_DIRTY) {
+    store<u8>(p, ENTRY_DIRTY, 1);
+    dirty_blocks++;
+  }
+  if (!entry_is_mirror(i)) {
+    store<u8>(p, entry_flags(i) | FLAG_MIRROR, 2);
+    mirror_blocks++;
+  }
+  store<u8>(p, entry_flags(i) & ~FLAG_OLD, 2);
+  entry_set_seq(i, seq);
+  if (entry_is_nv(i)) nv_version++;
+  else set_nv(i);
+  hal_irq_mask_pfail(was);
+  return true;
+}
+
+/** Restore: the entry's data was read from the image; it is the partner's again (an
+ * earlier session's: OLD). */
+export function cache_mark_restored_mirror(i: u32): void {
+  let was = hal_irq_mask_pfail(1);
+  let p = entry_at(i);
+  if (entry_state(i) != ENTRY_DIRTY) {
+    store<u8>(p, ENTRY_DIRTY, 1);
+    dirty_blocks++;
+  }
+  if (!entry_is_mirror(i)) {
+    store<u8>(p, entry_flags(i) | FLAG_MIRROR | FLAG_OLD, 2);
+    mirror_blocks++;
+  }
+  entry_set_seq(i, 0);
+  if (!entry_is_nv(i)) set_nv(i);
+  else nv_version++;
+  hal_irq_mask_pfail(was);
+}
+
+/** Mark (on) or clear one of the flags the mirror protocol keeps (OLD, HELD). */
+export function cache_set_mirror_flag(i: u32, f: u8, on: bool): void { set_flag(i, f, on); }

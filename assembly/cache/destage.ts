@@ -15,7 +15,7 @@ import {
 import { hal_scsi_submit_sg, hal_log, hal_now_us } from "../base/hal";
 import {
   cache_find, entry_state, entry_lun, entry_lba, entry_flags, entry_data, entry_is_nv,
-  cache_start_destage, cache_end_destage, ENTRY_DIRTY, NONE, FLAG_INFLIGHT, FLAG_UNCOR,
+  cache_start_destage, cache_end_destage, ENTRY_DIRTY, NONE, FLAG_INFLIGHT, FLAG_UNCOR, FLAG_MIRROR,
 } from "./cache";
 import {
   tag_alloc, tag_arm, tag_free, tag_cdb, tag_result, tag_status, tag_host_status, tag_sense,
@@ -52,10 +52,10 @@ let destage_blocks: u32 = 0;
 @inline const write_errors_max: u32 = 3;
 
 /** Is this entry a candidate: dirty, on lun, not on the bus, no WRITE LONG pending,
- * and (when NV blocks are frozen) not NV? */
+ * not the partner's (a pair), and (when NV blocks are frozen) not NV? */
 @inline function candidate(i: u32, lun: u32, skip_nv: bool): bool {
   return entry_state(i) == ENTRY_DIRTY && entry_lun(i) == lun &&
-    (entry_flags(i) & (FLAG_INFLIGHT | FLAG_UNCOR)) == 0 && !(skip_nv && entry_is_nv(i));
+    (entry_flags(i) & (FLAG_INFLIGHT | FLAG_UNCOR | FLAG_MIRROR)) == 0 && !(skip_nv && entry_is_nv(i));
 }
 
 /** Start a destage on every idle LUN that has dirty blocks. skip_nv: leave NV blocks

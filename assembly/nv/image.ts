@@ -18,7 +18,9 @@
 // 0..count-1 of one image, in order, is the image stream:
 //   meta record, one data record per block, the same meta record again.
 // meta:  magic u32 | version u16 | header bytes u16 | generation u32 | blocks u32 |
-//        store id u64 | blocks × entry u64 (LBA in bits 0..55, LUN in bits 56..63)
+//        store id u64 | blocks × entry u64 (LBA in bits 0..55, LUN in bits 56..63;
+//        a pair's MIRROR entry, the partner's block held here: bit 63 set, LUN in
+//        bits 56..62, the low 16 bits of its mirror epoch in 40..55, LBA in 0..39)
 // data:  512 data bytes | crc u32 (CRC-32C from the image seed over the entry, then
 //        the data)
 // All little-endian. Where the meta copies sit (first and last) keeps both copies of
@@ -32,7 +34,8 @@ import {
 import { crc32c, crc32c_correct } from "../base/crc32c";
 import { zero, copy } from "../base/scsi";
 import { eeprom_read, eeprom_write_verify, eeprom_measure, EPOCH_ANY } from "../base/eeprom";
-import { entry_state, entry_lun, entry_lba, entry_data, entry_is_nv, ENTRY_FREE } from "../cache/cache";
+import { entry_state, entry_lun, entry_lba, entry_data, entry_is_nv, entry_is_mirror, ENTRY_FREE } from "../cache/cache";
+import { lun_mirror_epoch, luns_max } from "../state";
 import { hal_pfail_level, hal_log } from "../base/hal";
 import { OK, ERR_CORRUPT, ERR_IO, ERR_INTERRUPTED, LOG_SAVE_PAGE_MOVED, LOG_SAVE_ABORTED } from "../base/errors";
 
@@ -96,6 +99,18 @@ if (page_crc_at + 4 != nv_page_bytes) ERROR("page layout fills 256 bytes");
 /** An entry: LBA with the LUN in the top byte. */
 @inline export function entry_word(lun: u32, lba: u64): u64 {
   return (lba & entry_lba_mask) | (<u64>(lun & 0xff) << 56);
+}
+/** LBAs a MIRROR entry's word can hold (40 bits: 512 TiB of 512-byte blocks). */
+@inline export const mirror_lba_mask: u64 = 0xffffffffff;
+@inline export const ENTRY_MIRROR_BIT: u64 = 0x8000000000000000;
+@inline export function mirror_word(lun: u32, lba: u64, epoch: u32): u64 {
+  return ENTRY_MIRROR_BIT | (<u64>(lun & 0x7f) << 56) | (<u64>(epoch & 0xffff) << 40) | (lba & mirror_lba_mask);
+}
+/** The word of cache entry i's record. */
+function record_word(i: u32): u64 {
+  let lun = entry_lun(i);
+  if (entry_is_mirror(i)) return mirror_word(lun, entry_lba(i), lun < luns_max ? lun_mirror_epoch(lun) : 0);
+  return entry_word(lun, entry_lba(i));
 }
 if (image_pages(cache_blocks_max) > image_pages_max) ERROR("a full cache's image fits the EEPROM");
 
@@ -250,7 +265,7 @@ function emit_meta(gen: u32, blocks: u32, store_id: u64): void {
   let k: u32 = 0;
   for (let i: u32 = 0; i < cache_blocks_max && k < blocks; i++) {
     if (!entry_is_nv(i) || entry_state(i) == ENTRY_FREE) continue;
-    store<u64>(isr_rec, entry_word(entry_lun(i), entry_lba(i)));
+    store<u64>(isr_rec, record_word(i));
     emit(isr_rec, meta_entry_bytes);
     k++;
   }
@@ -279,7 +294,7 @@ export function image_save(gen: u32, store_id: u64, blocks: u32, from: u32): i32
   let k: u32 = 0;
   for (let i: u32 = 0; i < cache_blocks_max && k < blocks && !w_failed && !w_aborted; i++) {
     if (!entry_is_nv(i) || entry_state(i) == ENTRY_FREE) continue;
-    store<u64>(isr_rec, entry_word(entry_lun(i), entry_lba(i)));
+    store<u64>(isr_rec, record_word(i));
     let crc = crc32c(isr_rec, meta_entry_bytes, w_seed);
     crc = crc32c(entry_data(i), block_bytes, crc);
     emit(entry_data(i), block_bytes);

@@ -56,6 +56,7 @@ import {
 import { label_read, label_begin, label_write, label_pair_epoch } from "../base/label";
 import { own_may_bind } from "../pair/own";
 import { pair_on } from "../pair/peer";
+import { mirror_on, mirror_after_restore } from "../pair/mirror";
 import { array_target } from "../array/array";
 import { array_recheck, array_adopt, array_held_identity } from "../array/assemble";
 import { ur_init, ur_load_label } from "./unreadable";
@@ -147,8 +148,9 @@ export function held_blocks(): u32 {
 
 /** May the controller acknowledge writes from its cache now? */
 export function nv_writeback_allowed(): bool {
-  // A pair writes through until its mirrored stores land (docs/DESIGN.md "The pair").
-  if (pair_on()) return false;
+  // A pair acknowledges from its cache only while the partner holds a copy of each
+  // block (pair/mirror.ts); alone, it writes through.
+  if (pair_on() && !mirror_on()) return false;
   return armed_gen != 0 && arm_ok && !nv_unretired() && learn_known();
 }
 
@@ -216,6 +218,7 @@ export function nv_after_probe(): void {
     }
     lost_records = restore_lost_records();
     corrected_words += restore_corrected;
+    mirror_after_restore();
   }
   if (image_state == IMAGE_UNREADABLE) hal_log(LOG_IMAGE_PENDING, <i32>image_gen, -1);
   nv_bind_blank();

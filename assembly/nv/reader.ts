@@ -14,7 +14,7 @@ import { OK, ERR_CORRUPT } from "../base/errors";
 import {
   read_checked, set_page_bad, page_bad, image_seed, image_pages, image_pages_max, spare_first, spare_count,
   page_header_bytes, page_payload_bytes, page_logical, page_count, meta_header_bytes, meta_entry_bytes,
-  meta_at, record_at, entry_lba_mask, entry_word, META_MAGIC,
+  meta_at, record_at, entry_lba_mask, mirror_lba_mask, ENTRY_MIRROR_BIT, META_MAGIC,
 } from "./image";
 
 @inline const main_cmd: usize = nv_main_cmd;
@@ -138,7 +138,8 @@ export function image_meta(gen: u32, store_id: u64): i32 {
   return ERR_CORRUPT;
 }
 
-/** Where record i belongs, into out (lun u32 @0, lba u64 @8): from the first meta
+/** Where record i belongs, into out (lun u32 @0, a MIRROR record's epoch u16 @4 and
+ * 1 @6, lba u64 @8, the record's word @16 is not kept): from the first meta
  * copy, else the second. Each page read is checked, so an entry from a good page is
  * the one the save wrote even when other pages of its copy are lost; the two copies
  * of an entry are never on one page. */
@@ -147,8 +148,16 @@ export function image_entry(i: u32, out: usize): i32 {
     let at = meta_at(c, r_blocks) + meta_header_bytes + i * meta_entry_bytes;
     if (image_read(at, main_rec, meta_entry_bytes) != OK) continue;
     let word = load<u64>(main_rec);
-    store<u32>(out, <u32>(word >>> 56));
-    store<u64>(out, word & entry_lba_mask, 8);
+    if ((word & ENTRY_MIRROR_BIT) != 0) {
+      store<u32>(out, <u32>(word >>> 56) & 0x7f);
+      store<u16>(out, <u16>(word >>> 40), 4);
+      store<u16>(out, 1, 6);
+      store<u64>(out, word & mirror_lba_mask, 8);
+    } else {
+      store<u32>(out, <u32>(word >>> 56));
+      store<u32>(out, 0, 4);
+      store<u64>(out, word & entry_lba_mask, 8);
+    }
     return OK;
   }
   return ERR_CORRUPT;
@@ -159,12 +168,12 @@ export function image_entry(i: u32, out: usize): i32 {
  * wrote it; after one did (a miscorrection is possible when more than one bit was
  * wrong), the record's own CRC, which covers where it belongs (lun, lba) too, must
  * check as well. OK or ERR_CORRUPT. */
-export function image_data(i: u32, lun: u32, lba: u64, dst: usize): i32 {
+export function image_data(i: u32, word: u64, dst: usize): i32 {
   let at = record_at(i, r_blocks);
   if (image_read(at, dst, block_bytes) != OK) return ERR_CORRUPT;
   if (image_read(at + block_bytes, main_rec + 8, 4) != OK) return ERR_CORRUPT;
   if (restore_corrected == 0) return OK;
-  store<u64>(main_rec, entry_word(lun, lba));
+  store<u64>(main_rec, word);
   let crc = crc32c(main_rec, meta_entry_bytes, r_seed);
   crc = crc32c(dst, block_bytes, crc);
   return load<u32>(main_rec, 8) == crc ? OK : ERR_CORRUPT;

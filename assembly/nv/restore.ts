@@ -2,14 +2,23 @@
 // blocks, and mark the records that could not be read unreadable on their disks
 // (docs/DESIGN.md "Restore"). nv.ts decides when; this file does it.
 //
-// Tables (layout.ts): entries (lun u32 @0, lba u64 @8) and lost records (lun u32 @0,
-// marked u8 @4, lba u64 @8).
+// Tables (layout.ts): entries (lun u32 @0, a mirror's epoch u16 @4 and flag u16 @6,
+// lba u64 @8) and lost records (lun u32 @0, marked u8 @4, lba u64 @8).
+//
+// A pair's MIRROR records (the partner's blocks this controller held for it) go back
+// into the cache as MIRROR entries of an earlier session (pair/mirror.ts): not this
+// controller's to write, so they neither hold their LUN nor get marked when lost.
 
-import { cache_alloc, cache_drop, cache_mark_restored, cache_find, entry_data, NONE } from "../cache/cache";
+import {
+  cache_alloc, cache_drop, cache_mark_restored, cache_mark_restored_mirror, cache_find, entry_data, NONE,
+} from "../cache/cache";
 import { image_entry, image_data } from "./reader";
+import { entry_word, mirror_word } from "./image";
 import { cache_blocks_max, entries_base, entry_rec_bytes, lost_base, lost_rec_bytes, lost_max } from "../layout";
 import { hal_log } from "../base/hal";
-import { lun_state, lun_blocks, lun_target, lun_set_in_image, lun_usable, LUN_ABSENT, luns_max } from "../state";
+import {
+  lun_state, lun_blocks, lun_target, lun_set_in_image, lun_usable, lun_set_mirror_epoch, LUN_ABSENT, luns_max,
+} from "../state";
 import { disk_exec_patient, cdb_write_long_uncor, sync_cdb, sync_sense } from "../base/initiator";
 import { STATUS_GOOD, STATUS_CHECK_CONDITION, KEY_ILLEGAL_REQUEST, sense_key_of } from "../base/scsi";
 import { ur_add } from "./unreadable";
@@ -48,13 +57,23 @@ export function load_image(blocks: u32): i32 {
       hal_log(LOG_RECORD_BAD, <i32>lun, <i32>lba);
       continue;
     }
-    lun_set_in_image(lun, true);
+    let mirror = load<u16>(entry_rec(i), 6) != 0;
+    let epoch = <u32>load<u16>(entry_rec(i), 4);
+    if (!mirror) lun_set_in_image(lun, true);
     let e = cache_find(lun, lba);
     if (e == NONE) e = cache_alloc(lun, lba);
     if (e == NONE) { lost_records++; continue; } // cannot happen: the image fits the cache
-    if (image_data(i, lun, lba, entry_data(e)) == OK) {
-      cache_mark_restored(e);
+    let word = mirror ? mirror_word(lun, lba, epoch) : entry_word(lun, lba);
+    if (image_data(i, word, entry_data(e)) == OK) {
+      if (mirror) {
+        cache_mark_restored_mirror(e);
+        lun_set_mirror_epoch(lun, epoch);
+      } else cache_mark_restored(e);
       loaded++;
+    } else if (mirror) {
+      cache_drop(e);
+      lost_records++;
+      hal_log(LOG_RECORD_LOST, <i32>lun, <i32>lba);
     } else {
       cache_drop(e);
       if (lost < lost_max) {

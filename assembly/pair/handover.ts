@@ -7,15 +7,16 @@ import { OK } from "../base/errors";
 import {
   st_lun_count, lun_state, lun_set_state, lun_set_timeouts, LUN_FAILED, LUN_ABSENT, lun_identity, lun_set_identity,
   lun_target, lun_blocks, lun_alua, lun_set_alua, lun_epoch, lun_set_epoch, LUN_READY, ID_OK, ID_BLANK, ID_PARTNER,
-  ID_NO_DISK, ALUA_OPTIMIZED, ALUA_STANDBY, ALUA_TRANSITIONING, slot_busy, slot_wait, WAIT_CLEAN,
+  ID_NO_DISK, ALUA_OPTIMIZED, ALUA_STANDBY, ALUA_TRANSITIONING, slot_busy, slot_wait, WAIT_CLEAN, WAIT_MIRROR,
 } from "../state";
+import { mirror_on, mirror_replay, mirror_mark_sole, mirror_lun_sole } from "./mirror";
 import { mailbox_slots, cache_blocks_max } from "../layout";
 import {
   LOG_TAKEOVER, LOG_FENCED, LOG_REJOINED, LOG_GIVEBACK, LOG_TOOK_BACK, LOG_LOST_ARBITRATION,
 } from "../base/abi";
 import { KEY_NOT_READY, ASC_ALUA_STANDBY, FIELD_NONE, STATUS_RESERVATION_CONFLICT } from "../base/scsi";
 import { fail, slot_lun } from "../target/slot";
-import { entry_lun, entry_state, ENTRY_DIRTY } from "../cache/cache";
+import { entry_lun, entry_state, entry_is_nv, entry_is_mirror, ENTRY_DIRTY } from "../cache/cache";
 import { ur_load_label } from "../nv/unreadable";
 import {
   pair_identity, pair_on, partner_store, peer_state, peer_flags, peer_set_ready, partner_ready, PEER_ALIVE, PEER_DEAD,
@@ -94,9 +95,11 @@ function register_all(): void {
   }
 }
 
-/** Serve nothing: every LUN standby here, what waits for a disk write answered
- * standby (the host sends it again through the partner), the cache emptied (the
- * pair runs write-through: nothing in it was acknowledged). Then wait, in the heartbeat
+/** Serve nothing: every LUN standby here, what waits for a disk write or the
+ * partner's copy answered standby (the host sends it again through the partner). The
+ * cache stays as it is (nothing of it is destaged or read meanwhile): if the partner
+ * takes our LUNs over it writes its copies of our blocks, and the rejoin then drops
+ * ours (the label's epoch moved); if not, they are still the newest. Then wait, in the heartbeat
  * saying so, until the partner lets us back (rejoin). Why (the log's first number):
  * FENCED_BY_DISK the disks refused us or our key is gone; FENCED_LEASE our heartbeats
  * stopped long enough that the partner may be taking our LUNs over; FENCED_IO our own
@@ -112,11 +115,10 @@ function become_fenced(why: i32): void {
     if (lun_identity(lun) == ID_OK) lun_set_identity(lun, ID_PARTNER);
   }
   for (let slot: u32 = 0; slot < mailbox_slots; slot++) {
-    if (slot_busy(slot) && slot_wait(slot) == WAIT_CLEAN) {
+    if (slot_busy(slot) && (slot_wait(slot) == WAIT_CLEAN || slot_wait(slot) == WAIT_MIRROR)) {
       fail(slot, KEY_NOT_READY, ASC_ALUA_STANDBY, FIELD_NONE, FIELD_NONE);
     }
   }
-  for (let lun: u32 = 0; lun < luns; lun++) own_forget(lun);
 }
 
 
@@ -177,10 +179,40 @@ function own_step(store_id: u64): bool {
     takeover(store_id);
     return true;
   }
+  if (!mirror_on() && sole_step(store_id)) return true;
   if (ps == PEER_ALIVE) {
     let back = (peer_flags() & (HB_FENCED | HB_REGISTERED)) == HB_REGISTERED;
     if (back && hal_now_us() - peer_alive_since_us() > giveback_settle_us && giveback(store_id)) return true;
     return relook(store_id);
+  }
+  return false;
+}
+
+/** Alone (no mirror session): a LUN of ours whose blocks the partner may hold copies
+ * of is marked sole once none of ours waits for the disk: its label moves to the next
+ * epoch, so those copies are never written (pair/mirror.ts). Until then a write to it
+ * is not acknowledged. One LUN a pass, at most every sole_retry_us. */
+@inline const sole_retry_us: i64 = 10_000;
+let sole_tried_us: i64 = 0;
+function sole_step(store_id: u64): bool {
+  let now = hal_now_us();
+  if (now - sole_tried_us < sole_retry_us) return false;
+  let luns = st_lun_count();
+  for (let lun: u32 = 0; lun < luns && lun < 32; lun++) {
+    if (lun_state(lun) != LUN_READY || lun_identity(lun) != ID_OK || mirror_lun_sole(lun)) continue;
+    if (lun_alua(lun) != ALUA_OPTIMIZED || nv_dirty(lun)) continue;
+    sole_tried_us = now;
+    if (!adopt(lun, store_id, pair_identity())) return false;
+    mirror_mark_sole(lun);
+    return true;
+  }
+  return false;
+}
+
+/** A block of ours on the LUN that the save keeps and the disk lacks. */
+function nv_dirty(lun: u32): bool {
+  for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    if (entry_state(i) == ENTRY_DIRTY && entry_lun(i) == lun && entry_is_nv(i) && !entry_is_mirror(i)) return true;
   }
   return false;
 }
@@ -231,8 +263,14 @@ function takeover(store_id: u64): void {
       let kk = pr_read_keys(t, mine, theirs);
       if (kk >= 0 && (kk & KEYS_PARTNER) != 0) pr_preempt(t, mine, theirs);
     }
-    if (adopt(lun, store_id, me)) { taken |= 1 << lun; own_forget(lun); lun_set_alua(lun, ALUA_OPTIMIZED); }
-    else lun_set_alua(lun, ALUA_STANDBY);
+    // The partner's acknowledged blocks we hold go to the disk before the label names
+    // us and before any new write is taken for the LUN.
+    if (mirror_replay(lun, store_id) && adopt(lun, store_id, me)) {
+      taken |= 1 << lun;
+      own_forget(lun);
+      mirror_mark_sole(lun);
+      lun_set_alua(lun, ALUA_OPTIMIZED);
+    } else lun_set_alua(lun, ALUA_STANDBY);
   }
   takeovers++;
   taking = false;
@@ -255,8 +293,9 @@ function adopt(lun: u32, store_id: u64, owner: u8): bool {
   return true;
 }
 
-/** The partner welcomed us back: register again, read every label anew (they are
- * all the partner's now, or ours where it gave them back), serve what is ours. */
+/** The partner welcomed us back: register again, read every label anew (the
+ * partner's where it took them, ours where it did not or gave them back), serve what
+ * is ours. */
 function rejoin(store_id: u64): void {
   let luns = st_lun_count();
   for (let lun: u32 = 0; lun < luns; lun++) {
@@ -265,10 +304,12 @@ function rejoin(store_id: u64): void {
     // A disk that looked failed while our own I/O hung: it answers again.
     if (lun_state(lun) == LUN_FAILED && id != ID_NO_DISK) { lun_set_state(lun, LUN_READY); lun_set_timeouts(lun, 0); }
     if (lun_state(lun) != LUN_READY) continue;
+    // Ours, and nobody relabelled it while we stood down: what we hold is the newest.
+    let unchanged = id == ID_OK && label_pair_epoch() == lun_epoch(lun);
     if (id != ID_NO_DISK) lun_set_identity(lun, id);
     if (id == ID_OK) ur_load_label(lun);
     lun_set_epoch(lun, label_pair_epoch());
-    own_forget(lun);
+    if (!unchanged) own_forget(lun);
   }
   register_all();
   fenced = false;

@@ -18,6 +18,11 @@ import { crc32c } from "../base/crc32c";
 @inline export const MSG_HEADER_BYTES: u32 = 16;
 
 @inline export const MSG_HEARTBEAT: u8 = 1;
+/** The mirror protocol's (pair/mirror.ts): the main loop takes these, the link
+ * interrupt only heartbeats. */
+@inline export const MSG_MIRROR: u8 = 2;
+@inline export const MSG_MIRROR_ACK: u8 = 3;
+@inline export const MSG_MIRROR_RELEASE: u8 = 4;
 
 /** Slot fields (the board writes them). */
 @inline const SLOT_FULL: u32 = 0;
@@ -46,14 +51,17 @@ export function msg_send(link: u32, msg: usize, bytes: u32, type: u8, from: u8, 
 
 @inline export function link_has_carrier(link: u32): bool { return hal_link_carrier(<i32>link) != 0; }
 
-/** The oldest message waiting in the ring whose length and CRC are right, or 0. A
- * slot that fails its check is freed at once. Bounded by the ring's slots. */
-export function ring_next(): usize {
+/** The oldest message waiting in the ring whose length and CRC are right, or 0: of
+ * the heartbeats (data false: the link interrupt's) or of the others (data true: the
+ * main loop's). A slot that fails its check is freed at once. Bounded by the ring's
+ * slots. */
+export function ring_next(data: bool): usize {
   for (let pass: u32 = 0; pass < link_ring_slots; pass++) {
     let best: usize = 0;
     for (let i: u32 = 0; i < link_ring_slots; i++) {
       let s = slot_at(i);
       if (load<u8>(s, SLOT_FULL) == 0) continue;
+      if ((load<u8>(s + link_slot_header_bytes) != MSG_HEARTBEAT) != data) continue;
       if (best == 0 || <i32>(load<u32>(s, SLOT_ARRIVAL) - load<u32>(best, SLOT_ARRIVAL)) < 0) best = s;
     }
     if (best == 0) return 0;

@@ -13,7 +13,7 @@ import {
   ID_BLANK, ALUA_OPTIMIZED, ALUA_STANDBY,
 } from "../state";
 import { cache_blocks_max } from "../layout";
-import { entry_lun, entry_state, entry_inflight, cache_drop, ENTRY_FREE } from "../cache/cache";
+import { entry_lun, entry_state, entry_inflight, entry_is_mirror, cache_drop, ENTRY_FREE } from "../cache/cache";
 import { pair_identity, pair_on, partner_store } from "./peer";
 
 /** A controller that has not heard its partner binds its blank disks after this long
@@ -93,7 +93,11 @@ export function own_ready_mask(): u32 {
 
 /** Drop every block the cache holds for the LUN (its owner changes). */
 export function own_forget(lun: u32): void {
+  // The partner's blocks held for it stay while the LUN is not ours (pair/mirror.ts).
+  let keep_mirror = lun_identity(lun) != ID_OK;
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) != ENTRY_FREE && entry_lun(i) == lun && !entry_inflight(i)) cache_drop(i);
+    if (entry_state(i) == ENTRY_FREE || entry_lun(i) != lun || entry_inflight(i)) continue;
+    if (keep_mirror && entry_is_mirror(i)) continue;
+    cache_drop(i);
   }
 }

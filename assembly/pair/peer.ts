@@ -28,6 +28,9 @@ import {
 @inline export const SILENT_US: i64 = 50_000;
 /** A device command out and none completed for this long: this controller's I/O hung. */
 @inline export const IO_STUCK_US: i64 = 2_000_000;
+/** The heartbeat's body: flags, owned mask, store id, ready mask, then the mirror
+ * protocol's out sid, in sid and watermark (docs/SPEC.md "Pair messages"). */
+@inline const HB_BODY_BYTES: u32 = 32;
 /** Messages taken from the ring in one interrupt: the ring's slots, twice. */
 @inline const rx_per_irq_max: u32 = 8;
 
@@ -45,6 +48,8 @@ import {
 @inline export const HB_FENCED: u32 = 2;
 @inline export const HB_WELCOME: u32 = 4;
 @inline export const HB_REGISTERED: u32 = 8;
+/** It mirrors its writes to us (its session, out sid, is on). */
+@inline export const HB_MIRRORING: u32 = 16;
 /** Heartbeats further apart than this: the partner may have judged us hung (it does at
  * SILENT_US) and be taking our LUNs over: we stand down until it lets us back. */
 @inline export const LEASE_GAP_US: i64 = SILENT_US / 2;
@@ -83,6 +88,22 @@ let last_hb_us: i64 = 0;
 export function peer_set_status(fenced: bool, owned: u32, taking: bool, stood_down: bool, registered: bool): void {
   my_fenced = fenced; my_owned = owned; my_taking = taking; my_stood_down = stood_down; my_registered = registered;
 }
+/** The mirror protocol's fields (pair/mirror.ts), both ways: the session this
+ * controller mirrors its writes under (0: none), the partner's session whose blocks it
+ * holds, the watermark (its blocks of that session up to it may go), mirroring on. */
+let my_out_sid: u32 = 0;
+let my_in_sid: u32 = 0;
+let my_watermark: u32 = 0;
+let my_mirroring: bool = false;
+let partner_out_sid_v: u32 = 0;
+let partner_in_sid_v: u32 = 0;
+let partner_watermark_v: u32 = 0;
+export function peer_set_mirror(out_sid: u32, in_sid: u32, watermark: u32, mirroring: bool): void {
+  my_out_sid = out_sid; my_in_sid = in_sid; my_watermark = watermark; my_mirroring = mirroring;
+}
+@inline export function partner_out_sid(): u32 { return partner_out_sid_v; }
+@inline export function partner_in_sid(): u32 { return partner_in_sid_v; }
+@inline export function partner_watermark(): u32 { return partner_watermark_v; }
 @inline export function peer_lease_broken(): bool { return lease_broken; }
 export function peer_lease_renewed(): void { lease_broken = false; }
 @inline export function peer_flags(): u32 { return partner_flags; }
@@ -138,12 +159,16 @@ function heartbeat(now: i64): void {
   if (my_fenced) flags |= HB_FENCED;
   else if (state == PEER_ALIVE && (partner_flags & HB_FENCED) != 0 && !my_taking) flags |= HB_WELCOME;
   if (my_registered && !my_fenced) flags |= HB_REGISTERED;
+  if (my_mirroring) flags |= HB_MIRRORING;
   store<u32>(m, flags, MSG_HEADER_BYTES);
   store<u32>(m, my_owned, MSG_HEADER_BYTES + 4);
   store<u64>(m, my_store, MSG_HEADER_BYTES + 8);
   store<u32>(m, my_ready, MSG_HEADER_BYTES + 16);
+  store<u32>(m, my_out_sid, MSG_HEADER_BYTES + 20);
+  store<u32>(m, my_in_sid, MSG_HEADER_BYTES + 24);
+  store<u32>(m, my_watermark, MSG_HEADER_BYTES + 28);
   for (let link: u32 = 0; link < LINKS; link++) {
-    if (link_has_carrier(link)) msg_send(link, m, MSG_HEADER_BYTES + 20, MSG_HEARTBEAT, me, 0);
+    if (link_has_carrier(link)) msg_send(link, m, MSG_HEADER_BYTES + HB_BODY_BYTES, MSG_HEARTBEAT, me, 0);
   }
 }
 
@@ -152,7 +177,7 @@ export function pair_rx(): void {
   if (me == 0) return;
   let now = hal_now_us();
   for (let k: u32 = 0; k < rx_per_irq_max; k++) {
-    let slot = ring_next();
+    let slot = ring_next(false);
     if (slot == 0) break;
     let m = slot_msg(slot);
     if (msg_from(m) == 3 - me) {
@@ -161,6 +186,9 @@ export function pair_rx(): void {
         partner_flags = load<u32>(m, MSG_HEADER_BYTES);
         partner_owned_mask = load<u32>(m, MSG_HEADER_BYTES + 4);
         partner_ready_mask = load<u32>(m, MSG_HEADER_BYTES + 16);
+        partner_out_sid_v = load<u32>(m, MSG_HEADER_BYTES + 20);
+        partner_in_sid_v = load<u32>(m, MSG_HEADER_BYTES + 24);
+        partner_watermark_v = load<u32>(m, MSG_HEADER_BYTES + 28);
         let store = load<u64>(m, MSG_HEADER_BYTES + 8);
         if (store != 0) partner_store_id = store;
         heartbeats_heard++;

@@ -2,6 +2,7 @@
 // (caching page), READ CAPACITY, and the vendor NV STATUS. Each checks the fields it
 // uses (docs/HAL.md "Command set") and answers at most the allocation length.
 
+import { mirror_on } from "../pair/mirror";
 import { alua_tpgs } from "./alua";
 import { pair_on, pair_identity, peer_state } from "../pair/peer";
 import { own_fenced, own_takeovers } from "../pair/handover";
@@ -235,11 +236,11 @@ export function nv_status(slot: u32, cdb: usize): void {
   put_be16(d + 54, array_configured() ? list_count() : 0);
   put_be16(d + 56, array_configured() ? rebuild_permille() : 1000);
   put_be16(d + 58, format_permille());
-  // A pair (seed 002): this controller, its verdict on the partner, fenced, mirroring
-  // (not built yet: the pair writes through), takeovers since boot.
+  // A pair (seed 002): this controller, its verdict on the partner, fenced (bit 0) and
+  // mirroring its writes to the partner (bit 1), takeovers since boot.
   store<u8>(d + 60, pair_identity());
   store<u8>(d + 61, peer_state());
-  store<u8>(d + 62, own_fenced() ? 1 : 0);
+  store<u8>(d + 62, <u8>((own_fenced() ? 1 : 0) | (mirror_on() ? 2 : 0)));
   store<u8>(d + 63, <u8>(own_takeovers() < 255 ? own_takeovers() : 255));
   finish(slot, STATUS_GOOD, min_u32(be16(cdb + 7), 64));
 }

@@ -27,10 +27,12 @@ import {
   lun_state, lun_blocks, lun_target, lun_identity, lun_in_image, lun_set_state, lun_note_timeout,
   lun_set_timeouts, LUN_READY, LUN_FAILED, ID_OK, counter_add, CNT_DISK_ERRORS, CNT_BUSY_REPLIES,
   set_slot_wait, slot_wait, set_slot_tag, slot_piece, set_slot_piece, slot_mode, set_slot_mode,
-  WAIT_SPACE, WAIT_CLEAN, WAIT_DISK, WAIT_RETRY, slot_evictions, set_slot_evictions, st_power_epoch,
+  WAIT_SPACE, WAIT_CLEAN, WAIT_DISK, WAIT_RETRY, WAIT_MIRROR, slot_evictions, set_slot_evictions, st_power_epoch,
 } from "../state";
+import { pair_on } from "../pair/peer";
+import { mirror_wrote, mirror_block_done, mirror_seq_stalled, mirror_holding_writes } from "../pair/mirror";
 import {
-  cache_find, cache_alloc, cache_drop, cache_write, cache_nv_count, cache_reusable_count,
+  cache_find, cache_alloc, cache_drop, cache_write, cache_nv_count, cache_mirror_count, cache_reusable_count,
   cache_range_dirty, cache_set_uncor, cache_evictions, cache_left_since, entry_data, entry_is_nv,
   entry_flags, entry_reusable, NONE, FLAG_INFLIGHT, FLAG_UNCOR,
 } from "../cache/cache";
@@ -114,7 +116,9 @@ let last_write_at_ms: u32 = 0;
 }
 
 /** A write goes into the cache. Acknowledged at once if the save budget covers it
- * (write-back); else it waits until its blocks are on the disk (write-through). */
+ * (write-back); else it waits until its blocks are on the disk (write-through). In a
+ * pair it waits until the partner holds it too, or, alone, until the disk has it and
+ * the LUN is sole (pair/mirror.ts); its own half of the budget is what it may use. */
 function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
   last_write_at_ms = <u32>(hal_now_us() / 1000);
   // What is checked below, and write-back, hold in this power epoch only: a PFAIL#
@@ -138,9 +142,13 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
   // destage to free budget (taken oldest command first), then is acknowledged from the
   // cache: faster than going through to the disk behind its own seek, and the elevator
   // keeps its order. One larger than the whole budget goes through.
+  let pair = pair_on();
+  if (pair && (mirror_seq_stalled() || mirror_holding_writes())) { set_slot_wait(slot, WAIT_SPACE); return; }
   let writeback = nv_writeback_allowed();
-  let budget = writeback ? budget_blocks() : 0;
-  let fits = cache_nv_count() + new_nv <= budget;
+  let budget = writeback ? (pair ? budget_blocks() / 2 : budget_blocks()) : 0;
+  let used = pair ? cache_nv_count() - cache_mirror_count() : cache_nv_count();
+  // (A pair: the partner's copies count against the save too.)
+  let fits = used + new_nv <= budget && (!pair || cache_nv_count() + new_nv <= budget_blocks());
   if (writeback && new_nv <= budget && !fits) {
     set_slot_wait(slot, WAIT_SPACE);
     return;
@@ -150,7 +158,9 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
   // Blocks already cached first (now dirty, they cannot be evicted), then new ones.
   for (let k: u32 = 0; k < blocks; k++) {
     let i = cache_find(lun, lba + k);
-    if (i != NONE && !cache_write(i, src + k * block_bytes, wb, epoch)) { set_slot_wait(slot, WAIT_SPACE); return; }
+    if (i == NONE) continue;
+    if (!cache_write(i, src + k * block_bytes, wb, epoch)) { set_slot_wait(slot, WAIT_SPACE); return; }
+    mirror_wrote(i);
   }
   for (let k: u32 = 0; k < blocks; k++) {
     if (cache_find(lun, lba + k) != NONE) continue;
@@ -161,8 +171,10 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
       set_slot_wait(slot, WAIT_SPACE);
       return;
     }
+    mirror_wrote(i);
   }
-  if (wb) finish(slot, STATUS_GOOD, 0);
+  if (pair) set_slot_wait(slot, WAIT_MIRROR);
+  else if (wb) finish(slot, STATUS_GOOD, 0);
   else set_slot_wait(slot, WAIT_CLEAN);
 }
 
@@ -434,13 +446,18 @@ export function host_slot_due(slot: u32): bool {
 }
 
 export function host_slot_clean_poll(slot: u32): bool {
-  if (slot_wait(slot) != WAIT_CLEAN) return false;
+  let w = slot_wait(slot);
+  if (w != WAIT_CLEAN && w != WAIT_MIRROR) return false;
   let lun = slot_lun(slot);
   if (lun_state(lun) != LUN_READY) {
     fail(slot, KEY_HARDWARE_ERROR, ASC_LUN_FAILURE, FIELD_NONE, FIELD_NONE);
     return true;
   }
-  if (cache_range_dirty(lun, slot_range_lba(slot), slot_range_blocks(slot))) return false;
+  if (w == WAIT_MIRROR) {
+    let lba = slot_range_lba(slot);
+    let n = slot_range_blocks(slot);
+    for (let k: u64 = 0; k < n; k++) if (!mirror_block_done(lun, lba + k)) return false;
+  } else if (cache_range_dirty(lun, slot_range_lba(slot), slot_range_blocks(slot))) return false;
   finish(slot, STATUS_GOOD, 0);
   return true;
 }
