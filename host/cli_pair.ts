@@ -1,6 +1,6 @@
 // holdup run / torture / bench with --controllers 2: the pair (issue 10, host/pair_run.ts,
 // host/bench_pair.ts). A summary on standard error (or out), the JSON line with --json.
-import { loadCoop } from "./firmware.js";
+import { loadCoop, loadMetered } from "./firmware.js";
 import { runPair, PairRunReport, PAIR_FAULTS, PairFault } from "./pair_run.js";
 import { runPairJobs, PairRunSpec } from "./pair_jobs.js";
 import { defaultJobs } from "./torture_jobs.js";
@@ -18,7 +18,7 @@ function summary(r: PairRunReport, say: (s: string) => void): void {
     `givebacks ${r.givebacks}, path failovers ${r.path_failovers}`);
   say(`  acked writes ${r.acked_writes}, blocks checked ${r.checked_blocks}: lost ${r.lost_writes}, corrupt ${r.corrupt_reads}, ` +
     `split brain ${r.split_brain}, fenced writes refused ${r.fenced_writes}, traps ${r.traps}`);
-  say(`  mirroring: ${r.mirroring ? "on" : "not built yet (the pair writes through)"}; ${r.virtual_ms.toFixed(0)} ms virtual, ${r.cycles} cycles`);
+  say(`  mirroring: ${r.mirroring ? "on" : "off"}, catch-ups ${r.mirror_catchups}; ${r.virtual_ms.toFixed(0)} ms virtual, ${r.cycles} cycles`);
 }
 
 /** `holdup run --controllers 2`. */
@@ -74,7 +74,7 @@ export async function torturePairCli(values: Values): Promise<number> {
     if (!values.quiet) process.stderr.write(`run ${runs}/${specs.length} (seed ${r.seed}): ${events}/${total} events, lost ${sum.lost_writes} corrupt ${sum.corrupt_reads} split ${sum.split_brain}\n`);
   });
   sum.virtual_ms = Math.round(sum.virtual_ms ?? 0);
-  const report = { controllers: 2, seed, runs, events, faults: faultCounts, ...sum, mirroring: false, failures };
+  const report = { controllers: 2, seed, runs, events, faults: faultCounts, ...sum, mirroring: true, failures };
   say(`  ${runs} runs, ${events} events: lost ${sum.lost_writes}, corrupt ${sum.corrupt_reads}, split brain ${sum.split_brain}, traps ${sum.traps}, takeovers ${sum.takeovers}`);
   say(failures.length ? "verdict: FAIL" : "verdict: PASS");
   for (const f of failures.slice(0, 10)) console.error(`  ${f}`);
@@ -84,14 +84,17 @@ export async function torturePairCli(values: Values): Promise<number> {
 
 /** `holdup bench --controllers 2`. */
 export function benchPairCli(values: Values): number {
-  const r = benchPair(loadCoop());
+  const r = benchPair(loadCoop(), loadMetered());
   const say = values.json === true ? console.error : console.log;
   say("holdup bench: two controllers");
   say(`  partner dead seen after   ${r.detect_ms_dead} ms (bound ${r.detect_ms_dead_bound})`);
   say(`  partner hung seen after   ${r.detect_ms_hung} ms (bound ${r.detect_ms_hung_bound})`);
   say(`  partner I/O hung seen     ${r.detect_ms_io_hung} ms (bound ${r.detect_ms_io_hung_bound})`);
   say(`  takeover: verdict to first write acknowledged by the survivor: ${r.takeover_ms} ms`);
-  say(`  4 KiB write, QD 1, through the owner: ${r.ack_us_unmirrored} µs (write-through: the mirrored stores are not built yet)`);
+  say(`  4 KiB write, QD 1, through the owner: mirrored ${r.ack_us_mirrored} µs${r.mirroring ? "" : " (NOT mirroring)"}, ` +
+    `the owner alone (writes through) ${r.ack_us_unmirrored} µs, one controller not in a pair (write-back) ${r.ack_us_single} µs`);
+  say(`    mirrored / alone ${r.ack_ratio_unmirrored}, mirrored / not in a pair ${r.ack_ratio_single}`);
+  say(`  partner back: mirroring again after ${r.rejoin_ms} ms (boot and rejoin), of which the catch-up ${r.catchup_ms} ms`);
   if (values.json === true) console.log(JSON.stringify(r));
   return 0;
 }

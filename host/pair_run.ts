@@ -110,7 +110,8 @@ export class PairRun {
     return {
       seed: this.o.seed, controllers: 2, events: this.o.events, faults: this.faultCounts,
       takeovers: this.takeovers + stat(0, 0) + stat(1, 0), givebacks: this.givebacks + stat(0, 1) + stat(1, 1),
-      split_brain: this.splitBrain, fenced_writes: conflicts, mirror_catchups: 0, mirroring: false,
+      split_brain: this.splitBrain, fenced_writes: conflicts,
+      mirror_catchups: this.catchups + stat(0, 4) + stat(1, 4), mirroring: true,
       acked_writes: s.acked_writes, checked_blocks: s.checked_blocks, lost_writes: s.lost_writes,
       corrupt_reads: s.corrupt_reads, detected_errors: s.detected_errors, traps,
       path_failovers: this.host.stats.failovers, host_gave_up: this.host.stats.gave_up,
@@ -124,6 +125,7 @@ export class PairRun {
 
   /** Counters of firmware instances that are gone (a power cut ends an instance). */
   private takeovers = 0;
+  private catchups = 0;
   private givebacks = 0;
 
   private noteInstanceEnd(): void {
@@ -133,6 +135,7 @@ export class PairRun {
         const fw = b.firmware;
         if (fw) {
           this.takeovers += (fw.pair_stat as (i: number) => number)(0);
+          this.catchups += (fw.pair_stat as (i: number) => number)(4);
           this.givebacks += (fw.pair_stat as (i: number) => number)(1);
         }
         prev?.();
@@ -260,7 +263,10 @@ export class PairRun {
 
 /** Every write a disk admits: the controller that sent it must own the disk at that
  * instant, by the disk's own label (the owner the last takeover or giveback wrote:
- * docs/SPEC.md "Disk label"). A write by the other is split brain: `onSplit` hears it. */
+ * docs/SPEC.md "Disk label") or by its reservations (a takeover writes the partner's
+ * mirrored blocks after it preempted the partner's key and before it relabels: the
+ * label's owner is no longer registered and the writer holds the reservation). Any
+ * other write is split brain: `onSplit` hears it. */
 export function watchOwnership(pair: PairSystem, onSplit: (msg: string) => void): void {
   pair.shelf.forEach((disk, lun) => {
     const labelLba = disk.p.blocks - 1;
@@ -270,6 +276,8 @@ export function watchOwnership(pair: PairSystem, onSplit: (msg: string) => void)
       if (!label || label[448] !== 0x50 || label[449] !== 0x41 || label[450] !== 0x49 || label[451] !== 0x52) return;
       const owner = label[452] - 1;
       if (owner === initiator) return;
+      const pr = disk.reservations;
+      if (!pr.keys.has(owner) && pr.holder === initiator) return;
       onSplit(`split brain: controller ${"AB"[initiator]} wrote lun ${lun} lba ${lba}+${n} at ` +
         `${(pair.clock.now_ns / 1e6).toFixed(3)} ms while its label names ${"AB"[owner] ?? owner}`);
     };

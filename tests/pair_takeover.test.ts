@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { STATUS_RESERVATION_CONFLICT } from "../host/devices/disk_reservations.js";
 import assert from "node:assert/strict";
 import { PairSystem } from "../host/pair.js";
 import { MultipathHost } from "../host/pair_host.js";
@@ -70,6 +71,14 @@ test("A dies: B fences it, takes its LUNs, serves them; A comes back fenced, is 
   assert.ok(B.log.some((l) => /took over the partner's LUNs .* 5 /.test(l)), "LUNs 0 and 2 taken");
   // A's key is gone from its disks: it is fenced there.
   for (const lun of [0, 2]) assert.deepEqual([...p.shelf[lun].reservations.keys.keys()], [1]);
+  // A write through A's port now (after the unit attention the preemption left for it):
+  // the disk refuses it (RESERVATION CONFLICT).
+  const statuses: number[] = [];
+  for (let k = 0; k < 2; k++) {
+    p.shelf[0].port(0).submit(cdb.rw10(true, 9, 1), new Uint8Array(512), (r) => { statuses.push(r.status); });
+    p.runFor(50);
+  }
+  assert.deepEqual(statuses, [2, STATUS_RESERVATION_CONFLICT]);
   // NV STATUS through B says so: B, partner dead, not fenced, one takeover, write-through.
   const nv = parseNvStatus(one(p, host.paths, 1, 1, cdb.nvStatus(64), null, 64).data);
   assert.deepEqual([nv.pair_identity, nv.pair_peer, nv.pair_fenced, nv.pair_mirroring, nv.pair_takeovers, nv.mode],
@@ -86,7 +95,7 @@ test("A dies: B fences it, takes its LUNs, serves them; A comes back fenced, is 
 });
 
 test("the pair's run: kills, hangs, partitions, I/O hangs over 4 seeds: nothing lost, no split brain", () => {
-  let events = 0, takeovers = 0, fenced = 0;
+  let events = 0, takeovers = 0;
   for (const seed of [1, 2, 3, 4]) {
     const r = runPair(loadCoop(), { seed, events: 6 });
     assert.deepEqual(r.failures, [], `seed ${seed}`);
@@ -94,11 +103,9 @@ test("the pair's run: kills, hangs, partitions, I/O hangs over 4 seeds: nothing 
     assert.ok(r.acked_writes > 500 && r.checked_blocks > 5000);
     events += r.events;
     takeovers += r.takeovers;
-    fenced += r.fenced_writes;
   }
   assert.equal(events, 24);
   assert.ok(takeovers >= 8, `${takeovers} takeovers`);
-  assert.ok(fenced >= 1, "a fenced controller tried to write and the disk refused it");
 });
 
 test("the split-brain watch: a write by the controller a disk's label does not name is caught", () => {
