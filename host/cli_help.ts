@@ -76,8 +76,9 @@ again, and check every acknowledged write.
   --controllers N  1 (default) or 2: a pair of controllers on a shelf of dual-ported
                  disks (issue 10, docs/DESIGN.md "The pair"): a multipath host writes
                  through both while one fault per event strikes at a random instant;
-                 every block is read back after each event. JSON adds takeovers,
-                 givebacks, split_brain, fenced_writes, mirror_catchups
+                 every block is read back after each event. Writes are mirrored
+                 to the partner's cache. JSON adds takeovers, givebacks,
+                 split_brain, fenced_writes, mirror_catchups
   --events N     with --controllers 2: events (default 6)
   --faults LIST  with --controllers 2: the fault kinds drawn from (default all): cut,
                  hang, io-hang, partition, link-down, cut-both
@@ -88,8 +89,9 @@ ${EXIT}`,
 Benchmark figures in virtual time against their physical bounds.
 
   --controllers 2  instead: the pair's figures (detect_ms_dead, detect_ms_hung,
-                 detect_ms_io_hung with their bounds, takeover_ms, ack_us_unmirrored;
-                 ack_us_mirrored and catchup_ms are null until the mirrored stores land)
+                 detect_ms_io_hung with their bounds, takeover_ms; the 4 KiB QD 1
+                 ack mirrored, unmirrored (the owner alone) and single (one
+                 controller, write-back) with their ratios; catchup_ms, rejoin_ms)
   --svg DIR      also draw, as SVG files in DIR (Vega-Lite): the save timeline
                  (cap voltage, pages written, verified and rewritten, against the
                  hold-up), the destage's head path (elevator against FIFO), and

@@ -9,7 +9,7 @@ import { loadCoop } from "../host/firmware.js";
 import { cdb, parseNvStatus } from "../host/scsi/spc.js";
 
 // The pair's ownership, fencing, takeover and giveback (issue 10; docs/DESIGN.md "The
-// pair"): the pair writes through for now, so every acknowledged write is on a disk.
+// pair"). The mirrored write stores have their own tests (pair_mirror.test.ts).
 
 const rtpg = (): Uint8Array => { const c = new Uint8Array(12); c[0] = 0xa3; c[1] = 0x0a; c[9] = 64; return c; };
 

@@ -112,6 +112,8 @@ let seq_stalled: bool = false;
 
 // ---- partner side -----------------------------------------------------------------------
 let in_sid: u32 = 0;
+/** The last watermark pruned with (a new session prunes again: adopt). */
+let pruned_wm: u16 = 0;
 /** Confirmations waiting to go out, in pair_tx_main, and the link to send them on. */
 let acks_n: u32 = 0;
 let ack_link: u32 = 0;
@@ -159,6 +161,7 @@ let waiting_n: u32 = 0;
 let inflight_n: u32 = 0;
 function count(): void {
   let w: u32 = 0, f: u32 = 0;
+  if (!out_on) { waiting_n = 0; inflight_n = 0; return; }
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (!waiting(i)) continue;
     w++;
@@ -365,7 +368,11 @@ function rx(now: i64, fenced: bool, budget: u32): bool {
   else if (alive) {
     let offered = partner_out_sid();
     if (offered != 0 && offered != in_sid) { adopt(offered); did = true; }
-    if (in_sid != 0 && offered == in_sid && prune(<u16>partner_watermark())) did = true;
+    let wm = <u16>partner_watermark();
+    if (in_sid != 0 && offered == in_sid && wm != pruned_wm) {
+      pruned_wm = wm;
+      if (prune(wm)) did = true;
+    }
   }
   acks_n = 0;
   let epoch = <u32>st_power_epoch();
@@ -394,6 +401,7 @@ function adopt(sid: u32): void {
     if (entry_state(i) != ENTRY_FREE && entry_is_mirror(i)) { cache_drop(i); n++; }
   }
   in_sid = sid;
+  pruned_wm = 0;
   hal_log(LOG_MIRROR_HELD, <i32>sid, <i32>n);
 }
 
