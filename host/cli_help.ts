@@ -81,7 +81,8 @@ again, and check every acknowledged write.
                  split_brain, fenced_writes, mirror_catchups
   --events N     with --controllers 2: events (default 6)
   --faults LIST  with --controllers 2: the fault kinds drawn from (default all): cut,
-                 hang, io-hang, partition, link-down, cut-both
+                 hang, io-hang, partition, link-down, cut-both, lossy (both
+                 links lose, duplicate, reorder and delay messages)
 
 ${EXIT}`,
   bench: `usage: holdup bench [options]

@@ -2,7 +2,8 @@
 // a multipath host driving a mixed workload through both, and one fault per event at a
 // random instant: a controller's power cut (and back), its firmware hung (and going
 // on), its I/O path hung, a partition (both links down), one link down, both
-// controllers' power cut. After each event the faults are undone, the pair settles, and
+// controllers' power cut, lossy links (messages lost, duplicated, reordered, late).
+// After each event the faults are undone, the pair settles, and
 // every block ever written is read back through the host against the oracle. Every
 // acknowledged write is also checked against the disks' reservations at that instant
 // (split_brain), and the disks count the writes they refused a fenced controller
@@ -15,7 +16,7 @@ import { Rng } from "./rng.js";
 import { cdb } from "./scsi/spc.js";
 import { FirmwareFault } from "./mcu.js";
 
-export const PAIR_FAULTS = ["cut", "hang", "io-hang", "partition", "link-down", "cut-both"] as const;
+export const PAIR_FAULTS = ["cut", "hang", "io-hang", "partition", "link-down", "cut-both", "lossy"] as const;
 export type PairFault = typeof PAIR_FAULTS[number];
 
 export interface PairRunOptions {
@@ -169,6 +170,20 @@ export class PairRun {
       case "partition":
         clock.at(at, "partition", () => { for (const l of this.pair.links) l.setDown(true); });
         clock.at(at + undo_ms * 1e6, "partition heals", () => { for (const l of this.pair.links) l.setDown(false); });
+        break;
+      case "lossy":
+        // Both links, both ways: messages lost, duplicated, held back so that later
+        // ones overtake them, and late.
+        clock.at(at, "links lossy", () => {
+          for (const l of this.pair.links) for (const f of l.faults) {
+            Object.assign(f, { lossProb: 0.05, dupProb: 0.05, reorderProb: 0.05, reorder_ns: 300_000, extraDelay_ns: 50_000 });
+          }
+        });
+        clock.at(at + undo_ms * 1e6, "links clean", () => {
+          for (const l of this.pair.links) for (const f of l.faults) {
+            Object.assign(f, { lossProb: 0, dupProb: 0, reorderProb: 0, reorder_ns: 0, extraDelay_ns: 0 });
+          }
+        });
         break;
       case "link-down": {
         const l = this.pair.links[this.rng.int(2)];
