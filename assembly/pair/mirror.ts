@@ -155,12 +155,26 @@ export function mirror_block_done(lun: u32, lba: u64): bool {
 }
 
 
+/** Our own blocks of LUNs the partner owns now (their labels say so): stale, whatever
+ * they hold (the partner wrote its copies of what we acknowledged at its takeover). A
+ * rejoin drops them, but not one that was on the bus then (its destage, refused by
+ * the disk, left it dirty). Not while fenced: a controller standing down keeps its
+ * own LUNs' blocks (handover.ts). */
+function forget_foreign(): void {
+  for (let i: u32 = 0; i < cache_blocks_max; i++) {
+    if (!own(i) || entry_inflight(i)) continue;
+    let lun = entry_lun(i);
+    if (lun < luns_max && lun_identity(lun) == ID_PARTNER) cache_drop(i);
+  }
+}
+
 /** Blocks waiting for the partner's confirmation, and of those on their way, as of the
  * last count (count(): one scan a pass, not one per question). */
 let waiting_n: u32 = 0;
 let inflight_n: u32 = 0;
-function count(): void {
+function count(fenced: bool): void {
   let w: u32 = 0, f: u32 = 0;
+  if (!fenced) forget_foreign();
   if (!out_on) { waiting_n = 0; inflight_n = 0; return; }
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (!waiting(i)) continue;
@@ -177,7 +191,7 @@ export function mirror_poll(fenced: bool, budget: u32): bool {
   if (!pair_on()) return false;
   let now = hal_now_us();
   let did = rx(now, fenced, budget);
-  count();
+  count(fenced);
   did = owner_step(now, fenced) || did;
   did = pump(now) || did;
   publish(now);
