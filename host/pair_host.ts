@@ -3,7 +3,8 @@
 // mailbox before the doorbell), and a multipath layer over them that behaves the way
 // Linux dm-multipath with ALUA does: a command goes to the path that owns its LUN; NOT
 // READY, TARGET PORT IN STANDBY STATE sends it to the other path; ASYMMETRIC ACCESS
-// STATE TRANSITION and BUSY retry after a pause; a unit attention retries at once; a
+// STATE TRANSITION, BECOMING READY (a restore writing its blocks; Linux sd retries it
+// too) and BUSY retry after a pause; a unit attention retries at once; a
 // path whose controller died, or that does not answer within the command time-out, is
 // failed over. A re-sent write carries the same data, so it lands once in effect.
 
@@ -17,7 +18,7 @@ export const PATH_TIMEOUT_MS = 2000;
 /** Give up on a command after this long of retries. */
 export const COMMAND_DEADLINE_MS = 60_000;
 const RETRY_PAUSE_MS = 20;
-const ASC_ALUA_TRANSITION = 0x040a, ASC_ALUA_STANDBY = 0x040b;
+const ASC_ALUA_TRANSITION = 0x040a, ASC_ALUA_STANDBY = 0x040b, ASC_BECOMING_READY = 0x0401;
 
 export interface PathResult extends HostResult {
   /** The controller (0: A, 1: B) whose answer this is. */
@@ -85,6 +86,7 @@ export class MultipathHost {
           if (s.key === KEY.UNIT_ATTENTION) return retry(false, 0);
           if (s.key === KEY.NOT_READY && s.asc === ASC_ALUA_STANDBY) return retry(true, 0);
           if (s.key === KEY.NOT_READY && s.asc === ASC_ALUA_TRANSITION) return retry(false, RETRY_PAUSE_MS);
+          if (s.key === KEY.NOT_READY && s.asc === ASC_BECOMING_READY) return retry(false, RETRY_PAUSE_MS);
         }
         if (r.status === STATUS.GOOD) this.preferred.set(lun, path);
         cb({ ...r, path });
