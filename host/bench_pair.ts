@@ -148,10 +148,22 @@ export function benchPair(module: WebAssembly.Module, single: WebAssembly.Module
   h.p.runFor(500);
   const hung = loggedAfter(h.p.boards[0].log, /partner firmware hung/, hang);
 
-  // I/O hung: A's device bus stops answering while the host writes to A's LUN.
+  // I/O hung: A's device bus stops answering while the host writes to A's LUN. The
+  // verdict runs from the first command the hung path swallows: the hang's instant if
+  // one was out then, else the next one A sends (A acknowledges from its cache, so its
+  // disks may be idle for a while; nothing can tell a hung path from an idle one).
   const io = pairWithWriter(module, 14);
-  const ioAt = io.p.clock.now_ns;
-  io.p.boards[0].bus.hung = true;
+  const ioBus = io.p.boards[0].bus;
+  let ioAt = io.p.clock.now_ns;
+  ioBus.hung = true;
+  if (ioBus.busyTags === 0) {
+    const prev = ioBus.onPhase;
+    let seen = false;
+    ioBus.onPhase = (t, phase) => {
+      if (!seen && phase === 1) { seen = true; ioAt = io.p.clock.now_ns; }
+      prev?.(t, phase);
+    };
+  }
   io.p.runFor(IO_STUCK_MS + 1000);
   const ioHung = loggedAfter(io.p.boards[1].log, /its I\/O hung/, ioAt);
 

@@ -62,6 +62,10 @@ let nv_blocks: u32 = 0;
 let dirty_blocks: u32 = 0;
 /** MIRROR entries (counted in nv_blocks and dirty_blocks too). */
 let mirror_blocks: u32 = 0;
+/** Dirty entries that became clean (or were dropped), counted: what pair/mirror.ts
+ * releases is looked for only when it moved. */
+let cleaned: u32 = 0;
+@inline export function cache_cleaned(): u32 { return cleaned; }
 /** Bumped whenever an entry becomes or stops being NV, or an NV entry's data changes. */
 let nv_version: u32 = 0;
 /** Free entries form a list through their `next` byte (unused while free). */
@@ -306,7 +310,7 @@ export function cache_mark_restored(i: u32): void {
 function set_clean_state(i: u32): void {
   let was = hal_irq_mask_pfail(1);
   let p = entry_at(i);
-  if (entry_state(i) == ENTRY_DIRTY) dirty_blocks--;
+  if (entry_state(i) == ENTRY_DIRTY) { dirty_blocks--; cleaned++; }
   if (entry_is_nv(i)) {
     nv_blocks--;
     nv_version++;

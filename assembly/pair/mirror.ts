@@ -43,7 +43,7 @@ import {
 } from "../layout";
 import {
   cache_find, cache_alloc, cache_drop, cache_mirror_put, cache_set_mirror_flag, cache_mirror_count, cache_nv_count,
-  cache_reusable_count, cache_set_pair_guard, entry_state, entry_lun, entry_lba, entry_data, entry_flags, entry_is_nv, entry_is_mirror,
+  cache_reusable_count, cache_set_pair_guard, cache_cleaned, entry_state, entry_lun, entry_lba, entry_data, entry_flags, entry_is_nv, entry_is_mirror,
   entry_inflight, entry_seq, entry_set_seq, entry_acked, entry_set_acked, ENTRY_FREE, ENTRY_DIRTY, ENTRY_CLEAN,
   FLAG_OLD, FLAG_HELD, FLAG_SENT, FLAG_MIRROR, NONE,
 } from "../cache/cache";
@@ -159,7 +159,10 @@ export function mirror_block_done(lun: u32, lba: u64): bool {
  * they hold (the partner wrote its copies of what we acknowledged at its takeover). A
  * rejoin drops them, but not one that was on the bus then (its destage, refused by
  * the disk, left it dirty). Not while fenced: a controller standing down keeps its
- * own LUNs' blocks (handover.ts). */
+ * own LUNs' blocks (handover.ts). Every forget_period_us: till then such a block only
+ * makes us refuse the partner's copy of it, which it sends again. */
+@inline const forget_period_us: i64 = 50_000;
+let forgot_us: i64 = 0;
 function forget_foreign(): void {
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (!own(i) || entry_inflight(i)) continue;
@@ -172,9 +175,9 @@ function forget_foreign(): void {
  * last count (count(): one scan a pass, not one per question). */
 let waiting_n: u32 = 0;
 let inflight_n: u32 = 0;
-function count(fenced: bool): void {
+function count(fenced: bool, now: i64): void {
   let w: u32 = 0, f: u32 = 0;
-  if (!fenced) forget_foreign();
+  if (!fenced && now - forgot_us >= forget_period_us) { forgot_us = now; forget_foreign(); }
   if (!out_on) { waiting_n = 0; inflight_n = 0; return; }
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (!waiting(i)) continue;
@@ -191,7 +194,7 @@ export function mirror_poll(fenced: bool, budget: u32): bool {
   if (!pair_on()) return false;
   let now = hal_now_us();
   let did = rx(now, fenced, budget);
-  count(fenced);
+  count(fenced, now);
   did = owner_step(now, fenced) || did;
   did = pump(now) || did;
   publish(now);
@@ -304,7 +307,10 @@ function pump(now: i64): bool {
 
 /** Tell the partner which of its copies it may drop: blocks of ours the disk has now
  * at the version it holds, or newer. Lost, the watermark drops them later. */
+let released_at: u32 = 0;
 function release_clean(): bool {
+  if (cache_cleaned() == released_at) return false;
+  released_at = cache_cleaned();
   let n: u32 = 0;
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (!own(i) || entry_state(i) != ENTRY_CLEAN || (entry_flags(i) & FLAG_HELD) == 0) continue;
