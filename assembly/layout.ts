@@ -353,78 +353,49 @@ if (mailbox_slots > 8) ERROR("layout: state.ts keeps 8 slot flags");
 
 /** Regions in address order as (base, bytes) pairs; exported so that the host test
  * can check order, overlap and bounds against the compiled module itself. */
+/** (base, bytes) of each region, in address order (a static table: the switch it was
+ * cost 550 bytes of code). */
+const layout_regions: usize = memory.data<u32>([
+  static_base, static_end - static_base,
+  state_base, state_bytes,
+  tags_base, tags_max * tag_bytes,
+  scratch_base, scratch_bytes,
+  mailbox_base, mailbox_slots * mailbox_slot_bytes,
+  evict_ring_base, evict_ring_len * evict_ring_entry_bytes,
+  wcb_base, wcb_slots_max * wcb_slot_bytes,
+  cache_dir_base, cache_blocks_max * cache_dir_entry_bytes,
+  mirror_seq_base, mirror_table_bytes,
+  cache_data_base, cache_blocks_max * block_bytes,
+  nvmap_base, nvmap_bytes,
+  link_ring_base, link_ring_slots * link_slot_bytes,
+  sg_base, destage_tags_max * destage_blocks_max * sg_entry_bytes,
+  hash_base, hash_buckets,
+  label_base, block_bytes,
+  nvbuf_base, nvbuf_count * nv_page_bytes,
+  entries_base, cache_blocks_max * entry_rec_bytes,
+  lost_base, lost_max * lost_rec_bytes,
+  unreadable_base, unreadable_max * unreadable_rec_bytes,
+  bad_pages_base, bad_pages_bytes,
+  array_ops_base, array_ops_max * array_op_bytes,
+  array_list_base, array_list_max * 8,
+  array_work_base, array_work_blocks * block_bytes,
+  member_label_base, block_bytes,
+  array_members_base, array_members_room * array_member_bytes,
+  array_bus_base, array_bus_bytes,
+  array_zero_base, block_bytes,
+  pair_tx_base, pair_tx_bytes,
+  free_base, free_bytes,
+  stack_base, stack_bytes
+]);
+
 export function layout_region_count(): i32 {
   return 30;
 }
 
 export function layout_region_base(i: i32): u32 {
-  switch (i) {
-    case 0: return static_base;
-    case 1: return state_base;
-    case 2: return tags_base;
-    case 3: return scratch_base;
-    case 4: return mailbox_base;
-    case 5: return evict_ring_base;
-    case 6: return wcb_base;
-    case 7: return cache_dir_base;
-    case 8: return mirror_seq_base;
-    case 9: return cache_data_base;
-    case 10: return nvmap_base;
-    case 11: return link_ring_base;
-    case 12: return sg_base;
-    case 13: return hash_base;
-    case 14: return label_base;
-    case 15: return nvbuf_base;
-    case 16: return entries_base;
-    case 17: return lost_base;
-    case 18: return unreadable_base;
-    case 19: return bad_pages_base;
-    case 20: return array_ops_base;
-    case 21: return array_list_base;
-    case 22: return array_work_base;
-    case 23: return member_label_base;
-    case 24: return array_members_base;
-    case 25: return array_bus_base;
-    case 26: return array_zero_base;
-    case 27: return pair_tx_base;
-    case 28: return free_base;
-    case 29: return stack_base;
-  }
-  return 0;
+  return <u32>i < 30 ? load<u32>(layout_regions + (<usize>i << 3)) : 0;
 }
 
 export function layout_region_bytes(i: i32): u32 {
-  switch (i) {
-    case 0: return static_end - static_base;
-    case 1: return state_bytes;
-    case 2: return tags_max * tag_bytes;
-    case 3: return scratch_bytes;
-    case 4: return mailbox_slots * mailbox_slot_bytes;
-    case 5: return evict_ring_len * evict_ring_entry_bytes;
-    case 6: return wcb_slots_max * wcb_slot_bytes;
-    case 7: return cache_blocks_max * cache_dir_entry_bytes;
-    case 8: return mirror_table_bytes;
-    case 9: return cache_blocks_max * block_bytes;
-    case 10: return nvmap_bytes;
-    case 11: return link_ring_slots * link_slot_bytes;
-    case 12: return destage_tags_max * destage_blocks_max * sg_entry_bytes;
-    case 13: return hash_buckets;
-    case 14: return block_bytes;
-    case 15: return nvbuf_count * nv_page_bytes;
-    case 16: return cache_blocks_max * entry_rec_bytes;
-    case 17: return lost_max * lost_rec_bytes;
-    case 18: return unreadable_max * unreadable_rec_bytes;
-    case 19: return bad_pages_bytes;
-    case 20: return array_ops_max * array_op_bytes;
-    case 21: return array_list_max * 8;
-    case 22: return array_work_blocks * block_bytes;
-    case 23: return block_bytes;
-    case 24: return array_members_room * array_member_bytes;
-    case 25: return array_bus_bytes;
-    case 26: return block_bytes;
-    case 27: return pair_tx_bytes;
-    case 28: return free_bytes;
-    case 29: return stack_bytes;
-  }
-  return 0;
+  return <u32>i < 30 ? load<u32>(layout_regions + (<usize>i << 3), 4) : 0;
 }

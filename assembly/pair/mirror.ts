@@ -38,33 +38,28 @@
 //   MIRROR_RELEASE  the same records, from the owner: the disk has these blocks at this
 //              version or newer; drop the copy unless it is newer
 import { hal_now_us, hal_log, hal_entropy } from "../base/hal";
+import { cache_blocks_max, block_bytes, pair_tx_mirror, link_ring_slots } from "../layout";
 import {
-  cache_blocks_max, block_bytes, pair_tx_main, pair_tx_main_bytes, pair_tx_mirror, link_ring_slots,
-} from "../layout";
-import {
-  cache_find, cache_alloc, cache_drop, cache_mirror_put, cache_set_mirror_flag, cache_mirror_count, cache_nv_count,
-  cache_reusable_count, cache_set_pair_guard, cache_cleaned, entry_state, entry_lun, entry_lba, entry_data, entry_flags, entry_is_nv, entry_is_mirror,
-  entry_inflight, entry_seq, entry_set_seq, entry_acked, entry_set_acked, ENTRY_FREE, ENTRY_DIRTY, ENTRY_CLEAN,
-  FLAG_OLD, FLAG_HELD, FLAG_SENT, FLAG_MIRROR, NONE,
+  cache_find, cache_drop, cache_set_mirror_flag, cache_set_pair_guard, cache_cleaned, entry_state, entry_lun,
+  entry_lba, entry_data, entry_flags, entry_is_nv, entry_is_mirror, entry_inflight, entry_seq, entry_set_seq,
+  entry_acked, entry_set_acked, ENTRY_FREE, ENTRY_DIRTY, ENTRY_CLEAN, FLAG_HELD, FLAG_SENT, NONE,
 } from "../cache/cache";
-import {
-  st_lun_count, st_power_epoch, lun_state, lun_identity, lun_blocks, lun_epoch, lun_mirror_epoch,
-  lun_set_mirror_epoch, lun_target, LUN_READY, LUN_ABSENT, ID_OK, ID_PARTNER, ID_NO_DISK, luns_max,
-} from "../state";
+import { st_power_epoch, lun_identity, lun_epoch, lun_set_mirror_epoch, ID_OK, ID_PARTNER, luns_max } from "../state";
 import { copy } from "../base/scsi";
-import { LOG_MIRROR_ON, LOG_MIRROR_OFF, LOG_MIRROR_HELD, LOG_SOLE, LOG_REPLAYED } from "../base/abi";
-import { label_read, label_pair_epoch } from "../base/label";
-import { disk_exec_patient, cdb_rw16, sync_cdb } from "../base/initiator";
-import { OP_WRITE_16, STATUS_GOOD } from "../base/scsi";
+import { LOG_MIRROR_ON, LOG_MIRROR_OFF, LOG_SOLE } from "../base/abi";
 import {
-  MSG_HEADER_BYTES, MSG_MIRROR, MSG_MIRROR_ACK, MSG_MIRROR_RELEASE, msg_send, link_has_carrier, ring_next, slot_msg, slot_link, slot_free,
-  msg_type, msg_from, LINKS,
+  MSG_HEADER_BYTES, MSG_MIRROR, MSG_MIRROR_ACK, MSG_MIRROR_RELEASE, msg_send, link_has_carrier, ring_next, slot_msg,
+  slot_link, slot_free, msg_type, msg_from, LINKS,
 } from "./link";
 import {
-  pair_on, pair_identity, peer_state, peer_flags, PEER_ALIVE, HB_FENCED, HB_REGISTERED,
-  partner_out_sid, partner_in_sid, partner_watermark, peer_set_mirror,
+  pair_on, pair_identity, peer_state, peer_flags, PEER_ALIVE, HB_FENCED, HB_REGISTERED, partner_in_sid,
+  peer_set_mirror,
 } from "./peer";
-import { mirror_lba_mask } from "../nv/image";
+import {
+  MIRROR_BODY_BYTES, MIRROR_MSG_BYTES, recs_per_msg_max, put_rec, send_recs, rec_at, rec_lba, rec_lun, rec_seq,
+} from "./mirror_msg";
+import { held_boot, held_sid, held_heard, held_begin, held_end, held_take, held_released } from "./mirror_held";
+export { mirror_replay, mirror_after_restore, drop_lun } from "./mirror_held";
 
 /** Mirror messages out and not confirmed at once: the partner's ring has 7 slots,
  * which its heartbeats (one a link) and our releases share. */
@@ -81,14 +76,9 @@ import { mirror_lba_mask } from "../nv/image";
 @inline const prepare_max_us: i64 = 500_000;
 /** Messages the main loop takes from the ring in one pass: the ring, twice. */
 @inline const rx_per_poll_max: u32 = link_ring_slots * 2;
-/** Records (confirmations, releases) in one MIRROR_ACK or MIRROR_RELEASE. */
-@inline const rec_bytes: u32 = 16;
-@inline const recs_per_msg_max: u32 = (pair_tx_main_bytes - MSG_HEADER_BYTES - 8) / rec_bytes;
 /** Sequence numbers are u16 and compared by difference: the oldest one still needed
  * stays within this of the newest (a write waits for the destage otherwise). */
 @inline const seq_span_max: u32 = 16384;
-@inline const MIRROR_BODY_BYTES: u32 = 32;
-@inline const MIRROR_MSG_BYTES: u32 = MSG_HEADER_BYTES + MIRROR_BODY_BYTES + block_bytes;
 
 @inline const OFF_STALL: i32 = 1;
 @inline const OFF_PARTNER: i32 = 2;
@@ -110,13 +100,6 @@ let catchup_us_last: i64 = -1;
 let preparing_since_us: i64 = -1;
 let seq_stalled: bool = false;
 
-// ---- partner side -----------------------------------------------------------------------
-let in_sid: u32 = 0;
-/** The last watermark pruned with (a new session prunes again: adopt). */
-let pruned_wm: u16 = 0;
-/** Confirmations waiting to go out, in pair_tx_main, and the link to send them on. */
-let acks_n: u32 = 0;
-let ack_link: u32 = 0;
 
 @inline export function mirror_on(): bool { return out_on; }
 @inline export function mirror_catchups(): u32 { return catchups; }
@@ -125,13 +108,13 @@ let ack_link: u32 = 0;
 @inline export function mirror_lun_sole(lun: u32): bool { return lun < 32 && (sole_mask & (1 << lun)) != 0; }
 @inline export function mirror_seq_stalled(): bool { return seq_stalled; }
 
-@inline function newer(a: u16, b: u16): bool { return <i16>(a - b) > 0; }
 
 /** At boot, before the image is loaded. */
 export function mirror_boot(): void {
   for (let lun: u32 = 0; lun < luns_max; lun++) lun_set_mirror_epoch(lun, 0);
   sid_counter = <u32>hal_entropy() & 0xffff0000;
-  out_sid = 0; out_on = false; in_sid = 0; sole_mask = 0; preparing_since_us = -1; not_before_us = 0;
+  out_sid = 0; out_on = false; sole_mask = 0; preparing_since_us = -1; not_before_us = 0;
+  held_boot();
 }
 
 /** Every write of a host block into cache entry i (the pair: always). */
@@ -375,26 +358,15 @@ function publish(now: i64): void {
   cache_set_pair_guard(true, sole_mask);
   if (!out_on) wm_last = 0;
   else if (now - wm_at_us >= wm_period_us) { wm_last = watermark(); wm_at_us = now; }
-  peer_set_mirror(out_sid, in_sid, <u32>wm_last, out_on);
+  peer_set_mirror(out_sid, held_sid(), <u32>wm_last, out_on);
 }
 
-// ---- partner ------------------------------------------------------------------------
+// ---- the messages ----------------------------------------------------------------------
 
 /** The messages in the ring, and what the partner's heartbeat says of its session. */
 function rx(now: i64, fenced: bool, budget: u32): bool {
-  let did = false;
-  let alive = peer_state() == PEER_ALIVE;
-  if (fenced) in_sid = 0;
-  else if (alive) {
-    let offered = partner_out_sid();
-    if (offered != 0 && offered != in_sid) { adopt(offered); did = true; }
-    let wm = <u16>partner_watermark();
-    if (in_sid != 0 && offered == in_sid && wm != pruned_wm) {
-      pruned_wm = wm;
-      if (prune(wm)) did = true;
-    }
-  }
-  acks_n = 0;
+  let did = held_heard(fenced, peer_state() == PEER_ALIVE);
+  held_begin();
   let epoch = <u32>st_power_epoch();
   for (let k: u32 = 0; k < rx_per_poll_max; k++) {
     let slot = ring_next(true);
@@ -402,125 +374,15 @@ function rx(now: i64, fenced: bool, budget: u32): bool {
     let m = slot_msg(slot);
     if (msg_from(m) == 3 - pair_identity()) {
       let t = msg_type(m);
-      if (t == MSG_MIRROR && !fenced) { if (take(m, budget, epoch)) ack_link = slot_link(slot); }
+      if (t == MSG_MIRROR && !fenced) held_take(m, budget, epoch, slot_link(slot));
       else if (t == MSG_MIRROR_ACK) confirmed(m, now);
-      else if (t == MSG_MIRROR_RELEASE) released(m);
+      else if (t == MSG_MIRROR_RELEASE) held_released(m);
     }
     slot_free(slot);
     did = true;
   }
-  if (acks_n > 0) send_acks();
+  held_end();
   return did;
-}
-
-/** The partner offers a new session, made from a clean cache: every copy we hold of
- * its blocks is of a version its disks have (or older). */
-function adopt(sid: u32): void {
-  let n: u32 = 0;
-  for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) != ENTRY_FREE && entry_is_mirror(i)) { cache_drop(i); n++; }
-  }
-  in_sid = sid;
-  pruned_wm = 0;
-  hal_log(LOG_MIRROR_HELD, <i32>sid, <i32>n);
-}
-
-/** Drop this session's copies up to the owner's watermark. */
-function prune(wm: u16): bool {
-  let n: u32 = 0;
-  for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) == ENTRY_FREE || !entry_is_mirror(i) || (entry_flags(i) & FLAG_OLD) != 0) continue;
-    if (<i16>(entry_seq(i) - wm) <= 0) { cache_drop(i); n++; }
-  }
-  return n > 0;
-}
-
-/** A MIRROR: hold the block (a newer copy than ours, or the first) under our budget's
- * half, and confirm it. True if it was confirmed. */
-function take(m: usize, budget: u32, epoch: u32): bool {
-  let sid = load<u32>(m, MSG_HEADER_BYTES);
-  let lun = <u32>load<u8>(m, MSG_HEADER_BYTES + 4);
-  let seq = load<u16>(m, MSG_HEADER_BYTES + 6);
-  let lun_ep = load<u32>(m, MSG_HEADER_BYTES + 8);
-  let lba = load<u64>(m, MSG_HEADER_BYTES + 16);
-  // Not whether we reach its disk now: the copy is for the partner's sake.
-  if (sid != in_sid || in_sid == 0 || lun >= st_lun_count() || lun_state(lun) == LUN_ABSENT) return false;
-  if (lun_identity(lun) == ID_OK || lba > mirror_lba_mask || lba >= lun_blocks(lun)) return false;
-  // Copies of another epoch of the LUN are of no use from now on.
-  if ((lun_mirror_epoch(lun) & 0xffff) != (lun_ep & 0xffff)) {
-    drop_lun(lun);
-    lun_set_mirror_epoch(lun, lun_ep);
-  }
-  let i = cache_find(lun, lba);
-  if (i != NONE && entry_is_mirror(i)) {
-    if (!newer(seq, entry_seq(i))) { queue_ack(lun, lba, seq); return true; } // a copy we have
-    if (!cache_mirror_put(i, m + MSG_HEADER_BYTES + MIRROR_BODY_BYTES, seq, epoch)) return false;
-    queue_ack(lun, lba, seq);
-    return true;
-  }
-  // The partner's copies may use what our own blocks leave of the save budget, but
-  // not the quarter kept for them (our own writes take half at most: target/rw.ts).
-  if (cache_mirror_count() >= budget - budget / 4 || cache_nv_count() >= budget) return false;
-  if (i != NONE) {
-    // Our own copy of a block the partner owns now: stale.
-    if (entry_state(i) == ENTRY_DIRTY || entry_inflight(i)) return false;
-    cache_drop(i);
-  }
-  if (cache_reusable_count(1) == 0) return false;
-  let e = cache_alloc(lun, lba);
-  if (e == NONE) return false;
-  if (!cache_mirror_put(e, m + MSG_HEADER_BYTES + MIRROR_BODY_BYTES, seq, epoch)) { cache_drop(e); return false; }
-  queue_ack(lun, lba, seq);
-  return true;
-}
-
-/** Drop every copy held for the LUN. */
-export function drop_lun(lun: u32): void {
-  for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) != ENTRY_FREE && entry_is_mirror(i) && entry_lun(i) == lun) cache_drop(i);
-  }
-}
-
-function queue_ack(lun: u32, lba: u64, seq: u16): void {
-  if (acks_n >= recs_per_msg_max) send_acks();
-  put_rec(acks_n++, lun, lba, seq);
-}
-
-function send_acks(): void {
-  send_recs(MSG_MIRROR_ACK, in_sid, acks_n, ack_link);
-  acks_n = 0;
-}
-
-/** Record k of the message being built in pair_tx_main: (lba u64, lun u8, pad u8,
- * seq u16, pad u32). */
-function put_rec(k: u32, lun: u32, lba: u64, seq: u16): void {
-  let r = pair_tx_main + MSG_HEADER_BYTES + 8 + k * rec_bytes;
-  store<u64>(r, lba);
-  store<u8>(r, <u8>lun, 8);
-  store<u8>(r, 0, 9);
-  store<u16>(r, seq, 10);
-  store<u32>(r, 0, 12);
-}
-
-function send_recs(type: u8, sid: u32, n: u32, link: u32): void {
-  let m = pair_tx_main;
-  store<u32>(m, sid, MSG_HEADER_BYTES);
-  store<u32>(m, n, MSG_HEADER_BYTES + 4);
-  let bytes = MSG_HEADER_BYTES + 8 + n * rec_bytes;
-  let l = link_has_carrier(link) ? link : 1 - link;
-  msg_send(l, m, bytes, type, pair_identity(), sid);
-}
-
-/** The owner released copies: drop each unless we hold a newer one. */
-function released(m: usize): void {
-  if (load<u32>(m, MSG_HEADER_BYTES) != in_sid || in_sid == 0) return;
-  let n = load<u32>(m, MSG_HEADER_BYTES + 4);
-  if (n > recs_per_msg_max) return;
-  for (let k: u32 = 0; k < n; k++) {
-    let r = m + MSG_HEADER_BYTES + 8 + k * rec_bytes;
-    let i = cache_find(<u32>load<u8>(r, 8), load<u64>(r));
-    if (i != NONE && entry_is_mirror(i) && !newer(entry_seq(i), load<u16>(r, 10))) cache_drop(i);
-  }
 }
 
 /** The partner confirmed copies: of this session, of the version each entry holds. */
@@ -529,9 +391,9 @@ function confirmed(m: usize, now: i64): void {
   let n = load<u32>(m, MSG_HEADER_BYTES + 4);
   if (n > recs_per_msg_max) return;
   for (let k: u32 = 0; k < n; k++) {
-    let r = m + MSG_HEADER_BYTES + 8 + k * rec_bytes;
-    let i = cache_find(<u32>load<u8>(r, 8), load<u64>(r));
-    if (i == NONE || entry_is_mirror(i) || entry_seq(i) != load<u16>(r, 10)) continue;
+    let r = rec_at(m, k);
+    let i = cache_find(rec_lun(r), rec_lba(r));
+    if (i == NONE || entry_is_mirror(i) || entry_seq(i) != rec_seq(r)) continue;
     entry_set_acked(i, entry_seq(i));
     cache_set_mirror_flag(i, FLAG_HELD, true);
     last_confirm_us = now;
@@ -552,58 +414,3 @@ export function mirror_mark_sole(lun: u32): void {
   cache_set_pair_guard(true, sole_mask);
   hal_log(LOG_SOLE, <i32>lun, <i32>lun_epoch(lun));
 }
-
-/** A takeover, after the partner is fenced on the LUN's disk and before the label
- * names us: write the partner's blocks we hold for it, if they are of the label's
- * epoch (else the partner went on alone after we took them, wrote everything since
- * through, and they are stale): the earlier sessions' first, then in sequence order.
- * False if a write failed (the takeover of this LUN waits). */
-export function mirror_replay(lun: u32, store_id: u64): bool {
-  let held: u32 = 0;
-  for (let i: u32 = 0; i < cache_blocks_max; i++) if (mirror_of(i, lun)) held++;
-  if (held == 0) return true;
-  let t = lun_target(lun);
-  if (label_read(t, lun_blocks(lun), store_id) == ID_NO_DISK) return false;
-  if ((label_pair_epoch() & 0xffff) != (lun_mirror_epoch(lun) & 0xffff)) {
-    drop_lun(lun);
-    hal_log(LOG_REPLAYED, <i32>lun, -1);
-    return true;
-  }
-  let written: u32 = 0;
-  for (let k: u32 = 0; k < cache_blocks_max; k++) {
-    let best = NONE;
-    for (let i: u32 = 0; i < cache_blocks_max; i++) {
-      if (!mirror_of(i, lun)) continue;
-      if ((entry_flags(i) & FLAG_OLD) != 0) { best = i; break; }
-      if (best == NONE || newer(entry_seq(best), entry_seq(i))) best = i;
-    }
-    if (best == NONE) break;
-    cdb_rw16(sync_cdb, OP_WRITE_16, entry_lba(best), 1, true);
-    if (disk_exec_patient(t, sync_cdb, 16, entry_data(best), block_bytes, true) != <i32>STATUS_GOOD) return false;
-    cache_drop(best);
-    written++;
-  }
-  hal_log(LOG_REPLAYED, <i32>lun, <i32>written);
-  return true;
-}
-
-function mirror_of(i: u32, lun: u32): bool {
-  return entry_state(i) != ENTRY_FREE && entry_is_mirror(i) && entry_lun(i) == lun;
-}
-
-/** After the image is loaded (nv.ts), with the labels read: our own blocks of LUNs the
- * partner took over while we were down are superseded (it wrote its copies of them);
- * the partner's blocks of LUNs now ours, or of an epoch the label left, are of no use. */
-export function mirror_after_restore(): void {
-  if (!pair_on()) return;
-  for (let i: u32 = 0; i < cache_blocks_max; i++) {
-    if (entry_state(i) == ENTRY_FREE) continue;
-    let lun = entry_lun(i);
-    if (lun >= st_lun_count()) continue;
-    let id = lun_identity(lun);
-    if (entry_is_mirror(i)) {
-      if (id == ID_OK || (lun_epoch(lun) & 0xffff) != (lun_mirror_epoch(lun) & 0xffff)) cache_drop(i);
-    } else if (id == ID_PARTNER) cache_drop(i);
-  }
-}
-
