@@ -274,10 +274,7 @@ export function cache_write(i: u32, src: usize, nv: bool, epoch: u32): bool {
   }
   copy(entry_data(i), src, block_bytes);
   let p = entry_at(i);
-  if (entry_state(i) != ENTRY_DIRTY) {
-    store<u8>(p, ENTRY_DIRTY, 1);
-    dirty_blocks++;
-  }
+  set_dirty(i);
   store<u16>(p, entry_version(i) + 1, 4);
   if (entry_is_nv(i)) nv_version++;
   else if (nv) set_nv(i);
@@ -289,14 +286,24 @@ export function cache_write(i: u32, src: usize, nv: bool, epoch: u32): bool {
 export function cache_mark_restored(i: u32): void {
   let was = hal_irq_mask_pfail(1);
   let p = entry_at(i);
-  if (entry_state(i) != ENTRY_DIRTY) {
-    store<u8>(p, ENTRY_DIRTY, 1);
-    dirty_blocks++;
-  }
+  set_dirty(i);
   store<u16>(p, entry_version(i) + 1, 4);
   if (!entry_is_nv(i)) set_nv(i);
   else nv_version++;
   hal_irq_mask_pfail(was);
+}
+
+@inline function set_dirty(i: u32): void {
+  if (entry_state(i) == ENTRY_DIRTY) return;
+  store<u8>(entry_at(i), ENTRY_DIRTY, 1);
+  dirty_blocks++;
+}
+
+/** The entry holds the partner's block (an earlier session's: old). */
+@inline function set_mirror(i: u32, old: bool): void {
+  if (!entry_is_mirror(i)) mirror_blocks++;
+  let f = entry_flags(i) | FLAG_MIRROR;
+  store<u8>(entry_at(i), old ? f | FLAG_OLD : f & ~FLAG_OLD, 2);
 }
 
 @inline function set_nv(i: u32): void {
@@ -366,16 +373,8 @@ export function cache_mirror_put(i: u32, src: usize, seq: u16, epoch: u32): bool
     return false;
   }
   copy(entry_data(i), src, block_bytes);
-  let p = entry_at(i);
-  if (entry_state(i) != ENTRY_DIRTY) {
-    store<u8>(p, ENTRY_DIRTY, 1);
-    dirty_blocks++;
-  }
-  if (!entry_is_mirror(i)) {
-    store<u8>(p, entry_flags(i) | FLAG_MIRROR, 2);
-    mirror_blocks++;
-  }
-  store<u8>(p, entry_flags(i) & ~FLAG_OLD, 2);
+  set_dirty(i);
+  set_mirror(i, false);
   entry_set_seq(i, seq);
   if (entry_is_nv(i)) nv_version++;
   else set_nv(i);
@@ -387,15 +386,8 @@ export function cache_mirror_put(i: u32, src: usize, seq: u16, epoch: u32): bool
  * earlier session's: OLD). */
 export function cache_mark_restored_mirror(i: u32): void {
   let was = hal_irq_mask_pfail(1);
-  let p = entry_at(i);
-  if (entry_state(i) != ENTRY_DIRTY) {
-    store<u8>(p, ENTRY_DIRTY, 1);
-    dirty_blocks++;
-  }
-  if (!entry_is_mirror(i)) {
-    store<u8>(p, entry_flags(i) | FLAG_MIRROR | FLAG_OLD, 2);
-    mirror_blocks++;
-  }
+  set_dirty(i);
+  set_mirror(i, true);
   entry_set_seq(i, 0);
   if (!entry_is_nv(i)) set_nv(i);
   else nv_version++;
