@@ -82,3 +82,12 @@ test("alone, A acknowledges a write once its LUN is marked sole and the disk has
   assert.deepEqual(Array.from(r.data), Array.from(v2));
   assert.deepEqual([A.violations, B.violations], [[], []]);
 });
+
+test("WRITE LONG (WR_UNCOR) is refused in a pair: the partner's copy could not carry the mark", () => {
+  const { submit } = setup(33);
+  const c = new Uint8Array(10);
+  c[0] = 0x3f; c[1] = 0x40; c[5] = 12;
+  const r = submit(0, c, null);
+  assert.equal(r.status, 2);
+  assert.deepEqual([r.sense!.key, r.sense!.asc], [5, 0x2400], "ILLEGAL REQUEST, INVALID FIELD IN CDB");
+});

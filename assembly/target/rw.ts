@@ -195,10 +195,12 @@ export function sync_cache(slot: u32, lun: u32, cdb: usize): void {
 /** WRITE LONG with WR_UNCOR: the disk marks the block unreadable. The cached block
  * (acknowledged data) stays until the disk says it did, and is neither destaged nor
  * written meanwhile: a power loss, or a disk without WRITE LONG, leaves the block as
- * it was. */
+ * it was. Not in a pair (ILLEGAL REQUEST, INVALID FIELD IN CDB). */
 export function write_long(slot: u32, lun: u32, cdb: usize): void {
   let flags = load<u8>(cdb, 1);
-  if ((flags & 0x40) == 0) { fail_field(slot, 1, 6); return; } // only WR_UNCOR
+  // A pair: the partner's copy of the block could not be marked with it, and its
+  // takeover would write the copy over the mark. Refused as a field we do not take.
+  if ((flags & 0x40) == 0 || pair_on()) { fail_field(slot, 1, 6); return; } // only WR_UNCOR
   if ((flags & 0x20) != 0) { fail_field(slot, 1, 5); return; } // PBLOCK
   let lba = be32(cdb + 2);
   if (!in_range(lun, <u64>lba, 1)) {
