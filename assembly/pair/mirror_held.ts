@@ -199,7 +199,10 @@ export function mirror_after_restore(): void {
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (entry_state(i) == ENTRY_FREE) continue;
     let lun = entry_lun(i);
-    if (lun >= st_lun_count()) continue;
+    if (lun >= st_lun_count()) {
+      if (entry_is_mirror(i)) cache_drop(i); // a LUN the shelf no longer has
+      continue;
+    }
     let id = lun_identity(lun);
     if (entry_is_mirror(i)) {
       if (id == ID_OK || (lun_epoch(lun) & 0xffff) != (lun_mirror_epoch(lun) & 0xffff)) cache_drop(i);
