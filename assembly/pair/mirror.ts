@@ -24,13 +24,13 @@
 // partner might hold a copy of went to the disk. A partner that holds older copies
 // finds their epoch behind the label's and never writes them.
 //
-// Partner (in). It holds the owner's blocks as MIRROR entries under its own save
-// budget (what its own writes leave of it, three quarters at most), saves them with its
-// own at a power loss (nv/image.ts), and at a takeover (handover.ts) writes those whose
-// epoch is the label's to the disk (restored ones first, then in sequence order),
-// before it relabels the LUN and takes new writes for it.
+// Partner (in; mirror_held.ts). It holds the owner's blocks as MIRROR entries under its
+// own save budget (what its own writes leave of it, three quarters at most), saves them
+// with its own at a power loss (nv/image.ts), and at a takeover (handover.ts) writes
+// those whose epoch is the label's to the disk (restored ones first, then in sequence
+// order), before it relabels the LUN and takes new writes for it.
 //
-// Messages (link.ts header, then the body; docs/SPEC.md "Pair messages"):
+// Messages (link.ts header, then the body; mirror_msg.ts; docs/SPEC.md "Pair messages"):
 //   MIRROR     @16 sid u32 | @20 lun u8 | @21 pad | @22 seq u16 | @24 epoch u32 |
 //              @28 pad u32 | @32 lba u64 | @40 pad u64 | @48 the block (512 bytes)
 //   MIRROR_ACK @16 sid u32 | @20 count u32 | count × (lba u64, lun u8, pad u8, seq u16,
