@@ -53,14 +53,24 @@ export function loggedAfter(lines: string[], what: RegExp, at_ns: number): numbe
   return NaN;
 }
 
+interface WriterOptions {
+  /** Start once A acknowledges from its cache (its first learn cycle is over). */
+  writeBack?: boolean;
+  /** Between an acknowledgement and the next write (benchAck's 20 ms: the latency of
+   * one write, not the disk's rate under a stream). */
+  pauseMs?: number;
+  /** Done to the booted pair before the writes start. */
+  before?: (p: PairSystem) => void;
+}
+
 /** A pair booted and settled, with a host that keeps writing 4 KiB to LUN 0 (A's). */
-/** `pauseMs` between an acknowledgement and the next write (benchAck's 20 ms: the
- * latency of one write, not the disk's rate under a stream). */
-function pairWithWriter(module: WebAssembly.Module, seed: number, writeBack = false, pauseMs = 0) {
+function pairWithWriter(module: WebAssembly.Module, seed: number, o: WriterOptions = {}) {
   const p = new PairSystem(module, { seed });
   const host = new MultipathHost(p, 1);
+  const pauseMs = o.pauseMs ?? 0;
   p.runFor(1500);
-  if (writeBack) p.run(() => !!p.boards[0].firmware && (p.boards[0].firmware.writeback_on as () => number)() !== 0, 60_000);
+  if (o.writeBack) p.run(() => !!p.boards[0].firmware && (p.boards[0].firmware.writeback_on as () => number)() !== 0, 60_000);
+  o.before?.(p);
   const acks: Array<{ at_ns: number; path: number; us: number }> = [];
   let running = true, lba = 0;
   const data = new Uint8Array(4096).fill(0x5a);
@@ -93,29 +103,14 @@ function medianAck(w: ReturnType<typeof pairWithWriter>, n: number): number {
 export function benchPair(module: WebAssembly.Module, single: WebAssembly.Module): PairBench {
   // Acknowledgement time: 200 writes on a healthy pair, mirrored, once A acknowledges
   // from its cache (its first learn cycle is over, as benchAck waits for it).
-  const w = pairWithWriter(module, 11, true, ACK_PAUSE_MS);
+  const w = pairWithWriter(module, 11, { writeBack: true, pauseMs: ACK_PAUSE_MS });
   const mirroring = mirroringOn(w.p, 0);
   const ack_mirrored = medianAck(w, 200);
   // The owner alone: B's supply off before the writes start.
-  const u = new PairSystem(module, { seed: 15 });
-  const uh = new MultipathHost(u, 1);
-  u.runFor(1000);
-  u.boards[1].cutPowerAt(u.clock.now_ns);
-  u.runFor(1000);
-  const alone = { p: u, host: uh, acks: [] as Array<{ at_ns: number; path: number; us: number }>, stop: () => { running = false; } };
-  let running = true, ulba = 0;
-  const udata = new Uint8Array(4096).fill(0x3c);
-  const unext = () => {
-    if (!running) return;
-    const t0 = u.clock.now_ns;
-    const at = ulba;
-    ulba = (ulba + 8) % 4096;
-    uh.submit(0, cdb.rw10(true, at, 8), udata, 0, (r) => {
-      if (r.status === 0) alone.acks.push({ at_ns: u.clock.now_ns, path: r.path, us: (u.clock.now_ns - t0) / 1e3 });
-      u.clock.at(u.clock.now_ns + ACK_PAUSE_MS * 1e6, "next write", unext);
-    });
-  };
-  unext();
+  const alone = pairWithWriter(module, 15, {
+    pauseMs: ACK_PAUSE_MS,
+    before: (p) => { p.boards[1].cutPowerAt(p.clock.now_ns); p.runFor(1000); },
+  });
   const ack_unmirrored = medianAck(alone, 100);
   // Catch-up: B's supply goes and comes back while the host writes to A.
   const c = pairWithWriter(module, 16);

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { PairSystem } from "../host/pair.js";
 import { MultipathHost } from "../host/pair_host.js";
 import { HostResult } from "../host/host.js";
-import { loadCoop } from "../host/firmware.js";
+import { loadCoop, loadMetered } from "../host/firmware.js";
+import { benchPair } from "../host/bench_pair.js";
 import { cdb } from "../host/scsi/spc.js";
 
 // The pair's mirrored write stores (issue 10; docs/DESIGN.md "The mirrored write
@@ -90,4 +91,15 @@ test("WRITE LONG (WR_UNCOR) is refused in a pair: the partner's copy could not c
   const r = submit(0, c, null);
   assert.equal(r.status, 2);
   assert.deepEqual([r.sense!.key, r.sense!.asc], [5, 0x2400], "ILLEGAL REQUEST, INVALID FIELD IN CDB");
+});
+
+test("bench --controllers 2: the issue's keys, the detection times within their bounds, the mirrored ack at most twice the unmirrored", () => {
+  const r = benchPair(loadCoop(), loadMetered());
+  for (const k of ["ack_us_mirrored", "ack_us_unmirrored", "detect_ms_dead", "detect_ms_hung", "detect_ms_io_hung", "takeover_ms", "catchup_ms"]) {
+    assert.equal(typeof (r as unknown as Record<string, unknown>)[k], "number", k);
+  }
+  assert.ok(r.mirroring, "the owner mirrored while the ack was measured");
+  assert.ok(r.detect_ms_dead <= r.detect_ms_dead_bound && r.detect_ms_hung <= r.detect_ms_hung_bound &&
+    r.detect_ms_io_hung <= r.detect_ms_io_hung_bound, JSON.stringify(r));
+  assert.ok(r.ack_us_mirrored <= 2 * r.ack_us_unmirrored, JSON.stringify(r));
 });
