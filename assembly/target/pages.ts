@@ -210,7 +210,7 @@ export function nv_status(slot: u32, cdb: usize): void {
   zero(d, 64);
   store<u8>(d, nv_image_state(), 0);
   let mode: u8 = 0;
-  if (!nv_writeback_allowed()) mode = nv_unretired() ? 3 : pair_on() ? 4 : !learn_known() ? 2 : 1;
+  if (!nv_writeback_allowed()) mode = nv_unretired() ? 3 : pair_on() && !mirror_on() ? 4 : !learn_known() ? 2 : 1;
   else if (budget_last() == 0) mode = 1;
   store<u8>(d, mode, 1);
   put_be32(d + 4, nv_image_gen());
