@@ -28,9 +28,9 @@ import { rebuild_permille } from "./array/rebuild";
 import { intent_in_use } from "./array/intent";
 import { host_command_start, host_tag_done, host_slot_poll, last_write_ms, host_command_busy } from "./target/target";
 import { destage_kick, destage_done, destage_command_count, destage_block_count } from "./cache/destage";
-import { nv_boot, nv_after_probe, nv_bind_blank, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen } from "./nv/nv";
+import { nv_boot, nv_after_probe, nv_bind_blank, nv_poll, nv_power_fail, nv_writeback_allowed, nv_store_id, nv_frozen, nv_own_budget } from "./nv/nv";
 import { SAVE_ABORTED } from "./nv/image";
-import { cache_nv_count, cache_dirty_count, cache_mirror_count } from "./cache/cache";
+import { cache_nv_count, cache_dirty_count, cache_own_nv_count } from "./cache/cache";
 import { budget_blocks, learn_state_now, learn_check_stop, learn_abort_load, LEARN_RUNNING } from "./nv/budget";
 import { LOG_BOOT, LOG_READY, LOG_PFAIL, LOG_POWER_BACK, LOG_DOORBELL_BUSY } from "./base/errors";
 import { timer_arm, timer_fired } from "./base/timer";
@@ -181,11 +181,10 @@ function destage_wanted(): bool {
     // (One waiting for the partner's copy needs no destage.)
     if (slot_busy(slot) && slot_wait(slot) != WAIT_NONE && slot_wait(slot) != WAIT_MIRROR) return true;
   }
-  // A pair: its own blocks against its own half of the budget (the other half holds
-  // the partner's copies, which are never destaged here).
-  let pair = pair_on();
-  let nv = pair ? cache_nv_count() - cache_mirror_count() : cache_nv_count();
-  let budget = pair ? budget_blocks() / 2 : budget_blocks();
+  // Its own blocks against its own part of the budget (a pair: the partner's copies,
+  // never destaged here, take the rest).
+  let nv = cache_own_nv_count();
+  let budget = nv_own_budget();
   if (nv * 2 >= budget) draining = true;
   else if (nv * 4 <= budget) draining = false;
   if (draining) return true;

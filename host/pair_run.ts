@@ -10,11 +10,15 @@
 // (fenced_writes). Everything from one seed.
 
 import { PairSystem } from "./pair.js";
+import { noLinkFaults } from "./devices/link.js";
 import { MultipathHost } from "./pair_host.js";
 import { Oracle, BLOCK } from "./oracle.js";
 import { Rng } from "./rng.js";
 import { cdb } from "./scsi/spc.js";
 import { FirmwareFault } from "./mcu.js";
+
+/** The lossy fault's links (host/devices/link.ts). */
+const LOSSY = { lossProb: 0.05, dupProb: 0.05, reorderProb: 0.05, reorder_ns: 300_000, extraDelay_ns: 50_000 };
 
 export const PAIR_FAULTS = ["cut", "hang", "io-hang", "partition", "link-down", "cut-both", "lossy"] as const;
 export type PairFault = typeof PAIR_FAULTS[number];
@@ -171,20 +175,18 @@ export class PairRun {
         clock.at(at, "partition", () => { for (const l of this.pair.links) l.setDown(true); });
         clock.at(at + undo_ms * 1e6, "partition heals", () => { for (const l of this.pair.links) l.setDown(false); });
         break;
-      case "lossy":
+      case "lossy": {
         // Both links, both ways: messages lost, duplicated, held back so that later
         // ones overtake them, and late.
-        clock.at(at, "links lossy", () => {
+        const lossy = (on: boolean) => () => {
           for (const l of this.pair.links) for (const f of l.faults) {
-            Object.assign(f, { lossProb: 0.05, dupProb: 0.05, reorderProb: 0.05, reorder_ns: 300_000, extraDelay_ns: 50_000 });
+            Object.assign(f, on ? LOSSY : { ...noLinkFaults(), down: f.down });
           }
-        });
-        clock.at(at + undo_ms * 1e6, "links clean", () => {
-          for (const l of this.pair.links) for (const f of l.faults) {
-            Object.assign(f, { lossProb: 0, dupProb: 0, reorderProb: 0, reorder_ns: 0, extraDelay_ns: 0 });
-          }
-        });
+        };
+        clock.at(at, "links lossy", lossy(true));
+        clock.at(at + undo_ms * 1e6, "links clean", lossy(false));
         break;
+      }
       case "link-down": {
         const l = this.pair.links[this.rng.int(2)];
         clock.at(at, "link down", () => l.setDown(true));

@@ -101,6 +101,8 @@ let evictions: u32 = 0;
 
 @inline export function cache_nv_count(): u32 { return nv_blocks; }
 @inline export function cache_mirror_count(): u32 { return mirror_blocks; }
+/** NV entries of this controller's own (not the partner's copies). */
+@inline export function cache_own_nv_count(): u32 { return nv_blocks - mirror_blocks; }
 @inline export function cache_dirty_count(): u32 { return dirty_blocks; }
 @inline export function cache_nv_version(): u32 { return nv_version; }
 

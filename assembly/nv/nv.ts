@@ -154,6 +154,13 @@ export function nv_writeback_allowed(): bool {
   return armed_gen != 0 && arm_ok && !nv_unretired() && learn_known();
 }
 
+/** The save budget this controller's own writes may use: all of it alone; half of it
+ * in a pair (the partner's copies take the rest: pair/mirror_held.ts). */
+export function nv_own_budget(): u32 {
+  let b = budget_blocks();
+  return pair_on() ? b / 2 : b;
+}
+
 // ---- boot --------------------------------------------------------------------------
 
 /** Read the state record (the store id, made now on a first boot; retired and armed

@@ -109,11 +109,18 @@ let seq_stalled: bool = false;
 @inline export function mirror_seq_stalled(): bool { return seq_stalled; }
 
 
+/** The LUNs marked sole, here and in the cache's eviction guard (cache.ts). */
+function set_sole(mask: u32): void {
+  sole_mask = mask;
+  cache_set_pair_guard(true, mask);
+}
+
 /** At boot, before the image is loaded. */
 export function mirror_boot(): void {
   for (let lun: u32 = 0; lun < luns_max; lun++) lun_set_mirror_epoch(lun, 0);
   sid_counter = <u32>hal_entropy() & 0xffff0000;
-  out_sid = 0; out_on = false; sole_mask = 0; preparing_since_us = -1; not_before_us = 0;
+  out_sid = 0; out_on = false; preparing_since_us = -1; not_before_us = 0;
+  if (pair_on()) set_sole(0);
   held_boot();
 }
 
@@ -158,9 +165,8 @@ function forget_foreign(): void {
  * last count (count(): one scan a pass, not one per question). */
 let waiting_n: u32 = 0;
 let inflight_n: u32 = 0;
-function count(fenced: bool, now: i64): void {
+function count(): void {
   let w: u32 = 0, f: u32 = 0;
-  if (!fenced && now - forgot_us >= forget_period_us) { forgot_us = now; forget_foreign(); }
   if (!out_on) { waiting_n = 0; inflight_n = 0; return; }
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (!waiting(i)) continue;
@@ -177,7 +183,8 @@ export function mirror_poll(fenced: bool, budget: u32): bool {
   if (!pair_on()) return false;
   let now = hal_now_us();
   let did = rx(now, fenced, budget);
-  count(fenced, now);
+  if (!fenced && now - forgot_us >= forget_period_us) { forgot_us = now; forget_foreign(); }
+  count();
   did = owner_step(now, fenced) || did;
   did = pump(now) || did;
   publish(now);
@@ -229,7 +236,7 @@ function owner_step(now: i64, fenced: bool): bool {
  * are mirrored from now on. What was written since the offer is sent now. */
 function start_session(now: i64): void {
   out_on = true;
-  sole_mask = 0;
+  set_sole(0);
   last_confirm_us = now;
   last_resend_us = now;
   catchups++;
@@ -243,7 +250,7 @@ function end_session(why: i32): void {
   if (out_on) hal_log(LOG_MIRROR_OFF, why, 0);
   out_on = false;
   out_sid = 0;
-  sole_mask = 0;
+  set_sole(0);
   for (let i: u32 = 0; i < cache_blocks_max; i++) if (own(i)) cache_set_mirror_flag(i, FLAG_HELD, false);
 }
 
@@ -355,7 +362,6 @@ function watermark(): u16 {
 let wm_at_us: i64 = 0;
 let wm_last: u16 = 0;
 function publish(now: i64): void {
-  cache_set_pair_guard(true, sole_mask);
   if (!out_on) wm_last = 0;
   else if (now - wm_at_us >= wm_period_us) { wm_last = watermark(); wm_at_us = now; }
   peer_set_mirror(out_sid, held_sid(), <u32>wm_last, out_on);
@@ -407,10 +413,9 @@ function confirmed(m: usize, now: i64): void {
  * clean blocks of it need no copy from now on. */
 export function mirror_mark_sole(lun: u32): void {
   if (lun >= 32) return;
-  sole_mask |= 1 << lun;
+  set_sole(sole_mask | (1 << lun));
   for (let i: u32 = 0; i < cache_blocks_max; i++) {
     if (own(i) && entry_lun(i) == lun && entry_state(i) == ENTRY_CLEAN) entry_set_acked(i, entry_seq(i));
   }
-  cache_set_pair_guard(true, sole_mask);
   hal_log(LOG_SOLE, <i32>lun, <i32>lun_epoch(lun));
 }

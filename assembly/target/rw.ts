@@ -32,11 +32,11 @@ import {
 import { pair_on } from "../pair/peer";
 import { mirror_wrote, mirror_block_done, mirror_seq_stalled, mirror_holding_writes } from "../pair/mirror";
 import {
-  cache_find, cache_alloc, cache_drop, cache_write, cache_nv_count, cache_mirror_count, cache_reusable_count,
+  cache_find, cache_alloc, cache_drop, cache_write, cache_nv_count, cache_own_nv_count, cache_reusable_count,
   cache_range_dirty, cache_set_uncor, cache_evictions, cache_left_since, entry_data, entry_is_nv,
   entry_flags, entry_reusable, NONE, FLAG_INFLIGHT, FLAG_UNCOR,
 } from "../cache/cache";
-import { nv_writeback_allowed, nv_restoring, nv_unreadable, nv_frozen } from "../nv/nv";
+import { nv_writeback_allowed, nv_restoring, nv_unreadable, nv_frozen, nv_own_budget } from "../nv/nv";
 import { budget_blocks } from "../nv/budget";
 import { ur_has } from "../nv/unreadable";
 import {
@@ -145,10 +145,9 @@ function host_write(slot: u32, lun: u32, lba: u64, blocks: u32): void {
   let pair = pair_on();
   if (pair && (mirror_seq_stalled() || mirror_holding_writes())) { set_slot_wait(slot, WAIT_SPACE); return; }
   let writeback = nv_writeback_allowed();
-  let budget = writeback ? (pair ? budget_blocks() / 2 : budget_blocks()) : 0;
-  let used = pair ? cache_nv_count() - cache_mirror_count() : cache_nv_count();
+  let budget = writeback ? nv_own_budget() : 0;
   // (A pair: the partner's copies count against the save too.)
-  let fits = used + new_nv <= budget && (!pair || cache_nv_count() + new_nv <= budget_blocks());
+  let fits = cache_own_nv_count() + new_nv <= budget && (!pair || cache_nv_count() + new_nv <= budget_blocks());
   if (writeback && new_nv <= budget && !fits) {
     set_slot_wait(slot, WAIT_SPACE);
     return;
