@@ -362,7 +362,7 @@ function watermark(): u16 {
 let wm_at_us: i64 = 0;
 let wm_last: u16 = 0;
 function publish(now: i64): void {
-  if (!out_on) wm_last = 0;
+  if (!out_on) { wm_last = 0; seq_stalled = false; } // only a session's copies bound the span
   else if (now - wm_at_us >= wm_period_us) { wm_last = watermark(); wm_at_us = now; }
   peer_set_mirror(out_sid, held_sid(), <u32>wm_last, out_on);
 }
