@@ -30,13 +30,14 @@ const OPTIONS: Record<string, Record<string, OptionSpec>> = {
   run: {
     seed: str, cuts: str, json: flag, disks: str, eeprom: str, "cap-pct": str, qd: str, quiet: flag,
     "disk-fault": str, raid: str, spares: str, "fail-disk": str, vcd: str, "vcd-from": str, "vcd-to": str,
-    runtime: str, build: str, controllers: str, events: str, faults: str,
+    runtime: str, build: str, controllers: str, events: str, faults: str, "think-ms": str, "span-blocks": str, "window-ms": str,
   },
   bench: { json: flag, raid: str, spares: str, "fail-disk": str, svg: str, controllers: str },
   torture: {
     seed: str, cuts: str, json: flag, quiet: flag, variant: str, "no-sweep": flag, "sweep-only": flag,
     "sweep-k": str, "sweep-step": str, raid: str, spares: str, "fail-disk": str, jobs: str, shard: str,
     vcd: str, "vcd-from": str, "vcd-to": str, director: flag, controllers: str, events: str, "events-per-run": str, faults: str,
+    qd: str, "think-ms": str, "span-blocks": str, "window-ms": str,
   },
   fuzz: { raid: str, seed: str, seeds: str, cdbs: str, json: flag, quiet: flag },
   merge: {},

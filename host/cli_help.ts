@@ -83,6 +83,11 @@ again, and check every acknowledged write.
   --faults LIST  with --controllers 2: the fault kinds drawn from (default all): cut,
                  hang, io-hang, partition, link-down, cut-both, lossy (both
                  links lose, duplicate, reorder and delay messages)
+  --qd N, --think-ms MS, --span-blocks N, --window-ms MS   with --controllers 2,
+                 the host's workload: commands in flight (default 4), its pause
+                 after each one ends (default 0), the blocks of each LUN it uses
+                 (default 2048), the span each event's fault instant is drawn from
+                 (default 1500; the workload runs 3.5 s past it)
 
 ${EXIT}`,
   bench: `usage: holdup bench [options]
@@ -153,7 +158,8 @@ of a save and after every member write of an array update.
   --vcd-from MS, --vcd-to MS   its window (default: its first save)
   --controllers 2  instead: the pair (issue 10): runs of --events-per-run events (default
                  10) from consecutive seeds until --events events in all (default 100),
-                 --faults as for run, on --jobs worker threads
+                 --faults and the workload (--qd, --think-ms, --span-blocks,
+                 --window-ms) as for run, on --jobs worker threads
   --director     instead: backup runs through the backup director (seed 004), each
                  with faults at instants its seed picks, in turn: a drive that
                  fails (its tape movable or stuck) or hangs, a damaged tape, a

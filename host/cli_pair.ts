@@ -1,7 +1,7 @@
 // holdup run / torture / bench with --controllers 2: the pair (issue 10, host/pair_run.ts,
 // host/bench_pair.ts). A summary on standard error (or out), the JSON line with --json.
 import { loadCoop, loadMetered } from "./firmware.js";
-import { runPair, PairRunReport, PAIR_FAULTS, PairFault } from "./pair_run.js";
+import { runPair, PairRunReport, PAIR_FAULTS, PairFault, PairLoad, PAIR_LOAD } from "./pair_run.js";
 import { runPairJobs, PairRunSpec } from "./pair_jobs.js";
 import { defaultJobs } from "./torture_jobs.js";
 import { benchPair } from "./bench_pair.js";
@@ -11,6 +11,20 @@ function faultsOpt(values: Values, command: string): PairFault[] {
   const list = typeof values.faults === "string" && values.faults !== "" ? values.faults.split(",") : [...PAIR_FAULTS];
   for (const f of list) if (!(PAIR_FAULTS as readonly string[]).includes(f)) fail(`--faults: ${PAIR_FAULTS.join(", ")}, not "${f}"`, command);
   return list as PairFault[];
+}
+
+/** The workload's options (--qd, --think-ms, --span-blocks, --window-ms), and the same
+ * as command-line text for the reproduce line (only those given). */
+function loadOpt(values: Values): { load: PairLoad; args: string } {
+  const load: PairLoad = {
+    queue_depth: intOpt(values.qd, "qd", 1, 4, PAIR_LOAD.queue_depth),
+    think_ms: intOpt(values["think-ms"], "think-ms", 0, 10_000, PAIR_LOAD.think_ms),
+    span_blocks: intOpt(values["span-blocks"], "span-blocks", 16, 1 << 20, PAIR_LOAD.span_blocks),
+    window_ms: intOpt(values["window-ms"], "window-ms", 1, 60_000, PAIR_LOAD.window_ms),
+  };
+  const args = (["qd", "think-ms", "span-blocks", "window-ms"] as const)
+    .filter((k) => values[k] !== undefined).map((k) => ` --${k} ${values[k]}`).join("");
+  return { load, args };
 }
 
 function summary(r: PairRunReport, say: (s: string) => void): void {
@@ -26,15 +40,16 @@ export function runPairCli(values: Values): number {
   const seed = intOpt(values.seed, "seed", 0, 2 ** 32 - 1, randomSeed());
   const events = intOpt(values.events, "events", 1, 100_000, 6);
   const faults = faultsOpt(values, "run");
+  const { load, args } = loadOpt(values);
   const json = values.json === true;
   const say = json ? console.error : console.log;
-  say(`holdup run: two controllers, seed ${seed}, ${events} events (${faults.join(", ")})`);
-  const r = runPair(loadCoop(), { seed, events, faults });
+  say(`holdup run: two controllers, seed ${seed}, ${events} events (${faults.join(", ")})${args}`);
+  const r = runPair(loadCoop(), { seed, events, faults, ...load });
   summary(r, say);
   const ok = r.failures.length === 0;
   if (!ok) {
     for (const f of r.failures.slice(0, 10)) console.error(`  ${f}`);
-    console.error(`reproduce with: holdup run --controllers 2 --seed ${seed} --events ${events}` + (values.faults ? ` --faults ${values.faults}` : ""));
+    console.error(`reproduce with: holdup run --controllers 2 --seed ${seed} --events ${events}` + (values.faults ? ` --faults ${values.faults}` : "") + args);
   }
   say(ok ? "verdict: PASS" : "verdict: FAIL");
   if (json) console.log(JSON.stringify(r));
@@ -49,13 +64,14 @@ export async function torturePairCli(values: Values): Promise<number> {
   const per = intOpt(values["events-per-run"], "events-per-run", 1, 1000, 10);
   const jobs = intOpt(values.jobs, "jobs", 1, 256, defaultJobs());
   const faults = faultsOpt(values, "torture");
+  const { load, args } = loadOpt(values);
   const json = values.json === true;
   const say = json ? console.error : console.log;
-  say(`holdup torture: two controllers, seeds from ${seed}, ${total} events, ${per} a run, ${jobs} jobs`);
+  say(`holdup torture: two controllers, seeds from ${seed}, ${total} events, ${per} a run, ${jobs} jobs${args}`);
   const specs: PairRunSpec[] = [];
   for (let done = 0, k = 0; done < total; k++) {
     const n = Math.min(per, total - done);
-    specs.push({ seed: seed + k, events: n, faults });
+    specs.push({ seed: seed + k, events: n, faults, ...load });
     done += n;
   }
   const sum: Record<string, number> = {};
@@ -74,10 +90,11 @@ export async function torturePairCli(values: Values): Promise<number> {
     if (!values.quiet) process.stderr.write(`run ${runs}/${specs.length} (seed ${r.seed}): ${events}/${total} events, lost ${sum.lost_writes} corrupt ${sum.corrupt_reads} split ${sum.split_brain}\n`);
   });
   sum.virtual_ms = Math.round(sum.virtual_ms ?? 0);
-  const report = { controllers: 2, seed, runs, events, faults: faultCounts, ...sum, mirroring: true, failures };
+  const report = { controllers: 2, seed, runs, events, faults: faultCounts, load, ...sum, mirroring: true, failures };
   say(`  ${runs} runs, ${events} events: lost ${sum.lost_writes}, corrupt ${sum.corrupt_reads}, split brain ${sum.split_brain}, traps ${sum.traps}, takeovers ${sum.takeovers}`);
   say(failures.length ? "verdict: FAIL" : "verdict: PASS");
   for (const f of failures.slice(0, 10)) console.error(`  ${f}`);
+  if (failures.length) console.error(`reproduce a run with: holdup run --controllers 2 --seed SEED --events ${per}` + (values.faults ? ` --faults ${values.faults}` : "") + args);
   if (json) console.log(JSON.stringify(report));
   return failures.length ? 1 : 0;
 }

@@ -4,9 +4,9 @@
 
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { loadCoop } from "./firmware.js";
-import { runPair, PairRunReport, PairFault } from "./pair_run.js";
+import { runPair, PairRunReport, PairFault, PairLoad } from "./pair_run.js";
 
-export interface PairRunSpec { seed: number; events: number; faults: PairFault[] }
+export interface PairRunSpec extends Partial<PairLoad> { seed: number; events: number; faults: PairFault[] }
 type Message = { report: PairRunReport } | { error: string } | { done: true };
 
 /** Run every spec on `jobs` workers (1: here); `onReport` hears each run as it ends. */

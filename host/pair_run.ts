@@ -23,16 +23,28 @@ const LOSSY = { lossProb: 0.05, dupProb: 0.05, reorderProb: 0.05, reorder_ns: 30
 export const PAIR_FAULTS = ["cut", "hang", "io-hang", "partition", "link-down", "cut-both", "lossy"] as const;
 export type PairFault = typeof PAIR_FAULTS[number];
 
-export interface PairRunOptions {
+/** The host's workload around each event. */
+export interface PairLoad {
+  /** The span of virtual time the event's fault is drawn from, ms; the workload runs
+   * this long and 3.5 s more (time for the slowest detection, an I/O hang, under load). */
+  window_ms: number;
+  /** Blocks of each LUN the workload uses. */
+  span_blocks: number;
+  /** Host commands kept in flight during a window. */
+  queue_depth: number;
+  /** The host's pause after a command ends before it sends the next, ms (0: at once). */
+  think_ms: number;
+}
+
+/** The default workload: four commands always in flight over 2,048 blocks a LUN. */
+export const PAIR_LOAD: PairLoad = { window_ms: 1500, span_blocks: 2048, queue_depth: 4, think_ms: 0 };
+
+export interface PairRunOptions extends PairLoad {
   seed: number;
   events: number;
   /** Fault kinds drawn from (default: all). */
   faults: PairFault[];
-  /** Workload time around each event, ms. */
-  window_ms: number;
   disks: number;
-  /** Blocks of each LUN the workload uses. */
-  span_blocks: number;
 }
 
 export interface PairRunReport {
@@ -63,7 +75,7 @@ export interface PairRunReport {
   errors_seen: string[];
 }
 
-const DEFAULTS: PairRunOptions = { seed: 1, events: 10, faults: [...PAIR_FAULTS], window_ms: 1500, disks: 4, span_blocks: 2048 };
+const DEFAULTS: PairRunOptions = { seed: 1, events: 10, faults: [...PAIR_FAULTS], disks: 4, ...PAIR_LOAD };
 /** After a window, the pair has this long to settle (every LUN served by one side). */
 const SETTLE_MS = 30_000;
 /** The read-back after an event has this long. */
@@ -79,6 +91,8 @@ export class PairRun {
   readonly oracle = new Oracle();
   readonly rng: Rng;
   private running = false;
+  /** Counts the events' workload windows. */
+  private window = 0;
   private outstanding = 0;
   private readonly faultCounts: Record<string, number> = {};
   private splitBrain = 0;
@@ -195,7 +209,8 @@ export class PairRun {
       }
     }
     this.running = true;
-    for (let i = 0; i < 4; i++) this.issue();
+    this.window++;
+    for (let i = 0; i < this.o.queue_depth; i++) this.issue();
     const stopAt = clock.now_ns + (this.o.window_ms + 3500) * 1e6;
     this.pair.run(() => clock.now_ns >= stopAt, stopAt / 1e6);
     this.running = false;
@@ -225,8 +240,16 @@ export class PairRun {
     const n = 1 + this.rng.int(8);
     const lba = this.rng.int(this.o.span_blocks - n);
     this.outstanding++;
-    if (this.rng.chance(0.6)) this.write(lun, lba, n, () => { this.outstanding--; this.issue(); });
-    else this.read(lun, lba, n, () => { this.outstanding--; this.issue(); });
+    const window = this.window;
+    const next = () => {
+      this.outstanding--;
+      if (this.o.think_ms === 0) this.issue();
+      else this.pair.clock.at(this.pair.clock.now_ns + this.o.think_ms * 1e6, "host thinks", () => {
+        if (this.window === window) this.issue(); // not into the next event's window
+      });
+    };
+    if (this.rng.chance(0.6)) this.write(lun, lba, n, next);
+    else this.read(lun, lba, n, next);
   }
 
   private write(lun: number, lba: number, n: number, done: () => void): void {
