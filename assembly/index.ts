@@ -39,6 +39,7 @@ import { own_boot, own_refresh_alua, own_binds_pending, own_configure } from "./
 import { own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced, own_guard } from "./pair/handover";
 import { lun_alua } from "./state";
 import { mirror_boot, mirror_poll, mirror_on, mirror_busy, mirror_catchups, mirror_catchup_us } from "./pair/mirror";
+import { link_bad_count } from "./pair/link";
 import { link_ring_base, link_ring_slots, link_slot_bytes } from "./layout";
 
 export {
@@ -280,7 +281,7 @@ export function pair_heartbeats(): u32 { return peer_heartbeats(); }
 export function pair_lun_alua(lun: u32): u32 { return lun < st_lun_count() ? lun_alua(lun) : 0xff; }
 /** A pair: takeovers, givebacks since boot, whether this controller is fenced, its
  * mirroring (1: on), catch-ups (sessions started) since boot, the last one's µs
- * (0xFFFFFFFF: none). */
+ * (0xFFFFFFFF: none), link messages dropped (a wrong CRC or length). */
 export function pair_stat(i: u32): u32 {
   if (i == 0) return own_takeovers();
   if (i == 1) return own_givebacks();
@@ -288,6 +289,7 @@ export function pair_stat(i: u32): u32 {
   if (i == 3) return mirror_on() ? 1 : 0;
   if (i == 4) return mirror_catchups();
   if (i == 5) { let us = mirror_catchup_us(); return us < 0 ? 0xffffffff : <u32>us; }
+  if (i == 6) return link_bad_count();
   return 0;
 }
 export function mailbox_slot_count(): u32 { return mailbox_slots; }

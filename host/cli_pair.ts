@@ -32,7 +32,7 @@ function summary(r: PairRunReport, say: (s: string) => void): void {
     `givebacks ${r.givebacks}, path failovers ${r.path_failovers}`);
   say(`  acked writes ${r.acked_writes}, blocks checked ${r.checked_blocks}: lost ${r.lost_writes}, corrupt ${r.corrupt_reads}, ` +
     `split brain ${r.split_brain}, fenced writes refused ${r.fenced_writes}, traps ${r.traps}`);
-  say(`  mirroring: ${r.mirroring ? "on" : "off"}, catch-ups ${r.mirror_catchups}; ${r.virtual_ms.toFixed(0)} ms virtual, ${r.cycles} cycles`);
+  say(`  mirroring: ${r.mirroring ? "on" : "off"}, catch-ups ${r.mirror_catchups}, link messages dropped ${r.link_msgs_dropped}; ${r.virtual_ms.toFixed(0)} ms virtual, ${r.cycles} cycles`);
 }
 
 /** `holdup run --controllers 2`. */
@@ -81,7 +81,7 @@ export async function torturePairCli(values: Values): Promise<number> {
   await runPairJobs(specs, jobs, (r) => {
     runs++;
     events += r.events;
-    for (const k of ["takeovers", "givebacks", "split_brain", "fenced_writes", "mirror_catchups", "acked_writes", "checked_blocks",
+    for (const k of ["takeovers", "givebacks", "split_brain", "fenced_writes", "mirror_catchups", "link_msgs_dropped", "acked_writes", "checked_blocks",
       "lost_writes", "corrupt_reads", "detected_errors", "traps", "path_failovers", "host_gave_up", "virtual_ms", "cycles"] as const) {
       sum[k] = (sum[k] ?? 0) + (r[k] as number);
     }

@@ -2,7 +2,8 @@
 // a multipath host driving a mixed workload through both, and one fault per event at a
 // random instant: a controller's power cut (and back), its firmware hung (and going
 // on), its I/O path hung, a partition (both links down), one link down, both
-// controllers' power cut, lossy links (messages lost, duplicated, reordered, late).
+// controllers' power cut, lossy links (messages lost, duplicated, reordered, late,
+// garbled).
 // After each event the faults are undone, the pair settles, and
 // every block ever written is read back through the host against the oracle. Every
 // acknowledged write is also checked against the disks' reservations at that instant
@@ -18,7 +19,7 @@ import { cdb } from "./scsi/spc.js";
 import { FirmwareFault } from "./mcu.js";
 
 /** The lossy fault's links (host/devices/link.ts). */
-const LOSSY = { lossProb: 0.05, dupProb: 0.05, reorderProb: 0.05, reorder_ns: 300_000, extraDelay_ns: 50_000 };
+const LOSSY = { lossProb: 0.05, dupProb: 0.05, reorderProb: 0.05, reorder_ns: 300_000, extraDelay_ns: 50_000, garbleProb: 0.05 };
 
 export const PAIR_FAULTS = ["cut", "hang", "io-hang", "partition", "link-down", "cut-both", "lossy"] as const;
 export type PairFault = typeof PAIR_FAULTS[number];
@@ -58,6 +59,8 @@ export interface PairRunReport {
   fenced_writes: number;
   /** Mirrored write stores are not built yet: the pair writes through (docs/DESIGN.md). */
   mirror_catchups: number;
+  /** Link messages the firmware dropped (a CRC or length that does not check). */
+  link_msgs_dropped: number;
   mirroring: boolean;
   acked_writes: number;
   checked_blocks: number;
@@ -131,6 +134,7 @@ export class PairRun {
       takeovers: this.takeovers + stat(0, 0) + stat(1, 0), givebacks: this.givebacks + stat(0, 1) + stat(1, 1),
       split_brain: this.splitBrain, fenced_writes: conflicts,
       mirror_catchups: this.catchups + stat(0, 4) + stat(1, 4), mirroring: true,
+      link_msgs_dropped: this.dropped + stat(0, 6) + stat(1, 6),
       acked_writes: s.acked_writes, checked_blocks: s.checked_blocks, lost_writes: s.lost_writes,
       corrupt_reads: s.corrupt_reads, detected_errors: s.detected_errors, traps,
       path_failovers: this.host.stats.failovers, host_gave_up: this.host.stats.gave_up,
@@ -145,6 +149,7 @@ export class PairRun {
   /** Counters of firmware instances that are gone (a power cut ends an instance). */
   private takeovers = 0;
   private catchups = 0;
+  private dropped = 0;
   private givebacks = 0;
 
   private noteInstanceEnd(): void {
@@ -155,6 +160,7 @@ export class PairRun {
         if (fw) {
           this.takeovers += (fw.pair_stat as (i: number) => number)(0);
           this.catchups += (fw.pair_stat as (i: number) => number)(4);
+          this.dropped += (fw.pair_stat as (i: number) => number)(6);
           this.givebacks += (fw.pair_stat as (i: number) => number)(1);
         }
         prev?.();
@@ -191,7 +197,7 @@ export class PairRun {
         break;
       case "lossy": {
         // Both links, both ways: messages lost, duplicated, held back so that later
-        // ones overtake them, and late.
+        // ones overtake them, late, and garbled (the firmware's CRC must drop them).
         const lossy = (on: boolean) => () => {
           for (const l of this.pair.links) for (const f of l.faults) {
             Object.assign(f, on ? LOSSY : { ...noLinkFaults(), down: f.down });

@@ -72,3 +72,28 @@ test("loss, duplication, reordering, each at its rate, the same for the same see
   drain();
   assert.deepEqual(got.map((g) => g.n), [5]);
 });
+
+test("garbled: a delivered copy differs from what was sent in exactly one bit, at the fault's rate", () => {
+  const clock = new VirtualClock();
+  const link = new Link("link0", DEFAULT_LINK, clock, new Rng(3).fork("link0"));
+  const got: Uint8Array[] = [];
+  link.attach(1, (d) => got.push(d));
+  const sent: Uint8Array[] = [];
+  link.faults[0].garbleProb = 0.25;
+  for (let n = 0; n < 1000; n++) {
+    const d = new Uint8Array(64).map((_, i) => (n * 31 + i * 7) & 0xff);
+    sent.push(d.slice());
+    link.send(0, d);
+  }
+  for (let i = 0; i < 1e6 && clock.runNext(); i++);
+  assert.equal(got.length, 1000);
+  let garbled = 0;
+  got.forEach((d, n) => {
+    let bits = 0;
+    d.forEach((b, i) => { let x = b ^ sent[n][i]; while (x) { bits += x & 1; x >>= 1; } });
+    assert.ok(bits === 0 || bits === 1, `message ${n}: ${bits} bits differ`);
+    garbled += bits;
+  });
+  assert.equal(garbled, link.stats.garbled);
+  assert.ok(garbled > 200 && garbled < 300, `${garbled} garbled`);
+});

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { PairSystem } from "../host/pair.js";
 import { loadCoop } from "../host/firmware.js";
 import { loggedAfter } from "../host/bench_pair.js";
+import { crc32c } from "../host/crc.js";
 
 // The pair's monitoring (issue 10, seed 002 claims 6-10): heartbeats on both links, and
 // verdicts on the partner that tell a dead one (no carrier) from a hung one (carrier,
@@ -60,4 +61,29 @@ test("one link down changes nothing; both down (a partition) looks dead from eac
   p.links[0].setDown(false);
   p.runFor(100);
   for (const k of [0, 1]) assert.equal(p.peerState(k), PEER.ALIVE);
+});
+
+test("a garbled message, or one whose CRC checks but whose length is not its type's, is dropped and counted; one garbling link changes nothing", () => {
+  const p = new PairSystem(loadCoop(), { seed: 6 });
+  const [A, B] = p.boards;
+  const dropped = (k: number) => (p.boards[k].firmware!.pair_stat as (i: number) => number)(6);
+  p.runFor(1200);
+  assert.deepEqual([dropped(0), dropped(1)], [0, 0]);
+  // Link 0 flips a bit in every message, both ways: link 1 carries the heartbeats.
+  for (const f of p.links[0].faults) f.garbleProb = 1;
+  p.runFor(300);
+  for (const k of [0, 1]) assert.equal(p.peerState(k), PEER.ALIVE);
+  const garbled = p.links[0].stats.garbled;
+  assert.ok(garbled > 50, `${garbled} garbled`);
+  assert.ok(Math.abs(dropped(0) + dropped(1) - garbled) <= 4, `dropped ${dropped(0)} + ${dropped(1)} of ${garbled} garbled`);
+  for (const f of p.links[0].faults) f.garbleProb = 0;
+  // A MIRROR from A of the wrong length, sealed with a right CRC: B drops it.
+  const before = dropped(1);
+  const m = new Uint8Array(100);
+  m[0] = 2; m[1] = 1; m[2] = 100; // MIRROR, from A, 100 bytes
+  new DataView(m.buffer).setUint32(12, crc32c(m), true);
+  assert.ok(p.links[0].send(0, m));
+  p.runFor(20);
+  assert.equal(dropped(1), before + 1);
+  assert.deepEqual([A.faults, B.faults, A.violations, B.violations], [[], [], [], []]);
 });

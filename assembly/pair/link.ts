@@ -9,7 +9,7 @@
 // @4 epoch u32 | @8 seq u32 | @12 CRC-32C u32 (of the message with this field 0) |
 // @16 the body. docs/SPEC.md "Pair messages".
 import {
-  link_ring_base, link_ring_slots, link_slot_bytes, link_slot_header_bytes, link_msg_max,
+  link_ring_base, link_ring_slots, link_slot_bytes, link_slot_header_bytes, link_msg_max, block_bytes,
 } from "../layout";
 import { hal_link_send, hal_link_carrier } from "../base/hal";
 import { crc32c } from "../base/crc32c";
@@ -23,6 +23,19 @@ import { crc32c } from "../base/crc32c";
 @inline export const MSG_MIRROR: u8 = 2;
 @inline export const MSG_MIRROR_ACK: u8 = 3;
 @inline export const MSG_MIRROR_RELEASE: u8 = 4;
+
+/** Each type's length (docs/SPEC.md "Pair messages"). The heartbeat's body: flags,
+ * owned mask, store id, ready mask, the mirror protocol's out sid, in sid, watermark. */
+@inline export const HB_BODY_BYTES: u32 = 32;
+/** MIRROR: session, LUN, sequence number, epoch, LBA (32 bytes), then the block. */
+@inline export const MIRROR_BODY_BYTES: u32 = 32;
+/** MIRROR_ACK and MIRROR_RELEASE: session, count (8 bytes), then the count's records. */
+@inline export const REC_BYTES: u32 = 16;
+
+/** Messages dropped: a wrong length or CRC, or a length its type does not have (a CRC
+ * that checks but a layout this firmware does not know). */
+let bad_count: u32 = 0;
+export function link_bad_count(): u32 { return bad_count; }
 
 /** Slot fields (the board writes them). */
 @inline const SLOT_FULL: u32 = 0;
@@ -66,6 +79,7 @@ export function ring_next(data: bool): usize {
     }
     if (best == 0) return 0;
     if (msg_valid(best)) return best;
+    bad_count++;
     store<u8>(best, 0, SLOT_FULL);
   }
   return 0;
@@ -79,7 +93,18 @@ function msg_valid(slot: usize): bool {
   store<u32>(msg, 0, 12);
   let ok = crc32c(msg, len, 0) == crc;
   store<u32>(msg, crc, 12);
-  return ok;
+  return ok && length_ok(msg, len);
+}
+
+/** The message's length is its type's: a body read past it would be the slot's stale
+ * bytes. A type this firmware does not know is dropped too. */
+function length_ok(msg: usize, len: u32): bool {
+  let t = load<u8>(msg);
+  if (t == MSG_HEARTBEAT) return len == MSG_HEADER_BYTES + HB_BODY_BYTES;
+  if (t == MSG_MIRROR) return len == MSG_HEADER_BYTES + MIRROR_BODY_BYTES + block_bytes;
+  if (t != MSG_MIRROR_ACK && t != MSG_MIRROR_RELEASE || len < MSG_HEADER_BYTES + 8) return false;
+  let n = load<u32>(msg, MSG_HEADER_BYTES + 4);
+  return n <= (link_msg_max - MSG_HEADER_BYTES - 8) / REC_BYTES && len == MSG_HEADER_BYTES + 8 + n * REC_BYTES;
 }
 
 @inline export function slot_msg(slot: usize): usize { return slot + link_slot_header_bytes; }

@@ -49,14 +49,14 @@ import { copy } from "../base/scsi";
 import { LOG_MIRROR_ON, LOG_MIRROR_OFF, LOG_SOLE } from "../base/abi";
 import {
   MSG_HEADER_BYTES, MSG_MIRROR, MSG_MIRROR_ACK, MSG_MIRROR_RELEASE, msg_send, link_has_carrier, ring_next, slot_msg,
-  slot_link, slot_free, msg_type, msg_from, LINKS,
+  slot_link, slot_free, msg_type, msg_from, LINKS, MIRROR_BODY_BYTES,
 } from "./link";
 import {
   pair_on, pair_identity, peer_state, peer_flags, PEER_ALIVE, HB_FENCED, HB_REGISTERED, partner_in_sid,
   peer_set_mirror,
 } from "./peer";
 import {
-  MIRROR_BODY_BYTES, MIRROR_MSG_BYTES, recs_per_msg_max, put_rec, send_recs, rec_at, rec_lba, rec_lun, rec_seq,
+  MIRROR_MSG_BYTES, recs_per_msg_max, put_rec, send_recs, rec_at, rec_lba, rec_lun, rec_seq,
 } from "./mirror_msg";
 import { held_boot, held_sid, held_heard, held_begin, held_end, held_take, held_released } from "./mirror_held";
 export { mirror_replay, mirror_after_restore, drop_lun } from "./mirror_held";

@@ -18,11 +18,11 @@ import { LOG_MIRROR_HELD, LOG_REPLAYED } from "../base/abi";
 import { label_read, label_pair_epoch } from "../base/label";
 import { disk_exec_patient, cdb_rw16, sync_cdb } from "../base/initiator";
 import { OP_WRITE_16, STATUS_GOOD } from "../base/scsi";
-import { MSG_HEADER_BYTES, MSG_MIRROR_ACK } from "./link";
+import { MSG_HEADER_BYTES, MSG_MIRROR_ACK, MIRROR_BODY_BYTES } from "./link";
 import { pair_on, partner_out_sid, partner_watermark } from "./peer";
 import { mirror_lba_mask } from "../nv/image";
 import {
-  MIRROR_BODY_BYTES, recs_per_msg_max, newer, put_rec, send_recs, rec_at, rec_lba, rec_lun, rec_seq,
+  recs_per_msg_max, newer, put_rec, send_recs, rec_at, rec_lba, rec_lun, rec_seq,
 } from "./mirror_msg";
 
 /** The partner's session whose copies we hold (0: none). */

@@ -2,14 +2,12 @@
 // messages" the layout): a block's MIRROR, and the records of MIRROR_ACK and
 // MIRROR_RELEASE, built in pair_tx_main.
 import { block_bytes, pair_tx_main, pair_tx_main_bytes } from "../layout";
-import { MSG_HEADER_BYTES, msg_send, link_has_carrier } from "./link";
+import { MSG_HEADER_BYTES, MIRROR_BODY_BYTES, REC_BYTES, msg_send, link_has_carrier } from "./link";
 import { pair_identity } from "./peer";
 
-/** MIRROR: session, LUN, sequence number, epoch, LBA (32 bytes), then the block. */
-@inline export const MIRROR_BODY_BYTES: u32 = 32;
 @inline export const MIRROR_MSG_BYTES: u32 = MSG_HEADER_BYTES + MIRROR_BODY_BYTES + block_bytes;
 /** Records (confirmations, releases) in one MIRROR_ACK or MIRROR_RELEASE. */
-@inline export const rec_bytes: u32 = 16;
+@inline const rec_bytes: u32 = REC_BYTES;
 @inline export const recs_per_msg_max: u32 = (pair_tx_main_bytes - MSG_HEADER_BYTES - 8) / rec_bytes;
 
 /** Sequence numbers are u16, compared by difference: is a after b? */

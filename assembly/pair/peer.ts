@@ -18,7 +18,7 @@ import { timer_periodic_at } from "../base/timer";
 import { pair_tx_irq } from "../layout";
 import { LOG_PARTNER_ALIVE, LOG_PARTNER_DEAD, LOG_PARTNER_HUNG, LOG_PARTNER_IO_HUNG, LOG_IO_STUCK } from "../base/abi";
 import {
-  LINKS, MSG_HEADER_BYTES, MSG_HEARTBEAT, msg_send, link_has_carrier, ring_next, ring_reset, slot_msg,
+  LINKS, MSG_HEADER_BYTES, MSG_HEARTBEAT, HB_BODY_BYTES, msg_send, link_has_carrier, ring_next, ring_reset, slot_msg,
   slot_link, slot_free, msg_type, msg_from,
 } from "./link";
 
@@ -28,9 +28,6 @@ import {
 @inline export const SILENT_US: i64 = 50_000;
 /** A device command out and none completed for this long: this controller's I/O hung. */
 @inline export const IO_STUCK_US: i64 = 2_000_000;
-/** The heartbeat's body: flags, owned mask, store id, ready mask, then the mirror
- * protocol's out sid, in sid and watermark (docs/SPEC.md "Pair messages"). */
-@inline const HB_BODY_BYTES: u32 = 32;
 /** Messages taken from the ring in one interrupt: the ring's slots, twice. */
 @inline const rx_per_irq_max: u32 = 8;
 

@@ -8,8 +8,10 @@
 //
 // Faults on demand, each direction on its own or both: the link down (no carrier:
 // send refuses, and what is on the wire is lost), messages lost, duplicated, delayed,
-// or reordered (held back so that later ones overtake). Random draws come from the
-// link's own stream (reproducible from the run's seed).
+// reordered (held back so that later ones overtake), or garbled (a bit flipped on its
+// way into the far end's memory: past the MAC's frame check, as a DMA or memory fault
+// would; the firmware's own CRC must catch it). Random draws come from the link's own
+// stream (reproducible from the run's seed).
 
 import type { VirtualClock } from "../clock.js";
 import type { Rng } from "../rng.js";
@@ -41,16 +43,19 @@ export interface LinkFaults {
   reorder_ns: number;
   /** Every message takes this much longer (a congested or slow path). */
   extraDelay_ns: number;
+  /** A delivered copy has one bit flipped with this probability. */
+  garbleProb: number;
 }
 
-export const noLinkFaults = (): LinkFaults => ({ down: false, lossProb: 0, dupProb: 0, reorderProb: 0, reorder_ns: 0, extraDelay_ns: 0 });
+export const noLinkFaults = (): LinkFaults =>
+  ({ down: false, lossProb: 0, dupProb: 0, reorderProb: 0, reorder_ns: 0, extraDelay_ns: 0, garbleProb: 0 });
 
 export type LinkEnd = 0 | 1;
 
 export class Link {
   /** faults[e]: the direction from end e to the other. */
   readonly faults: [LinkFaults, LinkFaults] = [noLinkFaults(), noLinkFaults()];
-  readonly stats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, reordered: 0, refused: 0, bytes: 0 };
+  readonly stats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, reordered: 0, garbled: 0, refused: 0, bytes: 0 };
   private readonly ends: [((data: Uint8Array) => void) | null, ((data: Uint8Array) => void) | null] = [null, null];
   /** When each direction's transmitter is free again. */
   private readonly freeAt_ns: [number, number] = [0, 0];
@@ -117,10 +122,16 @@ export class Link {
     const epoch = this.epoch[from];
     const to = (1 - from) as LinkEnd;
     for (let k = 0; k < copies; k++) {
+      const copy = msg.slice();
+      if (f.garbleProb > 0 && this.rng.chance(f.garbleProb)) {
+        const bit = this.rng.int(copy.length * 8);
+        copy[bit >> 3] ^= 1 << (bit & 7);
+        this.stats.garbled++;
+      }
       this.clock.at(at + k * wire_ns, `${this.name} delivers`, () => {
         if (this.epoch[from] !== epoch) { this.stats.lost++; return; } // it went down meanwhile
         this.stats.delivered++;
-        this.ends[to]?.(msg.slice());
+        this.ends[to]?.(copy);
       });
     }
     return true;
