@@ -82,7 +82,7 @@ again, and check every acknowledged write.
   --events N     with --controllers 2: events (default 6)
   --faults LIST  with --controllers 2: the fault kinds drawn from (default all): cut,
                  hang, io-hang, partition, link-down, cut-both, lossy (both
-                 links lose, duplicate, reorder and delay messages)
+                 links lose, duplicate, reorder, delay and garble messages)
   --qd N, --think-ms MS, --span-blocks N, --window-ms MS   with --controllers 2,
                  the host's workload: commands in flight (default 4), its pause
                  after each one ends (default 0), the blocks of each LUN it uses
