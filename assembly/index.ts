@@ -46,6 +46,7 @@ export {
   layout_region_count, layout_region_base, layout_region_bytes,
 } from "./layout";
 export { crc32c } from "./base/crc32c";
+import { crc32c_init } from "./base/crc32c";
 export { secded_encode, secded_decode } from "./base/secded";
 
 /** While a learn cycle runs, dirty blocks wait, or device commands are out (their
@@ -61,6 +62,7 @@ export { secded_encode, secded_decode } from "./base/secded";
  * one: each pass does bounded work (one scan of slots, tags and LUNs) and then waits
  * for an interrupt. */
 export function main(): void {
+  crc32c_init();
   hal_log(LOG_BOOT, 0, 0);
   pair_init();
   st_set_ready(false);

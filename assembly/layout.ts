@@ -5,8 +5,9 @@
 // Linear memory is two WASM pages (128 KiB), the most an MCU port gives us.
 //
 //   0x00000 ┌──────────────────────────────┐
-//           │ static    12 KiB             │ AS data segments: CRC/SECDED tables,
-//           │                              │ assert strings (asc --memoryBase 16)
+//           │ static    12 KiB             │ AS data segments: SECDED tables, assert
+//           │                              │ strings; the CRC-32C tables (zero in the
+//           │                              │ image, filled at boot) (--memoryBase 16)
 //   0x03000 ├──────────────────────────────┤
 //           │ state      1 KiB             │ controller state: flags, LUN table
 //   0x03400 ├──────────────────────────────┤

@@ -23,6 +23,7 @@
 //   layout.ts    the memory map
 
 import { hal_log, hal_host_complete, hal_idle, hal_now_us, hal_scsi_abort, hal_timer_arm } from "../base/hal";
+import { crc32c_init } from "../base/crc32c";
 import {
   MB_LUN, MB_CDB, MB_CDB_LEN, MB_STATUS, MB_HOST_TAG, LOG_DIRECTOR_RESENT, MB_SENSE_LEN, MB_SENSE, MB_DATA_BYTES,
   MB_DATA, RES_STATUS, RES_HOST_STATUS, RES_SENSE_LEN, RES_SENSE, RES_RESIDUAL, HOST_OK,
@@ -112,6 +113,7 @@ function boot(): void {
 }
 
 export function main(): void {
+  crc32c_init();
   bus_hooks(serve, settle);
   during_boot();
   boot();
