@@ -10,7 +10,7 @@ import {
 } from "./state";
 import {
   tags_init, tag_busy, tag_done, tag_set_done, tag_owner_kind, tags_abort_overdue, OWNER_HOST,
-  OWNER_DESTAGE,
+  OWNER_DESTAGE, OWNER_PROBE, tag_free,
 } from "./base/tags";
 import { disks_probe } from "./base/initiator";
 import {
@@ -40,6 +40,7 @@ import { own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks,
 import { lun_alua } from "./state";
 import { mirror_boot, mirror_poll, mirror_on, mirror_busy, mirror_catchups, mirror_catchup_us } from "./pair/mirror";
 import { link_bad_count } from "./pair/link";
+import { io_probe_poll } from "./pair/iopath";
 import { link_ring_base, link_ring_slots, link_slot_bytes } from "./layout";
 
 export {
@@ -107,12 +108,14 @@ export function poll(): bool {
     let kind = tag_owner_kind(tag);
     if (kind == OWNER_HOST) host_tag_done(tag);
     else if (kind == OWNER_DESTAGE) destage_done(tag, nv_frozen());
+    else if (kind == OWNER_PROBE) tag_free(tag); // its completion was the point
     else continue; // a synchronous command (its caller waits) or the array's own
     worked = true;
   }
   if (tags_abort_overdue() > 0) worked = true;
   if (pair_on()) {
     pair_io_check(hal_now_us(), tags_out());
+    if (io_probe_poll(hal_now_us())) worked = true;
     own_configure(nv_store_id()); // the partner's store id, as last heard, for the labels
     if (own_binds_pending() && nv_bind_blank() > 0) { own_refresh_alua(true); register_bound(); worked = true; }
     if (own_poll(nv_store_id())) worked = true;

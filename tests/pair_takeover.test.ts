@@ -121,3 +121,23 @@ test("the split-brain watch: a write by the controller a disk's label does not n
   assert.equal(seen.length, 1, seen.join("; "));
   assert.match(seen[0], /controller B wrote lun 0 lba 5\+1 .* names A/);
 });
+
+test("one disk that hangs is not the controller's I/O path: its owner does not stand down, nothing is taken over, its other LUN is served", () => {
+  const p = new PairSystem(loadCoop(), { seed: 23 });
+  const hosts = p.boards.map((b) => new HostAdapter(b, 4));
+  const [A, B] = p.boards;
+  p.runFor(2500);
+  const data = new Uint8Array(512).fill(5);
+  // LUN 0 is A's. Its disk takes commands and never finishes them; A's only command
+  // out is the destage of the block written next (acknowledged from both caches).
+  p.shelf[0].faults.hang = true;
+  assert.equal(one(p, hosts, 0, 0, cdb.rw10(true, 7, 1), data).status, 0);
+  p.runFor(9000); // IO_STUCK_US is 2 s; a device command's deadline 8 s
+  assert.ok(A.log.some((l) => /disk command aborted/.test(l)), "the hung destage ended at its deadline");
+  assert.ok(!A.log.some((l) => /own device I\/O hung/.test(l)), "A did not judge its path hung");
+  assert.ok(!B.log.some((l) => /partner alive, its I\/O hung/.test(l)));
+  const takeovers = (k: number) => (p.boards[k].firmware!.pair_stat as (i: number) => number)(0);
+  assert.deepEqual([takeovers(0), takeovers(1)], [0, 0]);
+  assert.equal(one(p, hosts, 0, 2, cdb.rw10(true, 7, 1), data).status, 0, "A serves LUN 2");
+  assert.deepEqual([A.faults, B.faults, A.violations, B.violations], [[], [], [], []]);
+});

@@ -23,6 +23,7 @@ import { st_power_epoch, counter_add, CNT_ABORTS } from "../state";
 @inline export const OWNER_DESTAGE: u8 = 2;  // id: the LUN
 @inline export const OWNER_SYNC: u8 = 3;     // a synchronous command (boot, labels, marks)
 @inline export const OWNER_ARRAY: u8 = 4;    // id: the array command it serves
+@inline export const OWNER_PROBE: u8 = 5;    // id: the target (pair/iopath.ts)
 
 /** How long a device command may take, from when it goes out, before it is aborted:
  * a seek and a turn take tens of ms, but a disk recovering an error may take seconds

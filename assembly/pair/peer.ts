@@ -111,12 +111,16 @@ export function peer_set_store(id: u64): void { my_store = id; }
 /** This controller's own I/O: the last device completion, or a moment with none out. */
 let io_progress_us: i64 = 0;
 let io_stuck: bool = false;
+/** Commands were out at the last check. */
+let io_quiet: bool = false;
 
 @inline export function pair_identity(): u8 { return me; }
 @inline export function pair_on(): bool { return me != 0; }
 @inline export function peer_state(): u8 { return state; }
 @inline export function peer_heartbeats(): u32 { return heartbeats_heard; }
 @inline export function pair_io_stuck(): bool { return io_stuck; }
+/** How long device commands have been out with none completed (0: none out). */
+export function pair_io_quiet_us(now: i64): i64 { return io_quiet ? now - io_progress_us : 0; }
 
 /** At boot, before anything waits: read the identity strap; a pair starts its
  * heartbeat at once. */
@@ -205,6 +209,7 @@ export function pair_io_done(): void {
 export function pair_io_check(now: i64, commands_out: bool): void {
   if (me == 0) return;
   if (!commands_out) io_progress_us = now;
+  io_quiet = commands_out;
   let stuck = commands_out && now - io_progress_us > IO_STUCK_US;
   if (stuck && !io_stuck) hal_log(LOG_IO_STUCK, <i32>((now - io_progress_us) / 1000), 0);
   io_stuck = stuck;
