@@ -1,8 +1,8 @@
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as in iSCSI (RFC 3720 B.4)
 // and ext4/btrfs metadata. Slicing-by-8: eight 256-entry tables (8 KiB of static
-// memory, computed at boot), one table lookup per input byte but eight bytes per step (Intel's
-// "slicing-by-8", Kounavis and Berry 2005): the lookups of a step do not depend on
-// each other, which is what makes it fast in V8 and on a pipelined core.
+// memory, computed at boot), one table lookup per input byte but eight bytes per step
+// (Intel's "slicing-by-8", Kounavis and Berry 2005): the lookups of a step do not
+// depend on each other, which is what makes it fast in V8 and on a pipelined core.
 //
 // crc32c(ptr, len, 0) of "123456789" is 0xE3069283.
 
@@ -19,7 +19,7 @@ let crc32c_ready: bool = false;
 export function crc32c_init(): void {
   for (let i: u32 = 0; i < 256; i++) {
     let c = i;
-    for (let k: u32 = 0; k < 8; k++) c = (c >>> 1) ^ (0x82f63b78 & (0 - (c & 1)));
+    for (let k: u32 = 0; k < 8; k++) c = crc32c_step(c);
     store<u32>(crc32c_table + (i << 2), c);
   }
   for (let t: u32 = 1; t < 8; t++) {
