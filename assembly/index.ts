@@ -37,7 +37,7 @@ import { timer_arm, timer_fired } from "./base/timer";
 import { pair_init, pair_timer, pair_rx, pair_io_done, pair_io_check, pair_on, peer_state, peer_heartbeats, peer_set_store } from "./pair/peer";
 import { own_boot, own_refresh_alua, own_binds_pending, own_configure } from "./pair/own";
 import { own_fence_boot, own_poll, register_bound, own_takeovers, own_givebacks, own_fenced, own_guard } from "./pair/handover";
-import { lun_alua } from "./state";
+import { lun_alua, lun_epoch } from "./state";
 import { mirror_boot, mirror_poll, mirror_on, mirror_busy, mirror_catchups, mirror_catchup_us } from "./pair/mirror";
 import { link_bad_count } from "./pair/link";
 import { io_probe_poll } from "./pair/iopath";
@@ -284,6 +284,9 @@ export function pair_peer_state(): u32 { return peer_state(); }
 export function pair_heartbeats(): u32 { return peer_heartbeats(); }
 /** A pair: the LUN's access state through this port (state.ts ALUA_*; 0xFF: no LUN). */
 export function pair_lun_alua(lun: u32): u32 { return lun < st_lun_count() ? lun_alua(lun) : 0xff; }
+/** A pair: the epoch this controller holds for the LUN (its label's, as it last read or
+ * wrote it). */
+export function pair_lun_epoch(lun: u32): u32 { return lun < st_lun_count() ? lun_epoch(lun) : 0; }
 /** A pair: takeovers, givebacks since boot, whether this controller is fenced, its
  * mirroring (1: on), catch-ups (sessions started) since boot, the last one's µs
  * (0xFFFFFFFF: none), link messages dropped (a wrong CRC or length). */

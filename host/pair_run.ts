@@ -307,17 +307,18 @@ export class PairRun {
   }
 }
 
-/** Every write a disk admits: the controller that sent it must own the disk at that
- * instant, by the disk's own label (the owner the last takeover or giveback wrote:
- * docs/SPEC.md "Disk label") or by its reservations (a takeover writes the partner's
- * mirrored blocks after it preempted the partner's key and before it relabels: the
- * label's owner is no longer registered and the writer holds the reservation). Any
- * other write is split brain: `onSplit` hears it. */
+/** Every write a disk admits, the label's own too: the controller that sent it must
+ * own the disk at that instant, by the disk's own label (the owner the last takeover
+ * or giveback wrote: docs/SPEC.md "Disk label") or by its reservations (a takeover
+ * writes the partner's mirrored blocks, then the label, after it preempted the
+ * partner's key: the label's owner is no longer registered and the writer holds the
+ * reservation). A label write by a controller the label no longer names (a giveback's
+ * write landing after the partner took the LUN back) is caught too. Any other write is
+ * split brain: `onSplit` hears it. */
 export function watchOwnership(pair: PairSystem, onSplit: (msg: string) => void): void {
   pair.shelf.forEach((disk, lun) => {
     const labelLba = disk.p.blocks - 1;
     disk.onWrite = (initiator, lba, n) => {
-      if (lba + n - 1 >= labelLba) return; // the label itself
       const label = disk.durable(labelLba);
       if (!label || label[448] !== 0x50 || label[449] !== 0x41 || label[450] !== 0x49 || label[451] !== 0x52) return;
       const owner = label[452] - 1;

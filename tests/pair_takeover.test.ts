@@ -141,3 +141,41 @@ test("one disk that hangs is not the controller's I/O path: its owner does not s
   assert.equal(one(p, hosts, 0, 2, cdb.rw10(true, 7, 1), data).status, 0, "A serves LUN 2");
   assert.deepEqual([A.faults, B.faults, A.violations, B.violations], [[], [], [], []]);
 });
+
+test("a giveback whose label write lands but whose answer never comes (the giver's I/O hangs): the write is not sent again over the label the owner wrote since; no split brain, the owner's epoch is the disk's", () => {
+  const p = new PairSystem(loadCoop(), { seed: 3 });
+  const host = new MultipathHost(p, 4);
+  const [A, B] = p.boards;
+  const split: string[] = [];
+  watchOwnership(p, (m) => split.push(m));
+  p.runFor(2500);
+  A.cutPowerAt(p.clock.now_ns);
+  p.runFor(500);
+  assert.ok(B.log.some((l) => /took over the partner's LUNs .* 5 /.test(l)), "B took LUNs 0 and 2");
+  // B's giveback of LUN 2: its label write reaches the disk, and then B's I/O path
+  // hangs (every answer lost) for 6 s.
+  const disk = p.shelf[2], labelLba = disk.p.blocks - 1;
+  const watch = disk.onWrite;
+  let hung = false;
+  disk.onWrite = (initiator, lba, n) => {
+    watch?.(initiator, lba, n);
+    if (hung || initiator !== 1 || lba !== labelLba) return;
+    hung = true;
+    B.bus.hung = true;
+    p.clock.at(p.clock.now_ns + 6000e6, "B's I/O back", () => { B.bus.hung = false; });
+  };
+  A.restorePowerAt(p.clock.now_ns);
+  p.runFor(20_000);
+  assert.ok(hung, "B's giveback label write happened");
+  assert.deepEqual(split, []);
+  // A serves LUN 2, and the epoch A keeps for it is the one on the disk's label.
+  let r: HostResult & { path: number } | null = null;
+  host.submit(2, cdb.rw10(true, 5, 1), new Uint8Array(512).fill(4), 0, (x) => { r = x; });
+  p.run(() => r !== null, p.clock.now_ns / 1e6 + 20_000);
+  assert.deepEqual([r!.status, r!.path], [0, 0]);
+  const label = disk.durable(labelLba)!;
+  const lunEpochA = (A.firmware!.pair_lun_epoch as (l: number) => number)(2);
+  assert.equal(label[452], 1, "the label names A");
+  assert.equal(new DataView(label.buffer, label.byteOffset).getUint32(456, true), lunEpochA);
+  assert.deepEqual([A.faults, B.faults, A.violations, B.violations], [[], [], [], []]);
+});

@@ -202,7 +202,7 @@ function sole_step(store_id: u64): bool {
     if (lun_state(lun) != LUN_READY || lun_identity(lun) != ID_OK || mirror_lun_sole(lun)) continue;
     if (lun_alua(lun) != ALUA_OPTIMIZED || nv_dirty(lun)) continue;
     sole_tried_us = now;
-    if (!adopt(lun, store_id, pair_identity())) return false;
+    if (!adopt(lun, store_id, pair_identity(), true)) return false;
     mirror_mark_sole(lun);
     return true;
   }
@@ -265,7 +265,7 @@ function takeover(store_id: u64): void {
     }
     // The partner's acknowledged blocks we hold go to the disk before the label names
     // us and before any new write is taken for the LUN.
-    if (mirror_replay(lun, store_id) && adopt(lun, store_id, me)) {
+    if (mirror_replay(lun, store_id) && adopt(lun, store_id, me, false)) {
       taken |= 1 << lun;
       own_forget(lun);
       mirror_mark_sole(lun);
@@ -278,13 +278,18 @@ function takeover(store_id: u64): void {
 }
 
 /** Relabel the LUN's disk for `owner` (its store, the next epoch), keeping the label's
- * list of unreadable blocks. True if the label is on the disk. */
-function adopt(lun: u32, store_id: u64, owner: u8): bool {
+ * list of unreadable blocks. True if the label is on the disk. `ours`: a LUN we serve
+ * (a sole mark, a giveback): only while its label still names us. The write is sent
+ * once: after a time-out it may have landed or not, and one sent again later could
+ * land over a label the partner has written since (it took the LUN back at once).
+ * The caller reads the label again to know. */
+function adopt(lun: u32, store_id: u64, owner: u8, ours: bool): bool {
   let t = lun_target(lun);
   let id = label_read(t, lun_blocks(lun), store_id);
-  if (id == ID_NO_DISK) return false;
+  if (id == ID_NO_DISK || (ours && id != ID_OK)) return false;
   let epoch = label_pair_epoch() + 1;
-  if (label_adopt(t, lun_blocks(lun), owner == pair_identity() ? store_id : partner_store(), owner, epoch) != OK) return false;
+  let store = owner == pair_identity() ? store_id : partner_store();
+  if (label_adopt(t, lun_blocks(lun), store, owner, epoch, 1) != OK) return false;
   lun_set_epoch(lun, epoch);
   if (owner == pair_identity()) {
     lun_set_identity(lun, ID_OK);
@@ -326,7 +331,16 @@ function giveback(store_id: u64): bool {
     if ((partner_ready() & (1 << lun)) == 0) continue; // it cannot reach the disk: keep it
     lun_set_alua(lun, ALUA_TRANSITIONING);
     if (lun_busy(lun)) return false; // the next pass
-    if (!adopt(lun, store_id, 3 - pair_identity())) { lun_set_alua(lun, ALUA_OPTIMIZED); return false; }
+    if (!adopt(lun, store_id, 3 - pair_identity(), true)) {
+      // The label may name the partner though our write's answer never came: it may
+      // serve the LUN already. Ours again only if the label says so; the partner's if
+      // it says that; else transitioning (serving nothing) until a read tells.
+      let id = label_read(lun_target(lun), lun_blocks(lun), store_id);
+      if (id == ID_OK) { lun_set_alua(lun, ALUA_OPTIMIZED); return false; }
+      if (id != ID_PARTNER) return false;
+      lun_set_identity(lun, ID_PARTNER);
+      lun_set_epoch(lun, label_pair_epoch());
+    }
     own_forget(lun);
     lun_set_alua(lun, ALUA_STANDBY);
     givebacks++;
