@@ -46,7 +46,7 @@ import { array_submit, array_poll, array_target } from "../array/array";
 @inline const tur_attempts_max: u32 = 300;
 /** Attempts that time out before a disk is skipped (a disk busy with a command it
  * takes long over answers a later one late too); the deadline doubles each time. */
-@inline export const tur_timeouts_max: u32 = 4;
+@inline const tur_timeouts_max: u32 = 4;
 /** Pause between TEST UNIT READY attempts when the disk is becoming ready. */
 @inline const tur_retry_delay_us: i32 = 100_000;
 
@@ -173,19 +173,22 @@ export function disk_exec_sync(
 /** disk_exec_sync, again while the disk is not there yet: a bus reset (its power
  * dipped), a unit attention, a disk becoming ready or BUSY every tur_retry_delay_us,
  * up to tur_attempts_max times (30 s, longer than a spin-up); a command past its
- * deadline at once, with twice the deadline, up to `timeouts_max` times (default
- * tur_timeouts_max; 1: a command that timed out is not sent again). Returns
+ * deadline at once, with twice the deadline, up to tur_timeouts_max times. With
+ * `resend` false, a command that went out and whose outcome is unknown (it timed out,
+ * or a bus reset ended it) is not sent again: the caller finds out what happened.
+ * Returns
  * as disk_exec_sync. */
 export function disk_exec_patient(
   target: u32, cdb: usize, cdb_len: u32, data: usize, bytes: u32, data_out: bool,
-  timeouts_max: u32 = tur_timeouts_max,
+  resend: bool = true,
 ): i32 {
   let st: i32 = ERR_IO;
   let timeouts: u32 = 0;
   for (let attempt: u32 = 0; attempt < tur_attempts_max; attempt++) {
     st = disk_exec_sync(target, cdb, cdb_len, data, bytes, data_out, sync_timeout_us << <i64>timeouts);
+    if (!resend && (st == ERR_TIMEOUT || st == ERR_INTERRUPTED)) return st;
     if (st == STATUS_BUSY || st == ERR_INTERRUPTED || st == ERR_BUSY) { sleep_us(tur_retry_delay_us); continue; }
-    if (st == ERR_TIMEOUT) { if (++timeouts < timeouts_max) continue; return st; }
+    if (st == ERR_TIMEOUT) { if (++timeouts < tur_timeouts_max) continue; return st; }
     if (st != STATUS_CHECK_CONDITION) return st;
     let key = sense_key_of(sync_sense());
     if (key == KEY_UNIT_ATTENTION) continue;

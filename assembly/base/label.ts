@@ -13,7 +13,7 @@ import { crc32c } from "./crc32c";
 import { OP_READ_16, OP_WRITE_16, STATUS_GOOD, zero } from "./scsi";
 import { OK, ERR_IO, ERR_NODEV, ERR_TIMEOUT } from "./errors";
 import { ID_OK, ID_BLANK, ID_FOREIGN, ID_WRONG_SLOT, ID_UNREADABLE, ID_NO_DISK, ID_PARTNER, lun_epoch } from "../state";
-import { disk_exec_patient, cdb_rw16, cdb_sync_cache10, sync_cdb, tur_timeouts_max } from "./initiator";
+import { disk_exec_patient, cdb_rw16, cdb_sync_cache10, sync_cdb } from "./initiator";
 
 @inline const label_magic: u64 = 0x44495055444c4f48; // "HOLDUPID" little-endian
 @inline const label_version: u32 = 1;
@@ -103,14 +103,14 @@ function put_pair_section(owner: u8, epoch: u32): void {
 /** After label_read: bind the disk to `store_id` (controller `owner` of the pair) in
  * `epoch`, keeping its list of unreadable blocks, and write it (a takeover, a
  * giveback). */
-export function label_adopt(target: u32, label_lba: u64, store_id: u64, owner: u8, epoch: u32, timeouts_max: u32 = tur_timeouts_max): i32 {
+export function label_adopt(target: u32, label_lba: u64, store_id: u64, owner: u8, epoch: u32, resend: bool = true): i32 {
   store<u64>(label_base, label_magic);
   store<u32>(label_base, label_version, 8);
   store<u32>(label_base, target, 12);
   store<u64>(label_base, store_id, 16);
   put_pair_section(owner, epoch);
   if (label_list_count() != load<u32>(label_base, 24)) store<u32>(label_base, label_list_count(), 24);
-  return label_write(target, label_lba, timeouts_max);
+  return label_write(target, label_lba, resend);
 }
 
 /** Add an unreadable block to the label being built; false if the list is full. */
@@ -123,12 +123,14 @@ export function label_list_add(lba: u64): bool {
 }
 
 /** Write the label built in label_base (durably: FUA, then a cache flush). */
-export function label_write(target: u32, label_lba: u64, timeouts_max: u32 = tur_timeouts_max): i32 {
+/** `resend` false: a write whose outcome is unknown is not sent again (initiator.ts
+ * disk_exec_patient); the caller reads the label to know. */
+export function label_write(target: u32, label_lba: u64, resend: bool = true): i32 {
   store<u32>(label_base + label_crc_at, crc32c(label_base, label_crc_at, 0));
   cdb_rw16(sync_cdb, OP_WRITE_16, label_lba, 1, true);
-  if (disk_exec_patient(target, sync_cdb, 16, label_base, block_bytes, true, timeouts_max) != STATUS_GOOD) return ERR_IO;
+  if (disk_exec_patient(target, sync_cdb, 16, label_base, block_bytes, true, resend) != STATUS_GOOD) return ERR_IO;
   // FUA, and a cache flush too: the label decides whether an image is replayed, so it
   // must be on the media even on a disk that treats FUA loosely.
   cdb_sync_cache10(sync_cdb, 0, 0);
-  return disk_exec_patient(target, sync_cdb, 10, 0, 0, false, timeouts_max) == STATUS_GOOD ? OK : ERR_IO;
+  return disk_exec_patient(target, sync_cdb, 10, 0, 0, false, resend) == STATUS_GOOD ? OK : ERR_IO;
 }

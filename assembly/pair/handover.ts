@@ -279,17 +279,17 @@ function takeover(store_id: u64): void {
 
 /** Relabel the LUN's disk for `owner` (its store, the next epoch), keeping the label's
  * list of unreadable blocks. True if the label is on the disk. `ours`: a LUN we serve
- * (a sole mark, a giveback): only while its label still names us. The write is sent
- * once: after a time-out it may have landed or not, and one sent again later could
- * land over a label the partner has written since (it took the LUN back at once).
- * The caller reads the label again to know. */
+ * (a sole mark, a giveback): only while its label still names us. A write whose
+ * outcome is unknown (a time-out, a bus reset) is not sent again: it may have landed,
+ * and one sent later could land over a label the partner has written since (it took
+ * the LUN back at once). The caller reads the label again to know. */
 function adopt(lun: u32, store_id: u64, owner: u8, ours: bool): bool {
   let t = lun_target(lun);
   let id = label_read(t, lun_blocks(lun), store_id);
   if (id == ID_NO_DISK || (ours && id != ID_OK)) return false;
   let epoch = label_pair_epoch() + 1;
   let store = owner == pair_identity() ? store_id : partner_store();
-  if (label_adopt(t, lun_blocks(lun), store, owner, epoch, 1) != OK) return false;
+  if (label_adopt(t, lun_blocks(lun), store, owner, epoch, false) != OK) return false;
   lun_set_epoch(lun, epoch);
   if (owner == pair_identity()) {
     lun_set_identity(lun, ID_OK);
