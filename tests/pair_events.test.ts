@@ -37,7 +37,7 @@ test("the pair over 1,000 events of every fault kind: nothing lost or corrupt, n
   assert.ok(sum("takeovers") >= 300, `${sum("takeovers")} takeovers`);
   assert.ok(sum("givebacks") >= 300, `${sum("givebacks")} givebacks`);
   assert.ok(sum("mirror_catchups") >= 1000, `${sum("mirror_catchups")} mirror sessions`);
-  assert.ok(sum("fenced_writes") >= 50, `${sum("fenced_writes")} writes from fenced controllers refused`);
+  assert.ok(sum("fenced_writes") >= 10, `${sum("fenced_writes")} writes from fenced controllers refused`);
   assert.equal(sum("host_gave_up"), 0, "the host gave up on no command");
   assert.ok(sum("acked_writes") >= 30_000, `${sum("acked_writes")} acknowledged writes`);
   assert.ok(sum("checked_blocks") >= 300_000, `${sum("checked_blocks")} blocks read back`);
