@@ -138,12 +138,17 @@ export class McuCoop {
     this.depth = 0;
   }
 
-  /** An interrupt was raised: an idle MCU that can take it wakes now. */
+  /** An interrupt was raised: an idle MCU that can take it wakes now, and one in a
+   * busy-wait goes on now (it takes the interrupt and waits out the rest), as the loop
+   * on the MCU would be preempted. A raise from a clock alarm would be seen at that
+   * alarm anyway; one from another MCU's time (its link's carrier lost when its
+   * supply fails) would otherwise wait for the end of the busy-wait. */
   raised(): void {
-    if (this.status === "idle" && !this.woken && this.mcu.dispatchable()) {
+    if (!this.mcu.dispatchable()) return;
+    if (this.status === "idle" && !this.woken) {
       this.woken = true;
       this.local_ns = Math.max(this.local_ns, this.clock.now_ns);
-    }
+    } else if (this.status === "delay") this.wakeAt_ns = Math.min(this.wakeAt_ns, Math.max(this.local_ns, this.clock.now_ns));
   }
 
   /** Its cycles ran: its time moves, and the clock with it. */

@@ -87,3 +87,21 @@ test("a garbled message, or one whose CRC checks but whose length is not its typ
   assert.equal(dropped(1), before + 1);
   assert.deepEqual([A.faults, B.faults, A.violations, B.violations], [[], [], [], []]);
 });
+
+test("a partner's power loss is seen at once even while this controller busy-waits (an EEPROM write cycle)", () => {
+  const p = new PairSystem(loadCoop(), { seed: 12 });
+  const [A, B] = p.boards;
+  p.runFor(1100);
+  // Find B in a busy-wait with at least 0.3 ms of it ahead.
+  let found = false;
+  for (let step = 0; step < 40_000 && !found; step++) {
+    p.runFor(0.025);
+    found = B.coop.status === "delay" && B.coop.wakeAt_ns - p.clock.now_ns > 300_000;
+  }
+  assert.ok(found, "B busy-waits at some point");
+  const cut = p.clock.now_ns;
+  A.cutPowerAt(cut);
+  p.runFor(5);
+  const dead = loggedAfter(B.log, /partner dead/, cut);
+  assert.ok(dead >= 0 && dead < 0.1, `dead seen after ${dead} ms`);
+});
