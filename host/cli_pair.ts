@@ -13,8 +13,8 @@ function faultsOpt(values: Values, command: string): PairFault[] {
   return list as PairFault[];
 }
 
-/** The workload's options (--qd, --think-ms, --span-blocks, --window-ms), and the same
- * as command-line text for the reproduce line (only those given). */
+/** The workload's options (--qd, --think-ms, --span-blocks, --window-ms), and the run's
+ * options as given (those and --faults), as command-line text for the reproduce line. */
 function loadOpt(values: Values): { load: PairLoad; args: string } {
   const load: PairLoad = {
     queue_depth: intOpt(values.qd, "qd", 1, 4, PAIR_LOAD.queue_depth),
@@ -22,7 +22,7 @@ function loadOpt(values: Values): { load: PairLoad; args: string } {
     span_blocks: intOpt(values["span-blocks"], "span-blocks", 16, 1 << 20, PAIR_LOAD.span_blocks),
     window_ms: intOpt(values["window-ms"], "window-ms", 1, 60_000, PAIR_LOAD.window_ms),
   };
-  const args = (["qd", "think-ms", "span-blocks", "window-ms"] as const)
+  const args = (["faults", "qd", "think-ms", "span-blocks", "window-ms"] as const)
     .filter((k) => values[k] !== undefined).map((k) => ` --${k} ${values[k]}`).join("");
   return { load, args };
 }
@@ -49,7 +49,7 @@ export function runPairCli(values: Values): number {
   const ok = r.failures.length === 0;
   if (!ok) {
     for (const f of r.failures.slice(0, 10)) console.error(`  ${f}`);
-    console.error(`reproduce with: holdup run --controllers 2 --seed ${seed} --events ${events}` + (values.faults ? ` --faults ${values.faults}` : "") + args);
+    console.error(`reproduce with: holdup run --controllers 2 --seed ${seed} --events ${events}${args}`);
   }
   say(ok ? "verdict: PASS" : "verdict: FAIL");
   if (json) console.log(JSON.stringify(r));
@@ -94,7 +94,7 @@ export async function torturePairCli(values: Values): Promise<number> {
   say(`  ${runs} runs, ${events} events: lost ${sum.lost_writes}, corrupt ${sum.corrupt_reads}, split brain ${sum.split_brain}, traps ${sum.traps}, takeovers ${sum.takeovers}`);
   say(failures.length ? "verdict: FAIL" : "verdict: PASS");
   for (const f of failures.slice(0, 10)) console.error(`  ${f}`);
-  if (failures.length) console.error(`reproduce a run with: holdup run --controllers 2 --seed SEED --events ${per}` + (values.faults ? ` --faults ${values.faults}` : "") + args);
+  if (failures.length) console.error(`reproduce a run with: holdup run --controllers 2 --seed SEED --events ${per}${args}`);
   if (json) console.log(JSON.stringify(report));
   return failures.length ? 1 : 0;
 }

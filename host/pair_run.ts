@@ -57,7 +57,7 @@ export interface PairRunReport {
   givebacks: number;
   split_brain: number;
   fenced_writes: number;
-  /** Mirrored write stores are not built yet: the pair writes through (docs/DESIGN.md). */
+  /** Mirror sessions started (each one a catch-up: docs/DESIGN.md). */
   mirror_catchups: number;
   /** Link messages the firmware dropped (a CRC or length that does not check). */
   link_msgs_dropped: number;
@@ -77,6 +77,12 @@ export interface PairRunReport {
   /** The first write errors the host saw (detected, reported), for the reader. */
   errors_seen: string[];
 }
+
+/** The firmware's counters the report sums over both controllers and every instance
+ * (assembly/index.ts pair_stat). */
+const STAT_TAKEOVERS = 0, STAT_GIVEBACKS = 1, STAT_CATCHUPS = 4, STAT_DROPPED = 6;
+const SUMMED = [STAT_TAKEOVERS, STAT_GIVEBACKS, STAT_CATCHUPS, STAT_DROPPED];
+const pairStat = (fw: Record<string, unknown> | null, i: number): number => (fw ? (fw.pair_stat as (i: number) => number)(i) : 0);
 
 const DEFAULTS: PairRunOptions = { seed: 1, events: 10, faults: [...PAIR_FAULTS], disks: 4, ...PAIR_LOAD };
 /** After a window, the pair has this long to settle (every LUN served by one side). */
@@ -124,17 +130,13 @@ export class PairRun {
     }
     const s = this.oracle.stats;
     if (s.lost_writes || s.corrupt_reads) this.failures.push(...this.oracle.problems.slice(0, 5).map((m) => `${m} (seed ${this.o.seed})`));
-    const stat = (k: number, i: number) => {
-      const fw = this.pair.boards[k].firmware;
-      return fw ? (fw.pair_stat as (i: number) => number)(i) : 0;
-    };
     const conflicts = this.pair.shelf.reduce((n, d) => n + [...d.reservations.conflicts.values()].reduce((a, b) => a + b, 0), 0);
     return {
       seed: this.o.seed, controllers: 2, events: this.o.events, faults: this.faultCounts,
-      takeovers: this.takeovers + stat(0, 0) + stat(1, 0), givebacks: this.givebacks + stat(0, 1) + stat(1, 1),
+      takeovers: this.counted(STAT_TAKEOVERS), givebacks: this.counted(STAT_GIVEBACKS),
       split_brain: this.splitBrain, fenced_writes: conflicts,
-      mirror_catchups: this.catchups + stat(0, 4) + stat(1, 4), mirroring: true,
-      link_msgs_dropped: this.dropped + stat(0, 6) + stat(1, 6),
+      mirror_catchups: this.counted(STAT_CATCHUPS), mirroring: true,
+      link_msgs_dropped: this.counted(STAT_DROPPED),
       acked_writes: s.acked_writes, checked_blocks: s.checked_blocks, lost_writes: s.lost_writes,
       corrupt_reads: s.corrupt_reads, detected_errors: s.detected_errors, traps,
       path_failovers: this.host.stats.failovers, host_gave_up: this.host.stats.gave_up,
@@ -146,23 +148,20 @@ export class PairRun {
     };
   }
 
-  /** Counters of firmware instances that are gone (a power cut ends an instance). */
-  private takeovers = 0;
-  private catchups = 0;
-  private dropped = 0;
-  private givebacks = 0;
+  /** The summed counters (pair_stat indices) of firmware instances that are gone (a
+   * power cut ends an instance). */
+  private readonly gone = new Map<number, number>(SUMMED.map((i) => [i, 0]));
+
+  /** A summed counter: the instances gone, and both live ones. */
+  private counted(i: number): number {
+    return this.gone.get(i)! + this.pair.boards.reduce((n, b) => n + pairStat(b.firmware, i), 0);
+  }
 
   private noteInstanceEnd(): void {
     this.pair.boards.forEach((b) => {
       const prev = b.onPowerLost;
       b.onPowerLost = () => {
-        const fw = b.firmware;
-        if (fw) {
-          this.takeovers += (fw.pair_stat as (i: number) => number)(0);
-          this.catchups += (fw.pair_stat as (i: number) => number)(4);
-          this.dropped += (fw.pair_stat as (i: number) => number)(6);
-          this.givebacks += (fw.pair_stat as (i: number) => number)(1);
-        }
+        for (const i of SUMMED) this.gone.set(i, this.gone.get(i)! + pairStat(b.firmware, i));
         prev?.();
       };
     });
